@@ -1,0 +1,103 @@
+import Foundation
+
+/// One named tensor of a model: a trainable parameter or a buffer (running
+/// statistics). Layers hold the box, so moving the model to another device
+/// swaps the tensor inside without touching the layers.
+public final class Parameter {
+    public enum Kind: Sendable { case parameter, buffer }
+    /// PyTorch `state_dict` key, e.g. `enc1.0.weight`.
+    public let name: String
+    public let kind: Kind
+    public internal(set) var tensor: Tensor
+
+    init(name: String, kind: Kind, tensor: Tensor) {
+        self.name = name
+        self.kind = kind
+        self.tensor = tensor
+    }
+}
+
+/// The named parameters and buffers of a model, in registration order, which
+/// is PyTorch's `state_dict` order when layers register as their modules do.
+public final class ParameterStore {
+    public private(set) var entries: [Parameter] = []
+    public private(set) var device: Device
+    /// Training mode (`model.train()`) versus evaluation (`model.eval()`).
+    public var isTraining = true
+
+    public init(device: Device = .cpu) {
+        self.device = device
+    }
+
+    /// Registers a tensor under `name`. Parameters get `requires_grad`.
+    public func register(_ name: String, _ tensor: Tensor, kind: Parameter.Kind = .parameter) throws -> Parameter {
+        guard !entries.contains(where: { $0.name == name }) else {
+            throw TorchError.invalidArgument("parameter '\(name)' registered twice")
+        }
+        let placed = tensor.device == device ? tensor : try tensor.to(device)
+        if kind == .parameter { try placed.setRequiresGrad(true) }
+        let p = Parameter(name: name, kind: kind, tensor: placed)
+        entries.append(p)
+        return p
+    }
+
+    /// Trainable tensors in registration order (`model.parameters()`).
+    public var parameters: [Tensor] { entries.filter { $0.kind == .parameter }.map(\.tensor) }
+
+    /// Every parameter and buffer by name (`model.state_dict()`).
+    public var namedTensors: [(String, Tensor)] { entries.map { ($0.name, $0.tensor) } }
+
+    /// Number of trainable scalars.
+    public var parameterCount: Int { entries.filter { $0.kind == .parameter }.reduce(0) { $0 + $1.tensor.count } }
+
+    /// Moves every tensor to `device`.
+    public func move(to device: Device) throws {
+        guard device != self.device else { return }
+        for p in entries {
+            let moved = try p.tensor.detach().to(device)
+            if p.kind == .parameter { try moved.setRequiresGrad(true) }
+            p.tensor = moved
+        }
+        self.device = device
+    }
+
+    /// Copies values from `tensors` into the store, as `load_state_dict(strict=True)`:
+    /// every key must be present with the same shape and no extra keys may exist.
+    /// All mismatches are reported together; nothing is copied unless all match.
+    public func load(_ tensors: [String: Tensor]) throws {
+        try load(names: Set(tensors.keys), shape: { tensors[$0]?.shape }, value: { name in
+            guard let t = tensors[name] else { throw TorchError.invalidArgument("no tensor \(name)") }
+            return t
+        })
+    }
+
+    /// Loads a safetensors file saved from this model or from PyTorch.
+    public func load(safetensors file: SafeTensorsFile) throws {
+        try load(names: Set(file.names), shape: { file.entry($0)?.shape }, value: { try file.tensor($0) })
+    }
+
+    public func load(safetensorsAt path: String) throws {
+        try load(safetensors: SafeTensorsFile(path: path))
+    }
+
+    private func load(names: Set<String>, shape: (String) -> [Int]?, value: (String) throws -> Tensor) throws {
+        let own = Set(entries.map(\.name))
+        let missing = entries.map(\.name).filter { !names.contains($0) }
+        let unexpected = names.subtracting(own).sorted()
+        var mismatched: [String] = []
+        for p in entries {
+            if let s = shape(p.name), s != p.tensor.shape {
+                mismatched.append("\(p.name): checkpoint \(s), model \(p.tensor.shape)")
+            }
+        }
+        guard missing.isEmpty, unexpected.isEmpty, mismatched.isEmpty else {
+            throw TorchError.stateDictMismatch(missing: missing, unexpected: unexpected, shapeMismatches: mismatched)
+        }
+        for p in entries { try p.tensor.copy(from: value(p.name)) }
+    }
+
+    /// Writes every parameter and buffer to a safetensors file, atomically.
+    public func save(to path: String, metadata: [String: String] = [:]) throws {
+        try SafeTensors.write(namedTensors, metadata: metadata, to: path)
+    }
+}

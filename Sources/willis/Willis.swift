@@ -1,0 +1,6 @@
+import ArgumentParser
+
+@main
+struct Willis: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Willis")
+}
