@@ -61,24 +61,31 @@ public final class Engine: @unchecked Sendable {
                 path: candidates.first ?? libraryName,
                 reason: "no engine library found (looked in \(candidates.joined(separator: ", "))); \(buildHint)")
         }
-        var message = [CChar](repeating: 0, count: 2048)
-        guard let api = wl_open_engine(chosen, &message, message.count) else {
-            let reason = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw TorchError.engineUnavailable(path: chosen, reason: "\(reason); \(buildHint)")
-        }
-        guard api.pointee.struct_size >= UInt32(MemoryLayout<wl_api>.size) else {
-            throw TorchError.engineUnavailable(
-                path: chosen, reason: "library is older than this willis (ABI table too small); \(buildHint)")
-        }
-        let engine = Engine(path: chosen, api: api)
+        let engine = try open(path: chosen)
         loaded = engine
         return engine
     }
 
+    /// Opens and checks the library at `path` without making it the shared engine.
+    public static func open(path: String) throws -> Engine {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw TorchError.engineUnavailable(path: path, reason: "no such file; \(buildHint)")
+        }
+        var message = [CChar](repeating: 0, count: 2048)
+        guard let api = wl_open_engine(path, &message, message.count) else {
+            let reason = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw TorchError.engineUnavailable(path: path, reason: "\(reason); \(buildHint)")
+        }
+        guard api.pointee.struct_size >= UInt32(MemoryLayout<wl_api>.size) else {
+            throw TorchError.engineUnavailable(
+                path: path, reason: "library is older than this willis (ABI table too small); \(buildHint)")
+        }
+        return Engine(path: path, api: api)
+    }
+
     /// The loaded engine, loading it from the default locations if needed.
     public static func shared() throws -> Engine {
-        if let loaded { return loaded }
-        return try load()
+        try load()
     }
 
     /// libtorch's version string, e.g. "2.13.0+cpu".
