@@ -1,1 +1,169 @@
+import Foundation
+import Models
 import Torch
+
+/// One timed stage of a benchmark.
+public struct BenchRow: Codable, Sendable {
+    public var stage: String
+    public var size: String
+    public var batch: Int
+    /// Median seconds over the timed iterations.
+    public var medianSeconds: Double
+    public var minSeconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case stage, size, batch
+        case medianSeconds = "median_s"
+        case minSeconds = "min_s"
+    }
+}
+
+/// The reference UNet3D's training step (Adam, sigmoid + BCELoss, as the
+/// notebook) and inference forward, timed on Willis's engine.
+public struct EngineBenchmark: Sendable {
+    public struct Size: Sendable, CustomStringConvertible {
+        public var depth, height, width: Int
+        public init(_ d: Int, _ h: Int, _ w: Int) { (depth, height, width) = (d, h, w) }
+        public init(parsing text: String) throws {
+            let parts = text.split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 3, parts.allSatisfy({ $0 > 0 && $0 % 16 == 0 }) else {
+                throw TorchError.invalidArgument("size '\(text)' must be DxHxW with each a positive multiple of 16")
+            }
+            self.init(parts[0], parts[1], parts[2])
+        }
+        public var description: String { "\(depth)x\(height)x\(width)" }
+    }
+
+    public var sizes: [Size]
+    public var device: Device
+    public var batch = 2
+    public var warmup = 1
+    public var iterations = 3
+    /// Mixed precision for the forward pass (nil for float32).
+    public var autocast: DType?
+
+    public init(sizes: [Size], device: Device, batch: Int = 2, warmup: Int = 1, iterations: Int = 3, autocast: DType? = nil) {
+        self.sizes = sizes
+        self.device = device
+        self.batch = batch
+        self.warmup = warmup
+        self.iterations = iterations
+        self.autocast = autocast
+    }
+
+    func timed(_ body: () throws -> Void) throws -> (median: Double, min: Double) {
+        for _ in 0..<warmup { try body() }
+        try Torch.synchronize(device)
+        var times: [Double] = []
+        for _ in 0..<iterations {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body()
+            try Torch.synchronize(device)  // CUDA work is asynchronous; wait before reading the clock.
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        times.sort()
+        return (times[times.count / 2], times[0])
+    }
+
+    public func run() throws -> [BenchRow] {
+        try Torch.manualSeed(0)
+        var rows: [BenchRow] = []
+        for size in sizes {
+            let model = try UNet3D(device: device)
+            let optimizer = try Optimizer(.adam(), parameters: model.store.parameters, learningRate: 1e-3)
+            let x = try Tensor.randn([batch, 1, size.depth, size.height, size.width], device: device)
+            let y = try Tensor.rand([batch, 14], device: device).gt(0.5).to(.float32)
+
+            func forward(_ input: Tensor) throws -> Tensor {
+                guard let autocast else { return try model(input) }
+                return try Torch.withAutocast(device, dtype: autocast) { try model(input) }
+            }
+
+            let train = try timed {
+                model.store.isTraining = true
+                try optimizer.zeroGrad()
+                let out = try forward(x)
+                // BCELoss is unsafe under autocast; the loss runs in float32, as on the Python side.
+                let loss = try out.to(.float32).binaryCrossEntropy(target: y)
+                try loss.backward()
+                try optimizer.step()
+            }
+            rows.append(BenchRow(stage: "train_step", size: size.description, batch: batch,
+                                 medianSeconds: train.median, minSeconds: train.min))
+            let x1 = try x.narrow(dim: 0, start: 0, length: 1).contiguous()
+            let infer = try timed {
+                model.store.isTraining = false
+                _ = try Torch.withNoGrad { try forward(x1) }
+            }
+            rows.append(BenchRow(stage: "forward", size: size.description, batch: 1,
+                                 medianSeconds: infer.median, minSeconds: infer.min))
+        }
+        return rows
+    }
+}
+
+/// Runs the Python reference side of a benchmark (tools/bench/*.py) in its own process.
+public struct PythonReference: Sendable {
+    public var python: String
+    public var scriptsDirectory: String
+
+    public init(python: String, scriptsDirectory: String) {
+        self.python = python
+        self.scriptsDirectory = scriptsDirectory
+    }
+
+    /// The interpreter and tools folder of a checkout: `$WILLIS_PYTHON` or `.venv/bin/python`.
+    public static func locate(python: String?) -> PythonReference {
+        let root = FileManager.default.currentDirectoryPath
+        let py = python ?? ProcessInfo.processInfo.environment["WILLIS_PYTHON"] ?? "\(root)/.venv/bin/python"
+        return PythonReference(python: py, scriptsDirectory: "\(root)/tools/bench")
+    }
+
+    public struct Output: Decodable {
+        public var torch: String
+        public var threads: Int
+        public var rows: [BenchRow]
+    }
+
+    public func run(script: String, arguments: [String]) throws -> Output {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["\(scriptsDirectory)/\(script)"] + arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        do {
+            try process.run()
+        } catch {
+            throw TorchError.invalidArgument("cannot start the Python reference \(python): \(error.localizedDescription) (run scripts/setup, or pass --python)")
+        }
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw TorchError.invalidArgument("Python reference \(script) failed: \(String(decoding: stderr, as: UTF8.self))")
+        }
+        let lastLine = String(decoding: stdout, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        do {
+            return try JSONDecoder().decode(Output.self, from: Data(lastLine.utf8))
+        } catch {
+            throw TorchError.invalidArgument("Python reference \(script) printed no result: \(lastLine)")
+        }
+    }
+}
+
+/// Side-by-side table of Willis's and the reference's times.
+public func comparisonTable(ours: [BenchRow], reference: [BenchRow]) -> String {
+    func ms(_ s: Double) -> String { String(format: "%9.1f", s * 1000) }
+    var lines = ["stage        size          batch   willis ms   pytorch ms   ratio (willis/pytorch)"]
+    for row in ours {
+        let match = reference.first { $0.stage == row.stage && $0.size == row.size }
+        let theirs = match.map { ms($0.medianSeconds) } ?? "        -"
+        let ratio = match.map { String(format: "%.3f", row.medianSeconds / $0.medianSeconds) } ?? "-"
+        lines.append(
+            row.stage.padding(toLength: 13, withPad: " ", startingAt: 0)
+                + row.size.padding(toLength: 14, withPad: " ", startingAt: 0)
+                + String(format: "%5d", row.batch) + "   " + ms(row.medianSeconds) + "    " + theirs + "    " + ratio)
+    }
+    return lines.joined(separator: "\n")
+}

@@ -1,0 +1,95 @@
+import ArgumentParser
+import Bench
+import Foundation
+import Torch
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time Willis against the Python reference on the same machine.",
+        subcommands: [BenchEngine.self])
+}
+
+struct BenchEngine: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "engine",
+        abstract: "The reference UNet3D's training step (batch 2) and inference forward, Willis vs PyTorch.",
+        discussion: """
+            Runs the same model, optimizer and loss in Willis and then in Python PyTorch \
+            (tools/bench/engine_reference.py) with the same thread count, and prints both median \
+            times and their ratio. Both sides must use the same libtorch version: build the engine \
+            against the Python environment you compare with.
+            """)
+
+    @OptionGroup var engineOptions: EngineOptions
+
+    @Flag(help: "One size (32x64x64) and few iterations: about a minute on 2 cores.")
+    var quick = false
+
+    @Option(help: "Volume sizes DxHxW, comma-separated.")
+    var sizes: String = "32x64x64,64x128x128"
+
+    @Option(help: "cpu, cuda or cuda:N.")
+    var device: String = "cpu"
+
+    @Option(help: "Timed iterations per stage (median reported).")
+    var iterations: Int?
+
+    @Option(help: "Untimed warm-up iterations per stage (oneDNN builds its kernels in the first two).")
+    var warmup: Int = 2
+
+    @Option(help: "Mixed precision for the forward pass: none, bf16 or fp16 (CUDA).")
+    var autocast: String = "none"
+
+    @Flag(help: "cuDNN autotuning (both sides).")
+    var cudnnBenchmark = false
+
+    @Option(help: "Python with torch for the reference side (default: $WILLIS_PYTHON or .venv/bin/python).")
+    var python: String?
+
+    @Flag(help: "Skip the Python reference.")
+    var noReference = false
+
+    @Option(help: "Also write the results as JSON to this path.")
+    var json: String?
+
+    func run() throws {
+        let engine = try engineOptions.load()
+        let dev = try Device(parsing: device)
+        let amp: DType?
+        switch autocast {
+        case "none": amp = nil
+        case "bf16": amp = .bfloat16
+        case "fp16": amp = .float16
+        default: throw ValidationError("--autocast must be none, bf16 or fp16")
+        }
+        if cudnnBenchmark { try Torch.setCudnnBenchmark(true) }
+        let chosenSizes = try (quick ? "32x64x64" : sizes).split(separator: ",").map { try EngineBenchmark.Size(parsing: String($0)) }
+        let iters = iterations ?? (quick ? 6 : 4)
+        let threads = Torch.threadCount
+        print("willis bench engine — \(Date()) — \(MachineInfo.cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("libtorch \(engine.torchVersion) (\(engine.path)), device \(dev), threads \(threads), autocast \(autocast), warmup \(warmup), iterations \(iters)")
+        let benchmark = EngineBenchmark(sizes: chosenSizes, device: dev, warmup: warmup, iterations: iters, autocast: amp)
+        let ours = try benchmark.run()
+        var reference: [BenchRow] = []
+        if !noReference {
+            let py = PythonReference.locate(python: python)
+            var args = ["--sizes", chosenSizes.map(\.description).joined(separator: ","), "--device", device,
+                        "--threads", String(threads), "--warmup", String(warmup), "--iters", String(iters),
+                        "--autocast", autocast]
+            if cudnnBenchmark { args.append("--cudnn-benchmark") }
+            let output = try py.run(script: "engine_reference.py", arguments: args)
+            print("reference: PyTorch \(output.torch) (\(py.python)), threads \(output.threads)")
+            // "2.13.0+cpu" and "2.13.0" are the same release; the local tag names the wheel flavour.
+            if output.torch.split(separator: "+").first != engine.torchVersion.split(separator: "+").first {
+                print("warning: the reference uses torch \(output.torch) but the engine uses \(engine.torchVersion); the ratio compares different libtorch builds")
+            }
+            reference = output.rows
+        }
+        print(comparisonTable(ours: ours, reference: reference))
+        if let json {
+            struct Result: Encodable { var torch: String; var device: String; var threads: Int; var willis: [BenchRow]; var reference: [BenchRow] }
+            let data = try JSONEncoder().encode(Result(torch: engine.torchVersion, device: device, threads: threads, willis: ours, reference: reference))
+            try data.write(to: URL(fileURLWithPath: json))
+        }
+    }
+}
