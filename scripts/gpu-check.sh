@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The prepared GPU check, run from the repo root on a machine with a CUDA
+# PyTorch and g++ but no Swift (e.g. through the device tool):
+#
+#   here:  swift build -c release --static-swift-stdlib --scratch-path .build-static --product willis
+#          mkdir -p .gpu && strip -o .gpu/willis .build-static/release/willis && gzip -f .gpu/willis
+#   there: scripts/gpu-check.sh            # results under $OUT (or /tmp/willis-gpu)
+#
+# It builds the engine against that machine's torch, then runs `willis doctor`
+# and `willis bench engine` on CUDA in float32, float32 + cuDNN autotuning, and
+# bf16 autocast, each beside Python PyTorch on the same card. About 4 minutes.
+set -uo pipefail
+out=${OUT:-/tmp/willis-gpu}
+mkdir -p "$out"
+exec > >(tee "$out/gpu-check.log") 2>&1
+bin=.gpu/willis
+if [ -f .gpu/willis.gz ]; then gunzip -c .gpu/willis.gz > /tmp/willis && chmod +x /tmp/willis && bin=/tmp/willis; fi
+py=$(command -v python3)
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+"$py" -c 'import torch; print("python torch", torch.__version__, torch.cuda.get_device_name(0))'
+time scripts/build-engine --python "$py" --out /tmp/willis-engine || exit 1
+export WILLIS_ENGINE=/tmp/willis-engine/libwillis_engine.so
+"$bin" doctor | head -7
+common=(--device cuda --python "$py" --sizes 32x64x64,64x128x128 --warmup 5 --iterations 30)
+"$bin" bench engine "${common[@]}" --json "$out/engine_cuda_fp32.json"
+"$bin" bench engine "${common[@]}" --cudnn-benchmark --json "$out/engine_cuda_fp32_cudnnbench.json"
+"$bin" bench engine "${common[@]}" --autocast bf16 --json "$out/engine_cuda_bf16.json"
+"$bin" bench engine "${common[@]}" --autocast bf16 --cudnn-benchmark --json "$out/engine_cuda_bf16_cudnnbench.json"
