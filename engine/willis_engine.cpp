@@ -508,6 +508,25 @@ wl_status e_binary(int32_t op, wl_tensor a, wl_tensor b, wl_tensor *out) {
 wl_status e_binary_scalar(int32_t op, wl_tensor a, double s, wl_tensor *out) {
   WL_GUARD(*out = wrap(apply_binary_scalar(op, unwrap(a), s)))
 }
+wl_status e_binary_scalar_(int32_t op, wl_tensor a, double s) {
+  WL_GUARD({
+    at::NoGradGuard guard;
+    unwrap(a);
+    // An integer tensor (a step counter) takes an integer scalar, as `t += 1` does in Python.
+    bool integral = at::isIntegralType(a->t.scalar_type(), /*includeBool=*/false);
+    at::Scalar value = integral && s == static_cast<double>(static_cast<int64_t>(s))
+                           ? at::Scalar(static_cast<int64_t>(s))
+                           : at::Scalar(s);
+    switch (op) {
+    case WL_ADD: a->t.add_(value); break;
+    case WL_SUB: a->t.sub_(value); break;
+    case WL_MUL: a->t.mul_(value); break;
+    case WL_DIV: a->t.div_(value); break;
+    default: throw std::invalid_argument("binary op " + std::to_string(op) + " has no in-place scalar form");
+    }
+  })
+}
+
 wl_status e_clamp(wl_tensor t, double lo, double hi, int32_t has_lo, int32_t has_hi,
                   wl_tensor *out) {
   WL_GUARD({
@@ -807,6 +826,7 @@ const wl_api api_table = {
     e_unary_,
     e_binary,
     e_binary_scalar,
+    e_binary_scalar_,
     e_clamp,
     e_leaky_relu,
     e_where,

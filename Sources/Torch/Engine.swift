@@ -85,7 +85,9 @@ public final class Engine: @unchecked Sendable {
 
     /// The loaded engine, loading it from the default locations if needed.
     public static func shared() throws -> Engine {
-        try load()
+        // Written once, under the lock, before any tensor exists; every op reads it.
+        if let loaded { return loaded }
+        return try load()
     }
 
     /// libtorch's version string, e.g. "2.13.0+cpu".

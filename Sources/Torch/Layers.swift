@@ -74,7 +74,7 @@ public final class BatchNorm3d {
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
         if store.isTraining {
             // PyTorch's module counts batches; the functional op does not.
-            try batchesTracked.tensor.copy(from: Torch.withNoGrad { try batchesTracked.tensor + 1 })
+            try batchesTracked.tensor.addInPlace(1)
         }
         return try x.batchNorm(weight: weight.tensor, bias: bias.tensor, runningMean: runningMean.tensor,
                                runningVar: runningVar.tensor, training: store.isTraining, momentum: momentum, eps: eps)

@@ -46,6 +46,16 @@ extension Tensor {
     public func relu_() throws { try unaryInPlace(WL_RELU, "relu") }
     public func sigmoid_() throws { try unaryInPlace(WL_SIGMOID, "sigmoid") }
 
+    /// Adds `value` to every element in place, outside autograd (for counters and buffers).
+    public func addInPlace(_ value: Double) throws {
+        try Engine.current.check(Engine.current.api.pointee.binary_scalar_(Int32(WL_ADD.rawValue), handle, value), "add_ of \(shape)")
+    }
+
+    /// Multiplies every element by `value` in place, outside autograd.
+    public func multiplyInPlace(_ value: Double) throws {
+        try Engine.current.check(Engine.current.api.pointee.binary_scalar_(Int32(WL_MUL.rawValue), handle, value), "mul_ of \(shape)")
+    }
+
     public func leakyRelu(slope: Double = 0.01) throws -> Tensor {
         try Tensor.make("leaky_relu of \(shape)") { api, out in api.pointee.leaky_relu(handle, slope, out) }
     }

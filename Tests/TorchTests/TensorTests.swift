@@ -114,6 +114,7 @@ import Torch
         buffer.deallocate()
     }
 
+    /// Needs `swift test --no-parallel` (scripts/test): the generator is process-wide.
     @Test func randomIsReproducibleWithASeed() throws {
         try Torch.manualSeed(3)
         let a = try Tensor.randn([5]).toArray(of: Float.self)

@@ -183,6 +183,8 @@ typedef struct wl_api {
   wl_status (*WL_NONNULL unary_)(int32_t op, wl_tensor t);
   wl_status (*WL_NONNULL binary)(int32_t op, wl_tensor a, wl_tensor b, wl_tensor *out);
   wl_status (*WL_NONNULL binary_scalar)(int32_t op, wl_tensor a, double s, wl_tensor *out);
+  /* a = a (op) s in place, outside autograd (op: add, sub, mul, div). */
+  wl_status (*WL_NONNULL binary_scalar_)(int32_t op, wl_tensor a, double s);
   wl_status (*WL_NONNULL clamp)(wl_tensor t, double lo, double hi, int32_t has_lo, int32_t has_hi,
                      wl_tensor *out);
   wl_status (*WL_NONNULL leaky_relu)(wl_tensor t, double slope, wl_tensor *out);
