@@ -8,13 +8,32 @@ public struct BenchRow: Codable, Sendable {
     public var size: String
     public var batch: Int
     /// Median seconds over the timed iterations.
-    public var medianSeconds: Double
-    public var minSeconds: Double
+    /// Seconds of each timed iteration.
+    public var samples: [Double]
 
-    enum CodingKeys: String, CodingKey {
-        case stage, size, batch
-        case medianSeconds = "median_s"
-        case minSeconds = "min_s"
+    public init(stage: String, size: String, batch: Int, samples: [Double]) {
+        (self.stage, self.size, self.batch, self.samples) = (stage, size, batch, samples)
+    }
+
+    public var medianSeconds: Double {
+        let sorted = samples.sorted()
+        guard !sorted.isEmpty else { return .nan }
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+
+    public var minSeconds: Double { samples.min() ?? .nan }
+
+    /// Joins the samples of rows for the same stage and size (from several rounds).
+    public static func merge(_ rows: [BenchRow]) -> [BenchRow] {
+        var merged: [BenchRow] = []
+        for row in rows {
+            if let i = merged.firstIndex(where: { $0.stage == row.stage && $0.size == row.size }) {
+                merged[i].samples += row.samples
+            } else {
+                merged.append(row)
+            }
+        }
+        return merged
     }
 }
 
@@ -51,7 +70,7 @@ public struct EngineBenchmark: Sendable {
         self.autocast = autocast
     }
 
-    func timed(_ body: () throws -> Void) throws -> (median: Double, min: Double) {
+    func timed(_ body: () throws -> Void) throws -> [Double] {
         for _ in 0..<warmup { try body() }
         try Torch.synchronize(device)
         var times: [Double] = []
@@ -61,8 +80,7 @@ public struct EngineBenchmark: Sendable {
             try Torch.synchronize(device)  // CUDA work is asynchronous; wait before reading the clock.
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
-        times.sort()
-        return (times[times.count / 2], times[0])
+        return times
     }
 
     public func run() throws -> [BenchRow] {
@@ -88,15 +106,13 @@ public struct EngineBenchmark: Sendable {
                 try loss.backward()
                 try optimizer.step()
             }
-            rows.append(BenchRow(stage: "train_step", size: size.description, batch: batch,
-                                 medianSeconds: train.median, minSeconds: train.min))
+            rows.append(BenchRow(stage: "train_step", size: size.description, batch: batch, samples: train))
             let x1 = try x.narrow(dim: 0, start: 0, length: 1).contiguous()
             let infer = try timed {
                 model.store.isTraining = false
                 _ = try Torch.withNoGrad { try forward(x1) }
             }
-            rows.append(BenchRow(stage: "forward", size: size.description, batch: 1,
-                                 medianSeconds: infer.median, minSeconds: infer.min))
+            rows.append(BenchRow(stage: "forward", size: size.description, batch: 1, samples: infer))
         }
         return rows
     }

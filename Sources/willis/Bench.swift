@@ -31,8 +31,11 @@ struct BenchEngine: ParsableCommand {
     @Option(help: "cpu, cuda or cuda:N.")
     var device: String = "cpu"
 
-    @Option(help: "Timed iterations per stage (median reported).")
+    @Option(help: "Timed iterations per stage and round (the median of all is reported).")
     var iterations: Int?
+
+    @Option(help: "Rounds, alternating Willis and the reference, so that drift in machine speed hits both alike.")
+    var rounds: Int?
 
     @Option(help: "Untimed warm-up iterations per stage (oneDNN builds its kernels in the first two).")
     var warmup: Int = 2
@@ -64,27 +67,32 @@ struct BenchEngine: ParsableCommand {
         }
         if cudnnBenchmark { try Torch.setCudnnBenchmark(true) }
         let chosenSizes = try (quick ? "32x64x64" : sizes).split(separator: ",").map { try EngineBenchmark.Size(parsing: String($0)) }
-        let iters = iterations ?? (quick ? 6 : 4)
+        let iters = iterations ?? (quick ? 3 : 2)
+        let roundCount = max(1, rounds ?? 3)
         let threads = Torch.threadCount
         print("willis bench engine — \(Date()) — \(MachineInfo.cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores")
-        print("libtorch \(engine.torchVersion) (\(engine.path)), device \(dev), threads \(threads), autocast \(autocast), warmup \(warmup), iterations \(iters)")
+        print("libtorch \(engine.torchVersion) (\(engine.path)), device \(dev), threads \(threads), autocast \(autocast), warmup \(warmup), \(roundCount) rounds of \(iters) iterations")
         let benchmark = EngineBenchmark(sizes: chosenSizes, device: dev, warmup: warmup, iterations: iters, autocast: amp)
-        let ours = try benchmark.run()
-        var reference: [BenchRow] = []
-        if !noReference {
-            let py = PythonReference.locate(python: python)
-            var args = ["--sizes", chosenSizes.map(\.description).joined(separator: ","), "--device", device,
-                        "--threads", String(threads), "--warmup", String(warmup), "--iters", String(iters),
-                        "--autocast", autocast]
-            if cudnnBenchmark { args.append("--cudnn-benchmark") }
+        var ourRows: [BenchRow] = [], referenceRows: [BenchRow] = []
+        let py = PythonReference.locate(python: python)
+        var args = ["--sizes", chosenSizes.map(\.description).joined(separator: ","), "--device", device,
+                    "--threads", String(threads), "--warmup", String(warmup), "--iters", String(iters),
+                    "--autocast", autocast]
+        if cudnnBenchmark { args.append("--cudnn-benchmark") }
+        for _ in 0..<roundCount {
+            ourRows += try benchmark.run()
+            guard !noReference else { continue }
             let output = try py.run(script: "engine_reference.py", arguments: args)
-            print("reference: PyTorch \(output.torch) (\(py.python)), threads \(output.threads)")
-            // "2.13.0+cpu" and "2.13.0" are the same release; the local tag names the wheel flavour.
-            if output.torch.split(separator: "+").first != engine.torchVersion.split(separator: "+").first {
-                print("warning: the reference uses torch \(output.torch) but the engine uses \(engine.torchVersion); the ratio compares different libtorch builds")
+            if referenceRows.isEmpty {
+                print("reference: PyTorch \(output.torch) (\(py.python)), threads \(output.threads)")
+                // "2.13.0+cpu" and "2.13.0" are the same release; the local tag names the wheel flavour.
+                if output.torch.split(separator: "+").first != engine.torchVersion.split(separator: "+").first {
+                    print("warning: the reference uses torch \(output.torch) but the engine uses \(engine.torchVersion); the ratio compares different libtorch builds")
+                }
             }
-            reference = output.rows
+            referenceRows += output.rows
         }
+        let ours = BenchRow.merge(ourRows), reference = BenchRow.merge(referenceRows)
         print(comparisonTable(ours: ours, reference: reference))
         if let json {
             struct Result: Encodable { var torch: String; var device: String; var threads: Int; var willis: [BenchRow]; var reference: [BenchRow] }

@@ -1,13 +1,12 @@
 """The Python side of `willis bench engine`: the reference notebook's UNet3D
 training step and inference forward in PyTorch eager mode, timed the same way
-Willis times its own (warm-up, then the median of timed iterations).
+Willis times its own (warm-up, then every timed iteration's seconds).
 
 Prints one JSON object on stdout: {"torch": version, "rows": [...]}.
 """
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 
@@ -32,7 +31,7 @@ def timed(fn, device, warmup, iters):
         fn()
         sync(device)
         times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times)
+    return times
 
 
 def main():
@@ -76,8 +75,8 @@ def main():
             loss.backward()
             opt.step()
 
-        median, best = timed(train_step, device, args.warmup, args.iters)
-        rows.append({"stage": "train_step", "size": size, "batch": args.batch, "median_s": median, "min_s": best})
+        rows.append({"stage": "train_step", "size": size, "batch": args.batch,
+                     "samples": timed(train_step, device, args.warmup, args.iters)})
         x1 = x[:1].contiguous()
 
         def infer():
@@ -85,8 +84,7 @@ def main():
             with torch.no_grad():
                 forward(x1)
 
-        median, best = timed(infer, device, args.warmup, args.iters)
-        rows.append({"stage": "forward", "size": size, "batch": 1, "median_s": median, "min_s": best})
+        rows.append({"stage": "forward", "size": size, "batch": 1, "samples": timed(infer, device, args.warmup, args.iters)})
         del model, opt, x, y
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows}))
 
