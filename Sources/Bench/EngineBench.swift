@@ -168,18 +168,24 @@ public struct PythonReference: Sendable {
     }
 }
 
-/// Side-by-side table of Willis's and the reference's times.
+/// Side-by-side table of Willis's and the reference's times: medians, and the
+/// fastest iteration of each (less disturbed by other load on a shared machine).
 public func comparisonTable(ours: [BenchRow], reference: [BenchRow]) -> String {
-    func ms(_ s: Double) -> String { String(format: "%9.1f", s * 1000) }
-    var lines = ["stage        size          batch   willis ms   pytorch ms   ratio (willis/pytorch)"]
+    func ms(_ s: Double) -> String { String(format: "%10.1f", s * 1000) }
+    var lines = ["stage        size          batch  willis ms  pytorch ms   ratio   willis min  pytorch min   ratio"]
     for row in ours {
         let match = reference.first { $0.stage == row.stage && $0.size == row.size }
-        let theirs = match.map { ms($0.medianSeconds) } ?? "        -"
-        let ratio = match.map { String(format: "%.3f", row.medianSeconds / $0.medianSeconds) } ?? "-"
-        lines.append(
-            row.stage.padding(toLength: 13, withPad: " ", startingAt: 0)
-                + row.size.padding(toLength: 14, withPad: " ", startingAt: 0)
-                + String(format: "%5d", row.batch) + "   " + ms(row.medianSeconds) + "    " + theirs + "    " + ratio)
+        var line = row.stage.padding(toLength: 13, withPad: " ", startingAt: 0)
+            + row.size.padding(toLength: 14, withPad: " ", startingAt: 0)
+            + String(format: "%5d", row.batch) + ms(row.medianSeconds)
+        if let match {
+            line += "  " + ms(match.medianSeconds) + String(format: "%8.3f", row.medianSeconds / match.medianSeconds)
+            line += "  " + ms(row.minSeconds) + "   " + ms(match.minSeconds) + String(format: "%8.3f", row.minSeconds / match.minSeconds)
+        } else {
+            line += "           -       -  " + ms(row.minSeconds)
+        }
+        lines.append(line)
     }
+    lines.append("ratio = willis / pytorch: below 1 means Willis is faster")
     return lines.joined(separator: "\n")
 }
