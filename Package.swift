@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "willis", targets: ["willis"]),
         .library(name: "Torch", targets: ["Torch"]),
         .library(name: "Models", targets: ["Models"]),
+        .library(name: "DICOM", targets: ["DICOM"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -18,17 +19,24 @@ let package = Package(
         // The C ABI header of the libtorch engine, and its run-time loader.
         .target(name: "CWillisEngine"),
         .target(name: "Torch", dependencies: ["CWillisEngine"]),
+        // Codec libraries from Debian (zlib1g-dev, libcharls-dev, libopenjp2-7-dev).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
+        .systemLibrary(name: "CCharLS", pkgConfig: "charls"),
+        .systemLibrary(name: "COpenJPEG", pkgConfig: "libopenjp2"),
+        .target(name: "VolumeCore"),
+        .target(name: "DICOM", dependencies: ["VolumeCore", "CZlib", "CCharLS", "COpenJPEG"]),
         .target(name: "Models", dependencies: ["Torch"]),
         .target(name: "Bench", dependencies: ["Torch", "Models"]),
         .executableTarget(
             name: "willis",
             dependencies: [
-                "Torch", "Models", "Bench",
+                "Torch", "Models", "Bench", "DICOM", "VolumeCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Torch", "TestSupport"]),
+        .testTarget(name: "DICOMTests", dependencies: ["DICOM", "VolumeCore", "TestSupport", "CZlib"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,95 @@
+import COpenJPEG
+
+/// JPEG 2000 (ISO 15444-1, and HTJ2K where the library supports it) through
+/// OpenJPEG, Debian's libopenjp2, reading from memory.
+enum JPEG2000Decoder {
+    /// The read position over one frame's bytes, handed to OpenJPEG's callbacks.
+    final class Cursor {
+        let bytes: UnsafeRawBufferPointer
+        var position = 0
+        var messages: [String] = []
+        init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+    }
+
+    static func decode(_ frame: [UInt8], _ d: PixelDescription, file: String) throws -> [UInt8] {
+        try frame.withUnsafeBytes { src -> [UInt8] in
+            let cursor = Cursor(src)
+            let format: OPJ_CODEC_FORMAT =
+                src.count >= 12 && src[4] == 0x6A && src[5] == 0x50 && src[6] == 0x20 && src[7] == 0x20 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K
+            guard let codec = opj_create_decompress(format) else {
+                throw DICOMError(.codec("OpenJPEG could not create a decoder"), file: file, tag: .pixelData)
+            }
+            defer { opj_destroy_codec(codec) }
+            let context = Unmanaged.passUnretained(cursor).toOpaque()
+            opj_set_error_handler(codec, { message, user in
+                guard let message, let user else { return }
+                Unmanaged<Cursor>.fromOpaque(user).takeUnretainedValue().messages.append(
+                    String(cString: message).trimmingCharacters(in: .newlines))
+            }, context)
+            var parameters = opj_dparameters_t()
+            opj_set_default_decoder_parameters(&parameters)
+            guard opj_setup_decoder(codec, &parameters) != 0, let stream = opj_stream_create(1 << 16, 1) else {
+                throw DICOMError(.codec("OpenJPEG setup failed"), file: file, tag: .pixelData)
+            }
+            defer { opj_stream_destroy(stream) }
+            opj_stream_set_user_data(stream, context, nil)
+            opj_stream_set_user_data_length(stream, UInt64(src.count))
+            opj_stream_set_read_function(stream) { buffer, count, user in
+                guard let buffer, let user else { return OPJ_SIZE_T.max }
+                let c = Unmanaged<Cursor>.fromOpaque(user).takeUnretainedValue()
+                let n = min(Int(count), c.bytes.count - c.position)
+                if n <= 0 { return OPJ_SIZE_T.max }  // OpenJPEG's end-of-stream value
+                buffer.copyMemory(from: c.bytes.baseAddress! + c.position, byteCount: n)
+                c.position += n
+                return OPJ_SIZE_T(n)
+            }
+            opj_stream_set_skip_function(stream) { n, user in
+                guard let user else { return -1 }
+                let c = Unmanaged<Cursor>.fromOpaque(user).takeUnretainedValue()
+                let target = max(0, min(c.bytes.count, c.position + Int(n)))
+                let moved = target - c.position
+                c.position = target
+                return OPJ_OFF_T(moved)
+            }
+            opj_stream_set_seek_function(stream) { n, user in
+                guard let user else { return 0 }
+                let c = Unmanaged<Cursor>.fromOpaque(user).takeUnretainedValue()
+                guard n >= 0, Int(n) <= c.bytes.count else { return 0 }
+                c.position = Int(n)
+                return 1
+            }
+            var imagePointer: UnsafeMutablePointer<opj_image_t>?
+            func failure(_ step: String) -> DICOMError {
+                DICOMError(.codec("JPEG 2000 \(step): \(cursor.messages.joined(separator: "; "))"), file: file, tag: .pixelData)
+            }
+            guard opj_read_header(stream, codec, &imagePointer) != 0, let image = imagePointer else { throw failure("header") }
+            defer { opj_image_destroy(image) }
+            guard opj_decode(codec, stream, image) != 0, opj_end_decompress(codec, stream) != 0 else { throw failure("decode") }
+            let n = Int(image.pointee.numcomps)
+            guard n == d.samplesPerPixel, let comps = image.pointee.comps else {
+                throw DICOMError(.codec("JPEG 2000 image has \(n) components, header says \(d.samplesPerPixel)"), file: file, tag: .pixelData)
+            }
+            let bps = d.bitsAllocated / 8
+            var out = [UInt8](repeating: 0, count: d.frameBytes)
+            var codestreamSigned = true
+            for c in 0..<n {
+                let comp = comps[c]
+                guard Int(comp.w) == d.columns, Int(comp.h) == d.rows, let data = comp.data else {
+                    throw DICOMError(.codec("JPEG 2000 component \(c) is \(comp.w)×\(comp.h), header says \(d.columns)×\(d.rows)"),
+                                     file: file, tag: .pixelData)
+                }
+                if comp.sgnd == 0 { codestreamSigned = false }
+                out.withUnsafeMutableBytes { o in
+                    for i in 0..<(d.rows * d.columns) {
+                        let v = UInt32(bitPattern: data[i])
+                        let at = (i * n + c) * bps
+                        for b in 0..<bps { o[at + b] = UInt8(truncatingIfNeeded: v >> (8 * b)) }
+                    }
+                }
+            }
+            // An unsigned codestream for signed pixels: reinterpret its top stored bit as the sign, as pydicom does.
+            if d.signed && !codestreamSigned { PixelDecoder.fixUnusedBits(&out, d) }
+            return out
+        }
+    }
+}
