@@ -25,18 +25,19 @@ let package = Package(
         .systemLibrary(name: "COpenJPEG", pkgConfig: "libopenjp2"),
         .target(name: "VolumeCore"),
         .target(name: "DICOM", dependencies: ["VolumeCore", "CZlib", "CCharLS", "COpenJPEG"]),
+        .target(name: "NIfTI", dependencies: ["VolumeCore", "CZlib"]),
         .target(name: "Models", dependencies: ["Torch"]),
         .target(name: "Bench", dependencies: ["Torch", "Models"]),
         .executableTarget(
             name: "willis",
             dependencies: [
-                "Torch", "Models", "Bench", "DICOM", "VolumeCore",
+                "Torch", "Models", "Bench", "DICOM", "NIfTI", "VolumeCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Torch", "TestSupport"]),
-        .testTarget(name: "DICOMTests", dependencies: ["DICOM", "VolumeCore", "TestSupport", "CZlib"]),
+        .testTarget(name: "DICOMTests", dependencies: ["DICOM", "NIfTI", "VolumeCore", "TestSupport", "CZlib"]),
     ],
     swiftLanguageModes: [.v5]
 )

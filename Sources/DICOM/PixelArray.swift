@@ -49,6 +49,33 @@ public struct PixelArray: Sendable {
 
     public var frameSampleCount: Int { rows * columns * samplesPerPixel }
 
+    /// Writes frame `index` (first sample channel) times `slope` plus `intercept` into `out`.
+    public func write(frame index: Int, slope: Float, intercept: Float, into out: UnsafeMutableBufferPointer<Float>) {
+        let n = min(rows * columns, out.count)
+        let start = index * frameSampleCount
+        let step = samplesPerPixel
+        bytes.withUnsafeBytes { raw in
+            func fill<T: BinaryInteger>(_: T.Type) {
+                let p = raw.bindMemory(to: T.self)
+                for i in 0..<n { out[i] = Float(p[start + i * step]) * slope + intercept }
+            }
+            switch type {
+            case .uint8: fill(UInt8.self)
+            case .int8: fill(Int8.self)
+            case .uint16: fill(UInt16.self)
+            case .int16: fill(Int16.self)
+            case .uint32: fill(UInt32.self)
+            case .int32: fill(Int32.self)
+            case .float32:
+                let p = raw.bindMemory(to: Float.self)
+                for i in 0..<n { out[i] = p[start + i * step] * slope + intercept }
+            case .float64:
+                let p = raw.bindMemory(to: Double.self)
+                for i in 0..<n { out[i] = Float(p[start + i * step]) * slope + intercept }
+            }
+        }
+    }
+
     /// Every sample of every frame as Float, in storage order.
     public func floats(frameSamples: Bool) -> [Float] {
         var out: [Float] = []

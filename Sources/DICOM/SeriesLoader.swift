@@ -1,0 +1,263 @@
+import Dispatch
+import Foundation
+import VolumeCore
+
+/// Reads DICOM series into volumes with true geometry.
+///
+/// Slices are grouped by SeriesInstanceUID, slices whose orientation or size
+/// differs from the majority (localizers, scouts) are split off with a
+/// warning, and the rest are sorted by ImagePositionPatient projected on the
+/// slice normal — never by file name or InstanceNumber. Values are rescaled to
+/// real units (HU for CT) per slice, in Float32.
+public struct SeriesLoader: Sendable {
+    public struct Options: Sendable {
+        /// Refuse series whose voxels would take more than this many bytes, before allocating.
+        public var maxVolumeBytes = 8 << 30
+        /// Keep PatientName, PatientID and PatientBirthDate in the result.
+        public var includePHI = false
+        /// Relative spacing deviation above which slice spacing counts as non-uniform.
+        public var spacingTolerance = 0.01
+        public init(maxVolumeBytes: Int = 8 << 30, includePHI: Bool = false) {
+            self.maxVolumeBytes = maxVolumeBytes
+            self.includePHI = includePHI
+        }
+    }
+
+    public var options: Options
+    public init(options: Options = Options()) { self.options = options }
+
+    /// DICOM files under `path` (a file, or a folder searched recursively), sorted by name.
+    public static func files(at path: String) throws -> [String] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw DICOMError(.io("no such file or folder"), file: path)
+        }
+        guard isDirectory.boolValue else { return [path] }
+        guard let walker = FileManager.default.enumerator(atPath: path) else { throw DICOMError(.io("cannot list folder"), file: path) }
+        var files: [String] = []
+        while let name = walker.nextObject() as? String {
+            let full = (path as NSString).appendingPathComponent(name)
+            var dir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: full, isDirectory: &dir), !dir.boolValue, !name.hasPrefix("."),
+               !(name as NSString).lastPathComponent.hasPrefix(".") {
+                files.append(full)
+            }
+        }
+        return files.sorted()
+    }
+
+    struct Header {
+        var file: DICOMFile
+        var frames: [FrameInfo]
+    }
+
+    /// Reads the headers of every file in parallel; unreadable files are returned as errors.
+    func readHeaders(_ paths: [String]) -> ([Header], [DICOMError]) {
+        var results = [Result<Header, DICOMError>?](repeating: nil, count: paths.count)
+        results.withUnsafeMutableBufferPointer { out in
+            DispatchQueue.concurrentPerform(iterations: paths.count) { i in
+                do {
+                    let f = try DICOMFile.read(paths[i], options: ReadOptions(headerOnly: true))
+                    out[i] = .success(Header(file: f, frames: FrameInfo.frames(of: f.dataSet, file: paths[i])))
+                } catch let e as DICOMError {
+                    out[i] = .failure(e)
+                } catch {
+                    out[i] = .failure(DICOMError(.io("\(error)"), file: paths[i]))
+                }
+            }
+        }
+        var headers: [Header] = [], errors: [DICOMError] = []
+        for r in results {
+            switch r {
+            case let .success(h)?: headers.append(h)
+            case let .failure(e)?: errors.append(e)
+            case nil: break
+            }
+        }
+        return (headers, errors)
+    }
+
+    /// The series found under `path`, without reading pixels.
+    public func scan(_ path: String) throws -> (series: [SeriesHeader], unreadable: [DICOMError]) {
+        let (headers, errors) = readHeaders(try Self.files(at: path))
+        var groups: [String: [Header]] = [:]
+        for h in headers where h.file.dataSet.contains(.pixelData) || h.file.dataSet.contains(.floatPixelData) {
+            groups[h.file.dataSet.string(.seriesInstanceUID) ?? "", default: []].append(h)
+        }
+        let series = groups.map { uid, hs in
+            SeriesHeader(seriesInstanceUID: uid, modality: hs[0].file.dataSet.string(.modality) ?? "",
+                         files: hs.map(\.file.path).sorted(), frameCount: hs.reduce(0) { $0 + $1.frames.count },
+                         rows: hs[0].file.dataSet.int(.rows) ?? 0, columns: hs[0].file.dataSet.int(.columns) ?? 0,
+                         transferSyntaxes: Set(hs.map(\.file.transferSyntax.uid)))
+        }.sorted { $0.seriesInstanceUID < $1.seriesInstanceUID }
+        return (series, errors)
+    }
+
+    /// Reads the one image series under `path` (a folder of slices or one multi-frame file).
+    /// A folder holding several series is an error naming them; pick one with `seriesInstanceUID`.
+    public func load(_ path: String, seriesInstanceUID: String? = nil) throws -> Series {
+        let (headers, errors) = readHeaders(try Self.files(at: path))
+        let images = headers.filter { $0.file.dataSet.contains(.pixelData) || $0.file.dataSet.contains(.floatPixelData) }
+        guard !images.isEmpty else {
+            if let first = errors.first { throw first }
+            let kinds = Set(headers.compactMap { $0.file.dataSet.string(.modality) }).sorted()
+            throw DICOMError(.notAnImage(headers.isEmpty ? "no DICOM files" : "no image objects (modalities \(kinds.joined(separator: ", ")))"),
+                             file: path)
+        }
+        var groups: [String: [Header]] = [:]
+        for h in images { groups[h.file.dataSet.string(.seriesInstanceUID) ?? "", default: []].append(h) }
+        let chosen: [Header]
+        if let uid = seriesInstanceUID {
+            guard let g = groups[uid] else { throw DICOMError(.malformed("no series \(uid) here"), file: path) }
+            chosen = g
+        } else {
+            guard groups.count == 1, let g = groups.first?.value else {
+                throw DICOMError(.malformed("\(groups.count) series mixed in one folder: \(groups.keys.sorted().joined(separator: ", "))"),
+                                 file: path)
+            }
+            chosen = g
+        }
+        var warnings = errors.map { "skipped unreadable file: \($0)" }
+        return try assemble(chosen, warnings: &warnings, path: path)
+    }
+
+    func assemble(_ headers: [Header], warnings: inout [String], path: String) throws -> Series {
+        // Every frame of every file, each keeping its file.
+        var frames: [(header: Int, info: FrameInfo)] = []
+        for (i, h) in headers.enumerated() { frames += h.frames.map { (i, $0) } }
+
+        // Majority geometry; others (localizers, scouts) are split off.
+        func key(_ f: FrameInfo) -> String {
+            let o = (f.orientation ?? []).map { String(format: "%.3f", $0) }.joined(separator: ",")
+            return "\(f.rows)x\(f.columns)|\(o)"
+        }
+        var counts: [String: Int] = [:]
+        for f in frames { counts[key(f.info), default: 0] += 1 }
+        guard let majority = counts.max(by: { ($0.value, $1.key) < ($1.value, $0.key) })?.key else {
+            throw DICOMError(.notAnImage("no frames"), file: path)
+        }
+        let kept = frames.filter { key($0.info) == majority }
+        if kept.count < frames.count {
+            warnings.append("split off \(frames.count - kept.count) slice(s) whose size or orientation differs from the majority (localizers or scouts)")
+        }
+        let first = kept[0].info
+        let rows = first.rows, columns = first.columns
+        let iop = first.orientation ?? [1, 0, 0, 0, 1, 0]
+        if first.orientation == nil { warnings.append("no ImageOrientationPatient: assuming axial") }
+        let columnDirection = Vector3(iop[0], iop[1], iop[2]).normalized
+        let rowDirection = Vector3(iop[3], iop[4], iop[5]).normalized
+        let normal = columnDirection.cross(rowDirection)
+        guard normal.length > 0.5 else {
+            throw DICOMError(.malformed("ImageOrientationPatient \(iop) is not two orthogonal directions"), file: path, tag: .imageOrientationPatient)
+        }
+
+        // Sort by position along the normal.
+        let missingPositions = kept.filter { $0.info.position == nil }.count
+        if missingPositions > 0 && kept.count > 1 {
+            throw DICOMError(.malformed("\(missingPositions) slice(s) without ImagePositionPatient: cannot order the series"),
+                             file: path, tag: .imagePositionPatient)
+        }
+        let sorted = kept.sorted {
+            let a = ($0.info.position ?? .zero).dot(normal), b = ($1.info.position ?? .zero).dot(normal)
+            return a != b ? a < b : ($0.info.file, $0.info.frameIndex) < ($1.info.file, $1.info.frameIndex)
+        }
+        let projections = sorted.map { ($0.info.position ?? .zero).dot(normal) }
+        var sliceSpacing = first.sliceThickness ?? 1
+        var sliceDirection = normal
+        var tilt = 0.0
+        if sorted.count > 1 {
+            let gaps = zip(projections.dropFirst(), projections).map { $0 - $1 }
+            let duplicates = gaps.filter { abs($0) < 1e-4 }.count
+            if duplicates == gaps.count {
+                throw DICOMError(.malformed("all \(sorted.count) slices are at one position"), file: path, tag: .imagePositionPatient)
+            }
+            if duplicates > 0 { warnings.append("\(duplicates) duplicate slice position(s)") }
+            let positive = gaps.filter { $0 > 1e-4 }.sorted()
+            let median = positive[positive.count / 2]
+            sliceSpacing = median
+            let uneven = positive.filter { abs($0 - median) > options.spacingTolerance * median }
+            if !uneven.isEmpty {
+                let missing = positive.filter { $0 > 1.5 * median }.count
+                warnings.append("non-uniform slice spacing: \(uneven.count) gap(s) differ from \(String(format: "%.4g", median)) mm"
+                                + (missing > 0 ? " (\(missing) look like missing slices)" : ""))
+            }
+            // The true slice direction comes from the positions; it leaves the normal under gantry tilt.
+            if let p0 = sorted.first?.info.position, let p1 = sorted.last?.info.position {
+                let along = (p1 - p0).normalized
+                sliceDirection = along
+                let cosine = max(-1, min(1, along.dot(normal)))
+                tilt = acos(cosine) * 180 / .pi
+                if tilt > 0.01 { warnings.append(String(format: "gantry tilt of %.2f° (slices are sheared; the affine keeps it)", tilt)) }
+                sliceSpacing = (p1 - p0).length / Double(sorted.count - 1)
+            }
+        }
+        let ps = first.pixelSpacing ?? [1, 1]
+        if first.pixelSpacing == nil { warnings.append("no PixelSpacing: assuming 1 mm") }
+        let geometry = Geometry(origin: sorted[0].info.position ?? .zero, spacing: Vector3(ps[1], ps[0], sliceSpacing),
+                                columnDirection: columnDirection, rowDirection: rowDirection, sliceDirection: sliceDirection)
+
+        // Pixels: decode each file once, in parallel, straight into the volume.
+        let depth = sorted.count
+        let (voxels, overflow) = depth.multipliedReportingOverflow(by: rows * columns)
+        guard !overflow, voxels * 4 <= options.maxVolumeBytes else {
+            throw DICOMError(.tooLarge(bytes: overflow ? Int.max : voxels * 4, limit: options.maxVolumeBytes), file: path)
+        }
+        for s in sorted where !(s.info.slope.isFinite && s.info.intercept.isFinite) {
+            throw DICOMError(.malformed("rescale slope/intercept \(s.info.slope)/\(s.info.intercept) is not finite"),
+                             file: s.info.file, tag: .rescaleSlope)
+        }
+        var slicesOfHeader: [Int: [(k: Int, frame: Int, slope: Float, intercept: Float)]] = [:]
+        for (k, s) in sorted.enumerated() {
+            slicesOfHeader[s.header, default: []].append((k, s.info.frameIndex, Float(s.info.slope), Float(s.info.intercept)))
+        }
+        let jobs = slicesOfHeader.sorted { $0.key < $1.key }
+        var volume = [Float](repeating: 0, count: voxels)
+        var failures = [DICOMError?](repeating: nil, count: jobs.count)
+        let sliceSize = rows * columns
+        volume.withUnsafeMutableBufferPointer { out in
+            failures.withUnsafeMutableBufferPointer { failed in
+                DispatchQueue.concurrentPerform(iterations: jobs.count) { j in
+                    let (h, slices) = jobs[j]
+                    do {
+                        let file = try DICOMFile.read(headers[h].file.path)
+                        let pixels = try PixelDecoder.decode(file, options: ReadOptions(maxPixelBytes: options.maxVolumeBytes))
+                        guard pixels.rows == rows, pixels.columns == columns else {
+                            throw DICOMError(.malformed("slice is \(pixels.rows)×\(pixels.columns), series is \(rows)×\(columns)"), file: file.path)
+                        }
+                        for s in slices {
+                            guard s.frame < pixels.frames else {
+                                throw DICOMError(.malformed("frame \(s.frame) of \(pixels.frames)"), file: file.path)
+                            }
+                            pixels.write(frame: s.frame, slope: s.slope, intercept: s.intercept,
+                                         into: UnsafeMutableBufferPointer(rebasing: out[(s.k * sliceSize)..<((s.k + 1) * sliceSize)]))
+                        }
+                    } catch let e as DICOMError {
+                        failed[j] = e
+                    } catch {
+                        failed[j] = DICOMError(.io("\(error)"), file: headers[h].file.path)
+                    }
+                }
+            }
+        }
+        if let failure = failures.compactMap({ $0 }).first { throw failure }
+        let nonFinite = volume.lazy.filter { !$0.isFinite }.count
+        if nonFinite > 0 { warnings.append("\(nonFinite) voxel(s) are NaN or infinite") }
+
+        let set = headers[sorted[0].header].file.dataSet
+        var phi: [String: String]?
+        if options.includePHI {
+            phi = [:]
+            for (name, tag) in [("PatientName", Tag.patientName), ("PatientID", .patientID), ("PatientBirthDate", .patientBirthDate)] {
+                if let v = set.string(tag) { phi?[name] = v }
+            }
+        }
+        return Series(
+            volume: try Volume(shape: (depth, rows, columns), voxels: volume, geometry: geometry),
+            seriesInstanceUID: set.string(.seriesInstanceUID) ?? "", modality: set.string(.modality) ?? "",
+            transferSyntaxes: Array(Set(headers.map(\.file.transferSyntax))).sorted { $0.uid < $1.uid },
+            slices: sorted.map { ($0.info.sopInstanceUID, $0.info.frameIndex) }, warnings: warnings, tiltDegrees: tilt,
+            sliceThickness: first.sliceThickness, manufacturer: set.string(.manufacturer),
+            seriesDescription: set.string(.seriesDescription), patientAge: set.string(.patientAge),
+            patientSex: set.string(.patientSex), identifyingFields: phi)
+    }
+}
