@@ -34,6 +34,9 @@ let package = Package(
                 "Torch", "Models", "Bench", "DICOM", "NIfTI", "VolumeCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // libFuzzer target (scripts/fuzz builds it with -sanitize=fuzzer,address).
+        .systemLibrary(name: "CFuzzerDriver"),
+        .executableTarget(name: "DICOMFuzz", dependencies: ["DICOM", "NIfTI", "CFuzzerDriver"]),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Torch", "TestSupport"]),

@@ -12,10 +12,29 @@ enum JPEG2000Decoder {
     }
 
     static func decode(_ frame: [UInt8], _ d: PixelDescription, file: String) throws -> [UInt8] {
-        try frame.withUnsafeBytes { src -> [UInt8] in
+        try frame.withUnsafeBytes { whole -> [UInt8] in
+            // DICOM holds a bare codestream, but some writers wrap it in a JP2 file; decode the
+            // codestream inside (from its SOC+SIZ markers) so OpenJPEG never parses JP2 boxes.
+            var start = 0
+            if whole.count >= 12 && whole[4] == 0x6A && whole[5] == 0x50 && whole[6] == 0x20 && whole[7] == 0x20 {
+                guard let soc = (0..<max(0, whole.count - 3)).first(where: {
+                    whole[$0] == 0xFF && whole[$0 + 1] == 0x4F && whole[$0 + 2] == 0xFF && whole[$0 + 3] == 0x51
+                }) else {
+                    throw DICOMError(.codec("JPEG 2000 file without a codestream"), file: file, tag: .pixelData)
+                }
+                start = soc
+            }
+            let src = UnsafeRawBufferPointer(rebasing: whole[start...])
             let cursor = Cursor(src)
-            let format: OPJ_CODEC_FORMAT =
-                src.count >= 12 && src[4] == 0x6A && src[5] == 0x50 && src[6] == 0x20 && src[7] == 0x20 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K
+            // OpenJPEG reaches the cursor only through an unretained pointer: keep it alive
+            // until the codec is done, or an optimised build may free it mid-decode.
+            return try withExtendedLifetime(cursor) { try decode(src, cursor, d, file: file) }
+        }
+    }
+
+    static func decode(_ src: UnsafeRawBufferPointer, _ cursor: Cursor, _ d: PixelDescription, file: String) throws -> [UInt8] {
+        do {
+            let format = OPJ_CODEC_J2K
             guard let codec = opj_create_decompress(format) else {
                 throw DICOMError(.codec("OpenJPEG could not create a decoder"), file: file, tag: .pixelData)
             }
@@ -46,7 +65,9 @@ enum JPEG2000Decoder {
             opj_stream_set_skip_function(stream) { n, user in
                 guard let user else { return -1 }
                 let c = Unmanaged<Cursor>.fromOpaque(user).takeUnretainedValue()
-                let target = max(0, min(c.bytes.count, c.position + Int(n)))
+                // Clamp before adding: OpenJPEG may ask to skip any 64-bit amount.
+                let step = Int(max(-OPJ_OFF_T(c.bytes.count), min(OPJ_OFF_T(c.bytes.count), n)))
+                let target = max(0, min(c.bytes.count, c.position + step))
                 let moved = target - c.position
                 c.position = target
                 return OPJ_OFF_T(moved)

@@ -79,7 +79,11 @@ public enum NIfTI {
             let pixdim = (0..<8).map { v1 ? f32(76 + 4 * $0) : f64(104 + 8 * $0) }
             let code = v1 ? i16(70) : i16(12)
             guard let dataType = DataType(rawValue: Int16(truncatingIfNeeded: code)) else { throw fail("unsupported datatype \(code)") }
-            let voxOffset = v1 ? Int(f32(108)) : i64(168)
+            let offsetValue = v1 ? f32(108) : Double(i64(168))
+            guard offsetValue.isFinite, offsetValue >= 0, offsetValue < Double(raw.count) else {
+                throw fail("vox_offset \(offsetValue) lies outside the \(raw.count)-byte file")
+            }
+            let voxOffset = Int(offsetValue)
             var slope = v1 ? f32(112) : f64(176)
             var inter = v1 ? f32(116) : f64(184)
             let qformCode = v1 ? i16(252) : i32(344)
@@ -89,8 +93,9 @@ public enum NIfTI {
             let srow = (0..<12).map { v1 ? f32(280 + 4 * $0) : f64(400 + 8 * $0) }
             guard (1...7).contains(dims[0]) else { throw fail("dim[0] = \(dims[0])") }
             let nx = max(1, dims[1]), ny = dims[0] >= 2 ? max(1, dims[2]) : 1, nz = dims[0] >= 3 ? max(1, dims[3]) : 1
-            let nt = dims[0] >= 4 ? (4...dims[0]).reduce(1) { $0 * max(1, dims[$1]) } : 1
-            guard [nx, ny, nz, nt].allSatisfy({ $0 > 0 && $0 < 1 << 31 }) else { throw fail("dimensions \(dims) out of range") }
+            guard dims[1...].allSatisfy({ $0 < 1 << 31 }) else { throw fail("dimensions \(dims) out of range") }
+            // Product of dims 4…7 (each < 2^31), saturating: only reported, never allocated.
+            let nt = dims[0] >= 4 ? (4...dims[0]).reduce(1) { $0.multipliedReportingOverflow(by: max(1, dims[$1])).overflow ? Int.max : $0 * max(1, dims[$1]) } : 1
             let (count, o1) = nx.multipliedReportingOverflow(by: ny * nz)
             guard !o1, count * 4 <= maxBytes else { throw fail("volume of \(nx)×\(ny)×\(nz) exceeds the memory limit") }
             let bytes = count * dataType.byteSize
