@@ -146,8 +146,12 @@ public struct SeriesLoader: Sendable {
         if first.orientation == nil { warnings.append("no ImageOrientationPatient: assuming axial") }
         let columnDirection = Vector3(iop[0], iop[1], iop[2]).normalized
         let rowDirection = Vector3(iop[3], iop[4], iop[5]).normalized
-        let normal = columnDirection.cross(rowDirection)
-        guard normal.length > 0.5 else {
+        let rawNormal = columnDirection.cross(rowDirection)
+        let normal = rawNormal.normalized
+        if abs(columnDirection.dot(rowDirection)) > 1e-3 {
+            warnings.append("ImageOrientationPatient directions are not orthogonal (cosine \(columnDirection.dot(rowDirection)))")
+        }
+        guard rawNormal.length > 0.5 else {
             throw DICOMError(.malformed("ImageOrientationPatient \(iop) is not two orthogonal directions"), file: path, tag: .imageOrientationPatient)
         }
 
