@@ -118,10 +118,44 @@ public struct SeriesLoader: Sendable {
             chosen = g
         }
         var warnings = errors.map { "skipped unreadable file: \($0)" }
-        return try assemble(chosen, warnings: &warnings, path: path)
+        let plan = try plan(chosen, warnings: &warnings, path: path)
+        return try decode(plan, headers: chosen, warnings: warnings, path: path)
     }
 
-    func assemble(_ headers: [Header], warnings: inout [String], path: String) throws -> Series {
+    /// Geometry and order of a series from its headers alone (what `willis inspect` shows).
+    public func inspect(_ path: String) throws -> [(header: SeriesHeader, geometry: Geometry?, sliceCount: Int, warnings: [String])] {
+        let (headers, errors) = readHeaders(try Self.files(at: path))
+        var groups: [String: [Header]] = [:]
+        for h in headers where h.file.dataSet.contains(.pixelData) || h.file.dataSet.contains(.floatPixelData) {
+            groups[h.file.dataSet.string(.seriesInstanceUID) ?? "", default: []].append(h)
+        }
+        let unreadable = errors.map { "unreadable: \($0)" }
+        return groups.keys.sorted().compactMap { uid in
+            guard let hs = groups[uid] else { return nil }
+            var warnings = unreadable
+            let header = SeriesHeader(seriesInstanceUID: uid, modality: hs[0].file.dataSet.string(.modality) ?? "",
+                                      files: hs.map(\.file.path).sorted(), frameCount: hs.reduce(0) { $0 + $1.frames.count },
+                                      rows: hs[0].file.dataSet.int(.rows) ?? 0, columns: hs[0].file.dataSet.int(.columns) ?? 0,
+                                      transferSyntaxes: Set(hs.map(\.file.transferSyntax.uid)))
+            do {
+                let p = try plan(hs, warnings: &warnings, path: path)
+                return (header, p.geometry, p.sorted.count, warnings)
+            } catch {
+                return (header, nil, 0, warnings + ["\(error)"])
+            }
+        }
+    }
+
+    struct Plan {
+        var sorted: [(header: Int, info: FrameInfo)]
+        var geometry: Geometry
+        var rows: Int
+        var columns: Int
+        var tilt: Double
+        var sliceThickness: Double?
+    }
+
+    func plan(_ headers: [Header], warnings: inout [String], path: String) throws -> Plan {
         // Every frame of every file, each keeping its file.
         var frames: [(header: Int, info: FrameInfo)] = []
         for (i, h) in headers.enumerated() { frames += h.frames.map { (i, $0) } }
@@ -199,6 +233,12 @@ public struct SeriesLoader: Sendable {
         if first.pixelSpacing == nil { warnings.append("no PixelSpacing: assuming 1 mm") }
         let geometry = Geometry(origin: sorted[0].info.position ?? .zero, spacing: Vector3(ps[1], ps[0], sliceSpacing),
                                 columnDirection: columnDirection, rowDirection: rowDirection, sliceDirection: sliceDirection)
+        return Plan(sorted: sorted, geometry: geometry, rows: rows, columns: columns, tilt: tilt, sliceThickness: first.sliceThickness)
+    }
+
+    func decode(_ plan: Plan, headers: [Header], warnings: [String], path: String) throws -> Series {
+        var warnings = warnings
+        let (sorted, rows, columns, geometry) = (plan.sorted, plan.rows, plan.columns, plan.geometry)
 
         // Pixels: decode each file once, in parallel, straight into the volume.
         let depth = sorted.count
@@ -259,8 +299,8 @@ public struct SeriesLoader: Sendable {
             volume: try Volume(shape: (depth, rows, columns), voxels: volume, geometry: geometry),
             seriesInstanceUID: set.string(.seriesInstanceUID) ?? "", modality: set.string(.modality) ?? "",
             transferSyntaxes: Array(Set(headers.map(\.file.transferSyntax))).sorted { $0.uid < $1.uid },
-            slices: sorted.map { ($0.info.sopInstanceUID, $0.info.frameIndex) }, warnings: warnings, tiltDegrees: tilt,
-            sliceThickness: first.sliceThickness, manufacturer: set.string(.manufacturer),
+            slices: sorted.map { ($0.info.sopInstanceUID, $0.info.frameIndex) }, warnings: warnings, tiltDegrees: plan.tilt,
+            sliceThickness: plan.sliceThickness, manufacturer: set.string(.manufacturer),
             seriesDescription: set.string(.seriesDescription), patientAge: set.string(.patientAge),
             patientSex: set.string(.patientSex), identifyingFields: phi)
     }
