@@ -81,7 +81,7 @@ public struct SeriesLoader: Sendable {
     public func scan(_ path: String) throws -> (series: [SeriesHeader], unreadable: [DICOMError]) {
         let (headers, errors) = readHeaders(try Self.files(at: path))
         var groups: [String: [Header]] = [:]
-        for h in headers where h.file.dataSet.contains(.pixelData) || h.file.dataSet.contains(.floatPixelData) {
+        for h in headers where Self.isVolumeSlice(h) {
             groups[h.file.dataSet.string(.seriesInstanceUID) ?? "", default: []].append(h)
         }
         let series = groups.map { uid, hs in
@@ -93,11 +93,20 @@ public struct SeriesLoader: Sendable {
         return (series, errors)
     }
 
+    /// Objects whose pixels are not a slice of a scan: segmentations, reports, plans, presentation states.
+    static let nonImageModalities: Set<String> = ["SEG", "SR", "RTPLAN", "RTSTRUCT", "KO", "PR", "REG", "DOC"]
+
+    static func isVolumeSlice(_ h: Header) -> Bool {
+        let set = h.file.dataSet
+        guard set.contains(.pixelData) || set.contains(.floatPixelData) else { return false }
+        return !nonImageModalities.contains(set.string(.modality) ?? "")
+    }
+
     /// Reads the one image series under `path` (a folder of slices or one multi-frame file).
     /// A folder holding several series is an error naming them; pick one with `seriesInstanceUID`.
     public func load(_ path: String, seriesInstanceUID: String? = nil) throws -> Series {
         let (headers, errors) = readHeaders(try Self.files(at: path))
-        let images = headers.filter { $0.file.dataSet.contains(.pixelData) || $0.file.dataSet.contains(.floatPixelData) }
+        let images = headers.filter(Self.isVolumeSlice)
         guard !images.isEmpty else {
             if let first = errors.first { throw first }
             let kinds = Set(headers.compactMap { $0.file.dataSet.string(.modality) }).sorted()
@@ -126,7 +135,7 @@ public struct SeriesLoader: Sendable {
     public func inspect(_ path: String) throws -> [(header: SeriesHeader, geometry: Geometry?, sliceCount: Int, warnings: [String])] {
         let (headers, errors) = readHeaders(try Self.files(at: path))
         var groups: [String: [Header]] = [:]
-        for h in headers where h.file.dataSet.contains(.pixelData) || h.file.dataSet.contains(.floatPixelData) {
+        for h in headers where Self.isVolumeSlice(h) {
             groups[h.file.dataSet.string(.seriesInstanceUID) ?? "", default: []].append(h)
         }
         let unreadable = errors.map { "unreadable: \($0)" }
@@ -171,6 +180,11 @@ public struct SeriesLoader: Sendable {
             throw DICOMError(.notAnImage("no frames"), file: path)
         }
         let kept = frames.filter { key($0.info) == majority }
+        if kept.count * 2 <= frames.count && counts.count > 1 {
+            // No majority: this is not a series with a few scouts but slices of different images.
+            let summary = counts.map { k, n in "\(n) of \(k.split(separator: "|").first ?? "")" }.sorted().joined(separator: ", ")
+            throw DICOMError(.malformed("mixed slice sizes or orientations with no majority: \(summary)"), file: path)
+        }
         if kept.count < frames.count {
             warnings.append("split off \(frames.count - kept.count) slice(s) whose size or orientation differs from the majority (localizers or scouts)")
         }

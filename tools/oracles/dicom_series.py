@@ -156,6 +156,22 @@ def main(out):
     write_series(folder, (3, 8, 8), [0, 0, 0], (1, 1, 0), col, row, np.cross(col, row))
     cases["one_position"] = {}
 
+    # A rescale slope that is not a number.
+    folder = os.path.join(root, "nan_slope")
+    write_series(folder, (3, 8, 8), [0, 0, 0], (1, 1, 1), col, row, np.cross(col, row))
+    victim = sorted(os.listdir(folder))[1]
+    ds = pydicom.dcmread(os.path.join(folder, victim))
+    ds["RescaleSlope"].value = "NaN"
+    ds.save_as(os.path.join(folder, victim))
+    cases["nan_slope"] = {}
+
+    # Slices of two sizes, half and half: no majority to trust.
+    folder = os.path.join(root, "mixed_sizes")
+    uid = generate_uid()
+    write_series(folder, (2, 8, 8), [0, 0, 0], (1, 1, 1), col, row, np.cross(col, row), series_uid=uid)
+    write_series(folder, (2, 10, 10), [0, 0, 5], (1, 1, 1), col, row, np.cross(col, row), series_uid=uid)
+    cases["mixed_sizes"] = {}
+
     with open(os.path.join(out, "dicom_series.json"), "w") as f:
         json.dump(cases, f, indent=1)
 

@@ -54,7 +54,8 @@ def main(out_dir):
             "slope": slope, "intercept": intercept,
         })
     with open(os.path.join(out_dir, "pydicom_pixels.json"), "w") as f:
-        json.dump({"pydicom": pydicom.__version__, "files": entries, "undecodable": undecodable}, f, indent=1)
+        json.dump({"pydicom": pydicom.__version__, "files": entries, "undecodable": undecodable,
+                   "all_test_files": {os.path.basename(p): p for p in get_testdata_files()}}, f, indent=1)
 
 
 if __name__ == "__main__":
