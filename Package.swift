@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "DICOM", dependencies: ["VolumeCore", "CZlib", "CCharLS", "COpenJPEG"]),
         .target(name: "NIfTI", dependencies: ["VolumeCore", "CZlib"]),
         .target(name: "Models", dependencies: ["Torch"]),
-        .target(name: "Bench", dependencies: ["Torch", "Models"]),
+        .target(name: "Bench", dependencies: ["Torch", "Models", "DICOM"]),
         .executableTarget(
             name: "willis",
             dependencies: [

@@ -141,7 +141,23 @@ public struct PythonReference: Sendable {
         public var rows: [BenchRow]
     }
 
-    public func run(script: String, arguments: [String]) throws -> Output {
+    /// Runs a script for its side effects (e.g. writing benchmark input); fails on a non-zero exit.
+    public func runScript(_ script: String, _ arguments: [String]) throws {
+        _ = try output(script: script, arguments: arguments)
+    }
+
+    /// Runs a script that prints {"seconds": [...]} as its last line.
+    public func runTimings(_ script: String, _ arguments: [String]) throws -> [Double] {
+        struct Timings: Decodable { var seconds: [Double] }
+        let text = try output(script: script, arguments: arguments)
+        let last = text.split(separator: "\n").last.map(String.init) ?? ""
+        guard let t = try? JSONDecoder().decode(Timings.self, from: Data(last.utf8)) else {
+            throw TorchError.invalidArgument("Python reference \(script) printed no timings: \(last)")
+        }
+        return t.seconds
+    }
+
+    func output(script: String, arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = ["\(scriptsDirectory)/\(script)"] + arguments
@@ -159,7 +175,12 @@ public struct PythonReference: Sendable {
         guard process.terminationStatus == 0 else {
             throw TorchError.invalidArgument("Python reference \(script) failed: \(String(decoding: stderr, as: UTF8.self))")
         }
-        let lastLine = String(decoding: stdout, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        return String(decoding: stdout, as: UTF8.self)
+    }
+
+    public func run(script: String, arguments: [String]) throws -> Output {
+        let text = try output(script: script, arguments: arguments)
+        let lastLine = text.split(separator: "\n").last.map(String.init) ?? ""
         do {
             return try JSONDecoder().decode(Output.self, from: Data(lastLine.utf8))
         } catch {

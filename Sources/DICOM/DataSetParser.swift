@@ -66,7 +66,14 @@ struct DataSetParser {
             }
             let valueStart = p + header
             if t == .pixelData, stopAtPixelData {
-                set.elements[t] = Element(tag: t, vr: vr, range: valueStart..<valueStart)
+                // Record where native pixel data lies without touching its bytes; encapsulated
+                // data (undefined length) keeps an empty range and is parsed on a full read.
+                var range = valueStart..<valueStart
+                if length != Self.undefinedLength {
+                    guard valueStart + Int(length) <= end else { throw fail(.truncated, t, p) }
+                    range = valueStart..<(valueStart + Int(length))
+                }
+                set.elements[t] = Element(tag: t, vr: vr, range: range)
                 return (set, end)
             }
             if length == Self.undefinedLength {

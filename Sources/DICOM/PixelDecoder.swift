@@ -34,6 +34,46 @@ public enum PixelDecoder {
                                         swapBytePairs: swapPairs, file: file.path)
     }
 
+    /// Writes frame `index` of `file`, times `slope` plus `intercept`, into `out` (rows × columns
+    /// Float32). Uncompressed 16-bit grey-scale — most CT and MR — goes straight from the mapped
+    /// file into `out` in one pass; everything else decodes through `decode`.
+    public static func writeFrame(_ file: DICOMFile, frame index: Int, slope: Float, intercept: Float,
+                                  into out: UnsafeMutableBufferPointer<Float>, options: ReadOptions = ReadOptions()) throws {
+        let set = file.dataSet
+        let d = try PixelDescription(set, file: file.path, maxPixelBytes: options.maxPixelBytes)
+        if !file.transferSyntax.isEncapsulated, !set.bigEndian, let e = set[.pixelData], e.fragments == nil,
+           d.samplesPerPixel == 1, d.bitsAllocated == 16, !d.floatingPoint, out.count == d.rows * d.columns {
+            let n = d.rows * d.columns
+            let start = e.range.lowerBound + index * n * 2
+            guard index < d.frames, start + n * 2 <= e.range.upperBound else {
+                throw DICOMError(.truncated, file: file.path, tag: .pixelData, offset: e.range.upperBound)
+            }
+            let shift = UInt16(16 - d.bitsStored)
+            set.source.withBytes(start..<(start + n * 2)) { raw in
+                // Loads are unaligned-safe: the value may start at any even or odd offset.
+                if d.signed {
+                    for i in 0..<n {
+                        let v = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+                        out[i] = Float(Int16(bitPattern: v << shift) >> Int16(shift)) * slope + intercept
+                    }
+                } else {
+                    for i in 0..<n {
+                        let v = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+                        out[i] = Float((v << shift) >> shift) * slope + intercept
+                    }
+                }
+            }
+            return
+        }
+        let full = file.transferSyntax.isEncapsulated && set[.pixelData]?.fragments == nil
+            ? try DICOMFile.read(file.path, options: options) : file
+        let pixels = try decode(full, options: options)
+        guard index < pixels.frames, pixels.rows * pixels.columns == out.count else {
+            throw DICOMError(.malformed("frame \(index) of \(pixels.frames) frames of \(pixels.rows)×\(pixels.columns)"), file: file.path)
+        }
+        pixels.write(frame: index, slope: slope, intercept: intercept, into: out)
+    }
+
     /// Masks each integer sample to `bitsStored` bits and sign-extends it when signed,
     /// in place over little-endian samples of `bitsAllocated` bits.
     static func fixUnusedBits(_ bytes: inout [UInt8], _ d: PixelDescription) {

@@ -277,17 +277,26 @@ public struct SeriesLoader: Sendable {
                 DispatchQueue.concurrentPerform(iterations: jobs.count) { j in
                     let (h, slices) = jobs[j]
                     do {
-                        let file = try DICOMFile.read(headers[h].file.path)
-                        let pixels = try PixelDecoder.decode(file, options: ReadOptions(maxPixelBytes: options.maxVolumeBytes))
-                        guard pixels.rows == rows, pixels.columns == columns else {
-                            throw DICOMError(.malformed("slice is \(pixels.rows)×\(pixels.columns), series is \(rows)×\(columns)"), file: file.path)
-                        }
-                        for s in slices {
-                            guard s.frame < pixels.frames else {
-                                throw DICOMError(.malformed("frame \(s.frame) of \(pixels.frames)"), file: file.path)
+                        // The header pass already mapped the file and knows where native pixels lie.
+                        let file = headers[h].file
+                        let limits = ReadOptions(maxPixelBytes: options.maxVolumeBytes)
+                        if file.transferSyntax.isEncapsulated, slices.count > 1 {
+                            // Decode a multi-frame compressed object once, not once per frame.
+                            let pixels = try PixelDecoder.decode(DICOMFile.read(file.path, options: limits), options: limits)
+                            guard pixels.rows == rows, pixels.columns == columns else {
+                                throw DICOMError(.malformed("slice is \(pixels.rows)×\(pixels.columns), series is \(rows)×\(columns)"), file: file.path)
                             }
-                            pixels.write(frame: s.frame, slope: s.slope, intercept: s.intercept,
-                                         into: UnsafeMutableBufferPointer(rebasing: out[(s.k * sliceSize)..<((s.k + 1) * sliceSize)]))
+                            for s in slices {
+                                guard s.frame < pixels.frames else { throw DICOMError(.malformed("frame \(s.frame) of \(pixels.frames)"), file: file.path) }
+                                pixels.write(frame: s.frame, slope: s.slope, intercept: s.intercept,
+                                             into: UnsafeMutableBufferPointer(rebasing: out[(s.k * sliceSize)..<((s.k + 1) * sliceSize)]))
+                            }
+                        } else {
+                            for s in slices {
+                                try PixelDecoder.writeFrame(file, frame: s.frame, slope: s.slope, intercept: s.intercept,
+                                                            into: UnsafeMutableBufferPointer(rebasing: out[(s.k * sliceSize)..<((s.k + 1) * sliceSize)]),
+                                                            options: limits)
+                            }
                         }
                     } catch let e as DICOMError {
                         failed[j] = e

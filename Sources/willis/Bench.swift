@@ -6,7 +6,7 @@ import Torch
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time Willis against the Python reference on the same machine.",
-        subcommands: [BenchEngine.self])
+        subcommands: [BenchEngine.self, BenchDICOM.self])
 }
 
 struct BenchEngine: ParsableCommand {
@@ -98,6 +98,53 @@ struct BenchEngine: ParsableCommand {
             struct Result: Encodable { var torch: String; var device: String; var threads: Int; var willis: [BenchRow]; var reference: [BenchRow] }
             let data = try JSONEncoder().encode(Result(torch: engine.torchVersion, device: device, threads: threads, willis: ours, reference: reference))
             try data.write(to: URL(fileURLWithPath: json))
+        }
+    }
+}
+
+struct BenchDICOM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dicom",
+        abstract: "A full-size CTA-like series, folder to HU volume: Willis vs pydicom (the notebook's loop) vs SimpleITK.",
+        discussion: """
+            Writes (once) 300 slices of 512×512 16-bit CT as uncompressed, JPEG-LS lossless and JPEG 2000 \
+            lossless series under .build-bench/dicom (tools/bench/make_dicom_series.py), then times, with a \
+            warm page cache: Willis's SeriesLoader; the notebook's pydicom loop; SimpleITK's \
+            ImageSeriesReader; and the floor, reading the same bytes on all cores without decoding.
+            """)
+
+    @Flag(help: "64 slices of 256×256 instead of 300 of 512×512, and fewer repeats.")
+    var quick = false
+
+    @Option(help: "Timed repeats per measurement (the median is reported).")
+    var repeats: Int?
+
+    @Option(help: "Python with pydicom and SimpleITK (default: $WILLIS_PYTHON or .venv/bin/python).")
+    var python: String?
+
+    @Option(help: "Which series: uncompressed, jpegls, j2k (comma-separated).")
+    var variants: String = "uncompressed,jpegls,j2k"
+
+    func run() throws {
+        let py = PythonReference.locate(python: python)
+        let root = FileManager.default.currentDirectoryPath + "/.build-bench/" + (quick ? "dicom-quick" : "dicom")
+        let (slices, size) = quick ? (64, 256) : (300, 512)
+        try py.runScript("make_dicom_series.py", [root, "--slices", String(slices), "--size", String(size)])
+        let n = repeats ?? (quick ? 3 : 5)
+        print("willis bench dicom — \(Date()) — \(MachineInfo.cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("series: \(slices) slices of \(size)×\(size), 16-bit CT; warm page cache; median of \(n)")
+        print("variant        MB on disk   willis s   notebook s   SimpleITK s   floor s   notebook/willis   sitk/willis   willis/floor")
+        for variant in variants.split(separator: ",").map(String.init) {
+            let folder = "\(root)/\(variant)"
+            let ours = try DICOMBenchmark.willis(folder, repeat: n)
+            let floor = try DICOMBenchmark.floor(folder, repeat: n)
+            let notebook = try py.runTimings("dicom_reference.py", [folder, "--mode", "notebook", "--repeat", String(max(1, n / 2))])
+            let sitk = try py.runTimings("dicom_reference.py", [folder, "--mode", "sitk", "--repeat", String(n)])
+            let w = DICOMBenchmark.median(ours.seconds), f = DICOMBenchmark.median(floor.seconds)
+            let nb = DICOMBenchmark.median(notebook), s = DICOMBenchmark.median(sitk)
+            print(variant.padding(toLength: 15, withPad: " ", startingAt: 0)
+                + String(format: "%10.1f %10.3f %12.3f %13.3f %9.3f %17.1f× %12.2f× %13.2f×",
+                         Double(floor.bytes) / 1e6, w, nb, s, f, nb / w, s / w, w / f))
         }
     }
 }

@@ -139,8 +139,15 @@ import Testing
         let file = try path("CT_small.dcm")
         let full = try DICOMFile.read(file)
         let header = try DICOMFile.read(file, options: ReadOptions(headerOnly: true))
-        #expect(header.dataSet[.pixelData]?.range.isEmpty == true)
+        // The header pass records where the pixels are; they are decoded from the same mapping later.
+        #expect(header.dataSet[.pixelData]?.range == full.dataSet[.pixelData]?.range)
         #expect((full.dataSet[.pixelData]?.range.count ?? 0) == 128 * 128 * 2)
+        // Pixel data cut short is noticed by the header pass, before anything is decoded.
+        let data = try bytes("CT_small.dcm")
+        let end = try #require(full.dataSet[.pixelData]?.range.upperBound)
+        let cut = Result { try DICOMFile.parse(data.prefix(end - 100), options: ReadOptions(headerOnly: true)) }
+        guard case let .failure(error) = cut else { Issue.record("header pass accepted pixel data cut short"); return }
+        #expect((error as? DICOMError)?.kind == .truncated)
         #expect(header.dataSet.string(.sopInstanceUID) == full.dataSet.string(.sopInstanceUID))
     }
 }
