@@ -1,4 +1,5 @@
 import DICOM
+import VolumeCore
 import Dispatch
 import Foundation
 
@@ -23,7 +24,7 @@ public enum DICOMBenchmark {
         var total = 0
         var seconds: [Double] = []
         let workers = ProcessInfo.processInfo.activeProcessorCount
-        for round in 0...count {
+        for round in 0...max(count, 0) {
             let start = DispatchTime.now().uptimeNanoseconds
             var sums = [Int](repeating: 0, count: workers)
             sums.withUnsafeMutableBufferPointer { out in
@@ -48,6 +49,29 @@ public enum DICOMBenchmark {
             if round > 0 { seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
         }
         return (seconds, total)
+    }
+
+    /// The floor for producing the volume: `floor` plus filling a fresh Float32 array of
+    /// `voxels` (the kernel zeroes new pages; writing them once is the least any loader does).
+    public static func floorWithOutput(_ folder: String, voxels: Int, repeat count: Int) throws -> [Double] {
+        var seconds: [Double] = []
+        let workers = ProcessInfo.processInfo.activeProcessorCount
+        for _ in 0..<count {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try floor(folder, repeat: 0)
+            let volume = [Float](unsafeUninitializedCapacity: voxels) { out, initialized in
+                LargeAllocation.adviseHugePages(UnsafeMutableRawBufferPointer(out))
+                let chunk = (voxels + workers - 1) / workers
+                DispatchQueue.concurrentPerform(iterations: workers) { w in
+                    let range = (w * chunk)..<min(voxels, (w + 1) * chunk)
+                    if !range.isEmpty { UnsafeMutableBufferPointer(rebasing: out[range]).initialize(repeating: 0) }
+                }
+                initialized = voxels
+            }
+            withExtendedLifetime(volume) {}
+            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return seconds
     }
 
     public static func median(_ v: [Double]) -> Double {

@@ -56,10 +56,18 @@ public struct DICOMFile: Sendable {
             } else if p == 132 {
                 throw DICOMError(.malformed("no file meta group after the DICM prefix"), file: path, offset: p)
             } else if count < 8 {
-                throw DICOMError(.truncated, file: path, offset: 0)
+                throw DICOMError(.malformed("not a DICOM file (\(count) bytes)"), file: path, offset: 0)
             } else {
-                // A bare data set: guess the encoding from its first element.
-                syntax = looksExplicit(raw, at: 0) ? .explicitVRLittleEndian : .implicitVRLittleEndian
+                // A bare data set (no preamble, no meta): accept it only if it starts like one,
+                // with an element of group 0008 (or 0002), and take the encoding from that element.
+                let le = UInt16(raw[0]) | UInt16(raw[1]) << 8, be = UInt16(raw[0]) << 8 | UInt16(raw[1])
+                if le == 0x0008 || le == 0x0002 {
+                    syntax = looksExplicit(raw, at: 0) ? .explicitVRLittleEndian : .implicitVRLittleEndian
+                } else if be == 0x0008, looksExplicit(raw, at: 0) {
+                    syntax = .explicitVRBigEndian
+                } else {
+                    throw DICOMError(.malformed("not a DICOM file (no DICM prefix and no data set start)"), file: path, offset: 0)
+                }
             }
 
             if syntax.isDeflated {

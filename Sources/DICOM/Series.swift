@@ -34,3 +34,12 @@ public struct SeriesHeader: Sendable {
     public var columns: Int
     public var transferSyntaxes: Set<String>
 }
+
+/// What `SeriesLoader.inspect` finds for one series, without decoding pixels.
+public struct SeriesSummary: Sendable {
+    public var header: SeriesHeader
+    /// Nil when the series cannot be assembled (the reason is in `warnings`).
+    public var geometry: Geometry?
+    public var sliceCount: Int
+    public var warnings: [String]
+}

@@ -109,7 +109,8 @@ struct BenchDICOM: ParsableCommand {
         discussion: """
             Writes (once) 300 slices of 512×512 16-bit CT as uncompressed, JPEG-LS lossless and JPEG 2000 \
             lossless series under .build-bench/dicom (tools/bench/make_dicom_series.py), then times, with a \
-            warm page cache: Willis's SeriesLoader; the notebook's pydicom loop; SimpleITK's \
+            warm page cache: Willis's SeriesLoader (to Float32 HU); the notebook's pydicom loop (stored \
+            values, as the notebook does) and the same loop with the HU rescale; SimpleITK's \
             ImageSeriesReader; and the floor, reading the same bytes on all cores without decoding.
             """)
 
@@ -133,18 +134,21 @@ struct BenchDICOM: ParsableCommand {
         let n = repeats ?? (quick ? 3 : 5)
         print("willis bench dicom — \(Date()) — \(MachineInfo.cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores")
         print("series: \(slices) slices of \(size)×\(size), 16-bit CT; warm page cache; median of \(n)")
-        print("variant        MB on disk   willis s   notebook s   SimpleITK s   floor s   notebook/willis   sitk/willis   willis/floor")
+        print("variant        MB on disk   willis s   notebook s  notebook+HU s   SimpleITK s   read floor s   +output s   notebook/willis   sitk/willis   willis/floor+output")
         for variant in variants.split(separator: ",").map(String.init) {
             let folder = "\(root)/\(variant)"
             let ours = try DICOMBenchmark.willis(folder, repeat: n)
             let floor = try DICOMBenchmark.floor(folder, repeat: n)
-            let notebook = try py.runTimings("dicom_reference.py", [folder, "--mode", "notebook", "--repeat", String(max(1, n / 2))])
+            let floorOut = try DICOMBenchmark.floorWithOutput(folder, voxels: ours.voxels, repeat: n)
+            let notebook = try py.runTimings("dicom_reference.py", [folder, "--mode", "notebook", "--repeat", String(n)])
+            let notebookHU = try py.runTimings("dicom_reference.py", [folder, "--mode", "notebook_hu", "--repeat", String(n)])
             let sitk = try py.runTimings("dicom_reference.py", [folder, "--mode", "sitk", "--repeat", String(n)])
             let w = DICOMBenchmark.median(ours.seconds), f = DICOMBenchmark.median(floor.seconds)
-            let nb = DICOMBenchmark.median(notebook), s = DICOMBenchmark.median(sitk)
+            let fo = DICOMBenchmark.median(floorOut)
+            let nb = DICOMBenchmark.median(notebook), nbHU = DICOMBenchmark.median(notebookHU), s = DICOMBenchmark.median(sitk)
             print(variant.padding(toLength: 15, withPad: " ", startingAt: 0)
-                + String(format: "%10.1f %10.3f %12.3f %13.3f %9.3f %17.1f× %12.2f× %13.2f×",
-                         Double(floor.bytes) / 1e6, w, nb, s, f, nb / w, s / w, w / f))
+                + String(format: "%10.1f %10.3f %12.3f %13.3f %13.3f %14.3f %11.3f %17.1f× %12.2f× %20.2f×",
+                         Double(floor.bytes) / 1e6, w, nb, nbHU, s, f, fo, nb / w, s / w, w / fo))
         }
     }
 }

@@ -18,8 +18,10 @@ struct Inspect: ParsableCommand {
     var json = false
 
     func run() throws {
-        let found = try SeriesLoader().inspect(path)
-        guard !found.isEmpty else { throw ValidationError("no DICOM image series under \(path)") }
+        let (found, unreadable) = try SeriesLoader().inspect(path)
+        guard !found.isEmpty else {
+            throw ValidationError("no DICOM image series under \(path)" + (unreadable.first.map { " (\(unreadable.count) unreadable file(s), e.g. \($0))" } ?? ""))
+        }
         if json {
             var out: [[String: Any]] = []
             for s in found {
@@ -36,7 +38,8 @@ struct Inspect: ParsableCommand {
                 }
                 out.append(item)
             }
-            let data = try JSONSerialization.data(withJSONObject: out, options: [.prettyPrinted, .sortedKeys])
+            let report: [String: Any] = ["series": out, "unreadable": unreadable.map { "\($0)" }]
+            let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
             return
         }
@@ -52,6 +55,10 @@ struct Inspect: ParsableCommand {
             let names = s.header.transferSyntaxes.sorted().map { TransferSyntax(uid: $0).name }
             print("  transfer syntax  \(names.joined(separator: ", "))")
             print("  warnings         \(s.warnings.isEmpty ? "none" : s.warnings.joined(separator: "\n                   "))")
+        }
+        if !unreadable.isEmpty {
+            print("\(unreadable.count) file(s) not read as DICOM images:")
+            for e in unreadable { print("  \(e)") }
         }
     }
 }

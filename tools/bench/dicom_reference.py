@@ -2,8 +2,9 @@
 
     python tools/bench/dicom_reference.py FOLDER --mode notebook|sitk [--repeat N]
 
-notebook: the reference notebook's loop (sorted glob, pydicom dcmread + pixel_array,
-          np.stack), plus the rescale to HU it meant to do;
+notebook: the reference notebook's load_dicom_series exactly (sorted glob, pydicom
+          dcmread + pixel_array, np.stack): stored values, no HU;
+notebook_hu: the same loop plus the rescale to HU (float32) that Willis returns;
 sitk:     SimpleITK's ImageSeriesReader (GDCM) reading the same files.
 Prints {"mode", "seconds": [...], "shape"} as JSON.
 """
@@ -17,6 +18,15 @@ import numpy as np
 
 
 def notebook(folder):
+    import pydicom
+    slices = []
+    for f in sorted(glob(os.path.join(folder, "*.dcm"))):
+        ds = pydicom.dcmread(f)
+        slices.append(ds.pixel_array)
+    return np.stack(slices, axis=0)
+
+
+def notebook_hu(folder):
     import pydicom
     slices = []
     for f in sorted(glob(os.path.join(folder, "*.dcm"))):
@@ -36,14 +46,14 @@ def sitk(folder):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("folder")
-    ap.add_argument("--mode", choices=["notebook", "sitk"], default="notebook")
+    ap.add_argument("--mode", choices=["notebook", "notebook_hu", "sitk"], default="notebook")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args()
     if args.mode == "sitk" and args.threads > 0:
         import SimpleITK
         SimpleITK.ProcessObject.SetGlobalDefaultNumberOfThreads(args.threads)
-    load = notebook if args.mode == "notebook" else sitk
+    load = {"notebook": notebook, "notebook_hu": notebook_hu, "sitk": sitk}[args.mode]
     load(args.folder)  # warm the page cache and imports
     seconds, shape = [], None
     for _ in range(args.repeat):

@@ -62,6 +62,10 @@ def main():
     ap.add_argument("--slices", type=int, default=300)
     ap.add_argument("--size", type=int, default=512)
     args = ap.parse_args()
+    names = ["uncompressed", "jpegls", "j2k"]
+    if all(os.path.isdir(os.path.join(args.out, n)) and len(os.listdir(os.path.join(args.out, n))) == args.slices
+           for n in names):
+        return
     stored = phantom(args.slices, args.size, np.random.default_rng(7))
     uids = [generate_uid() for _ in range(3)]
     for name, syntax in [("uncompressed", ExplicitVRLittleEndian), ("jpegls", JPEGLSLossless), ("j2k", JPEG2000Lossless)]:
