@@ -19,12 +19,13 @@ let package = Package(
         // The C ABI header of the libtorch engine, and its run-time loader.
         .target(name: "CWillisEngine"),
         .target(name: "Torch", dependencies: ["CWillisEngine"]),
-        // Codec libraries from Debian (zlib1g-dev, libcharls-dev, libopenjp2-7-dev).
+        // Codec libraries from Debian (zlib1g-dev, libcharls-dev, libopenjp2-7-dev, libturbojpeg0-dev).
         .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
         .systemLibrary(name: "CCharLS", pkgConfig: "charls"),
         .systemLibrary(name: "COpenJPEG", pkgConfig: "libopenjp2"),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg"),
         .target(name: "VolumeCore"),
-        .target(name: "DICOM", dependencies: ["VolumeCore", "CZlib", "CCharLS", "COpenJPEG"]),
+        .target(name: "DICOM", dependencies: ["VolumeCore", "CZlib", "CCharLS", "COpenJPEG", "CTurboJPEG"]),
         .target(name: "NIfTI", dependencies: ["VolumeCore", "CZlib"]),
         .target(name: "Models", dependencies: ["Torch"]),
         .target(name: "Bench", dependencies: ["Torch", "Models", "DICOM"]),

@@ -18,6 +18,7 @@ public enum PixelDecoder {
                 case .jpeg2000Lossless, .jpeg2000, .htj2kLossless, .htj2kLosslessRPCL, .htj2k:
                     decoded = try JPEG2000Decoder.decode(frame, d, file: file.path)
                 case .jpegLossless, .jpegLosslessSV1: decoded = try JPEGLosslessDecoder.decode(frame, d, file: file.path)
+                case .jpegBaseline, .jpegExtended: decoded = try JPEGBaselineDecoder.decode(frame, d, file: file.path)
                 default:
                     throw DICOMError(.unsupported("transfer syntax \(syntax.name) (\(syntax.uid))"), file: file.path, tag: tag)
                 }

@@ -116,11 +116,15 @@ import Testing
     }
 
     @Test func unsupportedTransferSyntaxIsNamed() throws {
-        // JPEG Baseline is recognised and refused by name.
-        let file = try DICOMFile.read(path("SC_rgb_jpeg_dcmtk.dcm"))
+        // Relabel a JPEG Baseline file as the retired JPEG Extended (Processes 3 & 5), which Willis does not decode.
+        var data = try bytes("SC_rgb_jpeg_dcmtk.dcm")
+        let old = Array("1.2.840.10008.1.2.4.50".utf8), new = Array("1.2.840.10008.1.2.4.52".utf8)
+        let at = try #require((0..<(data.count - old.count)).first { i in (0..<old.count).allSatisfy { data[i + $0] == old[$0] } })
+        data.replaceSubrange(at..<(at + old.count), with: new)
+        let file = try DICOMFile.parse(data, path: "relabelled")
         #expect { try PixelDecoder.decode(file) } throws: { error in
             guard let e = error as? DICOMError, case let .unsupported(m) = e.kind else { return false }
-            return m.contains("JPEG Baseline")
+            return m.contains("1.2.840.10008.1.2.4.52")
         }
     }
 
