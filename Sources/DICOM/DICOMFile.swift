@@ -131,7 +131,7 @@ public struct DICOMFile: Sendable {
                 stream.next_out = buf.baseAddress
                 stream.avail_out = uInt(buf.count)
                 let s = CZlib.inflate(&stream, Z_NO_FLUSH)
-                output.append(buf.baseAddress!, count: buf.count - Int(stream.avail_out))
+                if let base = buf.baseAddress { output.append(base, count: buf.count - Int(stream.avail_out)) }
                 return s
             }
             if status == Z_BUF_ERROR && stream.avail_in == 0 { break }  // input ended without a final block

@@ -56,9 +56,9 @@ enum JPEG2000Decoder {
             opj_stream_set_read_function(stream) { buffer, count, user in
                 guard let buffer, let user else { return OPJ_SIZE_T.max }
                 let c = Unmanaged<Cursor>.fromOpaque(user).takeUnretainedValue()
-                let n = min(Int(count), c.bytes.count - c.position)
-                if n <= 0 { return OPJ_SIZE_T.max }  // OpenJPEG's end-of-stream value
-                buffer.copyMemory(from: c.bytes.baseAddress! + c.position, byteCount: n)
+                let n = min(Int(clamping: count), c.bytes.count - c.position)
+                guard n > 0, let source = c.bytes.baseAddress else { return OPJ_SIZE_T.max }  // OpenJPEG's end of stream
+                buffer.copyMemory(from: source + c.position, byteCount: n)
                 c.position += n
                 return OPJ_SIZE_T(n)
             }
