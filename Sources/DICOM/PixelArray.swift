@@ -98,30 +98,9 @@ public struct PixelArray: Sendable {
 
     /// Frame `index` as Float values (first sample channel only when colour), times `slope` plus `intercept`.
     public func floats(frame index: Int, slope: Float = 1, intercept: Float = 0) -> [Float] {
-        let n = rows * columns
-        var out = [Float](repeating: 0, count: n)
-        let start = index * frameSampleCount
-        let step = samplesPerPixel
-        bytes.withUnsafeBytes { raw in
-            func fill<T: BinaryInteger>(_: T.Type) {
-                let p = raw.bindMemory(to: T.self)
-                for i in 0..<n { out[i] = Float(p[start + i * step]) * slope + intercept }
-            }
-            switch type {
-            case .uint8: fill(UInt8.self)
-            case .int8: fill(Int8.self)
-            case .uint16: fill(UInt16.self)
-            case .int16: fill(Int16.self)
-            case .uint32: fill(UInt32.self)
-            case .int32: fill(Int32.self)
-            case .float32:
-                let p = raw.bindMemory(to: Float.self)
-                for i in 0..<n { out[i] = p[start + i * step] * slope + intercept }
-            case .float64:
-                let p = raw.bindMemory(to: Double.self)
-                for i in 0..<n { out[i] = Float(p[start + i * step]) * slope + intercept }
-            }
+        [Float](unsafeUninitializedCapacity: rows * columns) { out, initialized in
+            write(frame: index, slope: slope, intercept: intercept, into: out)
+            initialized = rows * columns
         }
-        return out
     }
 }
