@@ -138,8 +138,9 @@ import VolumeCore
         }
     }
 
-    @Test func localizerPointsMapToTheCanonicalVolume() throws {
-        let series = try SeriesLoader().load("\(root)/sagittal")
+    @Test(arguments: ["axial_reversed", "sagittal", "coronal", "oblique"])
+    func localizerPointsMapToTheCanonicalVolume(name: String) throws {
+        let series = try SeriesLoader().load("\(root)/\(name)")
         let canonical = try series.volume.canonical()
         let (sop, _) = series.slices[3]
         let voxel = try #require(series.voxel(sopInstanceUID: sop, x: 5, y: 7, in: canonical.geometry))
