@@ -19,6 +19,8 @@ public struct Volume: Sendable {
     }
 
     public var count: Int { voxels.count }
+    public var rows: Int { shape.height }
+    public var columns: Int { shape.width }
 
     @inline(__always)
     public subscript(k: Int, j: Int, i: Int) -> Float {

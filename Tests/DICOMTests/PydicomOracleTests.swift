@@ -3,6 +3,7 @@ import DICOM
 import Foundation
 import TestSupport
 import Testing
+import VolumeCore
 
 /// Every CT, MR and OT image of pydicom's test set that pydicom 3 can decode,
 /// decoded by Willis and compared with pydicom's array (tools/oracles/pydicom_pixels.py).
@@ -13,6 +14,8 @@ import Testing
             var shape: [Int]
             var crc32: UInt32
             var min, max, mean, slope, intercept: Double
+            struct Frame: Decodable { var position: [Double]?; var slope, intercept: Double }
+            var frames: [Frame]
         }
         struct Undecodable: Decodable { var name, path, reason: String }
         var pydicom: String
@@ -81,6 +84,26 @@ import Testing
             if let failure = compare(entry) { failures.append(failure) }
         }
         #expect(failures.isEmpty, "\(failures.count) of \(checked) files differ:\n\(failures.joined(separator: "\n"))")
+    }
+
+    /// Enhanced multi-frame CT/MR: positions and rescale per frame from the functional groups.
+    @Test func enhancedMultiFrameUsesTheFunctionalGroups() throws {
+        let enhanced = manifest.files.filter { !$0.frames.isEmpty && $0.frames.allSatisfy { $0.position != nil } }
+        #expect(!enhanced.isEmpty, "pydicom's test set should hold an enhanced multi-frame CT (eCT_Supplemental.dcm)")
+        for entry in enhanced {
+            let series = try SeriesLoader().load(entry.path)
+            let pixels = try PixelDecoder.decode(DICOMFile.read(entry.path))
+            #expect(series.volume.shape.depth == entry.frames.count)
+            for (k, slice) in series.slices.enumerated() {
+                let frame = entry.frames[slice.frame]
+                let p = try #require(frame.position)
+                let q = series.volume.geometry.patient(i: 0, j: 0, k: Double(k))
+                #expect((q - Vector3(p[0], p[1], p[2])).length < 1e-3, "\(entry.name) slice \(k)")
+                let expected = pixels.floats(frame: slice.frame, slope: Float(frame.slope), intercept: Float(frame.intercept))
+                let plane = series.volume.rows * series.volume.columns
+                #expect(Array(series.volume.voxels[(k * plane)..<((k + 1) * plane)]) == expected, "\(entry.name) slice \(k) values")
+            }
+        }
     }
 
     /// pydicom cannot decode these; Willis must not crash on them either. MR_truncated.dcm

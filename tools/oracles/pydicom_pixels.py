@@ -47,7 +47,22 @@ def main(out_dir):
         slope = float(ds.get("RescaleSlope", 1) or 1)
         intercept = float(ds.get("RescaleIntercept", 0) or 0)
         rescaled = arr.astype(np.float64) * slope + intercept
+        # Enhanced multi-frame objects: per-frame plane positions and value transformation, as
+        # pydicom reads them from the per-frame and shared functional groups.
+        frames = []
+        if "PerFrameFunctionalGroupsSequence" in ds:
+            shared = ds.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in ds else None
+            for item in ds.PerFrameFunctionalGroupsSequence:
+                def macro(name):
+                    if name in item:
+                        return item[name].value[0]
+                    return shared[name].value[0] if shared is not None and name in shared else None
+                pos, vt = macro("PlanePositionSequence"), macro("PixelValueTransformationSequence")
+                frames.append({"position": [float(v) for v in pos.ImagePositionPatient] if pos is not None else None,
+                               "slope": float(vt.RescaleSlope) if vt is not None else 1.0,
+                               "intercept": float(vt.RescaleIntercept) if vt is not None else 0.0})
         entries.append({
+            "frames": frames,
             "name": name, "path": path, "transfer_syntax": syntax, "modality": ds.get("Modality"),
             "shape": list(arr.shape), "dtype": arr.dtype.name, "crc32": zlib.crc32(raw),
             "min": float(rescaled.min()), "max": float(rescaled.max()), "mean": float(rescaled.mean()),
