@@ -215,22 +215,29 @@ public struct SeriesLoader: Sendable {
             // One multi-frame object without plane positions: its frames are its order.
             warnings.append("no ImagePositionPatient: frames kept in file order, \(first.sliceThickness.map { "\($0)" } ?? "1") mm apart, origin unknown")
         }
-        let sorted = missingPositions > 0 ? kept.sorted { $0.info.frameIndex < $1.info.frameIndex } : kept.sorted {
+        var sorted = missingPositions > 0 ? kept.sorted { $0.info.frameIndex < $1.info.frameIndex } : kept.sorted {
             let a = ($0.info.position ?? .zero).dot(normal), b = ($1.info.position ?? .zero).dot(normal)
             return a != b ? a < b : ($0.info.file, $0.info.frameIndex) < ($1.info.file, $1.info.frameIndex)
         }
-        let projections = sorted.map { ($0.info.position ?? .zero).dot(normal) }
         var sliceSpacing = first.sliceThickness ?? 1
         var sliceDirection = normal
         var tilt = 0.0
         if sorted.count > 1 && missingPositions == 0 {
-            let gaps = zip(projections.dropFirst(), projections).map { $0 - $1 }
-            let duplicates = gaps.filter { abs($0) < 1e-4 }.count
-            if duplicates == gaps.count {
+            // A second slice at a position already filled would break the spacing: keep the first
+            // (by file name and frame) and report the rest.
+            let all = sorted.map { ($0.info.position ?? .zero).dot(normal) }
+            if zip(all.dropFirst(), all).allSatisfy({ abs($0 - $1) < 1e-4 }) {
                 throw DICOMError(.malformed("all \(sorted.count) slices are at one position"), file: path, tag: .imagePositionPatient)
             }
-            if duplicates > 0 { warnings.append("\(duplicates) duplicate slice position(s)") }
-            let positive = gaps.filter { $0 > 1e-4 }.sorted()
+            let unique = sorted.indices.filter { $0 == 0 || abs(all[$0] - all[$0 - 1]) >= 1e-4 }
+            if unique.count < sorted.count {
+                warnings.append("dropped \(sorted.count - unique.count) duplicate slice position(s): "
+                                + sorted.indices.filter { !unique.contains($0) }.map { sorted[$0].info.sopInstanceUID }.joined(separator: ", "))
+                sorted = unique.map { sorted[$0] }
+            }
+            let projections = sorted.map { ($0.info.position ?? .zero).dot(normal) }
+            let gaps = zip(projections.dropFirst(), projections).map { $0 - $1 }
+            let positive = gaps.sorted()
             let median = positive[positive.count / 2]
             sliceSpacing = median
             let uneven = positive.filter { abs($0 - median) > options.spacingTolerance * median }

@@ -76,6 +76,17 @@ import VolumeCore
         #expect((dir - Vector3(d[0], d[1], d[2])).length < 1e-6)
     }
 
+    @Test func missingAndDuplicateSlicesAreReported() throws {
+        let missing = try SeriesLoader().load("\(root)/missing_slice")
+        #expect(missing.volume.shape.depth == 7)
+        #expect(missing.warnings.contains { $0.contains("non-uniform slice spacing") && $0.contains("1 look like missing slices") },
+                "\(missing.warnings)")
+        let duplicate = try SeriesLoader().load("\(root)/duplicate_slice")
+        #expect(duplicate.volume.shape.depth == 5)
+        #expect(abs(duplicate.volume.geometry.spacing.z - 2) < 1e-9)
+        #expect(duplicate.warnings.contains { $0.contains("dropped 1 duplicate slice position") }, "\(duplicate.warnings)")
+    }
+
     @Test func localizerSlicesAreSplitOffWithAWarning() throws {
         let series = try SeriesLoader().load("\(root)/with_localizer")
         #expect(series.volume.shape.depth == 6 && series.volume.shape.height == 16)

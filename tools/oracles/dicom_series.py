@@ -165,6 +165,20 @@ def main(out):
     ds.save_as(os.path.join(folder, victim))
     cases["nan_slope"] = {}
 
+    # A slice missing in the middle, and a slice present twice.
+    folder = os.path.join(root, "missing_slice")
+    write_series(folder, (8, 8, 8), [0, 0, 0], (1, 1, 2), col, row, np.cross(col, row))
+    for name in os.listdir(folder):
+        if abs(float(pydicom.dcmread(os.path.join(folder, name)).ImagePositionPatient[2]) - 8.0) < 1e-6:
+            os.remove(os.path.join(folder, name))
+    cases["missing_slice"] = {}
+    folder = os.path.join(root, "duplicate_slice")
+    write_series(folder, (5, 8, 8), [0, 0, 0], (1, 1, 2), col, row, np.cross(col, row))
+    twin = pydicom.dcmread(os.path.join(folder, sorted(os.listdir(folder))[0]))
+    twin.SOPInstanceUID = twin.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    twin.save_as(os.path.join(folder, twin.SOPInstanceUID + ".dcm"), enforce_file_format=True)
+    cases["duplicate_slice"] = {}
+
     # Slices of two sizes, half and half: no majority to trust.
     folder = os.path.join(root, "mixed_sizes")
     uid = generate_uid()
