@@ -54,28 +54,28 @@ enum JPEG2000Decoder {
             opj_stream_set_user_data(stream, context, nil)
             opj_stream_set_user_data_length(stream, UInt64(src.count))
             opj_stream_set_read_function(stream) { buffer, count, user in
-                guard let buffer, let user else { return OPJ_SIZE_T.max }
+                // End of stream is (OPJ_SIZE_T)-1; size_t imports as Int, so that is -1 here, not Int.max
+                // (returning Int.max made OpenJPEG copy past its buffer: a fuzz finding).
+                guard let buffer, let user else { return -1 }
                 let c = Unmanaged<Cursor>.fromOpaque(user).takeUnretainedValue()
                 let n = min(Int(clamping: count), c.bytes.count - c.position)
-                guard n > 0, let source = c.bytes.baseAddress else { return OPJ_SIZE_T.max }  // OpenJPEG's end of stream
+                guard n > 0, let source = c.bytes.baseAddress else { return -1 }
                 buffer.copyMemory(from: source + c.position, byteCount: n)
                 c.position += n
                 return OPJ_SIZE_T(n)
             }
+            // Skips and seeks outside the codestream fail (-1 / false), as OpenJPEG's own file stream does.
             opj_stream_set_skip_function(stream) { n, user in
                 guard let user else { return -1 }
                 let c = Unmanaged<Cursor>.fromOpaque(user).takeUnretainedValue()
-                // Clamp before adding: OpenJPEG may ask to skip any 64-bit amount.
-                let step = Int(max(-OPJ_OFF_T(c.bytes.count), min(OPJ_OFF_T(c.bytes.count), n)))
-                let target = max(0, min(c.bytes.count, c.position + step))
-                let moved = target - c.position
-                c.position = target
-                return OPJ_OFF_T(moved)
+                guard n >= -OPJ_OFF_T(c.position), n <= OPJ_OFF_T(c.bytes.count - c.position) else { return -1 }
+                c.position += Int(n)
+                return n
             }
             opj_stream_set_seek_function(stream) { n, user in
                 guard let user else { return 0 }
                 let c = Unmanaged<Cursor>.fromOpaque(user).takeUnretainedValue()
-                guard n >= 0, Int(n) <= c.bytes.count else { return 0 }
+                guard n >= 0, n <= OPJ_OFF_T(c.bytes.count) else { return 0 }
                 c.position = Int(n)
                 return 1
             }

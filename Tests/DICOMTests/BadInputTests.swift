@@ -1,4 +1,5 @@
 import DICOM
+import NIfTI
 import Foundation
 import TestSupport
 import Testing
@@ -153,5 +154,23 @@ import Testing
         guard case let .failure(error) = cut else { Issue.record("header pass accepted pixel data cut short"); return }
         #expect((error as? DICOMError)?.kind == .truncated)
         #expect(header.dataSet.string(.sopInstanceUID) == full.dataSet.string(.sopInstanceUID))
+    }
+}
+
+/// Inputs libFuzzer found crashing earlier versions (scripts/fuzz); each must now end in a value or a typed error.
+@Suite struct FuzzRegressionTests {
+    @Test func earlierFuzzFindingsNoLongerCrash() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("FuzzFindings")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".bin") }
+        #expect(files.count == 3)
+        for name in files {
+            let data = try Data(contentsOf: folder.appendingPathComponent(name))
+            do {
+                let file = try DICOMFile.parse(data, path: name, options: ReadOptions(maxPixelBytes: 64 << 20))
+                _ = try PixelDecoder.decode(file, options: ReadOptions(maxPixelBytes: 64 << 20))
+            } catch is DICOMError {
+            }
+            do { _ = try NIfTI.parse(data, path: name) } catch is NIfTI.Error {}
+        }
     }
 }
