@@ -126,6 +126,9 @@ struct BenchDICOM: ParsableCommand {
     @Option(help: "Which series: uncompressed, jpegls, j2k (comma-separated).")
     var variants: String = "uncompressed,jpegls,j2k"
 
+    @Flag(help: "Time Willis only (for profiling): no floor, no Python.")
+    var willisOnly = false
+
     func run() throws {
         let py = PythonReference.locate(python: python)
         let root = FileManager.default.currentDirectoryPath + "/.build-bench/" + (quick ? "dicom-quick" : "dicom")
@@ -138,6 +141,10 @@ struct BenchDICOM: ParsableCommand {
         for variant in variants.split(separator: ",").map(String.init) {
             let folder = "\(root)/\(variant)"
             let ours = try DICOMBenchmark.willis(folder, repeat: n)
+            if willisOnly {
+                print(variant.padding(toLength: 15, withPad: " ", startingAt: 0) + String(format: "%21.3f", DICOMBenchmark.median(ours.seconds)))
+                continue
+            }
             let floor = try DICOMBenchmark.floor(folder, repeat: n)
             let floorOut = try DICOMBenchmark.floorWithOutput(folder, voxels: ours.voxels, repeat: n)
             let notebook = try py.runTimings("dicom_reference.py", [folder, "--mode", "notebook", "--repeat", String(n)])
