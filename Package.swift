@@ -25,8 +25,9 @@ let package = Package(
         .systemLibrary(name: "COpenJPEG", pkgConfig: "libopenjp2"),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg"),
         .target(name: "VolumeCore"),
-        .target(name: "DICOM", dependencies: ["VolumeCore", "CZlib", "CCharLS", "COpenJPEG", "CTurboJPEG"]),
-        .target(name: "NIfTI", dependencies: ["VolumeCore", "CZlib"]),
+        .target(name: "Zlib", dependencies: ["CZlib"]),
+        .target(name: "DICOM", dependencies: ["VolumeCore", "Zlib", "CCharLS", "COpenJPEG", "CTurboJPEG"]),
+        .target(name: "NIfTI", dependencies: ["VolumeCore", "Zlib"]),
         .target(name: "Models", dependencies: ["Torch"]),
         .target(name: "Bench", dependencies: ["Torch", "Models", "DICOM"]),
         .executableTarget(

@@ -1,5 +1,5 @@
-import CZlib
 import Foundation
+import Zlib
 
 /// How to read a file.
 public struct ReadOptions: Sendable {
@@ -116,29 +116,11 @@ public struct DICOMFile: Sendable {
 
     /// Raw DEFLATE (RFC 1951) without a zlib header, as PS3.5 A.5 prescribes.
     static func inflate(_ input: UnsafeRawBufferPointer, path: String, offset: Int) throws -> Data {
-        var stream = z_stream()
-        guard inflateInit2_(&stream, -MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw DICOMError(.codec("zlib inflateInit2 failed"), file: path, offset: offset)
+        do {
+            return try Zlib.inflate(input, format: .raw)
+        } catch let e as Zlib.Error {
+            throw DICOMError(e.reason.contains("truncated") ? .truncated : .codec("deflate stream: \(e.reason)"),
+                             file: path, offset: offset + e.offset)
         }
-        defer { inflateEnd(&stream) }
-        var output = Data()
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        stream.next_in = UnsafeMutablePointer(mutating: input.bindMemory(to: Bytef.self).baseAddress)
-        stream.avail_in = uInt(input.count)
-        var status: Int32 = Z_OK
-        repeat {
-            status = chunk.withUnsafeMutableBufferPointer { buf -> Int32 in
-                stream.next_out = buf.baseAddress
-                stream.avail_out = uInt(buf.count)
-                let s = CZlib.inflate(&stream, Z_NO_FLUSH)
-                if let base = buf.baseAddress { output.append(base, count: buf.count - Int(stream.avail_out)) }
-                return s
-            }
-            if status == Z_BUF_ERROR && stream.avail_in == 0 { break }  // input ended without a final block
-            guard status == Z_OK || status == Z_STREAM_END else {
-                throw DICOMError(.codec("deflate stream: zlib error \(status)"), file: path, offset: offset + Int(stream.total_in))
-            }
-        } while status != Z_STREAM_END
-        return output
     }
 }

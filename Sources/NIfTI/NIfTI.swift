@@ -1,5 +1,5 @@
-import CZlib
 import Foundation
+import Zlib
 import VolumeCore
 
 /// NIfTI-1 and NIfTI-2 images (.nii, .nii.gz), read and written.
@@ -306,58 +306,18 @@ public enum NIfTI {
 /// gzip streams through zlib.
 enum Gzip {
     static func decompress(_ data: Data, path: String, maxBytes: Int) throws -> Data {
-        var stream = z_stream()
-        guard inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw NIfTI.Error(path: path, reason: "zlib init failed")
+        do {
+            return try data.withUnsafeBytes { try Zlib.inflate($0, format: .gzip, maxBytes: maxBytes + (1 << 20)) }
+        } catch let e as Zlib.Error {
+            throw NIfTI.Error(path: path, reason: "gzip: \(e.reason)")
         }
-        defer { inflateEnd(&stream) }
-        var out = Data()
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        try data.withUnsafeBytes { (src: UnsafeRawBufferPointer) in
-            stream.next_in = UnsafeMutablePointer(mutating: src.bindMemory(to: Bytef.self).baseAddress)
-            stream.avail_in = uInt(src.count)
-            var status: Int32 = Z_OK
-            while status != Z_STREAM_END {
-                status = chunk.withUnsafeMutableBufferPointer { buf -> Int32 in
-                    stream.next_out = buf.baseAddress
-                    stream.avail_out = uInt(buf.count)
-                    let s = inflate(&stream, Z_NO_FLUSH)
-                    if let base = buf.baseAddress { out.append(base, count: buf.count - Int(stream.avail_out)) }
-                    return s
-                }
-                guard status == Z_OK || status == Z_STREAM_END else {
-                    throw NIfTI.Error(path: path, reason: status == Z_BUF_ERROR ? "gzip stream is truncated" : "gzip stream is corrupt (zlib \(status))")
-                }
-                guard out.count <= maxBytes + 1 << 20 else { throw NIfTI.Error(path: path, reason: "decompressed size exceeds the memory limit") }
-            }
-        }
-        return out
     }
 
-    static func compress(_ data: Data, path: String, level: Int32 = 1) throws -> Data {
-        var stream = z_stream()
-        guard deflateInit2_(&stream, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
-                            Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw NIfTI.Error(path: path, reason: "zlib init failed")
+    static func compress(_ data: Data, path: String) throws -> Data {
+        do {
+            return try data.withUnsafeBytes { try Zlib.deflate($0, format: .gzip) }
+        } catch let e as Zlib.Error {
+            throw NIfTI.Error(path: path, reason: "gzip: \(e.reason)")
         }
-        defer { deflateEnd(&stream) }
-        var out = Data()
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        data.withUnsafeBytes { (src: UnsafeRawBufferPointer) in
-            stream.next_in = UnsafeMutablePointer(mutating: src.bindMemory(to: Bytef.self).baseAddress)
-            stream.avail_in = uInt(src.count)
-            var status: Int32 = Z_OK
-            while status != Z_STREAM_END {
-                status = chunk.withUnsafeMutableBufferPointer { buf -> Int32 in
-                    stream.next_out = buf.baseAddress
-                    stream.avail_out = uInt(buf.count)
-                    let s = deflate(&stream, Z_FINISH)
-                    if let base = buf.baseAddress { out.append(base, count: buf.count - Int(stream.avail_out)) }
-                    return s
-                }
-                if status != Z_OK && status != Z_STREAM_END && status != Z_BUF_ERROR { break }
-            }
-        }
-        return out
     }
 }
