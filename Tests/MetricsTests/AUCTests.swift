@@ -1,0 +1,44 @@
+import Anatomy
+import Foundation
+import Metrics
+import TestSupport
+import Testing
+
+@Suite struct AUCTests {
+    struct Oracle: Decodable { var scores: [[Double]]; var truth: [[Int]]; var auc: [Double?]; var score: Double }
+
+    @Test func matchesScikitLearnWithTies() throws {
+        let path = try fixture("auc.json", generator: "auc.py")
+        let o = try JSONDecoder().decode(Oracle.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        let truth = o.truth.map { $0.map { $0 == 1 } }
+        let result = CompetitionScore(predictions: o.scores, truth: truth)
+        for label in LocationLabel.allCases {
+            let ours = result.auc[label] ?? nil
+            switch o.auc[label.rawValue] {
+            case let expected?:
+                #expect(ours.map { abs($0 - expected) < 1e-12 } == true, "\(label): \(String(describing: ours)) vs \(expected)")
+            case nil:
+                #expect(ours == nil, "\(label) has one class only")
+            }
+        }
+        #expect(result.undefined == [.otherPosteriorCirculation])
+        #expect(abs((result.score ?? 0) - o.score) < 1e-12)
+    }
+
+    @Test func edgeCases() {
+        #expect(areaUnderROC(scores: [0.1, 0.9], labels: [false, true]) == 1)
+        #expect(areaUnderROC(scores: [0.9, 0.1], labels: [false, true]) == 0)
+        #expect(areaUnderROC(scores: [0.5, 0.5, 0.5], labels: [false, true, true]) == 0.5)
+        #expect(areaUnderROC(scores: [0.2, 0.3], labels: [true, true]) == nil)
+    }
+
+    @Test func labelsRoundTripAndMirror() {
+        #expect(LocationLabel.allCases.count == 14 && LocationLabel.locations.count == 13)
+        for l in LocationLabel.allCases {
+            #expect(LocationLabel(columnName: l.columnName) == l)
+            #expect(l.mirrored.mirrored == l)
+        }
+        #expect(LocationLabel.leftMCA.mirrored == .rightMCA)
+        #expect(LocationLabel.basilarTip.mirrored == .basilarTip)
+    }
+}
