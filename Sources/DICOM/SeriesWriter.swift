@@ -1,0 +1,92 @@
+import Foundation
+import VolumeCore
+
+/// Writes a `Volume` as a DICOM series, one file per slice named by SOPInstanceUID (the
+/// RSNA layout). Values are stored as int16 through `slope` and `intercept`.
+public struct SeriesWriter: Sendable {
+    public var modality = "CT"
+    public var slope = 1.0
+    public var intercept = -1024.0
+    public var seriesInstanceUID = UID.make()
+    public var studyInstanceUID = UID.make()
+    public var patientAge: String?
+    public var patientSex: String?
+    public var syntax = TransferSyntax.explicitVRLittleEndian
+
+    public init() {}
+
+    static let ctImageStorage = "1.2.840.10008.5.1.4.1.1.2"
+    static let mrImageStorage = "1.2.840.10008.5.1.4.1.1.4"
+
+    /// Writes every slice into `folder` (created if needed); returns the SOPInstanceUID of each slice k.
+    @discardableResult
+    public func write(_ volume: Volume, to folder: String) throws -> [String] {
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw DICOMError(.io("cannot create folder: \(error.localizedDescription)"), file: folder)
+        }
+        let g = volume.geometry
+        let frameOfReference = UID.make()
+        let plane = volume.rows * volume.columns
+        var uids: [String] = []
+        for k in 0..<volume.shape.depth {
+            var set = DataSetWriter()
+            let sop = UID.make()
+            uids.append(sop)
+            set.set(.sopClassUID, .UI, modality == "CT" ? Self.ctImageStorage : Self.mrImageStorage)
+            set.set(.sopInstanceUID, .UI, sop)
+            set.set(.modality, .CS, modality)
+            set.set(.studyInstanceUID, .UI, studyInstanceUID)
+            set.set(.seriesInstanceUID, .UI, seriesInstanceUID)
+            set.set(.frameOfReferenceUID, .UI, frameOfReference)
+            set.set(.instanceNumber, .IS, String(k + 1))
+            if let patientAge { set.set(.patientAge, .AS, patientAge) }
+            if let patientSex { set.set(.patientSex, .CS, patientSex) }
+            let p = g.patient(i: 0, j: 0, k: Double(k))
+            set.set(.imagePositionPatient, decimals: [p.x, p.y, p.z])
+            let c = g.columnDirection, r = g.rowDirection
+            set.set(.imageOrientationPatient, decimals: [c.x, c.y, c.z, r.x, r.y, r.z])
+            set.set(.pixelSpacing, decimals: [g.spacing.y, g.spacing.x])
+            set.set(.sliceThickness, decimals: [g.spacing.z])
+            set.set(.samplesPerPixel, unsigned: 1)
+            set.set(.photometricInterpretation, .CS, "MONOCHROME2")
+            set.set(.rows, unsigned: UInt16(clamping: volume.rows))
+            set.set(.columns, unsigned: UInt16(clamping: volume.columns))
+            set.set(.bitsAllocated, unsigned: 16)
+            set.set(.bitsStored, unsigned: 16)
+            set.set(.highBit, unsigned: 15)
+            set.set(.pixelRepresentation, unsigned: 1)
+            set.set(.rescaleSlope, decimals: [slope])
+            set.set(.rescaleIntercept, decimals: [intercept])
+            let slice = volume.voxels[(k * plane)..<((k + 1) * plane)]
+            set.setPixels(slice.lazy.map { v -> Int16 in
+                let stored = ((Double(v) - intercept) / slope).rounded()
+                return stored.isFinite ? Int16(max(-32768, min(32767, stored))) : 0
+            })
+            try set.write(to: (folder as NSString).appendingPathComponent("\(sop).dcm"), syntax: syntax)
+        }
+        return uids
+    }
+}
+
+/// DICOM UIDs.
+public enum UID {
+    /// A new UID under the 2.25 root: the decimal value of a random UUID (PS3.5 B.2).
+    public static func make() -> String {
+        let u = UUID().uuid
+        var bytes = [u.0, u.1, u.2, u.3, u.4, u.5, u.6, u.7, u.8, u.9, u.10, u.11, u.12, u.13, u.14, u.15]
+        var digits: [Character] = []
+        // Repeated division of the 128-bit big-endian number by 10.
+        while bytes.contains(where: { $0 != 0 }) {
+            var remainder = 0
+            for i in bytes.indices {
+                let value = remainder * 256 + Int(bytes[i])
+                bytes[i] = UInt8(value / 10)
+                remainder = value % 10
+            }
+            digits.append(Character(String(remainder)))
+        }
+        return "2.25." + (digits.isEmpty ? "0" : String(digits.reversed()))
+    }
+}
