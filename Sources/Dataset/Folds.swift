@@ -1,0 +1,35 @@
+/// Stratified k-fold assignment: series are grouped by (Aneurysm Present, modality), each
+/// group is shuffled with a seeded generator and dealt round-robin, so every fold gets its
+/// share of each stratum. Deterministic for a given seed and input order.
+public enum Folds {
+    public static func assign(_ series: [SeriesLabels], folds k: Int, seed: UInt64) -> [String: Int] {
+        precondition(k >= 2, "need at least two folds")
+        var strata: [String: [String]] = [:]
+        for s in series { strata["\(s.isPositive)|\(s.modality.rawValue)", default: []].append(s.seriesInstanceUID) }
+        var rng = SplitMix64(seed: seed)
+        var fold: [String: Int] = [:]
+        var next = 0  // continue dealing across strata so fold sizes stay within one of each other
+        for key in strata.keys.sorted() {
+            var uids = strata[key] ?? []
+            uids.shuffle(using: &rng)
+            for uid in uids {
+                fold[uid] = next
+                next = (next + 1) % k
+            }
+        }
+        return fold
+    }
+}
+
+/// A small, fast, seedable generator (Steele, Lea & Flood's SplitMix64).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
