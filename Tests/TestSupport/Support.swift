@@ -55,14 +55,16 @@ public func runOracle(_ script: String, _ arguments: [String]) throws -> String 
 
 private let fixtureLock = NSLock()
 
-/// The path of a fixture made by `generator`, running it once if the file is missing.
+/// The path of a fixture made by `generator`, running it when the file is missing or older
+/// than the generator script (so an edited oracle never leaves stale fixtures behind).
 public func fixture(_ name: String, generator: String) throws -> String {
     fixtureLock.lock()
     defer { fixtureLock.unlock() }
     let path = "\(TestPaths.fixtures)/\(name)"
-    if !FileManager.default.fileExists(atPath: path) {
-        try runOracle(generator, [TestPaths.fixtures])
-    }
+    let script = "\(TestPaths.root)/tools/oracles/\(generator)"
+    func modified(_ p: String) -> Date? { (try? FileManager.default.attributesOfItem(atPath: p))?[.modificationDate] as? Date }
+    if let made = modified(path), let written = modified(script), made >= written { return path }
+    try runOracle(generator, [TestPaths.fixtures])
     return path
 }
 
