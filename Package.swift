@@ -30,6 +30,7 @@ let package = Package(
         .target(name: "Metrics", dependencies: ["Anatomy"]),
         .target(name: "Preprocessing", dependencies: ["VolumeCore"]),
         .target(name: "Dataset", dependencies: ["Anatomy", "Preprocessing", "DICOM", "NIfTI"]),
+        .target(name: "Synth", dependencies: ["Anatomy", "Dataset", "DICOM", "NIfTI", "VolumeCore"]),
         .target(name: "DICOM", dependencies: ["VolumeCore", "Zlib", "CCharLS", "COpenJPEG", "CTurboJPEG"]),
         .target(name: "NIfTI", dependencies: ["VolumeCore", "Zlib"]),
         .target(name: "Models", dependencies: ["Torch"]),
@@ -37,7 +38,7 @@ let package = Package(
         .executableTarget(
             name: "willis",
             dependencies: [
-                "Torch", "Models", "Bench", "DICOM", "NIfTI", "VolumeCore",
+                "Torch", "Models", "Bench", "DICOM", "NIfTI", "VolumeCore", "Synth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // libFuzzer target (scripts/fuzz builds it with -sanitize=fuzzer,address).
@@ -46,6 +47,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "TestSupport"]),
+        .testTarget(name: "SynthTests", dependencies: ["Synth", "Dataset", "DICOM", "NIfTI", "Anatomy", "VolumeCore", "TestSupport"]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Anatomy", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Anatomy", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Torch", "TestSupport"]),

@@ -9,6 +9,9 @@ public struct SeriesWriter: Sendable {
     public var intercept = -1024.0
     public var seriesInstanceUID = UID.make()
     public var studyInstanceUID = UID.make()
+    public var frameOfReferenceUID = UID.make()
+    /// One SOPInstanceUID per slice, for reproducible files; new random ones when nil.
+    public var sopInstanceUIDs: [String]?
     public var patientAge: String?
     public var patientSex: String?
     public var syntax = TransferSyntax.explicitVRLittleEndian
@@ -27,12 +30,15 @@ public struct SeriesWriter: Sendable {
             throw DICOMError(.io("cannot create folder: \(error.localizedDescription)"), file: folder)
         }
         let g = volume.geometry
-        let frameOfReference = UID.make()
+        let frameOfReference = frameOfReferenceUID
+        if let given = sopInstanceUIDs, given.count != volume.shape.depth {
+            throw DICOMError(.malformed("\(given.count) SOPInstanceUIDs for \(volume.shape.depth) slices"), file: folder)
+        }
         let plane = volume.rows * volume.columns
         var uids: [String] = []
         for k in 0..<volume.shape.depth {
             var set = DataSetWriter()
-            let sop = UID.make()
+            let sop = sopInstanceUIDs?[k] ?? UID.make()
             uids.append(sop)
             set.set(.sopClassUID, .UI, modality == "CT" ? Self.ctImageStorage : Self.mrImageStorage)
             set.set(.sopInstanceUID, .UI, sop)
@@ -75,7 +81,19 @@ public enum UID {
     /// A new UID under the 2.25 root: the decimal value of a random UUID (PS3.5 B.2).
     public static func make() -> String {
         let u = UUID().uuid
-        var bytes = [u.0, u.1, u.2, u.3, u.4, u.5, u.6, u.7, u.8, u.9, u.10, u.11, u.12, u.13, u.14, u.15]
+        return make(bytes: [u.0, u.1, u.2, u.3, u.4, u.5, u.6, u.7, u.8, u.9, u.10, u.11, u.12, u.13, u.14, u.15])
+    }
+
+    /// A UID drawn from `rng`: reproducible for a seeded generator (synthetic datasets).
+    public static func make<G: RandomNumberGenerator>(using rng: inout G) -> String {
+        let a = rng.next() as UInt64, b = rng.next() as UInt64
+        return make(bytes: (0..<8).map { UInt8(truncatingIfNeeded: a >> (8 * UInt64($0))) }
+                         + (0..<8).map { UInt8(truncatingIfNeeded: b >> (8 * UInt64($0))) })
+    }
+
+    /// "2.25." and the 128-bit big-endian number `bytes` in decimal.
+    static func make(bytes input: [UInt8]) -> String {
+        var bytes = input
         var digits: [Character] = []
         // Repeated division of the 128-bit big-endian number by 10.
         while bytes.contains(where: { $0 != 0 }) {

@@ -25,6 +25,19 @@ public enum Folds {
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     var state: UInt64
     public init(seed: UInt64) { state = seed }
+
+    /// Generator number `stream` of `seed`. The state is scrambled, not offset: seeds that differ by a
+    /// multiple of SplitMix's increment would otherwise give the same sequence shifted by a few draws.
+    public init(seed: UInt64, stream: UInt64) {
+        state = Self.mix(seed ^ Self.mix(stream &+ 0x632B_E59B_D9B4_E019))
+    }
+
+    static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state

@@ -49,6 +49,11 @@ public struct LocalizerPoint: Equatable, Codable, Sendable {
     /// Frame of a multi-frame object ('f' key), 0-based when given.
     public var frame: Int?
     public var location: LocationLabel
+
+    public init(seriesInstanceUID: String, sopInstanceUID: String, x: Double, y: Double, frame: Int?, location: LocationLabel) {
+        (self.seriesInstanceUID, self.sopInstanceUID, self.x, self.y, self.frame, self.location) =
+            (seriesInstanceUID, sopInstanceUID, x, y, frame, location)
+    }
 }
 
 public enum RSNATables {

@@ -1,0 +1,200 @@
+import Anatomy
+import DICOM
+import Dataset
+import Dispatch
+import Foundation
+import NIfTI
+import VolumeCore
+
+/// Dataset sizes: voxels per series (slices, rows, columns) covering a ~200 mm head.
+public enum SynthSize: String, CaseIterable, Codable, Sendable {
+    case small, medium, full
+
+    public var shape: (depth: Int, height: Int, width: Int) {
+        switch self {
+        case .small: return (48, 112, 112)
+        case .medium: return (96, 224, 224)
+        case .full: return (300, 512, 512)
+        }
+    }
+}
+
+/// Settings of `willis synth`; the same settings and seed give the same files.
+public struct SynthOptions: Codable, Sendable {
+    public var count = 40
+    public var size = SynthSize.small
+    public var seed: UInt64 = 1
+    /// Share of series with at least one aneurysm.
+    public var positiveFraction = 0.4
+    /// Share of series with `segmentations/<uid>.nii` and `<uid>_cowseg.nii`.
+    public var segmentationFraction = 0.1
+
+    public init(count: Int = 40, size: SynthSize = .small, seed: UInt64 = 1) {
+        self.count = count
+        self.size = size
+        self.seed = seed
+    }
+}
+
+/// What was generated for one series (the truth the tables were written from).
+public struct SynthCase: Sendable {
+    public var index: Int
+    public var seriesInstanceUID: String
+    public var modality: Modality
+    public var age: Int
+    public var sex: String
+    public var aneurysms: [Aneurysm]
+    public var orientation: String
+    public var syntax: TransferSyntax
+    public var hasSegmentation: Bool
+    /// Filled in when written: the localizer point of each aneurysm.
+    public var localizers: [LocalizerPoint] = []
+}
+
+public enum SynthDataset {
+    /// Location frequencies loosely after the RSNA 2025 training labels (anterior circulation most common).
+    static let locationWeights: [(LocationLabel, Double)] = [
+        (.anteriorCommunicating, 14), (.leftMCA, 11), (.rightMCA, 11), (.leftSupraclinoidICA, 10), (.rightSupraclinoidICA, 10),
+        (.leftInfraclinoidICA, 6), (.rightInfraclinoidICA, 6), (.leftPosteriorCommunicating, 5), (.rightPosteriorCommunicating, 5),
+        (.leftACA, 4), (.rightACA, 4), (.basilarTip, 5), (.otherPosteriorCirculation, 5),
+    ]
+
+    static func pick<T>(_ weighted: [(T, Double)], using rng: inout SplitMix64) -> T {
+        let total = weighted.reduce(0) { $0 + $1.1 }
+        var r = Double.random(in: 0..<total, using: &rng)
+        for (v, w) in weighted {
+            if r < w { return v }
+            r -= w
+        }
+        return weighted[weighted.count - 1].0
+    }
+
+    /// Draws one case's parameters and renders it.
+    static func make(_ index: Int, _ options: SynthOptions) throws -> (SynthCase, RenderedCase, [String]) {
+        var rng = SplitMix64(seed: options.seed, stream: UInt64(index))
+        let modality = pick([(Modality.cta, 0.45), (.mra, 0.3), (.mriT2, 0.15), (.mriT1post, 0.1)], using: &rng)
+        let tree = CircleOfWillis.make(using: &rng)
+        var aneurysms: [Aneurysm] = []
+        if Double.random(in: 0..<1, using: &rng) < options.positiveFraction {
+            let count = pick([(1, 0.75), (2, 0.2), (3, 0.05)], using: &rng)
+            for _ in 0..<count {
+                let u = Double.random(in: 0..<1, using: &rng)
+                let diameter = 1.5 + 6.5 * u * u  // 1.5–8 mm, small ones most common
+                if let a = Aneurysm.place(on: tree, location: pick(locationWeights, using: &rng), diameter: diameter, using: &rng) {
+                    aneurysms.append(a)
+                }
+            }
+        }
+        // Acquisition: CT is axial; MR is sometimes sagittal or coronal; some stacks run head to foot.
+        let orientation = modality == .cta
+            ? pick([("axial", 0.75), ("axial reversed", 0.25)], using: &rng)
+            : pick([("axial", 0.55), ("axial reversed", 0.15), ("sagittal", 0.15), ("coronal", 0.15)], using: &rng)
+        let (d, h, w) = options.size.shape
+        let fov = Vector3(200, 200, 150) * Double.random(in: 0.92...1.08, using: &rng)
+        let centre = Vector3(Double.random(in: -6...6, using: &rng), 5 + Double.random(in: -6...6, using: &rng),
+                             -25 + Double.random(in: -8...8, using: &rng))
+        var col = Vector3(1, 0, 0), row = Vector3(0, 1, 0), slice = Vector3(0, 0, 1)
+        var extent = (Double(fov.x), Double(fov.y), Double(fov.z))
+        switch orientation {
+        case "axial reversed": slice = Vector3(0, 0, -1)
+        case "sagittal": (col, row, slice) = (Vector3(0, 1, 0), Vector3(0, 0, -1), Vector3(1, 0, 0)); extent = (fov.y, fov.z, fov.x)
+        case "coronal": (col, row, slice) = (Vector3(1, 0, 0), Vector3(0, 0, -1), Vector3(0, 1, 0)); extent = (fov.x, fov.z, fov.y)
+        default: break
+        }
+        let spacing = Vector3(extent.0 / Double(w), extent.1 / Double(h), extent.2 / Double(d))
+        let origin = centre - col * (spacing.x * Double(w - 1) / 2) - row * (spacing.y * Double(h - 1) / 2) - slice * (spacing.z * Double(d - 1) / 2)
+        let geometry = Geometry(origin: origin, spacing: spacing, columnDirection: col, rowDirection: row, sliceDirection: slice)
+        let contrast = ContrastModel.of(modality, using: &rng)
+        let rendered = try Phantom.render(shape: (d, h, w), geometry: geometry, tree: tree, aneurysms: aneurysms,
+                                          contrast: contrast, seed: rng.next())
+        let uid = UID.make(using: &rng)
+        // Study and frame of reference UIDs come first in `sops`' stream so every file is reproducible.
+        let sops = (0..<(d + 2)).map { _ in UID.make(using: &rng) }
+        let info = SynthCase(index: index, seriesInstanceUID: uid, modality: modality, age: Int.random(in: 25...85, using: &rng),
+                             sex: Bool.random(using: &rng) ? "Female" : "Male", aneurysms: aneurysms, orientation: orientation,
+                             syntax: Double.random(in: 0..<1, using: &rng) < 0.7 ? .explicitVRLittleEndian : .implicitVRLittleEndian,
+                             hasSegmentation: Double.random(in: 0..<1, using: &rng) < options.segmentationFraction)
+        return (info, rendered, sops)
+    }
+
+    /// Writes `options.count` series in the RSNA layout under `root`: series/<uid>/<sop>.dcm,
+    /// train.csv, train_localizers.csv and segmentations/. Cases are generated in parallel;
+    /// `progress(done, total)` is called as each finishes.
+    @discardableResult
+    public static func generate(_ options: SynthOptions, into root: String,
+                                progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> [SynthCase] {
+        for sub in ["series", "segmentations"] {
+            try FileManager.default.createDirectory(atPath: "\(root)/\(sub)", withIntermediateDirectories: true)
+        }
+        var results = [Result<SynthCase, Error>?](repeating: nil, count: options.count)
+        let lock = NSLock()
+        var done = 0
+        results.withUnsafeMutableBufferPointer { out in
+            DispatchQueue.concurrentPerform(iterations: options.count) { index in
+                out[index] = Result { try writeCase(index, options, root) }
+                lock.lock()
+                done += 1
+                let finished = done
+                lock.unlock()
+                progress(finished, options.count)
+            }
+        }
+        let cases = try results.map { r -> SynthCase in
+            guard let r else { throw DatasetError(file: root, reason: "a case was not generated") }
+            return try r.get()
+        }
+        try writeTables(cases, root)
+        return cases
+    }
+
+    static func writeCase(_ index: Int, _ options: SynthOptions, _ root: String) throws -> SynthCase {
+        var (info, rendered, uids) = try make(index, options)
+        var writer = SeriesWriter()
+        writer.modality = info.modality == .cta ? "CT" : "MR"
+        writer.intercept = info.modality == .cta ? -1024 : 0
+        writer.seriesInstanceUID = info.seriesInstanceUID
+        writer.studyInstanceUID = uids[0]
+        writer.frameOfReferenceUID = uids[1]
+        let sops = Array(uids.dropFirst(2))
+        writer.sopInstanceUIDs = sops
+        writer.patientAge = String(format: "%03dY", info.age)
+        writer.patientSex = info.sex == "Female" ? "F" : "M"
+        writer.syntax = info.syntax
+        try writer.write(rendered.volume, to: "\(root)/series/\(info.seriesInstanceUID)")
+        let g = rendered.volume.geometry
+        info.localizers = info.aneurysms.map { a in
+            let v = g.voxel(a.center)
+            let k = max(0, min(rendered.volume.shape.depth - 1, Int(v.z.rounded())))
+            return LocalizerPoint(seriesInstanceUID: info.seriesInstanceUID, sopInstanceUID: sops[k], x: v.x, y: v.y, frame: nil,
+                                  location: a.location)
+        }
+        if info.hasSegmentation {
+            let labels = try Volume(shape: rendered.volume.shape, voxels: rendered.vesselLabels.map(Float.init), geometry: g)
+            let mask = try Volume(shape: rendered.volume.shape, voxels: rendered.vesselLabels.map { $0 > 0 ? 1 : 0 }, geometry: g)
+            try NIfTI.write(labels, to: "\(root)/segmentations/\(info.seriesInstanceUID)_cowseg.nii", dataType: .uint8)
+            try NIfTI.write(mask, to: "\(root)/segmentations/\(info.seriesInstanceUID).nii", dataType: .uint8)
+        }
+        return info
+    }
+
+    static func writeTables(_ cases: [SynthCase], _ root: String) throws {
+        var train = (["SeriesInstanceUID", "PatientAge", "PatientSex", "Modality"] + LocationLabel.allCases.map(\.columnName))
+            .map(quoted).joined(separator: ",") + "\n"
+        var localizers = "SeriesInstanceUID,SOPInstanceUID,coordinates,location\n"
+        for c in cases {
+            let present = Set(c.aneurysms.map(\.location))
+            let values = LocationLabel.locations.map { present.contains($0) ? "1" : "0" } + [present.isEmpty ? "0" : "1"]
+            train += ([c.seriesInstanceUID, String(c.age), c.sex, c.modality.rawValue] + values).map(quoted).joined(separator: ",") + "\n"
+            for p in c.localizers {
+                let coordinates = String(format: "{'x': %.2f, 'y': %.2f}", p.x, p.y)
+                localizers += [p.seriesInstanceUID, p.sopInstanceUID, coordinates, p.location.columnName].map(quoted).joined(separator: ",") + "\n"
+            }
+        }
+        try Data(train.utf8).write(to: URL(fileURLWithPath: "\(root)/train.csv"))
+        try Data(localizers.utf8).write(to: URL(fileURLWithPath: "\(root)/train_localizers.csv"))
+    }
+
+    static func quoted(_ s: String) -> String {
+        s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+}

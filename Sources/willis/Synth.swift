@@ -1,0 +1,65 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Synth
+
+struct SynthCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "synth",
+        abstract: "Write a synthetic angiography dataset in the RSNA layout (series/, train.csv, train_localizers.csv, segmentations/).",
+        discussion: """
+            CTA (HU), MRA, MRI T2 and MRI T1post series of a head with a Circle-of-Willis-like tree of the 13 \
+            named arteries, deformed per case, and saccular aneurysms of 1.5–8 mm on named segments in about \
+            40 % of series. Real DICOM files, one per slice, named by SOPInstanceUID; varied spacing, \
+            orientation and transfer syntax; localizer points; vessel-label NIfTI for about 10 % of series. \
+            The same --seed gives the same files.
+            """)
+
+    @Option(help: "Output folder.")
+    var out: String
+
+    @Option(help: "Number of series.")
+    var count: Int = 40
+
+    @Option(help: "small (48×112×112), medium (96×224×224) or full (300×512×512).")
+    var size: String = "small"
+
+    @Option(help: "Random seed.")
+    var seed: UInt64 = 1
+
+    func run() throws {
+        guard let s = SynthSize(rawValue: size) else { throw ValidationError("--size must be small, medium or full") }
+        guard count > 0 else { throw ValidationError("--count must be positive") }
+        var options = SynthOptions(count: count, size: s, seed: seed)
+        options.count = count
+        let start = DispatchTime.now().uptimeNanoseconds
+        let bar = ProgressBar(label: "synth")
+        let cases = try SynthDataset.generate(options, into: out) { done, total in bar.update(done, total) }
+        bar.finish()
+        let positives = cases.filter { !$0.aneurysms.isEmpty }.count
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        print("wrote \(cases.count) series (\(positives) with aneurysms, \(cases.filter(\.hasSegmentation).count) with segmentations) to \(out) in \(String(format: "%.1f", seconds)) s")
+    }
+}
+
+/// A one-line progress bar with ETA on standard error.
+final class ProgressBar: @unchecked Sendable {
+    let label: String
+    let start = DispatchTime.now().uptimeNanoseconds
+    let lock = NSLock()
+
+    init(label: String) { self.label = label }
+
+    func update(_ done: Int, _ total: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        let width = 30
+        let filled = total > 0 ? width * done / total : width
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+        let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(done)/\(total)  ETA \(Int(eta.rounded())) s ".utf8))
+    }
+
+    func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
+}

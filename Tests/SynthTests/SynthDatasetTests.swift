@@ -1,0 +1,94 @@
+import Anatomy
+import DICOM
+import Dataset
+import Foundation
+import NIfTI
+import Synth
+import TestSupport
+import Testing
+import VolumeCore
+
+@Suite struct SynthDatasetTests {
+    @Test func writesAValidRSNALayoutWhoseLabelsMatchTheImages() throws {
+        let root = try temporaryDirectory()
+        var options = SynthOptions(count: 12, size: .small, seed: 21)
+        options.segmentationFraction = 0.5
+        let cases = try SynthDataset.generate(options, into: root)
+        // The tables pass Willis's own validation.
+        let labels = try RSNATables.readLabels("\(root)/train.csv")
+        let points = try RSNATables.readLocalizers("\(root)/train_localizers.csv")
+        #expect(labels.count == 12)
+        #expect(points.count == cases.reduce(0) { $0 + $1.aneurysms.count })
+        #expect(Set(labels.map(\.seriesInstanceUID)).count == 12)
+        for c in cases {
+            let row = try #require(labels.first { $0.seriesInstanceUID == c.seriesInstanceUID })
+            #expect(row.isPositive == !c.aneurysms.isEmpty)
+            for a in c.aneurysms { #expect(row[a.location]) }
+            let series = try SeriesLoader().load("\(root)/series/\(c.seriesInstanceUID)")
+            #expect(series.volume.shape.depth == SynthSize.small.shape.depth)
+            #expect(series.warnings.isEmpty, "\(series.warnings)")
+            #expect(series.modality == (c.modality == .cta ? "CT" : "MR"))
+            let brain = series.volume[series.volume.shape.depth / 2, series.volume.rows / 2, series.volume.columns / 2 + 20]
+            for (a, p) in zip(c.aneurysms, points.filter { $0.seriesInstanceUID == c.seriesInstanceUID }) {
+                // The localizer lands on the aneurysm: its slice, column and row map back near the centre.
+                let q = try #require(series.patientPoint(sopInstanceUID: p.sopInstanceUID, x: p.x, y: p.y))
+                let g = series.volume.geometry
+                #expect((q - a.center).length <= g.spacing.z / 2 + 1e-6, "\(c.index) \(a.location): \(q) vs \(a.center)")
+                // And the image shows it: contrast-filled (or a flow void on T2) at the centre.
+                let v = g.voxel(a.center)
+                let value = series.volume[Int(v.z.rounded()), Int(v.y.rounded()), Int(v.x.rounded())]
+                if a.radius * 2 >= 4 {
+                    if c.modality == .mriT2 { #expect(value < brain) } else { #expect(value > brain + 100, "\(c.modality) \(value) vs \(brain)") }
+                }
+            }
+            if c.hasSegmentation {
+                let cow = try NIfTI.read("\(root)/segmentations/\(c.seriesInstanceUID)_cowseg.nii")
+                #expect(cow.dataType == .uint8)
+                #expect(cow.volume.voxels.allSatisfy { $0 >= 0 && $0 <= 13 && $0 == $0.rounded() })
+                #expect(Set(cow.volume.voxels).count >= 10, "most of the 13 labels are drawn")
+                // Same physical box as the series (voxel order may differ: the loader sorts slices by position).
+                func corners(_ v: Volume) -> [Vector3] {
+                    var out: [Vector3] = []
+                    for k in [0, v.shape.depth - 1] { for j in [0, v.rows - 1] { for i in [0, v.columns - 1] {
+                        out.append(v.geometry.patient(i: Double(i), j: Double(j), k: Double(k)))
+                    } } }
+                    return out.sorted { ($0.x, $0.y, $0.z) < ($1.x, $1.y, $1.z) }
+                }
+                #expect(zip(corners(cow.volume), corners(series.volume)).allSatisfy { ($0 - $1).length < 1e-3 })
+                // The aneurysm is labelled with its location in the cowseg file.
+                for a in c.aneurysms where a.radius * 2 >= 4 {
+                    let v = cow.volume.geometry.voxel(a.center)
+                    #expect(cow.volume[Int(v.z.rounded()), Int(v.y.rounded()), Int(v.x.rounded())] == Float(a.location.rawValue + 1))
+                }
+                let mask = try NIfTI.read("\(root)/segmentations/\(c.seriesInstanceUID).nii")
+                #expect(zip(mask.volume.voxels, cow.volume.voxels).allSatisfy { ($0 > 0) == ($1 > 0) })
+            }
+        }
+        #expect(cases.contains { $0.hasSegmentation })
+        #expect(Set(cases.map(\.modality)).count >= 2)
+    }
+
+    @Test func sameSeedSameFilesOtherSeedOtherFiles() throws {
+        let a = try temporaryDirectory(), b = try temporaryDirectory(), c = try temporaryDirectory()
+        let options = SynthOptions(count: 3, size: .small, seed: 5)
+        let first = try SynthDataset.generate(options, into: a)
+        try SynthDataset.generate(options, into: b)
+        try SynthDataset.generate(SynthOptions(count: 3, size: .small, seed: 6), into: c)
+        let table = { (root: String) in try String(contentsOfFile: "\(root)/train.csv", encoding: .utf8) }
+        #expect(try table(a) == table(b))
+        #expect(try table(a) != table(c))
+        let uid = first[0].seriesInstanceUID
+        let files = try FileManager.default.contentsOfDirectory(atPath: "\(a)/series/\(uid)").sorted()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: "\(a)/series/\(uid)/\(files[3])"))
+                    == Data(contentsOf: URL(fileURLWithPath: "\(b)/series/\(uid)/\(files[3])")))
+    }
+
+    @Test func aboutFortyPercentArePositive() throws {
+        let root = try temporaryDirectory()
+        let cases = try SynthDataset.generate(SynthOptions(count: 60, size: .small, seed: 9), into: root)
+        let share = Double(cases.filter { !$0.aneurysms.isEmpty }.count) / 60
+        #expect(share > 0.25 && share < 0.55, "\(share)")
+        let diameters = cases.flatMap(\.aneurysms).map { $0.radius * 2 }
+        #expect(diameters.allSatisfy { $0 >= 1.5 && $0 <= 8 })
+    }
+}
