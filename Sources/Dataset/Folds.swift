@@ -23,8 +23,10 @@ public enum Folds {
 
 /// A small, fast, seedable generator (Steele, Lea & Flood's SplitMix64).
 public struct SplitMix64: RandomNumberGenerator, Sendable {
-    var state: UInt64
+    /// The whole generator state (save it to resume the same sequence).
+    public private(set) var state: UInt64
     public init(seed: UInt64) { state = seed }
+    public init(state: UInt64) { self.state = state }
 
     /// Generator number `stream` of `seed`. The state is scrambled, not offset: seeds that differ by a
     /// multiple of SplitMix's increment would otherwise give the same sequence shifted by a few draws.

@@ -1,0 +1,24 @@
+/// How to train; the defaults are the reference notebook's.
+public struct TrainingConfig: Codable, Sendable, Equatable {
+    /// Loss on the 14 outputs.
+    public enum Loss: String, Codable, Sendable {
+        /// The notebook's: sigmoid in the model, then `nn.BCELoss`.
+        case bceOnProbabilities
+        /// Numerically stable `BCEWithLogitsLoss` on the logits (the fixed version).
+        case bceWithLogits
+    }
+
+    public var epochs = 20
+    public var batchSize = 2
+    public var learningRate = 1e-3
+    public var plateauPatience = 3
+    public var plateauFactor = 0.5
+    public var baseFilters = 16
+    public var inputShape = [64, 128, 128]
+    public var loss = Loss.bceOnProbabilities
+    /// Random left-right flips, swapping Left/Right location labels (the notebook had none).
+    public var flipLeftRight = false
+    public var seed: UInt64 = 0
+
+    public init() {}
+}
