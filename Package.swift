@@ -39,7 +39,7 @@ let package = Package(
         .executableTarget(
             name: "willis",
             dependencies: [
-                "Torch", "Models", "Bench", "DICOM", "NIfTI", "VolumeCore", "Synth",
+                "Torch", "Models", "Bench", "DICOM", "NIfTI", "VolumeCore", "Synth", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // libFuzzer target (scripts/fuzz builds it with -sanitize=fuzzer,address).

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import Training
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train the reference UNet3D on an RSNA-layout folder (series/, train.csv).",
+        discussion: """
+            Defaults equal the reference notebook: UNet3D base 16, sigmoid + BCELoss, Adam 1e-3, \
+            ReduceLROnPlateau (patience 3, factor 0.5) on the validation loss, batch 2, 20 epochs, inputs \
+            clipped to [-1000, 1000] HU, scaled to [0, 1] and resized to 64×128×128 as scikit-image does. \
+            Inputs are cached on disk; one stratified fold validates with the competition metric each epoch. \
+            Writes OUT/metrics.jsonl, OUT/last.safetensors (resumable), OUT/best-model.safetensors and \
+            OUT/model.safetensors (PyTorch state_dict names).
+            """)
+
+    @OptionGroup var engineOptions: EngineOptions
+
+    @Option(help: "RSNA-layout folder (train.csv, series/).")
+    var data: String
+
+    @Option(help: "Output folder for checkpoints and logs.")
+    var out: String = "runs/reference"
+
+    @Option(help: "Epochs.") var epochs: Int = 20
+    @Option(help: "Batch size.") var batchSize: Int = 2
+    @Option(help: "Learning rate.") var learningRate: Double = 1e-3
+    @Option(help: "UNet3D base filters.") var baseFilters: Int = 16
+    @Option(help: "Input size DxHxW.") var inputShape: String = "64x128x128"
+    @Option(help: "reference (sigmoid + BCELoss) or logits (BCEWithLogitsLoss).") var loss: String = "reference"
+    @Flag(help: "Random left-right flips with Left/Right label swap.") var flip = false
+    @Option(help: "Folds for the validation split.") var folds: Int = 5
+    @Option(help: "Validation fold.") var fold: Int = 0
+    @Option(help: "Cache folder (default DATA/.willis-cache).") var cache: String?
+    @Option(help: "Seed.") var seed: UInt64 = 0
+    @Flag(help: "Continue from OUT/last.safetensors.") var resume = false
+
+    func run() throws {
+        _ = try engineOptions.load()
+        var config = TrainingConfig()
+        config.epochs = epochs
+        config.batchSize = batchSize
+        config.learningRate = learningRate
+        config.baseFilters = baseFilters
+        let shape = inputShape.split(separator: "x").compactMap { Int($0) }
+        guard shape.count == 3, shape.allSatisfy({ $0 > 0 && $0 % 16 == 0 }) else {
+            throw ValidationError("--input-shape must be DxHxW, each a positive multiple of 16")
+        }
+        config.inputShape = shape
+        switch loss {
+        case "reference": config.loss = .bceOnProbabilities
+        case "logits": config.loss = .bceWithLogits
+        default: throw ValidationError("--loss must be reference or logits")
+        }
+        config.flipLeftRight = flip
+        config.seed = seed
+        guard fold >= 0, fold < folds, folds >= 2 else { throw ValidationError("--fold must be in 0..<--folds (≥ 2)") }
+        var run = TrainingRun(dataRoot: data, output: out, config: config)
+        run.folds = folds
+        run.validationFold = fold
+        run.cacheRoot = cache
+        run.resume = resume
+        try run.run()
+        print("done: \(out)/model.safetensors")
+    }
+}
