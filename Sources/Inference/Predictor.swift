@@ -1,0 +1,39 @@
+import Anatomy
+import DICOM
+import Foundation
+import Models
+import Preprocessing
+import Torch
+
+/// Reference-mode prediction: a series folder → the notebook's preprocessing on the correctly read
+/// volume → UNet3D → 14 probabilities.
+public final class Predictor {
+    public let model: UNet3D
+    public let inputShape: [Int]
+    let device: Device
+
+    /// Loads weights saved by `willis train` or exported from the notebook (state_dict names);
+    /// the base width is read from `enc1.0.weight`.
+    public init(weights path: String, inputShape: [Int] = [64, 128, 128], device: Device = .cpu) throws {
+        let file = try SafeTensorsFile(path: path)
+        guard let first = file.entry("enc1.0.weight"), first.shape.count == 5 else {
+            throw TorchError.safetensors(path: path, reason: "no enc1.0.weight: not UNet3D weights")
+        }
+        model = try UNet3D(baseFilters: first.shape[0], device: device)
+        var tensors: [String: Tensor] = [:]
+        for name in file.names where !name.hasPrefix("__") { tensors[name] = try file.tensor(name) }
+        try model.store.load(tensors)
+        model.store.isTraining = false
+        self.inputShape = inputShape
+        self.device = device
+    }
+
+    /// Probabilities for the one series under `folder` (or a multi-frame file).
+    public func predict(series folder: String) throws -> (uid: String, probabilities: [Double], warnings: [String]) {
+        let series = try SeriesLoader().load(folder)
+        let input = ReferencePreprocessing.apply(series.volume, to: (inputShape[0], inputShape[1], inputShape[2]))
+        let x = try Tensor(input, shape: [1, 1] + inputShape, device: device)
+        let p = try Torch.withNoGrad { try model(x) }
+        return (series.seriesInstanceUID, try p.floats().map(Double.init), series.warnings)
+    }
+}

@@ -1,0 +1,101 @@
+import Anatomy
+import ArgumentParser
+import Dataset
+import Foundation
+import Inference
+import Metrics
+
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write submission.csv: 14 probabilities per series, in the competition's column order.",
+        discussion: """
+            SERIES is one series folder, or a folder of series folders (such as an RSNA series/ folder). \
+            A series that cannot be read gets a logged error and prior probabilities, so the file is \
+            complete; the exit status is then 3.
+            """)
+
+    @OptionGroup var engineOptions: EngineOptions
+
+    @Argument(help: "A series folder, or a folder of series folders.")
+    var series: String
+
+    @Option(help: "Weights (.safetensors from willis train or the notebook's state_dict).")
+    var weights: String
+
+    @Option(help: "Output CSV.")
+    var out: String = "submission.csv"
+
+    @Option(help: "Input size DxHxW the weights were trained at.")
+    var inputShape: String = "64x128x128"
+
+    func run() throws {
+        _ = try engineOptions.load()
+        let shape = inputShape.split(separator: "x").compactMap { Int($0) }
+        guard shape.count == 3, shape.allSatisfy({ $0 > 0 && $0 % 16 == 0 }) else { throw ValidationError("bad --input-shape") }
+        let predictor = try Predictor(weights: weights, inputShape: shape)
+        let children = ((try? FileManager.default.contentsOfDirectory(atPath: series)) ?? []).sorted().filter {
+            var dir: ObjCBool = false
+            return FileManager.default.fileExists(atPath: "\(series)/\($0)", isDirectory: &dir) && dir.boolValue
+        }
+        let folders = children.isEmpty ? [series] : children.map { "\(series)/\($0)" }
+        // Prior for a series that fails: roughly the RSNA training prevalences.
+        let prior = LocationLabel.allCases.map { $0 == .aneurysmPresent ? 0.43 : 0.04 }
+        var rows: [(uid: String, probabilities: [Double])] = []
+        var failures = 0
+        for folder in folders {
+            do {
+                let result = try predictor.predict(series: folder)
+                for w in result.warnings { FileHandle.standardError.write(Data("warning: \(folder): \(w)\n".utf8)) }
+                rows.append((result.uid, result.probabilities))
+            } catch {
+                failures += 1
+                FileHandle.standardError.write(Data("error: \(folder): \(error) (prior probabilities written)\n".utf8))
+                rows.append(((folder as NSString).lastPathComponent, prior))
+            }
+        }
+        try Data(Submission.encode(rows).utf8).write(to: URL(fileURLWithPath: out))
+        print("wrote \(out): \(rows.count) series, \(failures) failed")
+        if failures > 0 { throw ExitCode(3) }
+    }
+}
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score predictions against labels with the competition metric, per-column AUC and error analysis.")
+
+    @Option(help: "train.csv with the true labels.") var labels: String
+    @Option(help: "submission.csv to score.") var predictions: String
+    @Option(help: "Threshold on Aneurysm Present for sensitivity and specificity.") var threshold: Double = 0.5
+    @Option(help: "How many worst false negatives and positives to list.") var worst: Int = 5
+
+    func run() throws {
+        let truth = try RSNATables.readLabels(labels)
+        let predicted = try Submission.read(predictions)
+        let matched = truth.filter { predicted[$0.seriesInstanceUID] != nil }
+        let missing = truth.count - matched.count
+        if missing > 0 { print("warning: \(missing) labelled series have no prediction and are left out") }
+        guard !matched.isEmpty else { throw ValidationError("no predicted series is in \(labels)") }
+        let p = matched.map { predicted[$0.seriesInstanceUID] ?? [] }
+        let result = CompetitionScore(predictions: p, truth: matched.map(\.labels))
+        print(String(format: "competition score: %@  (AUC Aneurysm Present %@, mean location AUC %@) over %d series",
+                     fmt(result.score), fmt(result.auc[.aneurysmPresent] ?? nil), fmt(result.meanLocationAUC), matched.count))
+        for label in LocationLabel.allCases {
+            print("  \(label.columnName.padding(toLength: 46, withPad: " ", startingAt: 0)) AUC \(fmt(result.auc[label] ?? nil))")
+        }
+        let ap = LocationLabel.aneurysmPresent.rawValue
+        let positives = matched.indices.filter { matched[$0].isPositive }, negatives = matched.indices.filter { !matched[$0].isPositive }
+        let tp = positives.filter { p[$0][ap] >= threshold }.count, tn = negatives.filter { p[$0][ap] < threshold }.count
+        print(String(format: "at threshold %.2f: sensitivity %d/%d, specificity %d/%d", threshold, tp, positives.count, tn, negatives.count))
+        let fn = positives.sorted { p[$0][ap] < p[$1][ap] }.prefix(worst)
+        let fp = negatives.sorted { p[$0][ap] > p[$1][ap] }.prefix(worst)
+        print("worst false negatives (lowest Aneurysm Present among positives):")
+        for i in fn {
+            let where_ = LocationLabel.locations.filter { matched[i][$0] }.map(\.columnName).joined(separator: ", ")
+            print(String(format: "  %@  p=%.3f  %@  %@", matched[i].seriesInstanceUID, p[i][ap], matched[i].modality.rawValue, where_))
+        }
+        print("worst false positives (highest Aneurysm Present among negatives):")
+        for i in fp { print(String(format: "  %@  p=%.3f  %@", matched[i].seriesInstanceUID, p[i][ap], matched[i].modality.rawValue)) }
+    }
+
+    func fmt(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "undefined" }
+}
