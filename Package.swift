@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Torch", "Anatomy", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Torch", "Anatomy", "Inference", "Metrics", "Synth", "Dataset", "TestSupport"]),
         .testTarget(name: "SynthTests", dependencies: ["Synth", "Dataset", "DICOM", "NIfTI", "Anatomy", "VolumeCore", "TestSupport"]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Anatomy", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Anatomy", "TestSupport"]),
