@@ -32,6 +32,8 @@ let package = Package(
         .target(name: "Dataset", dependencies: ["Anatomy", "Preprocessing", "DICOM", "NIfTI"]),
         .target(name: "Training", dependencies: ["Torch", "Models", "Dataset", "Anatomy", "Metrics"]),
         .target(name: "Inference", dependencies: ["Torch", "Models", "DICOM", "Preprocessing", "Dataset", "Anatomy"]),
+        .target(name: "Reports", dependencies: ["Zlib", "VolumeCore", "Anatomy", "Metrics"]),
+        .target(name: "Demo", dependencies: ["Synth", "Training", "Inference", "Reports", "Metrics", "Dataset", "DICOM", "Anatomy"]),
         .target(name: "Synth", dependencies: ["Anatomy", "Dataset", "DICOM", "NIfTI", "VolumeCore"]),
         .target(name: "DICOM", dependencies: ["VolumeCore", "Zlib", "CCharLS", "COpenJPEG", "CTurboJPEG"]),
         .target(name: "NIfTI", dependencies: ["VolumeCore", "Zlib"]),
@@ -40,7 +42,7 @@ let package = Package(
         .executableTarget(
             name: "willis",
             dependencies: [
-                "Torch", "Models", "Bench", "DICOM", "NIfTI", "VolumeCore", "Synth", "Training", "Inference", "Metrics", "Dataset", "Anatomy",
+                "Torch", "Models", "Bench", "DICOM", "NIfTI", "VolumeCore", "Synth", "Training", "Inference", "Metrics", "Dataset", "Anatomy", "Reports", "Demo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // libFuzzer target (scripts/fuzz builds it with -sanitize=fuzzer,address).

@@ -16,6 +16,8 @@ public struct TrainingRun {
     public var validationFold = 0
     public var cacheRoot: String?
     public var resume = false
+    /// Stop after the epoch that passes this many seconds of training (nil: run all epochs).
+    public var timeLimit: Double?
     public var log: (String) -> Void = { print($0) }
 
     public init(dataRoot: String, output: String, config: TrainingConfig) {
@@ -67,7 +69,12 @@ public struct TrainingRun {
         }
         var records: [EpochRecord] = []
         var best = bestScore()
+        let trainingStart = DispatchTime.now().uptimeNanoseconds
         while trainer.epoch < config.epochs {
+            if let timeLimit, Double(DispatchTime.now().uptimeNanoseconds - trainingStart) / 1e9 > timeLimit {
+                log("time limit of \(Int(timeLimit)) s reached after epoch \(trainer.epoch)")
+                break
+            }
             let t0 = DispatchTime.now().uptimeNanoseconds
             let trainLoss = try trainer.trainEpoch(trainSet)
             let (validationLoss, probabilities) = try trainer.evaluate(validationSet)

@@ -9,8 +9,16 @@ public enum Zlib {
         case raw
         /// RFC 1952.
         case gzip
+        /// RFC 1950 (PNG's IDAT).
+        case zlib
 
-        var windowBits: Int32 { self == .raw ? -MAX_WBITS : 16 + MAX_WBITS }
+        var windowBits: Int32 {
+            switch self {
+            case .raw: return -MAX_WBITS
+            case .gzip: return 16 + MAX_WBITS
+            case .zlib: return MAX_WBITS
+            }
+        }
     }
 
     public struct Error: Swift.Error, CustomStringConvertible, Equatable {
@@ -43,6 +51,11 @@ public enum Zlib {
         stream.next_in = UnsafeMutablePointer(mutating: input.bindMemory(to: Bytef.self).baseAddress)
         stream.avail_in = uInt(input.count)
         return try pump(&stream, finish: true, maxBytes: .max) { CZlib.deflate(&$0, Z_FINISH) }
+    }
+
+    /// CRC-32 (as in gzip and PNG).
+    public static func crc32(_ data: Data) -> UInt32 {
+        data.withUnsafeBytes { UInt32(CZlib.crc32(0, $0.bindMemory(to: Bytef.self).baseAddress, uInt($0.count))) }
     }
 
     /// Runs `step` until the stream ends, collecting output in 1 MB chunks.
