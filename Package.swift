@@ -18,7 +18,8 @@ let package = Package(
     targets: [
         // The C ABI header of the libtorch engine, and its run-time loader.
         .target(name: "CWillisEngine"),
-        .target(name: "Torch", dependencies: ["CWillisEngine"]),
+        .target(name: "AtomicFile"),
+        .target(name: "Torch", dependencies: ["CWillisEngine", "AtomicFile"]),
         // Codec libraries from Debian (zlib1g-dev, libcharls-dev, libopenjp2-7-dev, libturbojpeg0-dev).
         .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
         .systemLibrary(name: "CCharLS", pkgConfig: "charls"),
@@ -29,14 +30,14 @@ let package = Package(
         .target(name: "Anatomy"),
         .target(name: "Metrics", dependencies: ["Anatomy"]),
         .target(name: "Preprocessing", dependencies: ["VolumeCore"]),
-        .target(name: "Dataset", dependencies: ["Anatomy", "Preprocessing", "DICOM", "NIfTI"]),
+        .target(name: "Dataset", dependencies: ["Anatomy", "Preprocessing", "DICOM", "NIfTI", "AtomicFile"]),
         .target(name: "Training", dependencies: ["Torch", "Models", "Dataset", "Anatomy", "Metrics"]),
         .target(name: "Inference", dependencies: ["Torch", "Models", "DICOM", "Preprocessing", "Dataset", "Anatomy"]),
         .target(name: "Reports", dependencies: ["Zlib", "VolumeCore", "Anatomy", "Metrics"]),
         .target(name: "Demo", dependencies: ["Synth", "Training", "Inference", "Reports", "Metrics", "Dataset", "DICOM", "Anatomy"]),
         .target(name: "Synth", dependencies: ["Anatomy", "Dataset", "DICOM", "NIfTI", "VolumeCore"]),
-        .target(name: "DICOM", dependencies: ["VolumeCore", "Zlib", "CCharLS", "COpenJPEG", "CTurboJPEG"]),
-        .target(name: "NIfTI", dependencies: ["VolumeCore", "Zlib"]),
+        .target(name: "DICOM", dependencies: ["VolumeCore", "Zlib", "CCharLS", "COpenJPEG", "CTurboJPEG", "AtomicFile"]),
+        .target(name: "NIfTI", dependencies: ["VolumeCore", "Zlib", "AtomicFile"]),
         .target(name: "Models", dependencies: ["Torch"]),
         .target(name: "Bench", dependencies: ["Torch", "Models", "DICOM"]),
         .executableTarget(

@@ -1,3 +1,4 @@
+import AtomicFile
 import Foundation
 import VolumeCore
 
@@ -116,15 +117,10 @@ public struct DataSetWriter: Sendable {
 
     /// Writes the file atomically (temporary sibling, then rename).
     public func write(to path: String, syntax: TransferSyntax = .explicitVRLittleEndian) throws {
-        let data = try encode(syntax: syntax)
-        let url = URL(fileURLWithPath: path)
-        let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
         do {
-            try data.write(to: temp)
-            guard rename(temp.path, url.path) == 0 else { throw CocoaError(.fileWriteUnknown) }
-        } catch {
-            try? FileManager.default.removeItem(at: temp)
-            throw DICOMError(.io("cannot write: \(error.localizedDescription)"), file: path)
+            try AtomicFile.write(try encode(syntax: syntax), to: path)
+        } catch let e as AtomicFile.Error {
+            throw DICOMError(.io("cannot write: \(e.reason)"), file: path)
         }
     }
 }

@@ -1,3 +1,4 @@
+import AtomicFile
 import DICOM
 import Dispatch
 import Foundation
@@ -33,10 +34,7 @@ public struct PreprocessedCache: Sendable {
                 do {
                     let series = try SeriesLoader().load("\(seriesRoot)/\(todo[i])")
                     let input = ReferencePreprocessing.apply(series.volume, to: target)
-                    let data = input.withUnsafeBytes { Data($0) }
-                    let file = path(todo[i])
-                    try data.write(to: URL(fileURLWithPath: file + ".tmp"))
-                    guard rename(file + ".tmp", file) == 0 else { throw DatasetError(file: file, reason: "cannot rename into place") }
+                    try AtomicFile.write(input.withUnsafeBytes { Data($0) }, to: path(todo[i]))
                 } catch {
                     out[i] = "\(error)"
                 }

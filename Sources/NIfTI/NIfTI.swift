@@ -1,3 +1,4 @@
+import AtomicFile
 import Foundation
 import Zlib
 import VolumeCore
@@ -187,14 +188,10 @@ public enum NIfTI {
         guard version == 1 || version == 2 else { throw Error(path: path, reason: "NIfTI version must be 1 or 2") }
         var data = encode(volume, dataType: dataType, version: version, slope: slope, intercept: intercept, description: description)
         if path.hasSuffix(".gz") { data = try Gzip.compress(data, path: path) }
-        let url = URL(fileURLWithPath: path)
-        let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
         do {
-            try data.write(to: temp)
-            guard rename(temp.path, url.path) == 0 else { throw CocoaError(.fileWriteUnknown) }
-        } catch {
-            try? FileManager.default.removeItem(at: temp)
-            throw Error(path: path, reason: "cannot write: \(error.localizedDescription)")
+            try AtomicFile.write(data, to: path)
+        } catch let e as AtomicFile.Error {
+            throw Error(path: path, reason: "cannot write: \(e.reason)")
         }
     }
 

@@ -1,3 +1,4 @@
+import AtomicFile
 import Foundation
 
 /// A `.safetensors` file: an 8-byte little-endian header length, a JSON header
@@ -187,24 +188,11 @@ public enum SafeTensors {
     /// so a crash or full disk never leaves a half-written file in its place.
     public static func write(_ tensors: [(String, Tensor)], metadata: [String: String] = [:], to path: String) throws {
         let data = try encode(tensors, metadata: metadata)
-        try AtomicFile.write(data, to: path)
-    }
-}
-
-/// Writes a file by writing a temporary sibling and renaming it into place.
-public enum AtomicFile {
-    public static func write(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let temp = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
         do {
-            try data.write(to: temp)
-            if rename(temp.path, url.path) != 0 {
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
-            }
-        } catch {
-            try? FileManager.default.removeItem(at: temp)
-            throw TorchError.io(path: path, reason: "cannot write: \(error.localizedDescription)")
+            try AtomicFile.write(data, to: path)
+        } catch let e as AtomicFile.Error {
+            throw TorchError.io(path: path, reason: e.reason)
         }
     }
 }
+
