@@ -18,6 +18,8 @@ public struct TrainingRun {
     public var resume = false
     /// Stop after the epoch that passes this many seconds of training (nil: run all epochs).
     public var timeLimit: Double?
+    /// Where the network runs (batches are assembled on the CPU).
+    public var device: Device = .cpu
     public var log: (String) -> Void = { print($0) }
 
     public init(dataRoot: String, output: String, config: TrainingConfig) {
@@ -61,7 +63,7 @@ public struct TrainingRun {
         let validationSet = try samples(usable.filter { fold[$0.seriesInstanceUID] == validationFold })
         log("training on \(trainSet.count) series, validating on \(validationSet.count) (fold \(validationFold) of \(folds))")
 
-        let trainer = try Trainer(config: config)
+        let trainer = try Trainer(config: config, device: device)
         let last = "\(output)/last.safetensors"
         if resume && FileManager.default.fileExists(atPath: last) {
             try trainer.loadCheckpoint(from: last)

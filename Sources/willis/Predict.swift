@@ -4,6 +4,7 @@ import Dataset
 import Foundation
 import Inference
 import Metrics
+import Torch
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -28,11 +29,14 @@ struct Predict: ParsableCommand {
     @Option(help: "Input size DxHxW the weights were trained at.")
     var inputShape: String = "64x128x128"
 
+    @Option(help: "cpu, cuda or cuda:N.")
+    var device: String = "cpu"
+
     func run() throws {
         _ = try engineOptions.load()
         let shape = inputShape.split(separator: "x").compactMap { Int($0) }
         guard shape.count == 3, shape.allSatisfy({ $0 > 0 && $0 % 16 == 0 }) else { throw ValidationError("bad --input-shape") }
-        let predictor = try Predictor(weights: weights, inputShape: shape)
+        let predictor = try Predictor(weights: weights, inputShape: shape, device: Device(parsing: device))
         let children = ((try? FileManager.default.contentsOfDirectory(atPath: series)) ?? []).sorted().filter {
             var dir: ObjCBool = false
             return FileManager.default.fileExists(atPath: "\(series)/\($0)", isDirectory: &dir) && dir.boolValue

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Torch
 import Training
 
 struct Train: ParsableCommand {
@@ -34,6 +35,7 @@ struct Train: ParsableCommand {
     @Option(help: "Cache folder (default DATA/.willis-cache).") var cache: String?
     @Option(help: "Seed.") var seed: UInt64 = 0
     @Flag(help: "Continue from OUT/last.safetensors.") var resume = false
+    @Option(help: "cpu, cuda or cuda:N.") var device: String = "cpu"
 
     func run() throws {
         _ = try engineOptions.load()
@@ -60,6 +62,7 @@ struct Train: ParsableCommand {
         run.validationFold = fold
         run.cacheRoot = cache
         run.resume = resume
+        run.device = try Device(parsing: device)
         try run.run()
         print("done: \(out)/model.safetensors")
     }
