@@ -13,6 +13,8 @@ py=$(command -v python3)
 nvidia-smi --query-gpu=name --format=csv,noheader
 scripts/build-engine --python "$py" --out /tmp/willis-engine > /dev/null || exit 1
 export WILLIS_ENGINE=/tmp/willis-engine/libwillis_engine.so
+# The codec libraries from Debian travel with the binary (the GPU image has none of them).
+export LD_LIBRARY_PATH="$PWD/.gpu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 time "$bin" synth --out /tmp/d/train --count 200 --seed 1 2>/dev/null
 time "$bin" synth --out /tmp/d/test --count 100 --seed 2 2>/dev/null
 time "$bin" train --data /tmp/d/train --out /tmp/run --epochs 20 --device cuda
