@@ -3,7 +3,8 @@
 # PyTorch and g++ but no Swift (e.g. through the device tool):
 #
 #   here:  swift build -c release --static-swift-stdlib --scratch-path .build-static --product willis
-#          mkdir -p .gpu && strip -o .gpu/willis .build-static/release/willis && gzip -f .gpu/willis
+#          mkdir -p .gpu/lib && strip -o .gpu/willis .build-static/release/willis && gzip -f .gpu/willis
+#          cp -L /usr/lib/x86_64-linux-gnu/{libturbojpeg.so.0,libcharls.so.2,libopenjp2.so.7,libz.so.1} .gpu/lib/
 #   there: scripts/gpu-check.sh            # results under $OUT (or /tmp/willis-gpu)
 #
 # It builds the engine against that machine's torch, then runs `willis doctor`
@@ -20,6 +21,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 "$py" -c 'import torch; print("python torch", torch.__version__, torch.cuda.get_device_name(0))'
 time scripts/build-engine --python "$py" --out /tmp/willis-engine || exit 1
 export WILLIS_ENGINE=/tmp/willis-engine/libwillis_engine.so
+# The codec libraries from Debian travel with the binary (the GPU image has none of them).
+export LD_LIBRARY_PATH="$PWD/.gpu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 "$bin" doctor | head -7
 common=(--device cuda --python "$py" --sizes 32x64x64,64x128x128 --warmup 5 --iterations 30)
 "$bin" bench engine "${common[@]}" --json "$out/engine_cuda_fp32.json"
