@@ -3,6 +3,7 @@ import DICOM
 import Dataset
 import Foundation
 import NIfTI
+import Preprocessing
 import Synth
 import TestSupport
 import Testing
@@ -90,5 +91,26 @@ import VolumeCore
         #expect(share > 0.25 && share < 0.55, "\(share)")
         let diameters = cases.flatMap(\.aneurysms).map { $0.radius * 2 }
         #expect(diameters.allSatisfy { $0 >= 1.5 && $0 <= 8 })
+    }
+}
+
+@Suite struct ImprovedCropOnSynthTests {
+    /// The improved mode's head locator puts every aneurysm of the synthetic set inside its crop.
+    @Test func theCropHoldsTheCircleOfWillis() throws {
+        let root = try temporaryDirectory()
+        let cases = try SynthDataset.generate(SynthOptions(count: 10, size: .small, seed: 31), into: root)
+        var checked = 0
+        for c in cases {
+            let series = try SeriesLoader().load("\(root)/series/\(c.seriesInstanceUID)")
+            let (_, record) = ImprovedPreprocessing.prepare(series.volume, modality: series.modality)
+            let shape = ImprovedPlan().shape
+            for a in c.aneurysms {
+                let v = record.output.voxel(a.center)
+                #expect(v.x >= 0 && v.y >= 0 && v.z >= 0 && v.x <= Double(shape[2] - 1) && v.y <= Double(shape[1] - 1)
+                            && v.z <= Double(shape[0] - 1), "\(c.modality) \(c.orientation): \(a.location) at \(v)")
+                checked += 1
+            }
+        }
+        #expect(checked > 0)
     }
 }
