@@ -61,8 +61,8 @@ public final class Trainer {
         var total = 0.0, batches = 0
         for start in stride(from: 0, to: order.count, by: config.batchSize) {
             var batch = order[start..<min(order.count, start + config.batchSize)].map { samples[$0] }
-            if config.flipLeftRight {
-                batch = batch.map { Bool.random(using: &rng) ? $0.flippedLeftRight(shape: config.inputShape) : $0 }
+            if !config.augmentation.isIdentity {
+                batch = batch.map { config.augmentation.apply($0, shape: config.inputShape, using: &rng) }
             }
             total += try step(batch)
             batches += 1

@@ -16,8 +16,13 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var baseFilters = 16
     public var inputShape = [64, 128, 128]
     public var loss = Loss.bceOnProbabilities
+    /// Random changes to training inputs (off by default, as in the notebook).
+    public var augmentation = Augmentation()
     /// Random left-right flips, swapping Left/Right location labels (the notebook had none).
-    public var flipLeftRight = false
+    public var flipLeftRight: Bool {
+        get { augmentation.flipLeftRight }
+        set { augmentation.flipLeftRight = newValue }
+    }
     public var seed: UInt64 = 0
 
     public init() {}

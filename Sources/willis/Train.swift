@@ -30,6 +30,11 @@ struct Train: ParsableCommand {
     @Option(help: "Input size DxHxW.") var inputShape: String = "64x128x128"
     @Option(help: "reference (sigmoid + BCELoss) or logits (BCEWithLogitsLoss).") var loss: String = "reference"
     @Flag(help: "Random left-right flips with Left/Right label swap.") var flip = false
+    @Option(help: "Random in-plane rotation up to ± this many degrees.") var rotate: Double = 0
+    @Option(help: "Random in-plane scaling by up to ± this fraction.") var scale: Double = 0
+    @Option(help: "Random intensity shift up to ± this (in input units).") var intensityShift: Float = 0
+    @Option(help: "Random intensity gain up to ± this fraction.") var intensityGain: Float = 0
+    @Option(help: "Gaussian noise of this standard deviation.") var noise: Float = 0
     @Option(help: "Folds for the validation split.") var folds: Int = 5
     @Option(help: "Validation fold.") var fold: Int = 0
     @Option(help: "Cache folder (default DATA/.willis-cache).") var cache: String?
@@ -55,6 +60,11 @@ struct Train: ParsableCommand {
         default: throw ValidationError("--loss must be reference or logits")
         }
         config.flipLeftRight = flip
+        config.augmentation.rotationDegrees = rotate
+        config.augmentation.scale = scale
+        config.augmentation.intensityShift = intensityShift
+        config.augmentation.intensityGain = intensityGain
+        config.augmentation.noise = noise
         config.seed = seed
         guard fold >= 0, fold < folds, folds >= 2 else { throw ValidationError("--fold must be in 0..<--folds (≥ 2)") }
         var run = TrainingRun(dataRoot: data, output: out, config: config)
