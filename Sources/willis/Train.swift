@@ -23,49 +23,62 @@ struct Train: ParsableCommand {
     @Option(help: "Output folder for checkpoints and logs.")
     var out: String = "runs/reference"
 
-    @Option(help: "Epochs.") var epochs: Int = 20
-    @Option(help: "Batch size.") var batchSize: Int = 2
-    @Option(help: "Learning rate.") var learningRate: Double = 1e-3
-    @Option(help: "UNet3D base filters.") var baseFilters: Int = 16
-    @Option(help: "Input size DxHxW.") var inputShape: String = "64x128x128"
-    @Option(help: "reference (sigmoid + BCELoss) or logits (BCEWithLogitsLoss).") var loss: String = "reference"
+    @Option(help: "TOML experiment file (see ExperimentFile); flags given here override it.") var config: String?
+    @Option(help: "Epochs (default 20).") var epochs: Int?
+    @Option(help: "Batch size (default 2).") var batchSize: Int?
+    @Option(help: "Learning rate (default 1e-3).") var learningRate: Double?
+    @Option(help: "UNet3D base filters (default 16).") var baseFilters: Int?
+    @Option(help: "Input size DxHxW (default 64x128x128).") var inputShape: String?
+    @Option(help: "reference (sigmoid + BCELoss, default) or logits (BCEWithLogitsLoss).") var loss: String?
     @Flag(help: "Random left-right flips with Left/Right label swap.") var flip = false
-    @Option(help: "Random in-plane rotation up to ± this many degrees.") var rotate: Double = 0
-    @Option(help: "Random in-plane scaling by up to ± this fraction.") var scale: Double = 0
-    @Option(help: "Random intensity shift up to ± this (in input units).") var intensityShift: Float = 0
-    @Option(help: "Random intensity gain up to ± this fraction.") var intensityGain: Float = 0
-    @Option(help: "Gaussian noise of this standard deviation.") var noise: Float = 0
+    @Option(help: "Random in-plane rotation up to ± this many degrees.") var rotate: Double?
+    @Option(help: "Random in-plane scaling by up to ± this fraction.") var scale: Double?
+    @Option(help: "Random intensity shift up to ± this (in input units).") var intensityShift: Float?
+    @Option(help: "Random intensity gain up to ± this fraction.") var intensityGain: Float?
+    @Option(help: "Gaussian noise of this standard deviation.") var noise: Float?
     @Option(help: "Folds for the validation split.") var folds: Int = 5
     @Option(help: "Validation fold.") var fold: Int = 0
     @Option(help: "Cache folder (default DATA/.willis-cache).") var cache: String?
-    @Option(help: "Seed.") var seed: UInt64 = 0
+    @Option(help: "Seed (default 0).") var seed: UInt64?
     @Flag(help: "Continue from OUT/last.safetensors.") var resume = false
     @Option(help: "cpu, cuda or cuda:N.") var device: String = "cpu"
 
     func run() throws {
         _ = try engineOptions.load()
         var config = TrainingConfig()
-        config.epochs = epochs
-        config.batchSize = batchSize
-        config.learningRate = learningRate
-        config.baseFilters = baseFilters
-        let shape = inputShape.split(separator: "x").compactMap { Int($0) }
-        guard shape.count == 3, shape.allSatisfy({ $0 > 0 && $0 % 16 == 0 }) else {
-            throw ValidationError("--input-shape must be DxHxW, each a positive multiple of 16")
+        if let path = self.config {
+            let text: String
+            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch { throw ValidationError("cannot read \(path): \(error.localizedDescription)") }
+            do {
+                try ExperimentFile.apply(try ExperimentFile.parse(text), to: &config)
+            } catch let e as ExperimentFile.Error {
+                throw ValidationError("\(path): \(e)")
+            }
         }
-        config.inputShape = shape
+        if let epochs { config.epochs = epochs }
+        if let batchSize { config.batchSize = batchSize }
+        if let learningRate { config.learningRate = learningRate }
+        if let baseFilters { config.baseFilters = baseFilters }
+        if let inputShape {
+            let shape = inputShape.split(separator: "x").compactMap { Int($0) }
+            guard shape.count == 3, shape.allSatisfy({ $0 > 0 && $0 % 16 == 0 }) else {
+                throw ValidationError("--input-shape must be DxHxW, each a positive multiple of 16")
+            }
+            config.inputShape = shape
+        }
         switch loss {
+        case nil: break
         case "reference": config.loss = .bceOnProbabilities
         case "logits": config.loss = .bceWithLogits
         default: throw ValidationError("--loss must be reference or logits")
         }
-        config.flipLeftRight = flip
-        config.augmentation.rotationDegrees = rotate
-        config.augmentation.scale = scale
-        config.augmentation.intensityShift = intensityShift
-        config.augmentation.intensityGain = intensityGain
-        config.augmentation.noise = noise
-        config.seed = seed
+        if flip { config.flipLeftRight = true }
+        if let rotate { config.augmentation.rotationDegrees = rotate }
+        if let scale { config.augmentation.scale = scale }
+        if let intensityShift { config.augmentation.intensityShift = intensityShift }
+        if let intensityGain { config.augmentation.intensityGain = intensityGain }
+        if let noise { config.augmentation.noise = noise }
+        if let seed { config.seed = seed }
         guard fold >= 0, fold < folds, folds >= 2 else { throw ValidationError("--fold must be in 0..<--folds (≥ 2)") }
         var run = TrainingRun(dataRoot: data, output: out, config: config)
         run.folds = folds

@@ -1,0 +1,145 @@
+import Foundation
+
+/// A TOML experiment file for `willis train` (the subset experiments need: `[tables]`, `key = value`
+/// with strings, integers, floats, booleans and arrays of them, `#` comments).
+///
+///     epochs = 20
+///     learning_rate = 1e-3
+///     input_shape = [64, 128, 128]
+///     loss = "reference"          # or "logits"
+///     [augmentation]
+///     flip = true
+///     rotation_degrees = 10
+public enum ExperimentFile {
+    public enum Value: Equatable, Sendable {
+        case string(String), number(Double), bool(Bool), array([Value])
+    }
+
+    public struct Error: Swift.Error, CustomStringConvertible, Equatable {
+        public var line: Int
+        public var reason: String
+        public var description: String { "line \(line): \(reason)" }
+    }
+
+    /// "table.key" → value ("key" for the top level).
+    public static func parse(_ text: String) throws -> [String: (value: Value, line: Int)] {
+        var result: [String: (Value, Int)] = [:]
+        var table = ""
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let lineNumber = n + 1
+            let line = stripComment(String(raw)).trimmingCharacters(in: .whitespaces)
+            if line.isEmpty { continue }
+            if line.hasPrefix("[") {
+                guard line.hasSuffix("]"), line.count > 2 else { throw Error(line: lineNumber, reason: "bad table header '\(line)'") }
+                table = String(line.dropFirst().dropLast()).trimmingCharacters(in: .whitespaces)
+                continue
+            }
+            guard let eq = line.firstIndex(of: "=") else { throw Error(line: lineNumber, reason: "expected key = value") }
+            let key = line[..<eq].trimmingCharacters(in: .whitespaces)
+            guard !key.isEmpty, key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+                throw Error(line: lineNumber, reason: "bad key '\(key)'")
+            }
+            var rest = Substring(line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces))
+            let value = try parseValue(&rest, lineNumber)
+            guard rest.trimmingCharacters(in: .whitespaces).isEmpty else { throw Error(line: lineNumber, reason: "unexpected '\(rest)'") }
+            let full = table.isEmpty ? key : "\(table).\(key)"
+            guard result[full] == nil else { throw Error(line: lineNumber, reason: "'\(full)' set twice") }
+            result[full] = (value, lineNumber)
+        }
+        return result
+    }
+
+    static func stripComment(_ line: String) -> String {
+        var inString: Character?
+        for (i, c) in line.enumerated() {
+            if let q = inString { if c == q { inString = nil } } else if c == "\"" || c == "'" { inString = c } else if c == "#" {
+                return String(line.prefix(i))
+            }
+        }
+        return line
+    }
+
+    static func parseValue(_ s: inout Substring, _ line: Int) throws -> Value {
+        s = s.drop { $0 == " " }
+        guard let first = s.first else { throw Error(line: line, reason: "missing value") }
+        if first == "\"" || first == "'" {
+            s = s.dropFirst()
+            guard let end = s.firstIndex(of: first) else { throw Error(line: line, reason: "unterminated string") }
+            let text = String(s[..<end])
+            s = s[s.index(after: end)...]
+            return .string(text)
+        }
+        if first == "[" {
+            s = s.dropFirst()
+            var items: [Value] = []
+            while true {
+                s = s.drop { $0 == " " }
+                if s.first == "]" { s = s.dropFirst(); return .array(items) }
+                items.append(try parseValue(&s, line))
+                s = s.drop { $0 == " " }
+                if s.first == "," { s = s.dropFirst(); continue }
+                if s.first == "]" { s = s.dropFirst(); return .array(items) }
+                throw Error(line: line, reason: "expected ',' or ']' in array")
+            }
+        }
+        let token = s.prefix { $0 != "," && $0 != "]" && $0 != " " }
+        s = s.dropFirst(token.count)
+        switch token {
+        case "true": return .bool(true)
+        case "false": return .bool(false)
+        default:
+            guard let v = Double(token.replacingOccurrences(of: "_", with: "")) else {
+                throw Error(line: line, reason: "'\(token)' is not a string, number, boolean or array")
+            }
+            return .number(v)
+        }
+    }
+
+    /// Applies a parsed file to `config`; unknown keys and wrong types are errors naming the line.
+    public static func apply(_ entries: [String: (value: Value, line: Int)], to config: inout TrainingConfig) throws {
+        for (key, (value, line)) in entries.sorted(by: { $0.value.line < $1.value.line }) {
+            func number() throws -> Double {
+                guard case let .number(v) = value else { throw Error(line: line, reason: "'\(key)' needs a number") }
+                return v
+            }
+            func integer() throws -> Int {
+                let v = try number()
+                guard v == v.rounded(), abs(v) < 1e9 else { throw Error(line: line, reason: "'\(key)' needs an integer") }
+                return Int(v)
+            }
+            func bool() throws -> Bool {
+                guard case let .bool(v) = value else { throw Error(line: line, reason: "'\(key)' needs true or false") }
+                return v
+            }
+            switch key {
+            case "epochs": config.epochs = try integer()
+            case "batch_size": config.batchSize = try integer()
+            case "learning_rate": config.learningRate = try number()
+            case "plateau_patience": config.plateauPatience = try integer()
+            case "plateau_factor": config.plateauFactor = try number()
+            case "base_filters": config.baseFilters = try integer()
+            case "seed": config.seed = UInt64(max(0, try integer()))
+            case "input_shape":
+                guard case let .array(items) = value, items.count == 3 else { throw Error(line: line, reason: "'input_shape' needs [D, H, W]") }
+                config.inputShape = try items.map { item -> Int in
+                    guard case let .number(v) = item, v > 0, v == v.rounded(), Int(v) % 16 == 0 else {
+                        throw Error(line: line, reason: "'input_shape' sizes must be positive multiples of 16")
+                    }
+                    return Int(v)
+                }
+            case "loss":
+                guard case let .string(s) = value, let loss = ["reference": TrainingConfig.Loss.bceOnProbabilities, "logits": .bceWithLogits][s] else {
+                    throw Error(line: line, reason: "'loss' is \"reference\" or \"logits\"")
+                }
+                config.loss = loss
+            case "augmentation.flip": config.augmentation.flipLeftRight = try bool()
+            case "augmentation.rotation_degrees": config.augmentation.rotationDegrees = try number()
+            case "augmentation.scale": config.augmentation.scale = try number()
+            case "augmentation.intensity_shift": config.augmentation.intensityShift = Float(try number())
+            case "augmentation.intensity_gain": config.augmentation.intensityGain = Float(try number())
+            case "augmentation.noise": config.augmentation.noise = Float(try number())
+            default: throw Error(line: line, reason: "unknown setting '\(key)'")
+            }
+        }
+    }
+}

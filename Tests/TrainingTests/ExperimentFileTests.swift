@@ -1,0 +1,42 @@
+import Testing
+import Training
+
+@Suite struct ExperimentFileTests {
+    @Test func readsAnExperiment() throws {
+        let text = """
+        # the reference recipe with flips
+        epochs = 30
+        learning_rate = 3e-4   # lower
+        input_shape = [32, 64, 64]
+        loss = "logits"
+        seed = 7
+
+        [augmentation]
+        flip = true
+        rotation_degrees = 12.5
+        noise = 0.01
+        """
+        var config = TrainingConfig()
+        try ExperimentFile.apply(try ExperimentFile.parse(text), to: &config)
+        #expect(config.epochs == 30 && config.learningRate == 3e-4 && config.inputShape == [32, 64, 64])
+        #expect(config.loss == .bceWithLogits && config.seed == 7)
+        #expect(config.augmentation.flipLeftRight && config.augmentation.rotationDegrees == 12.5 && config.augmentation.noise == 0.01)
+        #expect(config.batchSize == 2, "unset keys keep the reference defaults")
+    }
+
+    @Test func errorsNameTheLine() throws {
+        func error(_ text: String) -> ExperimentFile.Error? {
+            var c = TrainingConfig()
+            do { try ExperimentFile.apply(try ExperimentFile.parse(text), to: &c); return nil } catch let e as ExperimentFile.Error { return e } catch { return nil }
+        }
+        #expect(error("epochs = 3\nepoch = 4")?.line == 2)
+        #expect(error("epochs = 3\nepochs = 4")?.reason.contains("set twice") == true)
+        #expect(error("epochs = \"many\"")?.reason.contains("needs a number") == true)
+        #expect(error("epochs = 2.5")?.reason.contains("integer") == true)
+        #expect(error("input_shape = [30, 64, 64]")?.reason.contains("multiples of 16") == true)
+        #expect(error("loss = \"focal\"")?.line == 1)
+        #expect(error("[augmentation\nflip = true")?.reason.contains("table header") == true)
+        #expect(error("name = \"unterminated")?.reason.contains("unterminated") == true)
+        #expect(error("just words")?.reason.contains("key = value") == true)
+    }
+}
