@@ -77,7 +77,7 @@ public struct PixelArray: Sendable {
     }
 
     /// Every sample of every frame as Float, in storage order.
-    public func floats(frameSamples: Bool) -> [Float] {
+    public func allSamples() -> [Float] {
         var out: [Float] = []
         out.reserveCapacity(frames * frameSampleCount)
         bytes.withUnsafeBytes { raw in

@@ -77,22 +77,6 @@ public struct SeriesLoader: Sendable {
         return (headers, errors)
     }
 
-    /// The series found under `path`, without reading pixels.
-    public func scan(_ path: String) throws -> (series: [SeriesHeader], unreadable: [DICOMError]) {
-        let (headers, errors) = readHeaders(try Self.files(at: path))
-        var groups: [String: [Header]] = [:]
-        for h in headers where Self.isVolumeSlice(h) {
-            groups[h.file.dataSet.string(.seriesInstanceUID) ?? "", default: []].append(h)
-        }
-        let series = groups.map { uid, hs in
-            SeriesHeader(seriesInstanceUID: uid, modality: hs[0].file.dataSet.string(.modality) ?? "",
-                         files: hs.map(\.file.path).sorted(), frameCount: hs.reduce(0) { $0 + $1.frames.count },
-                         rows: hs[0].file.dataSet.int(.rows) ?? 0, columns: hs[0].file.dataSet.int(.columns) ?? 0,
-                         transferSyntaxes: Set(hs.map(\.file.transferSyntax.uid)))
-        }.sorted { $0.seriesInstanceUID < $1.seriesInstanceUID }
-        return (series, errors)
-    }
-
     /// Objects whose pixels are not a slice of a scan: segmentations, reports, plans, presentation states.
     static let nonImageModalities: Set<String> = ["SEG", "SR", "RTPLAN", "RTSTRUCT", "KO", "PR", "REG", "DOC"]
 

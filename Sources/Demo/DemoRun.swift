@@ -45,7 +45,7 @@ public struct DemoRun {
         var gallery: [HTMLReport.Case] = []
         for c in testCases {
             let series = try SeriesLoader().load("\(folder)/test/series/\(c.seriesInstanceUID)")
-            let r = try predictor.predict(series: "\(folder)/test/series/\(c.seriesInstanceUID)")
+            let r = try predictor.predict(series)
             rows.append((r.uid, r.probabilities))
             if gallery.count < 6, let t = truth.first(where: { $0.seriesInstanceUID == r.uid }) {
                 gallery.append(.init(uid: r.uid, modality: t.modality.rawValue, probabilities: r.probabilities, truth: t.labels, volume: series.volume))

@@ -30,7 +30,11 @@ public final class Predictor {
 
     /// Probabilities for the one series under `folder` (or a multi-frame file).
     public func predict(series folder: String) throws -> (uid: String, probabilities: [Double], warnings: [String]) {
-        let series = try SeriesLoader().load(folder)
+        try predict(SeriesLoader().load(folder))
+    }
+
+    /// Probabilities for a series already read.
+    public func predict(_ series: Series) throws -> (uid: String, probabilities: [Double], warnings: [String]) {
         let input = ReferencePreprocessing.apply(series.volume, to: (inputShape[0], inputShape[1], inputShape[2]))
         let x = try Tensor(input, shape: [1, 1] + inputShape, device: device)
         let p = try Torch.withNoGrad { try model(x) }

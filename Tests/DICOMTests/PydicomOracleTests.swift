@@ -56,8 +56,8 @@ import VolumeCore
             guard let expected = try? Data(contentsOf: URL(fileURLWithPath: "\(directory)/pixels/\(entry.name).raw")) else {
                 return "\(entry.name): oracle pixels missing"
             }
-            let ours = pixels.floats(frameSamples: true), theirs = PixelArray(frames: pixels.frames, rows: pixels.rows,
-                columns: pixels.columns, samplesPerPixel: pixels.samplesPerPixel, type: pixels.type, bytes: [UInt8](expected)).floats(frameSamples: true)
+            let ours = pixels.allSamples(), theirs = PixelArray(frames: pixels.frames, rows: pixels.rows,
+                columns: pixels.columns, samplesPerPixel: pixels.samplesPerPixel, type: pixels.type, bytes: [UInt8](expected)).allSamples()
             let worst = zip(ours, theirs).map { abs($0 - $1) }.max() ?? 0
             if worst > 1 { return "\(entry.name): lossy decode differs by \(worst) grey levels (limit 1)" }
         }

@@ -101,11 +101,12 @@ import VolumeCore
         } catch let e as DICOMError {
             #expect(e.description.contains("2 series mixed"))
         }
-        let (found, unreadable) = try SeriesLoader().scan("\(root)/two_series")
-        #expect(found.map(\.frameCount).sorted() == [3, 4])
+        let (found, unreadable) = try SeriesLoader().inspect("\(root)/two_series")
+        #expect(found.map(\.header.frameCount).sorted() == [3, 4])
+        #expect(found.map(\.sliceCount).sorted() == [3, 4])
         #expect(unreadable.isEmpty)
-        let chosen = try SeriesLoader().load("\(root)/two_series", seriesInstanceUID: found[0].seriesInstanceUID)
-        #expect(chosen.volume.shape.depth == found[0].frameCount)
+        let chosen = try SeriesLoader().load("\(root)/two_series", seriesInstanceUID: found[0].header.seriesInstanceUID)
+        #expect(chosen.volume.shape.depth == found[0].header.frameCount)
     }
 
     @Test func allSlicesAtOnePositionIsAnError() throws {
