@@ -1,15 +1,19 @@
 import AtomicFile
 import Foundation
 import VolumeCore
+import Zlib
 
 /// Writes DICOM Part 10 files: a preamble, the file meta group and a data set in Explicit or
-/// Implicit VR Little Endian, with uncompressed pixel data. Used to write test series and the
+/// Implicit VR Little Endian, Deflated Explicit VR Little Endian, or an encapsulated syntax whose
+/// pixel data are given as compressed frames (`PixelEncoder`). Used to write test series and the
 /// synthetic datasets; values are given as text, 16-bit words or raw bytes.
 public struct DataSetWriter: Sendable {
     enum Value: Sendable {
         case text(String)
         case u16([UInt16])
         case bytes([UInt8])
+        /// Encapsulated pixel data: one fragment per frame, after an empty basic offset table.
+        case fragments([[UInt8]])
     }
 
     var elements: [Tag: (VR, Value)] = [:]
@@ -47,6 +51,11 @@ public struct DataSetWriter: Sendable {
         elements[.pixelData] = (.OW, .bytes(bytes))
     }
 
+    /// Compressed frames (one fragment each) for an encapsulated transfer syntax.
+    public mutating func setEncapsulatedPixels(_ frames: [[UInt8]]) {
+        elements[.pixelData] = (.OB, .fragments(frames))
+    }
+
     static func decimalString(_ v: Double) -> String {
         for digits in stride(from: 10, through: 1, by: -1) {
             let s = String(format: "%.\(digits)g", v)
@@ -65,7 +74,25 @@ public struct DataSetWriter: Sendable {
             return v.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }
         case let .bytes(b):
             return b.count % 2 == 1 ? b + [0] : b
+        case .fragments:
+            return []
         }
+    }
+
+    /// Pixel Data of undefined length: items (FFFE,E000), the first an empty offset table, then the
+    /// sequence delimiter (PS3.5 A.4).
+    static func appendEncapsulated(_ frames: [[UInt8]], to out: inout [UInt8]) {
+        func u16(_ v: UInt16) { out += [UInt8(truncatingIfNeeded: v), UInt8(truncatingIfNeeded: v >> 8)] }
+        func u32(_ v: UInt32) { for s in stride(from: 0, to: 32, by: 8) { out.append(UInt8(truncatingIfNeeded: v >> UInt32(s))) } }
+        u16(Tag.pixelData.group); u16(Tag.pixelData.element)
+        out += Array("OB".utf8)
+        u16(0); u32(0xFFFF_FFFF)
+        for item in [[]] + frames {
+            let padded = item.count % 2 == 1 ? item + [0] : item
+            u16(0xFFFE); u16(0xE000); u32(UInt32(padded.count))
+            out += padded
+        }
+        u16(0xFFFE); u16(0xE0DD); u32(0)
     }
 
     static func appendElement(_ tag: Tag, _ vr: VR, _ value: [UInt8], explicit: Bool, to out: inout [UInt8]) {
@@ -89,8 +116,10 @@ public struct DataSetWriter: Sendable {
 
     /// The file's bytes. `sopClassUID` and `sopInstanceUID` are taken from the data set.
     public func encode(syntax: TransferSyntax = .explicitVRLittleEndian) throws -> Data {
-        guard syntax == .explicitVRLittleEndian || syntax == .implicitVRLittleEndian else {
-            throw DICOMError(.unsupported("writing \(syntax.name)"))
+        let encapsulatedPixels: Bool
+        if case (_, .fragments)? = elements[.pixelData] { encapsulatedPixels = true } else { encapsulatedPixels = false }
+        guard !syntax.isBigEndian, syntax.isEncapsulated == encapsulatedPixels || elements[.pixelData] == nil else {
+            throw DICOMError(.unsupported(encapsulatedPixels ? "compressed frames in \(syntax.name)" : "writing \(syntax.name) from native pixels"))
         }
         func text(_ tag: Tag) -> String? {
             if case let (_, .text(s))? = elements[tag] { return s }
@@ -108,11 +137,23 @@ public struct DataSetWriter: Sendable {
                             UInt8(truncatingIfNeeded: meta.count >> 16), UInt8(truncatingIfNeeded: meta.count >> 24)],
                            explicit: true, to: &out)
         out += meta
+        var body: [UInt8] = []
         for tag in elements.keys.sorted() {
             guard let (vr, value) = elements[tag] else { continue }
-            Self.appendElement(tag, vr, Self.encode(value, vr), explicit: syntax == .explicitVRLittleEndian, to: &out)
+            if case let .fragments(frames) = value {
+                Self.appendEncapsulated(frames, to: &body)
+            } else {
+                Self.appendElement(tag, vr, Self.encode(value, vr), explicit: !syntax.isImplicitVR, to: &body)
+            }
         }
-        return Data(out)
+        if syntax.isDeflated {
+            // Everything after the file meta group is one raw deflate stream (PS3.5 A.5).
+            let compressed = try body.withUnsafeBytes { raw in
+                do { return try Zlib.deflate(raw, format: .raw, level: 6) } catch { throw DICOMError(.codec("deflate: \(error)")) }
+            }
+            return Data(out) + compressed
+        }
+        return Data(out + body)
     }
 
     /// Writes the file atomically (temporary sibling, then rename).

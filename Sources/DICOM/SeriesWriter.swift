@@ -2,7 +2,8 @@ import Foundation
 import VolumeCore
 
 /// Writes a `Volume` as a DICOM series, one file per slice named by SOPInstanceUID (the
-/// RSNA layout). Values are stored as int16 through `slope` and `intercept`.
+/// RSNA layout). Values are stored as 16-bit integers through `slope` and `intercept`, natively or
+/// compressed losslessly, as `syntax` says.
 public struct SeriesWriter: Sendable {
     public var modality = "CT"
     public var slope = 1.0
@@ -15,6 +16,8 @@ public struct SeriesWriter: Sendable {
     public var patientAge: String?
     public var patientSex: String?
     public var syntax = TransferSyntax.explicitVRLittleEndian
+    /// Two's complement stored values (Pixel Representation 1); otherwise 0–65535.
+    public var signedPixels = true
 
     public init() {}
 
@@ -62,14 +65,23 @@ public struct SeriesWriter: Sendable {
             set.set(.bitsAllocated, unsigned: 16)
             set.set(.bitsStored, unsigned: 16)
             set.set(.highBit, unsigned: 15)
-            set.set(.pixelRepresentation, unsigned: 1)
+            set.set(.pixelRepresentation, unsigned: signedPixels ? 1 : 0)
             set.set(.rescaleSlope, decimals: [slope])
             set.set(.rescaleIntercept, decimals: [intercept])
             let slice = volume.voxels[(k * plane)..<((k + 1) * plane)]
-            set.setPixels(slice.lazy.map { v -> Int16 in
-                let stored = ((Double(v) - intercept) / slope).rounded()
-                return stored.isFinite ? Int16(max(-32768, min(32767, stored))) : 0
-            })
+            let (low, high) = signedPixels ? (-32768.0, 32767.0) : (0.0, 65535.0)
+            let stored = slice.map { v -> UInt16 in
+                let s = ((Double(v) - intercept) / slope).rounded()
+                guard s.isFinite else { return 0 }
+                let clamped = Int(max(low, min(high, s)))
+                return UInt16(truncatingIfNeeded: clamped)
+            }
+            if syntax.isEncapsulated {
+                set.setEncapsulatedPixels([try PixelEncoder.encode(stored, rows: volume.rows, columns: volume.columns,
+                                                                   signed: signedPixels, syntax: syntax)])
+            } else {
+                set.setPixels(stored.lazy.map { Int16(bitPattern: $0) })
+            }
             try set.write(to: (folder as NSString).appendingPathComponent("\(sop).dcm"), syntax: syntax)
         }
         return uids

@@ -19,6 +19,28 @@ public enum SynthSize: String, CaseIterable, Codable, Sendable {
     }
 }
 
+/// Which transfer syntaxes the series are written in (one per series, drawn by weight).
+public enum SyntaxMix: String, CaseIterable, Codable, Sendable {
+    /// Mostly uncompressed, with every lossless compression Willis reads from archives.
+    case varied
+    /// Explicit and Implicit VR Little Endian only.
+    case uncompressed
+    /// Deflate, RLE, JPEG-LS and JPEG 2000 only (a held-out mix unlike `varied`).
+    case compressed
+
+    public var weights: [(TransferSyntax, Double)] {
+        switch self {
+        case .varied:
+            return [(.explicitVRLittleEndian, 0.35), (.implicitVRLittleEndian, 0.15), (.deflatedExplicitVRLittleEndian, 0.1),
+                    (.rleLossless, 0.1), (.jpegLSLossless, 0.2), (.jpeg2000Lossless, 0.1)]
+        case .uncompressed:
+            return [(.explicitVRLittleEndian, 0.7), (.implicitVRLittleEndian, 0.3)]
+        case .compressed:
+            return [(.deflatedExplicitVRLittleEndian, 0.1), (.rleLossless, 0.2), (.jpegLSLossless, 0.4), (.jpeg2000Lossless, 0.3)]
+        }
+    }
+}
+
 /// Settings of `willis synth`; the same settings and seed give the same files.
 public struct SynthOptions: Codable, Sendable {
     public var count = 40
@@ -28,6 +50,7 @@ public struct SynthOptions: Codable, Sendable {
     public var positiveFraction = 0.4
     /// Share of series with `segmentations/<uid>.nii` and `<uid>_cowseg.nii`.
     public var segmentationFraction = 0.1
+    public var syntaxes = SyntaxMix.varied
 
     public init(count: Int = 40, size: SynthSize = .small, seed: UInt64 = 1) {
         self.count = count
@@ -112,7 +135,7 @@ public enum SynthDataset {
         let sops = (0..<(d + 2)).map { _ in UID.make(using: &rng) }
         let info = SynthCase(index: index, seriesInstanceUID: uid, modality: modality, age: Int.random(in: 25...85, using: &rng),
                              sex: Bool.random(using: &rng) ? "Female" : "Male", aneurysms: aneurysms, orientation: orientation,
-                             syntax: Double.random(in: 0..<1, using: &rng) < 0.7 ? .explicitVRLittleEndian : .implicitVRLittleEndian,
+                             syntax: pick(options.syntaxes.weights, using: &rng),
                              hasSegmentation: Double.random(in: 0..<1, using: &rng) < options.segmentationFraction)
         return (info, rendered, sops)
     }
@@ -160,6 +183,8 @@ public enum SynthDataset {
         writer.patientAge = String(format: "%03dY", info.age)
         writer.patientSex = info.sex == "Female" ? "F" : "M"
         writer.syntax = info.syntax
+        // Unsigned stored values (HU + 1024 for CT), as most scanners write them; compressors prefer them.
+        writer.signedPixels = false
         try writer.write(rendered.volume, to: "\(root)/series/\(info.seriesInstanceUID)")
         let g = rendered.volume.geometry
         info.localizers = info.aneurysms.map { a in

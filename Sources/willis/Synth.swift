@@ -11,7 +11,7 @@ struct SynthCommand: ParsableCommand {
             CTA (HU), MRA, MRI T2 and MRI T1post series of a head with a Circle-of-Willis-like tree of the 13 \
             named arteries, deformed per case, and saccular aneurysms of 1.5–8 mm on named segments in about \
             40 % of series. Real DICOM files, one per slice, named by SOPInstanceUID; varied spacing, \
-            orientation and transfer syntax; localizer points; vessel-label NIfTI for about 10 % of series. \
+            orientation and transfer syntax (lossless compression included); localizer points; vessel-label NIfTI for about 10 % of series. \
             The same --seed gives the same files.
             """)
 
@@ -27,11 +27,15 @@ struct SynthCommand: ParsableCommand {
     @Option(help: "Random seed.")
     var seed: UInt64 = 1
 
+    @Option(help: "Transfer syntaxes: varied (uncompressed, deflate, RLE, JPEG-LS, JPEG 2000), uncompressed or compressed.")
+    var syntaxes: String = "varied"
+
     func run() throws {
         guard let s = SynthSize(rawValue: size) else { throw ValidationError("--size must be small, medium or full") }
         guard count > 0 else { throw ValidationError("--count must be positive") }
+        guard let mix = SyntaxMix(rawValue: syntaxes) else { throw ValidationError("--syntaxes must be varied, uncompressed or compressed") }
         var options = SynthOptions(count: count, size: s, seed: seed)
-        options.count = count
+        options.syntaxes = mix
         let start = DispatchTime.now().uptimeNanoseconds
         let bar = ProgressBar(label: "synth")
         let cases = try SynthDataset.generate(options, into: out) { done, total in bar.update(done, total) }

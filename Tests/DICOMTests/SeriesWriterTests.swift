@@ -16,12 +16,18 @@ import VolumeCore
         return try Volume(shape: (d, h, w), voxels: values, geometry: g)
     }
 
-    @Test(arguments: [TransferSyntax.explicitVRLittleEndian, .implicitVRLittleEndian])
-    func writtenSeriesReadsBackIdentically(syntax: TransferSyntax) throws {
+    static let syntaxes: [TransferSyntax] = [.explicitVRLittleEndian, .implicitVRLittleEndian, .deflatedExplicitVRLittleEndian,
+                                             .rleLossless, .jpegLSLossless, .jpeg2000Lossless]
+
+    @Test(arguments: syntaxes, [true, false])
+    func writtenSeriesReadsBackIdentically(syntax: TransferSyntax, signed: Bool) throws {
         let dir = try temporaryDirectory()
         let v = try volume()
         var writer = SeriesWriter()
         writer.syntax = syntax
+        writer.signedPixels = signed
+        // Signed: stored values −1024…1375 (intercept 0); unsigned: 0…2399 (intercept −1024).
+        writer.intercept = signed ? 0 : -1024
         writer.patientAge = "061Y"
         let uids = try writer.write(v, to: dir)
         let back = try SeriesLoader().load(dir)
@@ -35,24 +41,53 @@ import VolumeCore
         #expect((g.spacing - e.spacing).length < 1e-6)
     }
 
-    @Test func pydicomReadsWhatWillisWrites() throws {
+    @Test(arguments: syntaxes, [true, false])
+    func pydicomReadsWhatWillisWrites(syntax: TransferSyntax, signed: Bool) throws {
         let dir = try temporaryDirectory()
         let v = try volume()
-        let uids = try SeriesWriter().write(v, to: dir)
+        var writer = SeriesWriter()
+        writer.syntax = syntax
+        writer.signedPixels = signed
+        writer.intercept = signed ? 0 : -1024
+        let uids = try writer.write(v, to: dir)
         let files = uids.map { "\(dir)/\($0).dcm" }
         try runOracle("pydicom_probe.py", ["\(dir)/probe.json"] + files)
-        struct Probe: Decodable { var sop: String?; var position: [Double]?; var crc32: UInt32?; var shape: [Int]?; var error: String? }
+        struct Probe: Decodable {
+            var sop: String?; var position: [Double]?; var crc32: UInt32?; var shape: [Int]?; var dtype: String?; var syntax: String?
+            var error: String?
+        }
         let probes = try JSONDecoder().decode([Probe].self, from: Data(contentsOf: URL(fileURLWithPath: "\(dir)/probe.json")))
+        #expect(probes.count == uids.count)
         for (k, p) in probes.enumerated() {
             #expect(p.error == nil, "\(p.error ?? "")")
             #expect(p.sop == uids[k])
             #expect(p.shape == [12, 10])
-            let stored: [Int16] = v.voxels[(k * 120)..<((k + 1) * 120)].map { Int16($0 + 1024) }
+            #expect(p.syntax == syntax.uid)
+            #expect(p.dtype == (signed ? "int16" : "uint16"))
+            let stored: [UInt16] = v.voxels[(k * 120)..<((k + 1) * 120)].map { UInt16(bitPattern: Int16($0 - Float(writer.intercept))) }
             let crc = stored.withUnsafeBytes { UInt32(crc32(0, $0.bindMemory(to: Bytef.self).baseAddress, uInt($0.count))) }
             #expect(p.crc32 == crc)
             let q = v.geometry.patient(i: 0, j: 0, k: Double(k))
             #expect(abs((p.position?[2] ?? .nan) - q.z) < 1e-6)
         }
+    }
+
+    /// PackBits runs of 2–128 bytes and literals of 1–128, across 300-wide rows with runs of every length.
+    @Test func runsOfEveryLengthSurviveRLE() throws {
+        let dir = try temporaryDirectory()
+        var values: [Float] = []
+        var run = 1
+        while values.count < 4 * 300 {
+            values += [Float](repeating: Float(run % 7) * 100, count: run)
+            run = run % 260 + 1
+        }
+        let v = try Volume(shape: (1, 4, 300), voxels: Array(values.prefix(1200)),
+                           geometry: Geometry(origin: .zero, spacing: Vector3(1, 1, 1), columnDirection: Vector3(1, 0, 0),
+                                              rowDirection: Vector3(0, 1, 0), sliceDirection: Vector3(0, 0, 1)))
+        var writer = SeriesWriter()
+        writer.syntax = .rleLossless
+        try writer.write(v, to: dir)
+        #expect(try SeriesLoader().load(dir).volume.voxels == v.voxels)
     }
 
     @Test func uidsAreValidAndUnique() {

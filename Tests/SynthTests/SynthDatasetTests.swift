@@ -29,6 +29,7 @@ import VolumeCore
             #expect(series.volume.shape.depth == SynthSize.small.shape.depth)
             #expect(series.warnings.isEmpty, "\(series.warnings)")
             #expect(series.modality == (c.modality == .cta ? "CT" : "MR"))
+            #expect(series.transferSyntaxes == [c.syntax])
             let brain = series.volume[series.volume.shape.depth / 2, series.volume.rows / 2, series.volume.columns / 2 + 20]
             for (a, p) in zip(c.aneurysms, points.filter { $0.seriesInstanceUID == c.seriesInstanceUID }) {
                 // The localizer lands on the aneurysm: its slice, column and row map back near the centre.
@@ -82,6 +83,27 @@ import VolumeCore
         let files = try FileManager.default.contentsOfDirectory(atPath: "\(a)/series/\(uid)").sorted()
         #expect(try Data(contentsOf: URL(fileURLWithPath: "\(a)/series/\(uid)/\(files[3])"))
                     == Data(contentsOf: URL(fileURLWithPath: "\(b)/series/\(uid)/\(files[3])")))
+    }
+
+    /// The syntax mix changes only how pixels are stored: the same seed gives the same voxels whether
+    /// written uncompressed or with deflate, RLE, JPEG-LS and JPEG 2000.
+    @Test func compressedSeriesHoldTheSameVoxels() throws {
+        let plain = try temporaryDirectory(), packed = try temporaryDirectory()
+        var options = SynthOptions(count: 6, size: .small, seed: 33)
+        options.syntaxes = .uncompressed
+        let a = try SynthDataset.generate(options, into: plain)
+        options.syntaxes = .compressed
+        let b = try SynthDataset.generate(options, into: packed)
+        #expect(Set(b.map(\.syntax)).isSubset(of: Set(SyntaxMix.compressed.weights.map(\.0))))
+        #expect(Set(b.map(\.syntax)).count >= 2)
+        for (x, y) in zip(a, b) {
+            #expect(x.seriesInstanceUID == y.seriesInstanceUID)
+            #expect(x.syntax != y.syntax)
+            let u = try SeriesLoader().load("\(plain)/series/\(x.seriesInstanceUID)")
+            let v = try SeriesLoader().load("\(packed)/series/\(y.seriesInstanceUID)")
+            #expect(v.transferSyntaxes == [y.syntax])
+            #expect(u.volume.voxels == v.volume.voxels)
+        }
     }
 
     @Test func aboutFortyPercentArePositive() throws {
