@@ -31,10 +31,10 @@ let package = Package(
         .target(name: "Metrics", dependencies: ["Anatomy"]),
         .target(name: "Preprocessing", dependencies: ["VolumeCore"]),
         .target(name: "Dataset", dependencies: ["Anatomy", "Preprocessing", "DICOM", "NIfTI", "AtomicFile"]),
-        .target(name: "Training", dependencies: ["Torch", "Models", "Dataset", "Anatomy", "Metrics"]),
+        .target(name: "Training", dependencies: ["Torch", "Models", "Dataset", "Anatomy", "Metrics", "Preprocessing", "Reports", "AtomicFile"]),
         .target(name: "Inference", dependencies: ["Torch", "Models", "DICOM", "Preprocessing", "Dataset", "Anatomy"]),
         .target(name: "Reports", dependencies: ["Zlib", "VolumeCore", "Anatomy", "Metrics"]),
-        .target(name: "Demo", dependencies: ["Synth", "Training", "Inference", "Reports", "Metrics", "Dataset", "DICOM", "Anatomy"]),
+        .target(name: "Demo", dependencies: ["Synth", "Training", "Inference", "Reports", "Metrics", "Dataset", "DICOM", "Anatomy", "Preprocessing"]),
         .target(name: "Synth", dependencies: ["Anatomy", "Dataset", "DICOM", "NIfTI", "VolumeCore"]),
         .target(name: "DICOM", dependencies: ["VolumeCore", "Zlib", "CCharLS", "COpenJPEG", "CTurboJPEG", "AtomicFile"]),
         .target(name: "NIfTI", dependencies: ["VolumeCore", "Zlib", "AtomicFile"]),
@@ -44,6 +44,7 @@ let package = Package(
             name: "willis",
             dependencies: [
                 "Torch", "Models", "Bench", "DICOM", "NIfTI", "VolumeCore", "Synth", "Training", "Inference", "Metrics", "Dataset", "Anatomy", "Reports", "Demo",
+                "Preprocessing", "AtomicFile",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // libFuzzer target (scripts/fuzz builds it with -sanitize=fuzzer,address).
@@ -55,6 +56,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Torch", "Anatomy", "Inference", "Metrics", "Synth", "Dataset", "TestSupport"]),
         .testTarget(name: "SynthTests", dependencies: ["Synth", "Dataset", "DICOM", "NIfTI", "Anatomy", "VolumeCore", "Preprocessing", "TestSupport"]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Anatomy", "TestSupport"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Metrics", "Anatomy", "VolumeCore", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Anatomy", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Torch", "TestSupport"]),
         .testTarget(name: "DICOMTests", dependencies: ["DICOM", "NIfTI", "VolumeCore", "TestSupport", "CZlib"],

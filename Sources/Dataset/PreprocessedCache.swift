@@ -4,37 +4,49 @@ import Dispatch
 import Foundation
 import Preprocessing
 
-/// Reference-mode inputs on disk: one raw little-endian Float32 file per series
-/// (`<cache>/<settings>/<uid>.f32`, memory-mappable), under a folder named by the settings, so a
-/// change of settings never reuses stale inputs. Building is parallel and resumable: files already
-/// there are kept.
+/// Network inputs on disk: one raw little-endian Float32 file per series (`<cache>/<settings>/<uid>.f32`,
+/// memory-mappable), under a folder named by the preparation settings, so a change of settings never
+/// reuses stale inputs. Improved mode also keeps `<uid>.json`, the record of the output grid in the
+/// patient. Building is parallel and resumable: files already there are kept.
 public struct PreprocessedCache: Sendable {
     public let folder: String
-    public let shape: [Int]
+    public let preparation: Preparation
+    public var shape: [Int] { preparation.shape }
 
-    public init(root: String, shape: [Int]) {
-        self.shape = shape
-        self.folder = "\(root)/reference-\(shape.map(String.init).joined(separator: "x"))-v1"
+    public init(root: String, preparation: Preparation) {
+        self.preparation = preparation
+        self.folder = "\(root)/\(preparation.cacheKey)"
     }
 
     public func path(_ uid: String) -> String { "\(folder)/\(uid).f32" }
+    public func recordPath(_ uid: String) -> String { "\(folder)/\(uid).json" }
 
-    /// Preprocesses every series of `uids` found under `seriesRoot/<uid>` that is not cached yet.
-    /// Returns the series that failed, with why; the others are cached.
-    public func build(_ uids: [String], seriesRoot: String,
+    /// Series of `items` not cached yet.
+    public func missing(_ items: [(uid: String, modality: String)]) -> [(uid: String, modality: String)] {
+        items.filter { !FileManager.default.fileExists(atPath: path($0.uid)) }
+    }
+
+    /// Preprocesses every series of `items` found under `seriesRoot/<uid>` that is not cached yet.
+    /// Returns the series that failed, with why; the others are cached. `progress(done, total)` counts
+    /// the series that needed work.
+    public func build(_ items: [(uid: String, modality: String)], seriesRoot: String,
                       progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> [(uid: String, error: String)] {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let todo = uids.filter { !FileManager.default.fileExists(atPath: path($0)) }
+        let todo = missing(items)
         var failures = [String?](repeating: nil, count: todo.count)
         let lock = NSLock()
         var done = 0
-        let target = (depth: shape[0], height: shape[1], width: shape[2])
+        let preparation = self.preparation
         failures.withUnsafeMutableBufferPointer { out in
             DispatchQueue.concurrentPerform(iterations: todo.count) { i in
                 do {
-                    let series = try SeriesLoader().load("\(seriesRoot)/\(todo[i])")
-                    let input = ReferencePreprocessing.apply(series.volume, to: target)
-                    try AtomicFile.write(input.withUnsafeBytes { Data($0) }, to: path(todo[i]))
+                    let series = try SeriesLoader().load("\(seriesRoot)/\(todo[i].uid)")
+                    let (input, record) = preparation.prepare(series.volume, modality: todo[i].modality)
+                    if let record {
+                        try AtomicFile.write(try JSONEncoder().encode(record), to: recordPath(todo[i].uid))
+                    }
+                    // The data file last: its presence means the entry is complete.
+                    try AtomicFile.write(input.withUnsafeBytes { Data($0) }, to: path(todo[i].uid))
                 } catch {
                     out[i] = "\(error)"
                 }
@@ -45,7 +57,7 @@ public struct PreprocessedCache: Sendable {
                 progress(d, todo.count)
             }
         }
-        return zip(todo, failures).compactMap { uid, e in e.map { (uid, $0) } }
+        return zip(todo, failures).compactMap { item, e in e.map { (item.uid, $0) } }
     }
 
     /// The cached input of `uid`.

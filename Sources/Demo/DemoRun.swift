@@ -5,6 +5,7 @@ import Dispatch
 import Foundation
 import Inference
 import Metrics
+import Preprocessing
 import Reports
 import Synth
 import Training
@@ -18,7 +19,8 @@ public struct DemoRun {
     public var minutes = 8.0
     /// The reference network at the notebook's 64×128×128 costs 4.6 s per CPU training step on 2 cores
     /// (BENCHMARKS.md); the demo trains at half the size per axis to finish in minutes.
-    public var inputShape = [32, 64, 64]
+    public var preparation = Preparation(mode: .reference, shape: [32, 64, 64])
+    public var inputShape: [Int] { preparation.shape }
     public var log: (String) -> Void = { print($0) }
 
     public init(folder: String) { self.folder = folder }
@@ -31,15 +33,16 @@ public struct DemoRun {
         log("1/4 synthesising \(trainCount) training and \(testCount) held-out series (small)")
         try SynthDataset.generate(SynthOptions(count: trainCount, size: .small, seed: 1), into: "\(folder)/train")
         let testCases = try SynthDataset.generate(SynthOptions(count: testCount, size: .small, seed: 2), into: "\(folder)/test")
-        log(String(format: "2/4 training the reference UNet3D at %@ (at most %.1f min)", inputShape.map(String.init).joined(separator: "×"), minutes))
+        log(String(format: "2/4 training the reference UNet3D at %@, %@ preprocessing (at most %.1f min)",
+                   inputShape.map(String.init).joined(separator: "×"), preparation.mode.rawValue, minutes))
         var config = TrainingConfig()
-        config.inputShape = inputShape
+        config.preparation = preparation
         var run = TrainingRun(dataRoot: "\(folder)/train", output: "\(folder)/run", config: config)
         run.timeLimit = minutes * 60
         run.log = { log("    " + $0) }
         let records = try run.run()
         log("3/4 predicting the held-out series")
-        let predictor = try Predictor(weights: "\(folder)/run/model.safetensors", inputShape: inputShape)
+        let predictor = try Predictor(weights: "\(folder)/run/model.safetensors")
         let truth = try RSNATables.readLabels("\(folder)/test/train.csv")
         var rows: [(uid: String, probabilities: [Double])] = []
         var gallery: [HTMLReport.Case] = []
@@ -55,15 +58,31 @@ public struct DemoRun {
         log("4/4 scoring and writing the report")
         let byUID = Dictionary(uniqueKeysWithValues: rows.map { ($0.uid, $0.probabilities) })
         let score = CompetitionScore(predictions: truth.map { byUID[$0.seriesInstanceUID] ?? [] }, truth: truth.map(\.labels))
-        let report = HTMLReport(
+        try FileManager.default.createDirectory(atPath: "\(folder)/report", withIntermediateDirectories: true)
+        var report = HTMLReport(
             title: "Willis demo: reference UNet3D on synthetic angiography",
             score: score,
             epochs: records.map { .init(epoch: $0.epoch, trainLoss: $0.trainLoss, validationLoss: $0.validationLoss, score: $0.score) },
             cases: gallery,
             notes: ["Trained on \(trainCount) synthetic series (seed 1) for \(records.count) epoch(s); scored on \(testCount) held-out series (seed 2).",
-                    "Reference mode: the notebook's network, loss and preprocessing, on correctly ordered HU volumes, at input "
-                        + inputShape.map(String.init).joined(separator: "×") + " to fit the time budget on CPU."])
-        try FileManager.default.createDirectory(atPath: "\(folder)/report", withIntermediateDirectories: true)
+                    preparation.mode == .reference
+                        ? "Reference mode: the notebook's network, loss and preprocessing, on correctly ordered HU volumes, at input "
+                            + inputShape.map(String.init).joined(separator: "×") + " to fit the time budget on CPU."
+                        : "The notebook's network and loss on improved inputs: canonical orientation, "
+                            + String(format: "%g", preparation.spacing) + " mm spacing, a head crop of "
+                            + inputShape.map(String.init).joined(separator: "×") + " voxels, CT window or MR z-score."])
+        var figures: [(caption: String, file: String)] = []
+        let predictions = truth.map { byUID[$0.seriesInstanceUID] ?? [] }
+        if let roc = LinePlot.roc(predictions: predictions, truth: truth.map(\.labels), score: score) {
+            try Data(try roc.png()).write(to: URL(fileURLWithPath: "\(folder)/report/roc.png"))
+            figures.append(("ROC curves on the held-out series", "roc.png"))
+        }
+        if FileManager.default.fileExists(atPath: "\(folder)/run/training-curves.png") {
+            try? FileManager.default.removeItem(atPath: "\(folder)/report/training-curves.png")
+            try FileManager.default.copyItem(atPath: "\(folder)/run/training-curves.png", toPath: "\(folder)/report/training-curves.png")
+            figures.append(("Training curves (validation fold of the training set)", "training-curves.png"))
+        }
+        report.figures = figures
         let path = "\(folder)/report/index.html"
         try Data(try report.render().utf8).write(to: URL(fileURLWithPath: path))
         return Result(score: score.score, report: path, seconds: elapsed())

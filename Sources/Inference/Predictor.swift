@@ -5,16 +5,19 @@ import Models
 import Preprocessing
 import Torch
 
-/// Reference-mode prediction: a series folder → the notebook's preprocessing on the correctly read
-/// volume → UNet3D → 14 probabilities.
+/// Prediction: a series folder → the volume read correctly → the preparation the weights were trained
+/// with → UNet3D → 14 probabilities.
 public final class Predictor {
     public let model: UNet3D
-    public let inputShape: [Int]
+    /// How series are prepared: from the weights' metadata (`willis train` stores it), else the
+    /// reference mode at 64×128×128 (the notebook's own weights carry none).
+    public let preparation: Preparation
+    public var inputShape: [Int] { preparation.shape }
     let device: Device
 
     /// Loads weights saved by `willis train` or exported from the notebook (state_dict names);
-    /// the base width is read from `enc1.0.weight`.
-    public init(weights path: String, inputShape: [Int] = [64, 128, 128], device: Device = .cpu) throws {
+    /// the base width is read from `enc1.0.weight`. `preparation` overrides what the file says.
+    public init(weights path: String, preparation override: Preparation? = nil, device: Device = .cpu) throws {
         let file = try SafeTensorsFile(path: path)
         guard let first = file.entry("enc1.0.weight"), first.shape.count == 5 else {
             throw TorchError.safetensors(path: path, reason: "no enc1.0.weight: not UNet3D weights")
@@ -24,7 +27,14 @@ public final class Predictor {
         for name in file.names where !name.hasPrefix("__") { tensors[name] = try file.tensor(name) }
         try model.store.load(tensors)
         model.store.isTraining = false
-        self.inputShape = inputShape
+        if let override {
+            preparation = override
+        } else if let json = file.metadata[Preparation.metadataKey] {
+            preparation = try Preparation.from(json: json)
+        } else {
+            preparation = Preparation()
+        }
+        try preparation.validate()
         self.device = device
     }
 
@@ -35,7 +45,7 @@ public final class Predictor {
 
     /// Probabilities for a series already read.
     public func predict(_ series: Series) throws -> (uid: String, probabilities: [Double], warnings: [String]) {
-        let input = ReferencePreprocessing.apply(series.volume, to: (inputShape[0], inputShape[1], inputShape[2]))
+        let input = preparation.prepare(series.volume, modality: series.modality).input
         let x = try Tensor(input, shape: [1, 1] + inputShape, device: device)
         let p = try Torch.withNoGrad { try model(x) }
         return (series.seriesInstanceUID, try p.floats().map(Double.init), series.warnings)

@@ -24,6 +24,8 @@ public struct HTMLReport {
     public var epochs: [Epoch]
     public var cases: [Case]
     public var notes: [String]
+    /// Images next to the page (file names relative to it), shown under the training curves.
+    public var figures: [(caption: String, file: String)] = []
 
     public init(title: String, score: CompetitionScore, epochs: [Epoch], cases: [Case], notes: [String]) {
         (self.title, self.score, self.epochs, self.cases, self.notes) = (title, score, epochs, cases, notes)
@@ -70,7 +72,12 @@ public struct HTMLReport {
         for n in notes { html += "<p>\(Self.escape(n))</p>" }
         html += "<h2>AUC per location</h2><table><tr><th>label</th><th>AUC</th></tr>"
         for l in LocationLabel.allCases { html += "<tr><td>\(Self.escape(l.columnName))</td><td>\(fmt(score.auc[l] ?? nil))</td></tr>" }
-        html += "</table><h2>Training</h2>" + curves() + "<h2>Cases</h2>"
+        html += "</table><h2>Training</h2>" + curves()
+        for f in figures {
+            html += "<figure style='display:inline-block'><img src='\(Self.escape(f.file))' alt='\(Self.escape(f.caption))' style='max-width:520px'>"
+                + "<figcaption>\(Self.escape(f.caption))</figcaption></figure>"
+        }
+        html += "<h2>Cases</h2>"
         for c in cases {
             let canonical = try c.volume.canonical()
             var images = ""

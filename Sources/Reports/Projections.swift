@@ -6,7 +6,8 @@ public enum Projection: String, CaseIterable, Sendable {
 
     /// The MIP along this view's axis of the canonical (LPS+) volume, over the central half of that
     /// axis (so the skull in front and behind does not hide the vessels), windowed on the image's own
-    /// values. Coronal and sagittal images are flipped so the head is up.
+    /// values. Coronal and sagittal images are flipped so the head is up, and stretched vertically by
+    /// the slice spacing over the in-plane spacing, so anatomy keeps its proportions.
     public func image(of volume: Volume) -> (width: Int, height: Int, pixels: [UInt8]) {
         let (d, h, w) = (volume.shape.depth, volume.shape.height, volume.shape.width)
         func slab(_ n: Int) -> Range<Int> { (n / 4)..<max(n / 4 + 1, n - n / 4) }
@@ -27,7 +28,29 @@ public enum Projection: String, CaseIterable, Sendable {
             for k in 0..<d { for j in 0..<h { for i in slab(w) { out[(d - 1 - k) * h + j] = max(out[(d - 1 - k) * h + j], volume[k, j, i]) } } }
         }
         let (low, high) = displayWindow(out)
-        return (width, height, out.map { UInt8(max(0, min(255, ($0 - low) / max(high - low, 1e-6) * 255))) })
+        let grey = out.map { UInt8(max(0, min(255, ($0 - low) / max(high - low, 1e-6) * 255))) }
+        let s = volume.geometry.spacing
+        let (horizontal, vertical) = self == .axial ? (s.x, s.y) : self == .coronal ? (s.x, s.z) : (s.y, s.z)
+        return Self.stretchRows(grey, width: width, height: height, by: vertical / horizontal)
+    }
+
+    /// Rows resampled (linearly) to `height × factor`, for pixels that are `factor` times taller than wide.
+    static func stretchRows(_ pixels: [UInt8], width: Int, height: Int, by factor: Double) -> (width: Int, height: Int, pixels: [UInt8]) {
+        let newHeight = Int((Double(height) * factor).rounded())
+        guard factor.isFinite, abs(factor - 1) > 0.02, newHeight >= 1, newHeight <= 8 * max(height, 1), height > 1 else {
+            return (width, height, pixels)
+        }
+        var out = [UInt8](repeating: 0, count: width * newHeight)
+        for y in 0..<newHeight {
+            // Centre-aligned: output row y covers source position (y + 0.5) / factor − 0.5.
+            let source = min(max((Double(y) + 0.5) / factor - 0.5, 0), Double(height - 1))
+            let y0 = min(Int(source), height - 2), t = source - Double(y0)
+            for x in 0..<width {
+                let a = Double(pixels[y0 * width + x]), b = Double(pixels[(y0 + 1) * width + x])
+                out[y * width + x] = UInt8((a + (b - a) * t).rounded())
+            }
+        }
+        return (width, newHeight, out)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Preprocessing
 
 /// A TOML experiment file for `willis train` (the subset experiments need: `[tables]`, `key = value`
 /// with strings, integers, floats, booleans and arrays of them, `#` comments).
@@ -7,6 +8,9 @@ import Foundation
 ///     learning_rate = 1e-3
 ///     input_shape = [64, 128, 128]
 ///     loss = "reference"          # or "logits"
+///     [preprocessing]
+///     mode = "improved"           # or "reference"
+///     spacing = 1.2               # mm, improved mode
 ///     [augmentation]
 ///     flip = true
 ///     rotation_degrees = 10
@@ -132,6 +136,18 @@ public enum ExperimentFile {
                     throw Error(line: line, reason: "'loss' is \"reference\" or \"logits\"")
                 }
                 config.loss = loss
+            case "preprocessing.mode":
+                guard case let .string(s) = value, let mode = Preparation.Mode(rawValue: s) else {
+                    throw Error(line: line, reason: "'preprocessing.mode' is \"reference\" or \"improved\"")
+                }
+                config.preparation.mode = mode
+            case "preprocessing.spacing": config.preparation.spacing = try number()
+            case "preprocessing.centre_offset":
+                guard case let .array(items) = value, items.count == 3 else { throw Error(line: line, reason: "'centre_offset' needs [x, y, z] in mm") }
+                config.preparation.centreOffset = try items.map { item -> Double in
+                    guard case let .number(v) = item else { throw Error(line: line, reason: "'centre_offset' needs numbers") }
+                    return v
+                }
             case "augmentation.flip": config.augmentation.flipLeftRight = try bool()
             case "augmentation.rotation_degrees": config.augmentation.rotationDegrees = try number()
             case "augmentation.scale": config.augmentation.scale = try number()

@@ -1,5 +1,6 @@
 import Anatomy
 import Dataset
+import Dispatch
 import Foundation
 import Models
 import Torch
@@ -25,11 +26,14 @@ public final class Trainer {
         rng = SplitMix64(seed: config.seed, stream: 1)
     }
 
-    func batchTensors(_ batch: [Sample]) throws -> (Tensor, Tensor) {
-        let shape = config.inputShape
-        let x = try Tensor(batch.flatMap(\.input), shape: [batch.count, 1] + shape, device: device)
-        let y = try Tensor(batch.flatMap { $0.labels.map { $0 ? Float(1) : 0 } }, shape: [batch.count, 14], device: device)
+    func batchTensors(_ batch: HostBatch) throws -> (Tensor, Tensor) {
+        let x = try Tensor(batch.inputs, shape: [batch.count, 1] + config.inputShape, device: device)
+        let y = try Tensor(batch.labels, shape: [batch.count, 14], device: device)
         return (x, y)
+    }
+
+    static func hostBatch(_ samples: [Sample]) -> HostBatch {
+        HostBatch(ids: samples.map(\.id), inputs: samples.flatMap(\.input), labels: samples.flatMap { $0.labels.map { $0 ? Float(1) : 0 } })
     }
 
     func loss(_ x: Tensor, _ y: Tensor) throws -> (loss: Tensor, probabilities: Tensor) {
@@ -44,7 +48,9 @@ public final class Trainer {
     }
 
     /// One optimizer step on `batch`; returns the loss.
-    public func step(_ batch: [Sample]) throws -> Double {
+    public func step(_ batch: [Sample]) throws -> Double { try step(Self.hostBatch(batch)) }
+
+    func step(_ batch: HostBatch) throws -> Double {
         model.store.isTraining = true
         let (x, y) = try batchTensors(batch)
         try optimizer.zeroGrad()
@@ -54,31 +60,70 @@ public final class Trainer {
         return try l.item()
     }
 
+    /// How long the last `trainEpoch` or `evaluate` waited for its input batches, and that time's share
+    /// of the whole pass (0: the network never waited on data).
+    public private(set) var lastDataWait = (seconds: 0.0, fraction: 0.0)
+
+    /// The generator the background batch builder draws augmentations from; handed back when it ends.
+    final class GeneratorBox: @unchecked Sendable {
+        var rng: SplitMix64
+        init(_ rng: SplitMix64) { self.rng = rng }
+    }
+
     /// One epoch over `samples` in a shuffled order; returns the mean batch loss.
-    public func trainEpoch(_ samples: [Sample]) throws -> Double {
-        var order = Array(samples.indices)
+    public func trainEpoch(_ samples: [Sample]) throws -> Double { try trainEpoch(SampleSet(samples)) }
+
+    /// One epoch over `set` in a shuffled order, batches built and augmented in the background;
+    /// returns the mean batch loss.
+    public func trainEpoch(_ set: SampleSet) throws -> Double {
+        var order = Array(0..<set.count)
         order.shuffle(using: &rng)
-        var total = 0.0, batches = 0
-        for start in stride(from: 0, to: order.count, by: config.batchSize) {
-            var batch = order[start..<min(order.count, start + config.batchSize)].map { samples[$0] }
-            if !config.augmentation.isIdentity {
-                batch = batch.map { config.augmentation.apply($0, shape: config.inputShape, using: &rng) }
-            }
-            total += try step(batch)
-            batches += 1
+        let batches = stride(from: 0, to: order.count, by: config.batchSize).map { Array(order[$0..<min(order.count, $0 + config.batchSize)]) }
+        let generator = GeneratorBox(rng)
+        let augmentation = config.augmentation, shape = config.inputShape
+        let prefetcher = BatchPrefetcher(count: batches.count) { b in
+            var samples = try batches[b].map { try set.sample($0) }
+            if !augmentation.isIdentity { samples = samples.map { augmentation.apply($0, shape: shape, using: &generator.rng) } }
+            return Self.hostBatch(samples)
         }
+        let start = DispatchTime.now().uptimeNanoseconds
+        var total = 0.0, count = 0
+        do {
+            while let batch = try prefetcher.next() {
+                total += try step(batch)
+                count += 1
+            }
+        } catch {
+            prefetcher.finish()
+            throw error
+        }
+        prefetcher.finish()
+        rng = generator.rng
+        recordWait(prefetcher.waitSeconds, since: start)
         epoch += 1
-        return batches > 0 ? total / Double(batches) : 0
+        return count > 0 ? total / Double(count) : 0
+    }
+
+    func recordWait(_ seconds: Double, since start: UInt64) {
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        lastDataWait = (seconds, elapsed > 0 ? seconds / elapsed : 0)
     }
 
     /// Mean loss and per-sample probabilities [N][14] in evaluation mode.
-    public func evaluate(_ samples: [Sample]) throws -> (loss: Double, probabilities: [[Double]]) {
+    public func evaluate(_ samples: [Sample]) throws -> (loss: Double, probabilities: [[Double]]) { try evaluate(SampleSet(samples)) }
+
+    public func evaluate(_ set: SampleSet) throws -> (loss: Double, probabilities: [[Double]]) {
         model.store.isTraining = false
         var total = 0.0, batches = 0
         var probabilities: [[Double]] = []
+        let size = config.batchSize
+        let prefetcher = BatchPrefetcher(count: (set.count + size - 1) / size) { b in
+            Self.hostBatch(try (b * size..<min(set.count, (b + 1) * size)).map { try set.sample($0) })
+        }
+        defer { prefetcher.finish() }
+        let start = DispatchTime.now().uptimeNanoseconds
         try Torch.withNoGrad {
-            for start in stride(from: 0, to: samples.count, by: config.batchSize) {
-                let batch = Array(samples[start..<min(samples.count, start + config.batchSize)])
+            while let batch = try prefetcher.next() {
                 let (x, y) = try batchTensors(batch)
                 let (l, p) = try loss(x, y)
                 total += try l.item()
@@ -87,6 +132,7 @@ public final class Trainer {
                 for b in 0..<batch.count { probabilities.append(values[(b * 14)..<((b + 1) * 14)].map(Double.init)) }
             }
         }
+        recordWait(prefetcher.waitSeconds, since: start)
         return (batches > 0 ? total / Double(batches) : 0, probabilities)
     }
 

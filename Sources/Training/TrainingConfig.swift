@@ -1,3 +1,5 @@
+import Preprocessing
+
 /// How to train; the defaults are the reference notebook's.
 public struct TrainingConfig: Codable, Sendable, Equatable {
     /// Loss on the 14 outputs.
@@ -14,7 +16,12 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var plateauPatience = 3
     public var plateauFactor = 0.5
     public var baseFilters = 16
-    public var inputShape = [64, 128, 128]
+    /// How series become inputs (reference mode by default); its shape is the network input.
+    public var preparation = Preparation()
+    public var inputShape: [Int] {
+        get { preparation.shape }
+        set { preparation.shape = newValue }
+    }
     public var loss = Loss.bceOnProbabilities
     /// Random changes to training inputs (off by default, as in the notebook).
     public var augmentation = Augmentation()

@@ -1,8 +1,11 @@
 import Anatomy
+import AtomicFile
 import Dataset
 import Dispatch
 import Foundation
 import Metrics
+import Preprocessing
+import Reports
 import Torch
 
 /// `willis train`: an RSNA-layout folder → cached inputs → the training loop with validation by the
@@ -21,6 +24,8 @@ public struct TrainingRun {
     /// Where the network runs (batches are assembled on the CPU).
     public var device: Device = .cpu
     public var log: (String) -> Void = { print($0) }
+    /// Called as the input cache fills: (series done, series to do).
+    public var cacheProgress: @Sendable (Int, Int) -> Void = { _, _ in }
 
     public init(dataRoot: String, output: String, config: TrainingConfig) {
         self.dataRoot = dataRoot
@@ -35,6 +40,8 @@ public struct TrainingRun {
         public var score: Double?
         public var learningRate: Double
         public var seconds: Double
+        /// Share of the training pass spent waiting for input batches (0: never).
+        public var dataWaitFraction: Double?
     }
 
     /// Runs to `config.epochs` (continuing from `output/last.safetensors` with `resume`).
@@ -48,19 +55,28 @@ public struct TrainingRun {
         if !missing.isEmpty { log("warning: \(missing.count) series in train.csv are missing under series/: \(missing.prefix(5).map(\.seriesInstanceUID).joined(separator: ", "))") }
         if !unlisted.isEmpty { log("warning: \(unlisted.count) series folders are not in train.csv") }
         let present = labels.filter { onDisk.contains($0.seriesInstanceUID) }
-        let cache = PreprocessedCache(root: cacheRoot ?? "\(dataRoot)/.willis-cache", shape: config.inputShape)
+        try config.preparation.validate()
+        let cache = PreprocessedCache(root: cacheRoot ?? "\(dataRoot)/.willis-cache", preparation: config.preparation)
+        let items = present.map { (uid: $0.seriesInstanceUID, modality: $0.modality.rawValue) }
+        let toBuild = cache.missing(items).count
         let start = DispatchTime.now().uptimeNanoseconds
-        let failed = try cache.build(present.map(\.seriesInstanceUID), seriesRoot: "\(dataRoot)/series")
+        let failed = try cache.build(items, seriesRoot: "\(dataRoot)/series", progress: cacheProgress)
         for f in failed { log("skipped series \(f.uid): \(f.error)") }
-        log(String(format: "cache ready: %d series in %.1f s (%@)", present.count - failed.count,
-                   Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, cache.folder))
-        let usable = present.filter { s in !failed.contains { $0.uid == s.seriesInstanceUID } }
+        let buildSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let perSeries: Double = toBuild > 0 ? buildSeconds / Double(toBuild) : 0
+        log("cache ready: \(present.count - failed.count) series, \(toBuild - failed.count) prepared now in "
+            + String(format: "%.1f s (%.2f s per series", buildSeconds, perSeries)
+            + " on \(ProcessInfo.processInfo.activeProcessorCount) threads), \(config.preparation.mode.rawValue) mode (\(cache.folder))")
+        let failedUIDs = Set(failed.map(\.uid))
+        let usable = present.filter { !failedUIDs.contains($0.seriesInstanceUID) }
         let fold = Folds.assign(usable, folds: folds, seed: config.seed)
-        func samples(_ list: [SeriesLabels]) throws -> [Sample] {
-            try list.map { Sample(id: $0.seriesInstanceUID, input: try cache.load($0.seriesInstanceUID), labels: $0.labels) }
+        // Inputs stay on disk (memory-mapped) and are read per batch by the background loader.
+        func samples(_ list: [SeriesLabels]) -> SampleSet {
+            let uids = list.map(\.seriesInstanceUID)
+            return SampleSet(ids: uids, labels: list.map(\.labels), input: { try cache.load(uids[$0]) })
         }
-        let trainSet = try samples(usable.filter { fold[$0.seriesInstanceUID] != validationFold })
-        let validationSet = try samples(usable.filter { fold[$0.seriesInstanceUID] == validationFold })
+        let trainSet = samples(usable.filter { fold[$0.seriesInstanceUID] != validationFold })
+        let validationSet = samples(usable.filter { fold[$0.seriesInstanceUID] == validationFold })
         log("training on \(trainSet.count) series, validating on \(validationSet.count) (fold \(validationFold) of \(folds))")
 
         let trainer = try Trainer(config: config, device: device)
@@ -79,24 +95,53 @@ public struct TrainingRun {
             }
             let t0 = DispatchTime.now().uptimeNanoseconds
             let trainLoss = try trainer.trainEpoch(trainSet)
+            let wait = trainer.lastDataWait.fraction
             let (validationLoss, probabilities) = try trainer.evaluate(validationSet)
-            let score = CompetitionScore(predictions: probabilities, truth: validationSet.map(\.labels)).score
+            let score = CompetitionScore(predictions: probabilities, truth: validationSet.labels).score
             try trainer.endEpoch(validationLoss: validationLoss)
             let record = EpochRecord(epoch: trainer.epoch, trainLoss: trainLoss, validationLoss: validationLoss, score: score,
                                      learningRate: trainer.optimizer.learningRate,
-                                     seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                                     seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9, dataWaitFraction: wait)
             records.append(record)
             try appendLog(record)
             try trainer.saveCheckpoint(to: last)
             if let score, score > best {
                 best = score
-                try trainer.model.store.save(to: "\(output)/best-model.safetensors", metadata: ["epoch": String(trainer.epoch), "score": String(score)])
+                try saveWeights(trainer, to: "\(output)/best-model.safetensors", extra: ["epoch": String(trainer.epoch), "score": String(score)])
             }
-            log(String(format: "epoch %d/%d  train loss %.4f  val loss %.4f  score %@  lr %.2g  %.1f s", trainer.epoch, config.epochs,
-                       trainLoss, validationLoss, score.map { String(format: "%.4f", $0) } ?? "n/a", record.learningRate, record.seconds))
+            try writeCurves()
+            let scoreText = score.map { String(format: "%.4f", $0) } ?? "n/a"
+            log("epoch \(trainer.epoch)/\(config.epochs)  " + String(format: "train loss %.4f  val loss %.4f", trainLoss, validationLoss)
+                + "  score \(scoreText)  " + String(format: "lr %.2g  %.1f s  data wait %.1f%%", record.learningRate, record.seconds, wait * 100))
         }
-        try trainer.model.store.save(to: "\(output)/model.safetensors")
+        try saveWeights(trainer, to: "\(output)/model.safetensors")
         return records
+    }
+
+    /// The network's weights under the notebook's state_dict names, with how inputs were prepared, so
+    /// `willis predict` prepares series the same way.
+    func saveWeights(_ trainer: Trainer, to path: String, extra: [String: String] = [:]) throws {
+        var metadata = extra
+        metadata[Preparation.metadataKey] = config.preparation.json
+        try trainer.model.store.save(to: path, metadata: metadata)
+    }
+
+    /// Every epoch logged so far (a resumed run's included).
+    func loggedEpochs() -> [EpochRecord] {
+        guard let text = try? String(contentsOfFile: "\(output)/metrics.jsonl", encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(EpochRecord.self, from: Data($0.utf8)) }
+    }
+
+    /// `training-curves.png`: losses and the validation score per epoch.
+    func writeCurves() throws {
+        let epochs = loggedEpochs()
+        var losses = LinePlot(title: "Training curves", xLabel: "epoch", yLabel: "loss / score", series: [
+            .init(name: "train loss", color: RGB(31, 119, 180), points: epochs.map { (Double($0.epoch), $0.trainLoss) }),
+            .init(name: "validation loss", color: RGB(255, 127, 14), points: epochs.map { (Double($0.epoch), $0.validationLoss) }),
+            .init(name: "validation score", color: RGB(44, 160, 44), points: epochs.compactMap { e in e.score.map { (Double(e.epoch), $0) } }),
+        ])
+        losses.integerX = true
+        try AtomicFile.write(try losses.png(), to: "\(output)/training-curves.png")
     }
 
     func appendLog(_ record: EpochRecord) throws {
@@ -113,8 +158,5 @@ public struct TrainingRun {
     }
 
     /// The best validation score logged so far (for resumed runs), or −∞.
-    func bestScore() -> Double {
-        guard let text = try? String(contentsOfFile: "\(output)/metrics.jsonl", encoding: .utf8) else { return -.infinity }
-        return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(EpochRecord.self, from: Data($0.utf8)).score }.max() ?? -.infinity
-    }
+    func bestScore() -> Double { loggedEpochs().compactMap(\.score).max() ?? -.infinity }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Demo
 import Foundation
+import Preprocessing
 
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,6 +20,8 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Synthetic training series.") var trainCount: Int = 64
     @Option(help: "Synthetic held-out series.") var testCount: Int = 32
     @Option(help: "Network input DxHxW (the notebook's is 64x128x128: about 8× slower).") var inputShape: String = "32x64x64"
+    @Option(help: "reference (default) or improved preprocessing.") var preprocessing: String = "reference"
+    @Option(help: "Improved mode: output spacing in mm.") var spacing: Double = 2.4
 
     func run() throws {
         _ = try engineOptions.load()
@@ -26,9 +29,10 @@ struct DemoCommand: ParsableCommand {
         demo.minutes = minutes
         demo.trainCount = trainCount
         demo.testCount = testCount
-        let shape = inputShape.split(separator: "x").compactMap { Int($0) }
-        guard shape.count == 3, shape.allSatisfy({ $0 > 0 && $0 % 16 == 0 }) else { throw ValidationError("bad --input-shape") }
-        demo.inputShape = shape
+        guard let mode = Preparation.Mode(rawValue: preprocessing) else { throw ValidationError("--preprocessing must be reference or improved") }
+        demo.preparation = Preparation(mode: mode, shape: try parseShape(inputShape))
+        demo.preparation.spacing = spacing
+        do { try demo.preparation.validate() } catch { throw ValidationError("\(error)") }
         let result = try demo.run()
         print(String(format: "competition score on %d held-out series: %@ (%.0f s)", testCount,
                      result.score.map { String(format: "%.4f", $0) } ?? "undefined", result.seconds))

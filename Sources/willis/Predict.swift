@@ -1,9 +1,12 @@
 import Anatomy
+import AtomicFile
 import ArgumentParser
 import Dataset
 import Foundation
 import Inference
 import Metrics
+import Preprocessing
+import Reports
 import Torch
 
 struct Predict: ParsableCommand {
@@ -26,17 +29,30 @@ struct Predict: ParsableCommand {
     @Option(help: "Output CSV.")
     var out: String = "submission.csv"
 
-    @Option(help: "Input size DxHxW the weights were trained at.")
-    var inputShape: String = "64x128x128"
+    @Option(help: "Input size DxHxW (default: what the weights say, else 64x128x128).")
+    var inputShape: String?
+
+    @Option(help: "reference or improved (default: what the weights say, else reference).")
+    var preprocessing: String?
 
     @Option(help: "cpu, cuda or cuda:N.")
     var device: String = "cpu"
 
     func run() throws {
         _ = try engineOptions.load()
-        let shape = inputShape.split(separator: "x").compactMap { Int($0) }
-        guard shape.count == 3, shape.allSatisfy({ $0 > 0 && $0 % 16 == 0 }) else { throw ValidationError("bad --input-shape") }
-        let predictor = try Predictor(weights: weights, inputShape: shape, device: Device(parsing: device))
+        var override: Preparation?
+        if inputShape != nil || preprocessing != nil {
+            var p = (try? SafeTensorsFile(path: weights).metadata[Preparation.metadataKey]).flatMap { $0 }.flatMap { try? Preparation.from(json: $0) }
+                ?? Preparation()
+            if let inputShape { p.shape = try parseShape(inputShape) }
+            if let preprocessing {
+                guard let mode = Preparation.Mode(rawValue: preprocessing) else { throw ValidationError("--preprocessing must be reference or improved") }
+                p.mode = mode
+            }
+            override = p
+        }
+        let predictor = try Predictor(weights: weights, preparation: override, device: Device(parsing: device))
+        print("preparing series in \(predictor.preparation.mode.rawValue) mode at \(predictor.inputShape.map(String.init).joined(separator: "x"))")
         let children = ((try? FileManager.default.contentsOfDirectory(atPath: series)) ?? []).sorted().filter {
             var dir: ObjCBool = false
             return FileManager.default.fileExists(atPath: "\(series)/\($0)", isDirectory: &dir) && dir.boolValue
@@ -71,6 +87,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "submission.csv to score.") var predictions: String
     @Option(help: "Threshold on Aneurysm Present for sensitivity and specificity.") var threshold: Double = 0.5
     @Option(help: "How many worst false negatives and positives to list.") var worst: Int = 5
+    @Option(help: "ROC curve image (default: roc.png next to the predictions).") var roc: String?
 
     func run() throws {
         let truth = try RSNATables.readLabels(labels)
@@ -99,6 +116,11 @@ struct Evaluate: ParsableCommand {
         }
         print("worst false positives (highest Aneurysm Present among negatives):")
         for i in fp { print(String(format: "  %@  p=%.3f  %@", matched[i].seriesInstanceUID, p[i][ap], matched[i].modality.rawValue)) }
+        let rocPath = roc ?? (((predictions as NSString).deletingLastPathComponent as NSString).appendingPathComponent("roc.png"))
+        if let plot = LinePlot.roc(predictions: p, truth: matched.map(\.labels), score: result) {
+            try AtomicFile.write(try plot.png(), to: rocPath)
+            print("ROC curves: \(rocPath)")
+        }
     }
 
     func fmt(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "undefined" }

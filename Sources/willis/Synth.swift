@@ -46,17 +46,21 @@ struct SynthCommand: ParsableCommand {
     }
 }
 
-/// A one-line progress bar with ETA on standard error.
+/// A one-line progress bar with ETA on standard error, drawn only when that is a terminal (logs
+/// redirected to a file stay free of carriage-return noise).
 final class ProgressBar: @unchecked Sendable {
     let label: String
     let start = DispatchTime.now().uptimeNanoseconds
     let lock = NSLock()
+    let isTerminal = isatty(STDERR_FILENO) != 0
 
     init(label: String) { self.label = label }
 
     func update(_ done: Int, _ total: Int) {
+        guard isTerminal else { return }
         lock.lock()
         defer { lock.unlock() }
+        started = true
         let width = 30
         let filled = total > 0 ? width * done / total : width
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -65,5 +69,31 @@ final class ProgressBar: @unchecked Sendable {
         FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(done)/\(total)  ETA \(Int(eta.rounded())) s ".utf8))
     }
 
-    func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
+    private var started = false
+    private var ended = false
+
+    func finish() {
+        guard isTerminal else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        ended = true
+        FileHandle.standardError.write(Data("\n".utf8))
+    }
+
+    /// Ends the bar's line if it was drawn, so that following output starts on a new line.
+    func finishIfStarted() {
+        lock.lock()
+        let draw = started && !ended
+        lock.unlock()
+        if draw { finish() }
+    }
+}
+
+/// "DxHxW" → [D, H, W], each a positive multiple of 16 (the network halves each axis four times).
+func parseShape(_ text: String) throws -> [Int] {
+    let shape = text.split(separator: "x").compactMap { Int($0) }
+    guard shape.count == 3, shape.allSatisfy({ $0 > 0 && $0 % 16 == 0 }) else {
+        throw ValidationError("input shape must be DxHxW, each a positive multiple of 16, not \(text)")
+    }
+    return shape
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Preprocessing
 import Torch
 import Training
 
@@ -29,6 +30,9 @@ struct Train: ParsableCommand {
     @Option(help: "Learning rate (default 1e-3).") var learningRate: Double?
     @Option(help: "UNet3D base filters (default 16).") var baseFilters: Int?
     @Option(help: "Input size DxHxW (default 64x128x128).") var inputShape: String?
+    @Option(help: "reference (the notebook's whole-volume resize, default) or improved (canonical orientation, fixed spacing, head crop, modality-aware intensities).")
+    var preprocessing: String?
+    @Option(help: "Improved mode: output spacing in mm (default 1.2).") var spacing: Double?
     @Option(help: "reference (sigmoid + BCELoss, default) or logits (BCEWithLogitsLoss).") var loss: String?
     @Flag(help: "Random left-right flips with Left/Right label swap.") var flip = false
     @Option(help: "Random in-plane rotation up to ± this many degrees.") var rotate: Double?
@@ -45,6 +49,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         _ = try engineOptions.load()
+        setvbuf(stdout, nil, _IOLBF, 0)
         var config = TrainingConfig()
         if let path = self.config {
             let text: String
@@ -59,13 +64,13 @@ struct Train: ParsableCommand {
         if let batchSize { config.batchSize = batchSize }
         if let learningRate { config.learningRate = learningRate }
         if let baseFilters { config.baseFilters = baseFilters }
-        if let inputShape {
-            let shape = inputShape.split(separator: "x").compactMap { Int($0) }
-            guard shape.count == 3, shape.allSatisfy({ $0 > 0 && $0 % 16 == 0 }) else {
-                throw ValidationError("--input-shape must be DxHxW, each a positive multiple of 16")
-            }
-            config.inputShape = shape
+        if let inputShape { config.inputShape = try parseShape(inputShape) }
+        if let preprocessing {
+            guard let mode = Preparation.Mode(rawValue: preprocessing) else { throw ValidationError("--preprocessing must be reference or improved") }
+            config.preparation.mode = mode
         }
+        if let spacing { config.preparation.spacing = spacing }
+        do { try config.preparation.validate() } catch { throw ValidationError("\(error)") }
         switch loss {
         case nil: break
         case "reference": config.loss = .bceOnProbabilities
@@ -86,6 +91,12 @@ struct Train: ParsableCommand {
         run.cacheRoot = cache
         run.resume = resume
         run.device = try Device(parsing: device)
+        let bar = ProgressBar(label: "preparing inputs")
+        run.cacheProgress = { done, total in bar.update(done, total) }
+        run.log = { line in
+            bar.finishIfStarted()
+            print(line)
+        }
         try run.run()
         print("done: \(out)/model.safetensors")
     }

@@ -5,7 +5,8 @@ import TestSupport
 import Testing
 
 @Suite struct AUCTests {
-    struct Oracle: Decodable { var scores: [[Double]]; var truth: [[Int]]; var auc: [Double?]; var score: Double }
+    struct Curve: Decodable { var fpr: [Double]; var tpr: [Double] }
+    struct Oracle: Decodable { var scores: [[Double]]; var truth: [[Int]]; var auc: [Double?]; var score: Double; var roc: [Curve?] }
 
     @Test func matchesScikitLearnWithTies() throws {
         let path = try fixture("auc.json", generator: "auc.py")
@@ -23,6 +24,23 @@ import Testing
         }
         #expect(result.undefined == [.otherPosteriorCirculation])
         #expect(abs((result.score ?? 0) - o.score) < 1e-12)
+    }
+
+    @Test func rocCurveMatchesScikitLearnWithTies() throws {
+        let path = try fixture("auc.json", generator: "auc.py")
+        let o = try JSONDecoder().decode(Oracle.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        for c in 0..<14 {
+            let labels = o.truth.map { $0[c] == 1 }
+            let ours = rocCurve(scores: o.scores.map { $0[c] }, labels: labels)
+            guard let expected = o.roc[c] else {
+                #expect(ours == nil)
+                continue
+            }
+            let points = try #require(ours)
+            #expect(points.count == expected.fpr.count, "column \(c)")
+            #expect(zip(points.map(\.truePositiveRate), expected.tpr).allSatisfy { abs($0 - $1) < 1e-12 }, "column \(c)")
+            #expect(zip(points.map(\.falsePositiveRate), expected.fpr).allSatisfy { abs($0 - $1) < 1e-12 }, "column \(c)")
+        }
     }
 
     @Test func edgeCases() {

@@ -3,6 +3,7 @@ import Dataset
 import Foundation
 import Inference
 import Metrics
+import Preprocessing
 import Synth
 import TestSupport
 import Testing
@@ -13,13 +14,16 @@ import Training
 @Suite(.serialized) struct EndToEndTests {
     init() throws { try engine() }
 
-    @Test func synthTrainPredictEvaluate() throws {
+    @Test(arguments: Preparation.Mode.allCases)
+    func synthTrainPredictEvaluate(mode: Preparation.Mode) throws {
         let root = try temporaryDirectory()
         let cases = try SynthDataset.generate(SynthOptions(count: 8, size: .small, seed: 12), into: "\(root)/data")
         var config = TrainingConfig()
         config.epochs = 2
         config.baseFilters = 4
         config.inputShape = [16, 32, 32]
+        config.preparation.mode = mode
+        config.preparation.spacing = 4.8
         var run = TrainingRun(dataRoot: "\(root)/data", output: "\(root)/run", config: config)
         run.folds = 4
         run.log = { _ in }
@@ -28,8 +32,20 @@ import Training
         #expect(records.allSatisfy { $0.trainLoss.isFinite && $0.validationLoss.isFinite })
         let log = try String(contentsOfFile: "\(root)/run/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(log.count == 2)
+        #expect(records.allSatisfy { ($0.dataWaitFraction ?? -1) >= 0 && ($0.dataWaitFraction ?? 2) <= 1 })
+        // The curves are a PNG of the expected size.
+        let png = try Data(contentsOf: URL(fileURLWithPath: "\(root)/run/training-curves.png"))
+        #expect(png.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
+        #expect(png.count > 1000)
+        // The cache is named by the settings; improved mode keeps each input's grid in the patient.
+        let cacheFolder = "\(root)/data/.willis-cache/\(config.preparation.cacheKey)"
+        let cached = try FileManager.default.contentsOfDirectory(atPath: cacheFolder)
+        #expect(cached.filter { $0.hasSuffix(".f32") }.count == 8)
+        #expect(cached.filter { $0.hasSuffix(".json") }.count == (mode == .improved ? 8 : 0))
 
-        let predictor = try Predictor(weights: "\(root)/run/model.safetensors", inputShape: config.inputShape)
+        // Prediction prepares series as training did, from the weights' metadata alone.
+        let predictor = try Predictor(weights: "\(root)/run/model.safetensors")
+        #expect(predictor.preparation == config.preparation)
         var rows: [(uid: String, probabilities: [Double])] = []
         for c in cases {
             let r = try predictor.predict(series: "\(root)/data/series/\(c.seriesInstanceUID)")

@@ -1,4 +1,5 @@
 import Anatomy
+import Dataset
 import Foundation
 import TestSupport
 import Testing
@@ -30,6 +31,21 @@ import Training
     init() throws {
         try engine()
         try Torch.setThreadCount(1)
+    }
+
+    /// Inputs read in the background: one that cannot be read ends the epoch with its own error
+    /// (no hang, no partial step counted), and the trainer can still run an epoch afterwards.
+    @Test func anUnreadableInputStopsTheEpochWithItsError() throws {
+        let train = samples(6, seed: 3)
+        let broken = SampleSet(ids: train.map(\.id), labels: train.map(\.labels)) { i in
+            if train[i].id == "s4" { throw DatasetError(file: "cache/s4.f32", reason: "truncated") }
+            return train[i].input
+        }
+        let t = try Trainer(config: config())
+        #expect { try t.trainEpoch(broken) } throws: { ($0 as? DatasetError)?.file == "cache/s4.f32" }
+        #expect(t.epoch == 0)
+        #expect(try t.trainEpoch(train).isFinite)
+        #expect(t.epoch == 1)
     }
 
     @Test func resumedTrainingContinuesExactlyAsAnUninterruptedRun() throws {

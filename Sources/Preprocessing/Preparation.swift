@@ -1,0 +1,86 @@
+import Foundation
+import VolumeCore
+
+/// How a series becomes the network input: the mode and its settings. Training stores it in the
+/// weights it writes, so prediction prepares series the same way, and the cache folder is named by it,
+/// so a change of settings never reuses stale inputs.
+public struct Preparation: Codable, Sendable, Equatable {
+    public enum Mode: String, Codable, Sendable, CaseIterable {
+        /// The notebook: clip to [−1000, 1000], scale to [0, 1], anti-aliased resize of the whole volume.
+        case reference
+        /// Canonical orientation, fixed spacing, a crop centred on the head, CT window / MR z-score.
+        case improved
+    }
+
+    public var mode = Mode.reference
+    /// The network input (depth, height, width).
+    public var shape = [64, 128, 128]
+    /// Improved mode: isotropic output spacing in mm.
+    public var spacing = 1.2
+    /// Improved mode: where the crop centre sits relative to the head's centroid (mm, LPS).
+    public var centreOffset = [0.0, 0.0, -12.0]
+
+    public init(mode: Mode = .reference, shape: [Int] = [64, 128, 128]) {
+        self.mode = mode
+        self.shape = shape
+    }
+
+    /// The improved mode's resampling plan.
+    public var plan: ImprovedPlan {
+        var p = ImprovedPlan()
+        p.shape = shape
+        p.spacing = spacing
+        p.centreOffset = centreOffset
+        return p
+    }
+
+    /// The input for `volume`; `modality` is DICOM's ("CT", "MR") or the table's ("CTA", "MRA", …).
+    /// The record says where the input's voxels lie in the patient (improved mode only).
+    public func prepare(_ volume: Volume, modality: String) -> (input: [Float], record: PreparationRecord?) {
+        switch mode {
+        case .reference:
+            return (ReferencePreprocessing.apply(volume, to: (shape[0], shape[1], shape[2])), nil)
+        case .improved:
+            let (input, record) = ImprovedPreprocessing.prepare(volume, modality: modality, plan: plan)
+            return (input, record)
+        }
+    }
+
+    /// A folder name that changes whenever the output would (version bumps when the arithmetic does).
+    public var cacheKey: String {
+        let size = shape.map(String.init).joined(separator: "x")
+        switch mode {
+        case .reference: return "reference-\(size)-v1"
+        case .improved:
+            let offset = centreOffset.map { String(format: "%g", $0) }.joined(separator: ",")
+            return "improved-\(size)-\(String(format: "%g", spacing))mm-at\(offset)-v1"
+        }
+    }
+
+    /// Checks the settings a user can get wrong.
+    public func validate() throws {
+        guard shape.count == 3, shape.allSatisfy({ $0 > 0 && $0 % 16 == 0 }) else {
+            throw PreparationError("input shape must be three positive multiples of 16 (the network halves it four times), not \(shape)")
+        }
+        guard spacing.isFinite, spacing > 0.05, spacing < 20 else { throw PreparationError("spacing must be in (0.05, 20) mm, not \(spacing)") }
+        guard centreOffset.count == 3, centreOffset.allSatisfy(\.isFinite) else {
+            throw PreparationError("centre offset must be three finite numbers (mm)")
+        }
+    }
+
+    /// The metadata key under which training stores this in safetensors files.
+    public static let metadataKey = "willis_preparation"
+
+    public var json: String { String(decoding: (try? JSONEncoder().encode(self)) ?? Data(), as: UTF8.self) }
+
+    public static func from(json: String) throws -> Preparation {
+        do { return try JSONDecoder().decode(Preparation.self, from: Data(json.utf8)) } catch {
+            throw PreparationError("unreadable preparation settings \(json.prefix(120)): \(error)")
+        }
+    }
+}
+
+public struct PreparationError: Error, CustomStringConvertible, Equatable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
