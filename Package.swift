@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Torch", "Anatomy", "Inference", "Metrics", "Synth", "Dataset", "TestSupport"]),
         .testTarget(name: "SynthTests", dependencies: ["Synth", "Dataset", "DICOM", "NIfTI", "Anatomy", "VolumeCore", "Preprocessing", "TestSupport"]),
-        .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Anatomy", "TestSupport"]),
+        .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Anatomy", "Synth", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Metrics", "Anatomy", "VolumeCore", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Anatomy", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Torch", "TestSupport"]),

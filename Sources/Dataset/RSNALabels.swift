@@ -49,10 +49,12 @@ public struct LocalizerPoint: Equatable, Codable, Sendable {
     /// Frame of a multi-frame object ('f' key), 0-based when given.
     public var frame: Int?
     public var location: LocationLabel
+    /// The line of train_localizers.csv it came from, for messages.
+    public var line: Int?
 
-    public init(seriesInstanceUID: String, sopInstanceUID: String, x: Double, y: Double, frame: Int?, location: LocationLabel) {
-        (self.seriesInstanceUID, self.sopInstanceUID, self.x, self.y, self.frame, self.location) =
-            (seriesInstanceUID, sopInstanceUID, x, y, frame, location)
+    public init(seriesInstanceUID: String, sopInstanceUID: String, x: Double, y: Double, frame: Int?, location: LocationLabel, line: Int? = nil) {
+        (self.seriesInstanceUID, self.sopInstanceUID, self.x, self.y, self.frame, self.location, self.line) =
+            (seriesInstanceUID, sopInstanceUID, x, y, frame, location, line)
     }
 }
 
@@ -127,7 +129,7 @@ public enum RSNATables {
             }
             guard !value("SeriesInstanceUID").isEmpty, !value("SOPInstanceUID").isEmpty else { throw fail("empty UID") }
             return LocalizerPoint(seriesInstanceUID: value("SeriesInstanceUID"), sopInstanceUID: value("SOPInstanceUID"),
-                                  x: x, y: y, frame: frame, location: location)
+                                  x: x, y: y, frame: frame, location: location, line: row.line)
         }
     }
 

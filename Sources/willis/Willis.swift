@@ -10,7 +10,7 @@ struct Willis: ParsableCommand {
             location plus "Aneurysm Present". The network runs on libtorch through Willis's own engine \
             library, loaded at run time (--engine or WILLIS_ENGINE; scripts/build-engine builds it).
             """,
-        subcommands: [DemoCommand.self, SynthCommand.self, Train.self, Predict.self, Evaluate.self, Inspect.self, Convert.self, Doctor.self, Bench.self])
+        subcommands: [DemoCommand.self, SynthCommand.self, Check.self, Train.self, Predict.self, Evaluate.self, Inspect.self, Convert.self, Doctor.self, Bench.self])
 }
 
 /// Where to find the engine library; shared by every command that runs a network.
