@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Training
 
@@ -22,6 +23,26 @@ import Training
         #expect(config.loss == .bceWithLogits && config.seed == 7)
         #expect(config.augmentation.flipLeftRight && config.augmentation.rotationDegrees == 12.5 && config.augmentation.noise == 0.01)
         #expect(config.batchSize == 2, "unset keys keep the reference defaults")
+    }
+
+    /// Every committed experiment file reads, and the improved one sets the improved preparation.
+    @Test func committedExperimentsRead() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../experiments").standardized.path
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".toml") }.sorted()
+        #expect(files.contains("reference.toml") && files.contains("improved.toml"))
+        for name in files {
+            var config = TrainingConfig()
+            try ExperimentFile.apply(try ExperimentFile.parse(String(contentsOfFile: "\(folder)/\(name)", encoding: .utf8)), to: &config)
+            try config.preparation.validate()
+            if name == "reference.toml" { #expect(config == TrainingConfig(), "reference.toml equals the defaults") }
+            if name == "improved.toml" {
+                #expect(config.preparation.mode == .improved && config.preparation.spacing == 1.2 && config.inputShape == [96, 128, 128])
+            }
+        }
+        var bad = TrainingConfig()
+        #expect(throws: ExperimentFile.Error.self) {
+            try ExperimentFile.apply(try ExperimentFile.parse("[preprocessing]\nmode = \"fancy\""), to: &bad)
+        }
     }
 
     @Test func errorsNameTheLine() throws {
