@@ -103,8 +103,9 @@ public struct TrainingRun {
                                      learningRate: trainer.optimizer.learningRate,
                                      seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9, dataWaitFraction: wait)
             records.append(record)
-            try appendLog(record)
+            // Checkpoint first: if it cannot be written, the log does not claim an epoch a resume would redo.
             try trainer.saveCheckpoint(to: last)
+            try appendLog(record)
             if let score, score > best {
                 best = score
                 try saveWeights(trainer, to: "\(output)/best-model.safetensors", extra: ["epoch": String(trainer.epoch), "score": String(score)])

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Willis: ParsableCommand {
@@ -11,6 +12,13 @@ struct Willis: ParsableCommand {
             library, loaded at run time (--engine or WILLIS_ENGINE; scripts/build-engine builds it).
             """,
         subcommands: [DemoCommand.self, SynthCommand.self, Check.self, Train.self, Predict.self, Evaluate.self, Inspect.self, Convert.self, Doctor.self, Bench.self])
+
+    static func main() {
+        // Past a file-size limit, write() should fail with EFBIG (and the error be reported) rather
+        // than the process be killed by SIGXFSZ.
+        signal(SIGXFSZ, SIG_IGN)
+        main(nil)
+    }
 }
 
 /// Where to find the engine library; shared by every command that runs a network.

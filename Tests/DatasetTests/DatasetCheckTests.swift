@@ -45,7 +45,7 @@ import Testing
             "\(c.seriesInstanceUID),\(sop),\"{'x': 10.0, 'y': 10.0}\",\(unmarked.columnName)",
             "7.7.7,\(sop),\"{'x': 10.0, 'y': 10.0}\",\(marked.columnName)",
         ]
-        try (existing + extra.joined(separator: "\n") + "\n").write(toFile: "\(root)/train_localizers.csv", atomically: true, encoding: .utf8)
+        try (existing + extra.joined(separator: "\n") + "\n").write(toFile: "\(root)/train_localizers.csv", atomically: false, encoding: .utf8)
         // A segmentation with a value that is no vessel label.
         let cow = "\(root)/segmentations/\(cases[2].seriesInstanceUID)_cowseg.nii"
         var bytes = try Data(contentsOf: URL(fileURLWithPath: cow))

@@ -15,7 +15,7 @@ import Testing
 
     func write(_ text: String) throws -> String {
         let path = "\(try temporaryDirectory())/table.csv"
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
         return path
     }
 

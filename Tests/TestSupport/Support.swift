@@ -87,9 +87,17 @@ public func maxAbsoluteError(_ a: [Float], _ b: [Float]) -> Float {
     return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
 }
 
-/// A fresh temporary directory for one test.
+/// One folder per test process holding every test's temporary directory, removed when the process exits.
+private let testScratch: URL = {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("willis-tests-\(ProcessInfo.processInfo.processIdentifier)")
+    try? FileManager.default.removeItem(at: dir)
+    atexit { try? FileManager.default.removeItem(at: testScratch) }
+    return dir
+}()
+
+/// A fresh temporary directory for one test (removed with the others when the test process exits).
 public func temporaryDirectory() throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("willis-test-\(UUID().uuidString)")
+    let dir = testScratch.appendingPathComponent(UUID().uuidString)
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     return dir.path
 }

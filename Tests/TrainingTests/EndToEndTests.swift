@@ -74,7 +74,7 @@ import Training
     @Test func malformedSubmissionsNameTheLine() throws {
         let path = "\(try temporaryDirectory())/s.csv"
         let bad = Submission.header + "\nabc," + Array(repeating: "0.5", count: 13).joined(separator: ",") + ",1.5\n"
-        try bad.write(toFile: path, atomically: true, encoding: .utf8)
+        try bad.write(toFile: path, atomically: false, encoding: .utf8)
         #expect { try Submission.read(path) } throws: { ($0 as? DatasetError)?.line == 2 }
     }
 }
