@@ -63,6 +63,8 @@ public final class Trainer {
     /// How long the last `trainEpoch` or `evaluate` waited for its input batches, and that time's share
     /// of the whole pass (0: the network never waited on data).
     public private(set) var lastDataWait = (seconds: 0.0, fraction: 0.0)
+    /// Called after each training step with (batches done, batches in the epoch).
+    public var onBatch: (Int, Int) -> Void = { _, _ in }
 
     /// The generator the background batch builder draws augmentations from; handed back when it ends.
     final class GeneratorBox: @unchecked Sendable {
@@ -92,6 +94,7 @@ public final class Trainer {
             while let batch = try prefetcher.next() {
                 total += try step(batch)
                 count += 1
+                onBatch(count, batches.count)
             }
         } catch {
             prefetcher.finish()

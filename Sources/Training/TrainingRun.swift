@@ -26,6 +26,8 @@ public struct TrainingRun {
     public var log: (String) -> Void = { print($0) }
     /// Called as the input cache fills: (series done, series to do).
     public var cacheProgress: @Sendable (Int, Int) -> Void = { _, _ in }
+    /// Called after each training step: (epoch, batches done, batches in the epoch).
+    public var batchProgress: (Int, Int, Int) -> Void = { _, _, _ in }
 
     public init(dataRoot: String, output: String, config: TrainingConfig) {
         self.dataRoot = dataRoot
@@ -80,6 +82,7 @@ public struct TrainingRun {
         log("training on \(trainSet.count) series, validating on \(validationSet.count) (fold \(validationFold) of \(folds))")
 
         let trainer = try Trainer(config: config, device: device)
+        trainer.onBatch = { [batchProgress, weak trainer] done, total in batchProgress((trainer?.epoch ?? 0) + 1, done, total) }
         let last = "\(output)/last.safetensors"
         if resume && FileManager.default.fileExists(atPath: last) {
             try trainer.loadCheckpoint(from: last)

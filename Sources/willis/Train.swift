@@ -93,8 +93,14 @@ struct Train: ParsableCommand {
         run.device = try Device(parsing: device)
         let bar = ProgressBar(label: "preparing inputs")
         run.cacheProgress = { done, total in bar.update(done, total) }
+        var epochBar: ProgressBar?
+        run.batchProgress = { epoch, done, total in
+            if done == 1 { epochBar = ProgressBar(label: "epoch \(epoch)") }
+            epochBar?.update(done, total)
+        }
         run.log = { line in
             bar.finishIfStarted()
+            epochBar?.finishIfStarted()
             print(line)
         }
         try run.run()
