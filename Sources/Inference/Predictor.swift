@@ -45,9 +45,18 @@ public final class Predictor {
 
     /// Probabilities for a series already read.
     public func predict(_ series: Series) throws -> (uid: String, probabilities: [Double], warnings: [String]) {
-        let input = preparation.prepare(series.volume, modality: series.modality).input
+        (series.seriesInstanceUID, try infer(prepare(series)), series.warnings)
+    }
+
+    /// The network input for `series` (CPU work only; safe on any thread).
+    public func prepare(_ series: Series) -> [Float] {
+        preparation.prepare(series.volume, modality: series.modality).input
+    }
+
+    /// The 14 probabilities for one prepared input.
+    public func infer(_ input: [Float]) throws -> [Double] {
         let x = try Tensor(input, shape: [1, 1] + inputShape, device: device)
         let p = try Torch.withNoGrad { try model(x) }
-        return (series.seriesInstanceUID, try p.floats().map(Double.init), series.warnings)
+        return try p.floats().map(Double.init)
     }
 }

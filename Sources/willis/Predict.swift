@@ -2,6 +2,7 @@ import Anatomy
 import AtomicFile
 import ArgumentParser
 import Dataset
+import Dispatch
 import Foundation
 import Inference
 import Metrics
@@ -38,8 +39,15 @@ struct Predict: ParsableCommand {
     @Option(help: "cpu, cuda or cuda:N.")
     var device: String = "cpu"
 
+    @Option(help: "Threads reading and preparing series while the network runs.")
+    var workers: Int = 2
+
+    @Option(help: "Prepared series waiting for the network, at most (bounds memory with --workers).")
+    var queue: Int = 2
+
     func run() throws {
         _ = try engineOptions.load()
+        guard workers >= 1, queue >= 1 else { throw ValidationError("--workers and --queue must be at least 1") }
         var override: Preparation?
         if inputShape != nil || preprocessing != nil {
             var p = (try? SafeTensorsFile(path: weights).metadata[Preparation.metadataKey]).flatMap { $0 }.flatMap { try? Preparation.from(json: $0) }
@@ -62,19 +70,26 @@ struct Predict: ParsableCommand {
         let prior = LocationLabel.allCases.map { $0 == .aneurysmPresent ? 0.43 : 0.04 }
         var rows: [(uid: String, probabilities: [Double])] = []
         var failures = 0
-        for folder in folders {
-            do {
-                let result = try predictor.predict(series: folder)
-                for w in result.warnings { FileHandle.standardError.write(Data("warning: \(folder): \(w)\n".utf8)) }
-                rows.append((result.uid, result.probabilities))
-            } catch {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let bar = ProgressBar(label: "predicting")
+        BatchPrediction(workers: workers, queueDepth: queue).run(folders, predictor: predictor) { i, outcome in
+            if let p = outcome.probabilities, let uid = outcome.uid {
+                for w in outcome.warnings { FileHandle.standardError.write(Data("warning: \(outcome.folder): \(w)\n".utf8)) }
+                rows.append((uid, p))
+            } else {
                 failures += 1
-                FileHandle.standardError.write(Data("error: \(folder): \(error) (prior probabilities written)\n".utf8))
-                rows.append(((folder as NSString).lastPathComponent, prior))
+                bar.finishIfStarted()
+                FileHandle.standardError.write(Data("error: \(outcome.folder): \(outcome.error ?? "unknown") (prior probabilities written)\n".utf8))
+                rows.append(((outcome.folder as NSString).lastPathComponent, prior))
             }
+            bar.update(i + 1, folders.count)
         }
-        try Data(Submission.encode(rows).utf8).write(to: URL(fileURLWithPath: out))
-        print("wrote \(out): \(rows.count) series, \(failures) failed")
+        bar.finishIfStarted()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        try AtomicFile.write(Data(Submission.encode(rows).utf8), to: out)
+        print("wrote \(out): \(rows.count) series, \(failures) failed, "
+              + String(format: "%.1f s (%.1f series/min", seconds, Double(rows.count) / max(seconds, 1e-9) * 60)
+              + " with \(workers) worker(s))")
         if failures > 0 { throw ExitCode(3) }
     }
 }
