@@ -71,6 +71,32 @@ import Training
         #expect(more.map(\.epoch) == [3])
     }
 
+    /// A series whose files are corrupt is skipped with a message naming it; training goes on with the rest.
+    @Test func aCorruptSeriesIsSkippedAndReported() throws {
+        let root = try temporaryDirectory()
+        let cases = try SynthDataset.generate(SynthOptions(count: 6, size: .small, seed: 13), into: "\(root)/data")
+        let broken = cases[1].seriesInstanceUID
+        let folder = "\(root)/data/series/\(broken)"
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder) {
+            let path = "\(folder)/\(name)"
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            try bytes.prefix(bytes.count / 3).write(to: URL(fileURLWithPath: path))
+        }
+        var config = TrainingConfig()
+        config.epochs = 1
+        config.baseFilters = 4
+        config.inputShape = [16, 32, 32]
+        var run = TrainingRun(dataRoot: "\(root)/data", output: "\(root)/run", config: config)
+        run.folds = 2
+        final class Lines: @unchecked Sendable { var all: [String] = [] }
+        let lines = Lines()
+        run.log = { lines.all.append($0) }
+        let records = try run.run()
+        #expect(records.count == 1)
+        #expect(lines.all.contains { $0.hasPrefix("skipped series \(broken):") }, "\(lines.all)")
+        #expect(lines.all.contains { $0.contains("cache ready: 5 series") }, "\(lines.all)")
+    }
+
     @Test func malformedSubmissionsNameTheLine() throws {
         let path = "\(try temporaryDirectory())/s.csv"
         let bad = Submission.header + "\nabc," + Array(repeating: "0.5", count: 13).joined(separator: ",") + ",1.5\n"
