@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "DICOM", dependencies: ["VolumeCore", "Zlib", "CCharLS", "COpenJPEG", "CTurboJPEG", "AtomicFile"]),
         .target(name: "NIfTI", dependencies: ["VolumeCore", "Zlib", "AtomicFile"]),
         .target(name: "Models", dependencies: ["Torch"]),
-        .target(name: "Bench", dependencies: ["Torch", "Models", "DICOM"]),
+        .target(name: "Bench", dependencies: ["Torch", "Models", "DICOM", "Inference", "Preprocessing", "VolumeCore"]),
         .executableTarget(
             name: "willis",
             dependencies: [
@@ -52,7 +52,7 @@ let package = Package(
         .executableTarget(name: "DICOMFuzz", dependencies: ["DICOM", "NIfTI", "CFuzzerDriver"]),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport"),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
-        .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "TestSupport"]),
+        .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "VolumeCore", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Torch", "Anatomy", "Inference", "Metrics", "Synth", "Dataset", "TestSupport"]),
         .testTarget(name: "SynthTests", dependencies: ["Synth", "Dataset", "DICOM", "NIfTI", "Anatomy", "VolumeCore", "Preprocessing", "TestSupport"]),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Anatomy", "Synth", "TestSupport"]),

@@ -157,7 +157,7 @@ public struct PythonReference: Sendable {
         return t.seconds
     }
 
-    func output(script: String, arguments: [String]) throws -> String {
+    public func output(script: String, arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = ["\(scriptsDirectory)/\(script)"] + arguments

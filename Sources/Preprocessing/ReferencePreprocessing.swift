@@ -14,73 +14,127 @@ public enum ReferencePreprocessing {
         voxels.map { (min(max($0, -1000), 1000) + 1000) / 2000 }
     }
 
-    /// normalize, then resize to `shape`.
+    /// normalize, then resize to `shape`, in one pass over the input (the clip and scale are applied
+    /// as each voxel is first read, so no normalised copy of the volume is made).
     public static func apply(_ volume: Volume, to shape: (depth: Int, height: Int, width: Int) = targetShape) -> [Float] {
-        resize(normalize(volume.voxels), from: (volume.shape.depth, volume.shape.height, volume.shape.width), to: shape)
+        volume.voxels.withUnsafeBufferPointer { v in
+            resize(v, from: (volume.shape.depth, volume.shape.height, volume.shape.width), to: shape, normalizing: true)
+        }
     }
 
     /// scikit-image's anti-aliased resize: a Gaussian blur with σ = max(0, (factor − 1) / 2) per axis
     /// (truncated at 4σ, zeros outside), then order-1 interpolation at pixel centres
     /// (c = (o + ½)·factor − ½, with 0 beyond the grid: scipy's 'grid-constant', which scikit-image
-    /// uses for mode='constant'), then clipping to the input's range (widened to include 0). Both steps are separable, so each
-    /// axis is done in one pass that blurs only the input positions its interpolation reads.
+    /// uses for mode='constant'), then clipping to the input's range (widened to include 0).
     public static func resize(_ input: [Float], from inShape: (Int, Int, Int), to outShape: (depth: Int, height: Int, width: Int)) -> [Float] {
-        let (d, h, w) = inShape
-        precondition(input.count == d * h * w, "input does not fill its shape")
-        let ax = AxisResampler(n: w, m: outShape.width)
-        let ay = AxisResampler(n: h, m: outShape.height)
-        let az = AxisResampler(n: d, m: outShape.depth)
-        // x: [d][h][w] → [d][h][w']
-        let x = resample(input, lines: d * h, stride: 1, lineStep: w, outLineStep: outShape.width, outStride: 1, ax)
-        // y: [d][h][w'] → [d][h'][w'] (lines are columns within each slice)
-        var y = [Float](repeating: 0, count: d * outShape.height * outShape.width)
-        let wp = outShape.width
-        y.withUnsafeMutableBufferPointer { out in
-            x.withUnsafeBufferPointer { src in
-                DispatchQueue.concurrentPerform(iterations: d) { k in
-                    for i in 0..<wp {
-                        ay.apply(src, offset: k * h * wp + i, stride: wp, out, outOffset: k * outShape.height * wp + i, outStride: wp)
-                    }
-                }
-            }
-        }
-        // z: [d][h'][w'] → [d'][h'][w']
-        let plane = outShape.height * outShape.width
-        var z = [Float](repeating: 0, count: outShape.depth * plane)
-        z.withUnsafeMutableBufferPointer { out in
-            y.withUnsafeBufferPointer { src in
-                DispatchQueue.concurrentPerform(iterations: outShape.height) { j in
-                    for i in 0..<outShape.width {
-                        az.apply(src, offset: j * outShape.width + i, stride: plane, out, outOffset: j * outShape.width + i, outStride: plane)
-                    }
-                }
-            }
-        }
-        // Clip to the input range, widened to include the constant 0 used outside (skimage's preserve_cval).
-        var lo = input.min() ?? 0, hi = input.max() ?? 0
-        lo = min(lo, 0)
-        hi = max(hi, 0)
-        for i in z.indices { z[i] = min(max(z[i], lo), hi) }
-        return z
+        precondition(input.count == inShape.0 * inShape.1 * inShape.2, "input does not fill its shape")
+        return input.withUnsafeBufferPointer { resize($0, from: inShape, to: outShape, normalizing: false) }
     }
 
-    static func resample(_ input: [Float], lines: Int, stride: Int, lineStep: Int, outLineStep: Int, outStride: Int,
-                         _ a: AxisResampler) -> [Float] {
-        var out = [Float](repeating: 0, count: lines * outLineStep)
-        out.withUnsafeMutableBufferPointer { o in
-            input.withUnsafeBufferPointer { src in
-                let chunks = min(lines, 64)
-                DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                    var line = c * lines / chunks
-                    let end = (c + 1) * lines / chunks
-                    while line < end {
-                        a.apply(src, offset: line * lineStep, stride: stride, o, outOffset: line * outLineStep, outStride: outStride)
-                        line += 1
+    /// Blur and interpolation are linear and separable, so each axis is one sparse matrix (`AxisResampler`)
+    /// and the three commute. They run z, y, x: the z pass shrinks the volume most and, like the y pass,
+    /// is a sum of whole weighted rows (contiguous, vectorised); the x pass, on the smallest data, is
+    /// a short dot product per output voxel. Floor: reading the input once.
+    static func resize(_ input: UnsafeBufferPointer<Float>, from inShape: (Int, Int, Int), to outShape: (depth: Int, height: Int, width: Int),
+                       normalizing: Bool) -> [Float] {
+        let (d, h, w) = inShape
+        let (dd, hh, ww) = (outShape.depth, outShape.height, outShape.width)
+        let az = AxisResampler(n: d, m: dd), ay = AxisResampler(n: h, m: hh), ax = AxisResampler(n: w, m: ww)
+        @inline(__always) func normalize(_ x: Float) -> Float { (min(max(x, -1000), 1000) + 1000) / 2000 }
+
+        // The clip range of the (normalised) input, widened to include the constant 0 used outside.
+        let workers = ProcessInfo.processInfo.activeProcessorCount
+        var extremes = [(Float, Float)](repeating: (.infinity, -.infinity), count: workers)
+        extremes.withUnsafeMutableBufferPointer { out in
+            let chunk = (input.count + workers - 1) / workers
+            DispatchQueue.concurrentPerform(iterations: workers) { t in
+                let start = t * chunk, end = min(input.count, start + chunk)
+                guard start < end, let base = input.baseAddress else { return }
+                // Plain loops over pointers: LLVM vectorises these (Swift's SIMD min/max are per-lane loops).
+                var l = Float.infinity, u = -Float.infinity
+                for i in start..<end {
+                    let x = base[i]
+                    l = x < l ? x : l
+                    u = x > u ? x : u
+                }
+                out[t] = (l, u)
+            }
+        }
+        var lo = extremes.map(\.0).min() ?? 0, hi = extremes.map(\.1).max() ?? 0
+        if normalizing { (lo, hi) = (normalize(lo), normalize(hi)) }
+        lo = min(lo, 0)
+        hi = max(hi, 0)
+
+        // z: [d][h][w] → [dd][h][w]. Tasks are blocks of rows; within one, output planes advance slowly
+        // through the input planes, so each input row is fetched from memory about once.
+        let rowBlock = 8
+        var zOut = [Float](repeating: 0, count: dd * h * w)
+        zOut.withUnsafeMutableBufferPointer { out in
+            guard let dst = out.baseAddress, let src = input.baseAddress else { return }
+            DispatchQueue.concurrentPerform(iterations: (h + rowBlock - 1) / rowBlock) { block in
+                for o in 0..<dd {
+                    let taps = az.taps[o]
+                    for j in (block * rowBlock)..<min(h, (block + 1) * rowBlock) {
+                        let target = dst + (o * h + j) * w
+                        for (q, weight) in taps {
+                            let row = src + (q * h + j) * w
+                            Self.accumulate(row, weight, into: target, count: w, normalizing: normalizing)
+                        }
                     }
                 }
             }
         }
-        return out
+        // y: [dd][h][w] → [dd][hh][w], whole rows again.
+        var yOut = [Float](repeating: 0, count: dd * hh * w)
+        yOut.withUnsafeMutableBufferPointer { out in
+            zOut.withUnsafeBufferPointer { zin in
+                guard let dst = out.baseAddress, let src = zin.baseAddress else { return }
+                DispatchQueue.concurrentPerform(iterations: dd) { k in
+                    for o in 0..<hh {
+                        let target = dst + (k * hh + o) * w
+                        for (q, weight) in ay.taps[o] {
+                            Self.accumulate(src + (k * h + q) * w, weight, into: target, count: w, normalizing: false)
+                        }
+                    }
+                }
+            }
+        }
+        // x: [dd][hh][w] → [dd][hh][ww], a dot product per output voxel; then the clip.
+        var result = [Float](repeating: 0, count: dd * hh * ww)
+        result.withUnsafeMutableBufferPointer { out in
+            yOut.withUnsafeBufferPointer { yin in
+                guard let dst = out.baseAddress, let src = yin.baseAddress else { return }
+                let lines = dd * hh
+                let chunks = min(lines, 64)
+                DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                    for line in (c * lines / chunks)..<((c + 1) * lines / chunks) {
+                        let row = src + line * w, target = dst + line * ww
+                        for o in 0..<ww {
+                            var acc: Float = 0
+                            for (q, weight) in ax.taps[o] { acc += weight * row[q] }
+                            target[o] = min(max(acc, lo), hi)
+                        }
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    /// target[0..<count] += weight × row[0..<count] (row clipped and scaled first when normalizing).
+    @inline(__always)
+    static func accumulate(_ row: UnsafePointer<Float>, _ weight: Float, into target: UnsafeMutablePointer<Float>, count: Int,
+                           normalizing: Bool) {
+        if normalizing {
+            for i in 0..<count {
+                var x = row[i]
+                x = x < -1000 ? -1000 : x
+                x = x > 1000 ? 1000 : x
+                target[i] += weight * ((x + 1000) / 2000)
+            }
+        } else {
+            for i in 0..<count { target[i] += weight * row[i] }
+        }
     }
 }
 

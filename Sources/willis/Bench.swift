@@ -1,12 +1,16 @@
 import ArgumentParser
 import Bench
+import DICOM
 import Foundation
+import Inference
+import Models
+import Preprocessing
 import Torch
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time Willis against the Python reference on the same machine.",
-        subcommands: [BenchEngine.self, BenchDICOM.self])
+        subcommands: [BenchPipeline.self, BenchEngine.self, BenchDICOM.self])
 }
 
 struct BenchEngine: ParsableCommand {
@@ -157,5 +161,149 @@ struct BenchDICOM: ParsableCommand {
                 + String(format: "%10.1f %10.3f %12.3f %13.3f %13.3f %14.3f %11.3f %17.1f× %12.2f× %20.2f×",
                          Double(floor.bytes) / 1e6, w, nb, nbHU, s, f, fo, nb / w, s / w, w / fo))
         }
+    }
+}
+
+struct BenchPipeline: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pipeline",
+        abstract: "Every stage of predicting one series, Willis vs the reference notebook's Python path, with floors and ratios.",
+        discussion: """
+            On one CTA-like series (300 slices of 512×512, uncompressed; --quick: 64 of 256×256) written by \
+            tools/bench/make_dicom_series.py, times: series load → HU; reference-mode preprocessing \
+            (clip, scale, anti-aliased resize to 64×128×128); one training step (batch 2) and one forward of \
+            the reference UNet3D at 64×128×128; end-to-end prediction of the series (load + preprocess + \
+            forward; the reference is the notebook's predict_single_scan); and the peak memory of a \
+            `willis predict` process against the same Python path's. The reference side is pydicom, \
+            scikit-image and PyTorch with the same libtorch and thread count (tools/bench/pipeline_reference.py, \
+            engine_reference.py). Floors: reading the files and filling the output (load), reading the volume \
+            once (preprocess), counted FLOPs at this machine's measured matmul rate (network).
+            """)
+
+    @OptionGroup var engineOptions: EngineOptions
+
+    @Flag(help: "A 64×256×256 series and fewer repeats: about a minute.")
+    var quick = false
+
+    @Option(help: "Timed repeats per stage (the median is reported).")
+    var repeats: Int?
+
+    @Option(help: "cpu, cuda or cuda:N (the network stages; load and preprocessing run on the CPU).")
+    var device: String = "cpu"
+
+    @Option(help: "Python with pydicom, scikit-image and torch (default: $WILLIS_PYTHON or .venv/bin/python).")
+    var python: String?
+
+    @Option(help: "Time only this Willis stage (load or preprocess), for profiling: no reference, no floor.")
+    var only: String?
+
+    func run() throws {
+        if let only { return try profile(only) }
+        let engine = try engineOptions.load()
+        let dev = try Device(parsing: device)
+        let py = PythonReference.locate(python: python)
+        let n = repeats ?? (quick ? 2 : 3)
+        let root = FileManager.default.currentDirectoryPath + "/.build-bench/" + (quick ? "dicom-quick" : "dicom")
+        let (slices, size) = quick ? (64, 256) : (300, 512)
+        try py.runScript("make_dicom_series.py", [root, "--slices", String(slices), "--size", String(size)])
+        let folder = "\(root)/uncompressed"
+        let threads = Torch.threadCount
+        print("willis bench pipeline — \(Date()) — \(MachineInfo.cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("libtorch \(engine.torchVersion), device \(dev), \(threads) threads; series \(slices)×\(size)×\(size) uncompressed; median of \(n)")
+
+        // Willis, in this process.
+        let median = DICOMBenchmark.median
+        let load = try PipelineBenchmark.timed(n) { _ = try SeriesLoader().load(folder) }
+        let volume = try SeriesLoader().load(folder).volume
+        let rawBytes = try SeriesLoader.files(at: folder).reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) }
+        let loadFloor = try DICOMBenchmark.floorWithOutput(folder, voxels: volume.count, repeat: n)
+        let preprocess = PipelineBenchmark.timed(n) { _ = ReferencePreprocessing.apply(volume) }
+        let preprocessFloor = PipelineBenchmark.readFloor(volume, repeat: n)
+        let network = try EngineBenchmark(sizes: [try .init(parsing: "64x128x128")], device: dev, warmup: 1, iterations: n).run()
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("willis-bench-\(ProcessInfo.processInfo.processIdentifier)").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try Torch.manualSeed(0)
+        try UNet3D().store.save(to: "\(scratch)/weights.safetensors")
+        let predictor = try Predictor(weights: "\(scratch)/weights.safetensors", device: dev)
+        let predict = try PipelineBenchmark.timed(n) { _ = try predictor.predict(series: folder) }
+        let memory = try willisPredictMemory(folder: folder, weights: "\(scratch)/weights.safetensors", scratch: scratch)
+
+        // The reference, in its own processes.
+        struct Reference: Decodable { var torch: String; var threads: Int; var stages: [String: [Double]]; var matmul_gflops: Double?; var max_rss_bytes: Int; var baseline_rss_bytes: Int? }
+        func reference(_ extra: [String]) throws -> Reference {
+            let text = try py.output(script: "pipeline_reference.py", arguments: [folder, "--repeat", String(n), "--threads", String(threads), "--device", device] + extra)
+            let last = text.split(separator: "\n").last.map(String.init) ?? ""
+            do { return try JSONDecoder().decode(Reference.self, from: Data(last.utf8)) } catch {
+                throw ValidationError("pipeline_reference.py printed no result: \(last)")
+            }
+        }
+        let ref = try reference([])
+        let refMemory = try reference(["--rss-only"])
+        let refEngine = try py.run(script: "engine_reference.py", arguments: ["--sizes", "64x128x128", "--device", device, "--threads", String(threads),
+                                                                             "--warmup", "1", "--iters", String(n)])
+        if ref.torch.split(separator: "+").first != engine.torchVersion.split(separator: "+").first {
+            print("warning: the reference uses torch \(ref.torch) but the engine uses \(engine.torchVersion)")
+        }
+        let peak = (ref.matmul_gflops ?? .nan) * 1e9
+        // FLOPs of the reference UNet3D at 64×128×128 (tools/bench/unet_flops.py): forward batch 1, train step batch 2.
+        let forwardFlops = 119.3e9, trainFlops = 714.2e9
+        func row(_ stage: String, _ ours: Double, _ theirs: Double, _ floor: Double, _ target: String) {
+            print(stage.padding(toLength: 30, withPad: " ", startingAt: 0)
+                  + String(format: "%10.3f %12.3f %9.2f× %10.3f %9.2f×   ", ours, theirs, theirs / ours, floor, ours / floor) + target)
+        }
+        print("stage                          willis s  reference s   speed-up    floor s  willis/floor   target")
+        let networkForward = network.first { $0.stage == "forward" }?.medianSeconds ?? .nan
+        let networkTrain = network.first { $0.stage == "train_step" }?.medianSeconds ?? .nan
+        let refForward = median(ref.stages["forward"] ?? [])
+        let refTrain = refEngine.rows.first { $0.stage == "train_step" }?.medianSeconds ?? .nan
+        row("series load → HU", median(load), median(ref.stages["load"] ?? []), median(loadFloor), "≥ 10× (uncompressed)")
+        row("preprocess (reference mode)", median(preprocess), median(ref.stages["preprocess"] ?? []), median(preprocessFloor), "≥ 20× (resize)")
+        row("train step, batch 2", networkTrain, refTrain, trainFlops / peak, "≥ 1.0× on CPU")
+        row("forward, batch 1", networkForward, refForward, forwardFlops / peak, "")
+        row("predict one series end to end", median(predict), median(ref.stages["predict"] ?? []),
+            median(loadFloor) + median(preprocessFloor) + forwardFlops / peak, "≥ 5× on CPU")
+        let modelBytes = 5_648_078 * 4
+        let memoryTarget = 2 * rawBytes + modelBytes
+        print(String(format: "peak memory of predict        %7.0f MB %9.0f MB %9.2f×  (over runtime: Willis %.0f MB, reference %.0f MB; target ≤ 2 × %.0f MB series + %.0f MB model = %.0f MB)",
+                     Double(memory.peak) / 1e6, Double(refMemory.max_rss_bytes) / 1e6, Double(refMemory.max_rss_bytes) / Double(max(memory.peak, 1)),
+                     Double(memory.peak - memory.baseline) / 1e6, Double(refMemory.max_rss_bytes - (refMemory.baseline_rss_bytes ?? 0)) / 1e6,
+                     Double(rawBytes) / 1e6, Double(modelBytes) / 1e6, Double(memoryTarget) / 1e6))
+        print(String(format: "matmul peak %.0f GFLOP/s (libtorch %@, 2048³ float32); speed-up = reference / Willis", ref.matmul_gflops ?? .nan, ref.torch))
+    }
+
+    func profile(_ stage: String) throws {
+        let folder = FileManager.default.currentDirectoryPath + "/.build-bench/" + (quick ? "dicom-quick" : "dicom") + "/uncompressed"
+        let n = repeats ?? 5
+        let seconds: [Double]
+        switch stage {
+        case "load": seconds = try PipelineBenchmark.timed(n) { _ = try SeriesLoader().load(folder) }
+        case "preprocess":
+            let volume = try SeriesLoader().load(folder).volume
+            seconds = PipelineBenchmark.timed(n) { _ = ReferencePreprocessing.apply(volume) }
+        default: throw ValidationError("--only must be load or preprocess")
+        }
+        print(stage + ": " + seconds.map { String(format: "%.3f", $0) }.joined(separator: " ") + " s")
+    }
+
+    /// Peak memory of a `willis predict` process on one series, and its memory before the series.
+    func willisPredictMemory(folder: String, weights: String, scratch: String) throws -> (peak: Int, baseline: Int) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        process.arguments = ["predict", folder, "--weights", weights, "--workers", "1", "--queue", "1", "--out", "\(scratch)/s.csv", "--device", device]
+            + (engineOptions.engine.map { ["--engine", $0] } ?? [])
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        // "peak memory 612 MB (402 MB before the first series: …)"
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("peak memory") }) else {
+            throw ValidationError("willis predict printed no memory line: \(text)")
+        }
+        let numbers = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        guard numbers.count >= 2 else { throw ValidationError("unreadable memory line: \(line)") }
+        return (numbers[0] * 1_000_000, numbers[1] * 1_000_000)
     }
 }

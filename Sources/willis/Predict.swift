@@ -70,6 +70,7 @@ struct Predict: ParsableCommand {
         let prior = LocationLabel.allCases.map { $0 == .aneurysmPresent ? 0.43 : 0.04 }
         var rows: [(uid: String, probabilities: [Double])] = []
         var failures = 0
+        let baseline = ProcessMemory.resident().current
         let start = DispatchTime.now().uptimeNanoseconds
         let bar = ProgressBar(label: "predicting")
         BatchPrediction(workers: workers, queueDepth: queue).run(folders, predictor: predictor) { i, outcome in
@@ -90,6 +91,9 @@ struct Predict: ParsableCommand {
         print("wrote \(out): \(rows.count) series, \(failures) failed, "
               + String(format: "%.1f s (%.1f series/min", seconds, Double(rows.count) / max(seconds, 1e-9) * 60)
               + " with \(workers) worker(s))")
+        let memory = ProcessMemory.resident()
+        print(String(format: "peak memory %.0f MB (%.0f MB before the first series: runtime, engine and model)",
+                     Double(memory.peak) / 1e6, Double(baseline) / 1e6))
         if failures > 0 { throw ExitCode(3) }
     }
 }

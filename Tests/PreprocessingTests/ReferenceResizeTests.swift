@@ -2,6 +2,7 @@ import Foundation
 import Preprocessing
 import TestSupport
 import Testing
+import VolumeCore
 
 /// The reference preprocessing against the notebook's code run by scikit-image (tools/oracles/reference_resize.py).
 @Suite struct ReferenceResizeTests {
@@ -23,5 +24,11 @@ import Testing
         #expect(out.count == expected.count)
         let error = maxAbsoluteError(out, expected)
         #expect(error <= 1e-3, "\(name): max abs error \(error)")
+        // The fused path (clip and scale while reading the HU volume) gives the same.
+        let volume = try Volume(shape: (c.shape[0], c.shape[1], c.shape[2]), voxels: input,
+                                geometry: Geometry(origin: .zero, spacing: Vector3(1, 1, 1), columnDirection: Vector3(1, 0, 0),
+                                                   rowDirection: Vector3(0, 1, 0), sliceDirection: Vector3(0, 0, 1)))
+        let fused = ReferencePreprocessing.apply(volume, to: (c.target[0], c.target[1], c.target[2]))
+        #expect(maxAbsoluteError(fused, expected) <= 1e-3, "\(name): fused max abs error \(maxAbsoluteError(fused, expected))")
     }
 }
