@@ -418,6 +418,14 @@ wl_status e_tensor_to(wl_tensor t, int32_t dtype, int32_t dev, int32_t index, wl
 wl_status e_tensor_contiguous(wl_tensor t, wl_tensor *out) {
   WL_GUARD(*out = wrap(unwrap(t).contiguous()))
 }
+wl_status e_tensor_to_memory_format(wl_tensor t, int32_t format, wl_tensor *out) {
+  WL_GUARD({
+    const at::MemoryFormat f = format == WL_CHANNELS_LAST      ? at::MemoryFormat::ChannelsLast
+                               : format == WL_CHANNELS_LAST_3D ? at::MemoryFormat::ChannelsLast3d
+                                                               : at::MemoryFormat::Contiguous;
+    *out = wrap(unwrap(t).contiguous(f));
+  })
+}
 wl_status e_tensor_clone(wl_tensor t, wl_tensor *out) { WL_GUARD(*out = wrap(unwrap(t).clone())) }
 wl_status e_tensor_detach(wl_tensor t, wl_tensor *out) { WL_GUARD(*out = wrap(unwrap(t).detach())) }
 
@@ -855,6 +863,7 @@ const wl_api api_table = {
     e_optimizer_get_lr,
     e_optimizer_state_save,
     e_optimizer_state_load,
+    e_tensor_to_memory_format,
 };
 
 } // namespace

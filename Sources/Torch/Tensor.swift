@@ -237,6 +237,15 @@ public final class Tensor: CustomStringConvertible {
         try Tensor.make("contiguous") { api, out in api.pointee.tensor_contiguous(handle, out) }
     }
 
+    public enum MemoryFormat: Int32, Sendable {
+        case contiguous = 0, channelsLast = 1, channelsLast3d = 2
+    }
+
+    /// The same values stored in `format` (`isContiguous` is then false for the channels-last ones).
+    public func contiguous(_ format: MemoryFormat) throws -> Tensor {
+        try Tensor.make("contiguous(\(format))") { api, out in api.pointee.tensor_to_memory_format(handle, format.rawValue, out) }
+    }
+
     public func clone() throws -> Tensor {
         try Tensor.make("clone") { api, out in api.pointee.tensor_clone(handle, out) }
     }

@@ -194,7 +194,7 @@ struct BenchPipeline: ParsableCommand {
     @Option(help: "Python with pydicom, scikit-image and torch (default: $WILLIS_PYTHON or .venv/bin/python).")
     var python: String?
 
-    @Option(help: "Time only this Willis stage (load or preprocess), for profiling: no reference, no floor.")
+    @Option(help: "Time only this Willis stage (load, preprocess or forward), for profiling: no reference, no floor.")
     var only: String?
 
     func run() throws {
@@ -226,6 +226,8 @@ struct BenchPipeline: ParsableCommand {
         try Torch.manualSeed(0)
         try UNet3D().store.save(to: "\(scratch)/weights.safetensors")
         let predictor = try Predictor(weights: "\(scratch)/weights.safetensors", device: dev)
+        let prepared = predictor.prepare(try SeriesLoader().load(folder))
+        let foldedForward = try PipelineBenchmark.timed(n) { _ = try predictor.infer(prepared) }
         let predict = try PipelineBenchmark.timed(n) { _ = try predictor.predict(series: folder) }
         let memory = try willisPredictMemory(folder: folder, weights: "\(scratch)/weights.safetensors", scratch: scratch)
 
@@ -261,6 +263,7 @@ struct BenchPipeline: ParsableCommand {
         row("preprocess (reference mode)", median(preprocess), median(ref.stages["preprocess"] ?? []), median(preprocessFloor), "≥ 20× (resize)")
         row("train step, batch 2", networkTrain, refTrain, trainFlops / peak, "≥ 1.0× on CPU")
         row("forward, batch 1", networkForward, refForward, forwardFlops / peak, "")
+        row("forward, BN folded, ch.-last", median(foldedForward), refForward, forwardFlops / peak, "(as predict runs it)")
         row("predict one series end to end", median(predict), median(ref.stages["predict"] ?? []),
             median(loadFloor) + median(preprocessFloor) + forwardFlops / peak, "≥ 5× on CPU")
         let modelBytes = 5_648_078 * 4
@@ -281,7 +284,16 @@ struct BenchPipeline: ParsableCommand {
         case "preprocess":
             let volume = try SeriesLoader().load(folder).volume
             seconds = PipelineBenchmark.timed(n) { _ = ReferencePreprocessing.apply(volume) }
-        default: throw ValidationError("--only must be load or preprocess")
+        case "forward":
+            _ = try engineOptions.load()
+            try Torch.manualSeed(0)
+            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("willis-profile-\(ProcessInfo.processInfo.processIdentifier).safetensors").path
+            defer { try? FileManager.default.removeItem(atPath: scratch) }
+            try UNet3D().store.save(to: scratch)
+            let predictor = try Predictor(weights: scratch)
+            let input = [Float](repeating: 0.3, count: 64 * 128 * 128)
+            seconds = try PipelineBenchmark.timed(n) { _ = try predictor.infer(input) }
+        default: throw ValidationError("--only must be load, preprocess or forward")
         }
         print(stage + ": " + seconds.map { String(format: "%.3f", $0) }.joined(separator: " ") + " s")
     }

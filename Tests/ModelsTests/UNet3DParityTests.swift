@@ -98,6 +98,26 @@ struct UNet3DParityTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(contentsOf: URL(fileURLWithPath: "\(dir)/again.safetensors")))
     }
 
+    /// Batch norm folded into the convolutions (channels-last on the CPU) gives PyTorch's eval-mode output,
+    /// with running statistics and affine parameters that one training step moved away from 0 and 1.
+    @Test func foldedInferenceMatchesPyTorchEvalOutput() throws {
+        let model = try UNet3D(baseFilters: 4)
+        var after: [String: Tensor] = [:]
+        for name in file.names where name.hasPrefix("after_step.") {
+            after[String(name.dropFirst("after_step.".count))] = try file.tensor(name)
+        }
+        try model.store.load(after)
+        let mean = try after["enc1.1.running_mean"].map { try $0.floats() } ?? []
+        #expect(mean.contains { $0 != 0 }, "the fixture's running statistics moved")
+        let folded = try model.foldedForInference()
+        let x = try file.tensor("input")
+        let expected = try file.tensor("eval_output").floats()
+        #expect(maxRelativeError(try folded(x).floats(), expected) < 1e-4)
+        // Folding took a snapshot: the model itself still runs unfolded in eval mode, with the same result.
+        model.store.isTraining = false
+        #expect(maxRelativeError(try Torch.withNoGrad { try model(x) }.floats(), expected) < 1e-4)
+    }
+
     @Test func notebookWeightsLoadIntoWillis() throws {
         let state = try SafeTensorsFile(path: fixture("unet16_state.safetensors", generator: "unet_parity.py"))
         let probe = try SafeTensorsFile(path: fixture("unet16_probe.safetensors", generator: "unet_parity.py"))

@@ -95,6 +95,8 @@ typedef struct wl_optimizer_options {
 /* Called when a tensor made by `tensor_from_data` without copying is freed. */
 typedef void (*wl_deleter)(void *context);
 
+enum { WL_CONTIGUOUS = 0, WL_CHANNELS_LAST = 1, WL_CHANNELS_LAST_3D = 2 };
+
 typedef struct wl_api {
   uint32_t abi_version;
   uint32_t struct_size;
@@ -246,6 +248,11 @@ typedef struct wl_api {
      with `buffer_free`. */
   wl_status (*WL_NONNULL optimizer_state_save)(wl_optimizer o, void **bytes, int64_t *length);
   wl_status (*WL_NONNULL optimizer_state_load)(wl_optimizer o, const void *bytes, int64_t length);
+
+  /* ---- appended entries ---- */
+  /* The same values in another memory layout (WL_CONTIGUOUS, WL_CHANNELS_LAST for 4-D,
+     WL_CHANNELS_LAST_3D for 5-D); oneDNN and cuDNN convolve channels-last tensors faster. */
+  wl_status (*WL_NONNULL tensor_to_memory_format)(wl_tensor t, int32_t format, wl_tensor *out);
 } wl_api;
 
 /* The only exported symbol. Returns NULL if the library cannot serve
