@@ -7,9 +7,12 @@
 #          cp -L /usr/lib/x86_64-linux-gnu/{libturbojpeg.so.0,libcharls.so.2,libopenjp2.so.7,libz.so.1} .gpu/lib/
 #   there: scripts/gpu-check.sh            # results under $OUT (or /tmp/willis-gpu)
 #
-# It builds the engine against that machine's torch, then runs `willis doctor`
-# and `willis bench engine` on CUDA in float32, float32 + cuDNN autotuning, and
-# bf16 autocast, each beside Python PyTorch on the same card. About 4 minutes.
+# It builds the engine against that machine's torch, then runs `willis doctor`,
+# `willis bench engine` on CUDA in float32, float32 + cuDNN autotuning, and
+# bf16 autocast, each beside Python PyTorch on the same card, and `willis bench
+# pipeline` on a full-size (300×512×512) synthetic CT series written there by
+# `willis synth`: load, preprocess, forward, end-to-end predict (the pydicom and
+# scikit-image reference stages run only if that Python has them). About 6 minutes.
 set -uo pipefail
 out=${OUT:-/tmp/willis-gpu}
 mkdir -p "$out"
@@ -29,3 +32,10 @@ common=(--device cuda --python "$py" --sizes 32x64x64,64x128x128 --warmup 5 --it
 "$bin" bench engine "${common[@]}" --cudnn-benchmark --json "$out/engine_cuda_fp32_cudnnbench.json"
 "$bin" bench engine "${common[@]}" --autocast bf16 --json "$out/engine_cuda_bf16.json"
 "$bin" bench engine "${common[@]}" --autocast bf16 --cudnn-benchmark --json "$out/engine_cuda_bf16_cudnnbench.json"
+
+# The whole prediction path on a full-size series (the GPU target: ≤ 0.5 s per series end to end).
+"$bin" synth --out /tmp/willis-full --count 1 --size full --syntaxes uncompressed --seed 3 > /dev/null
+series=$(ls -d /tmp/willis-full/series/*/ | head -1)
+pydicom_flag=--no-pydicom
+"$py" -c 'import pydicom, skimage' 2> /dev/null && pydicom_flag=
+"$bin" bench pipeline --device cuda --python "$py" --series "$series" $pydicom_flag --repeats 5

@@ -1,16 +1,18 @@
 import ArgumentParser
 import Bench
 import DICOM
+import Dispatch
 import Foundation
 import Inference
 import Models
 import Preprocessing
+import Synth
 import Torch
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time Willis against the Python reference on the same machine.",
-        subcommands: [BenchPipeline.self, BenchEngine.self, BenchDICOM.self])
+        subcommands: [BenchPipeline.self, BenchThroughput.self, BenchEngine.self, BenchDICOM.self])
 }
 
 struct BenchEngine: ParsableCommand {
@@ -194,6 +196,12 @@ struct BenchPipeline: ParsableCommand {
     @Option(help: "Python with pydicom, scikit-image and torch (default: $WILLIS_PYTHON or .venv/bin/python).")
     var python: String?
 
+    @Option(help: "Use this series folder instead of writing the standard one (needs no pydicom; e.g. from willis synth --size full).")
+    var series: String?
+
+    @Flag(help: "Skip the reference stages that need pydicom and scikit-image (load, preprocess, predict, memory); the network stages still run in PyTorch.")
+    var noPydicom = false
+
     @Option(help: "Time only this Willis stage (load, preprocess or forward), for profiling: no reference, no floor.")
     var only: String?
 
@@ -203,18 +211,23 @@ struct BenchPipeline: ParsableCommand {
         let dev = try Device(parsing: device)
         let py = PythonReference.locate(python: python)
         let n = repeats ?? (quick ? 2 : 3)
-        let root = FileManager.default.currentDirectoryPath + "/.build-bench/" + (quick ? "dicom-quick" : "dicom")
-        let (slices, size) = quick ? (64, 256) : (300, 512)
-        try py.runScript("make_dicom_series.py", [root, "--slices", String(slices), "--size", String(size)])
-        let folder = "\(root)/uncompressed"
+        let folder: String
+        if let series {
+            folder = series
+        } else {
+            let root = FileManager.default.currentDirectoryPath + "/.build-bench/" + (quick ? "dicom-quick" : "dicom")
+            let (slices, size) = quick ? (64, 256) : (300, 512)
+            try py.runScript("make_dicom_series.py", [root, "--slices", String(slices), "--size", String(size)])
+            folder = "\(root)/uncompressed"
+        }
         let threads = Torch.threadCount
         print("willis bench pipeline — \(Date()) — \(MachineInfo.cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores")
-        print("libtorch \(engine.torchVersion), device \(dev), \(threads) threads; series \(slices)×\(size)×\(size) uncompressed; median of \(n)")
 
         // Willis, in this process.
         let median = DICOMBenchmark.median
         let load = try PipelineBenchmark.timed(n) { _ = try SeriesLoader().load(folder) }
         let volume = try SeriesLoader().load(folder).volume
+        print("libtorch \(engine.torchVersion), device \(dev), \(threads) threads; series \(volume.shape.depth)×\(volume.rows)×\(volume.columns) from \(folder); median of \(n)")
         let rawBytes = try SeriesLoader.files(at: folder).reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) }
         let loadFloor = try DICOMBenchmark.floorWithOutput(folder, voxels: volume.count, repeat: n)
         let preprocess = PipelineBenchmark.timed(n) { _ = ReferencePreprocessing.apply(volume) }
@@ -240,8 +253,8 @@ struct BenchPipeline: ParsableCommand {
                 throw ValidationError("pipeline_reference.py printed no result: \(last)")
             }
         }
-        let ref = try reference([])
-        let refMemory = try reference(["--rss-only"])
+        let ref = noPydicom ? try reference(["--stages", "forward,matmul"]) : try reference([])
+        let refMemory = noPydicom ? nil : try reference(["--rss-only"])
         let refEngine = try py.run(script: "engine_reference.py", arguments: ["--sizes", "64x128x128", "--device", device, "--threads", String(threads),
                                                                              "--warmup", "1", "--iters", String(n)])
         if ref.torch.split(separator: "+").first != engine.torchVersion.split(separator: "+").first {
@@ -250,6 +263,7 @@ struct BenchPipeline: ParsableCommand {
         let peak = (ref.matmul_gflops ?? .nan) * 1e9
         // FLOPs of the reference UNet3D at 64×128×128 (tools/bench/unet_flops.py): forward batch 1, train step batch 2.
         let forwardFlops = 119.3e9, trainFlops = 714.2e9
+        // GPU: the network floor is FLOPs at the card's matmul rate; on the CPU, at the cores'.
         func row(_ stage: String, _ ours: Double, _ theirs: Double, _ floor: Double, _ target: String) {
             print(stage.padding(toLength: 30, withPad: " ", startingAt: 0)
                   + String(format: "%10.3f %12.3f %9.2f× %10.3f %9.2f×   ", ours, theirs, theirs / ours, floor, ours / floor) + target)
@@ -268,9 +282,11 @@ struct BenchPipeline: ParsableCommand {
             median(loadFloor) + median(preprocessFloor) + forwardFlops / peak, "≥ 5× on CPU")
         let modelBytes = 5_648_078 * 4
         let memoryTarget = 2 * rawBytes + modelBytes
+        let refPeak = refMemory.map { Double($0.max_rss_bytes) } ?? .nan
+        let refOver = refMemory.map { Double($0.max_rss_bytes - ($0.baseline_rss_bytes ?? 0)) } ?? .nan
         print(String(format: "peak memory of predict        %7.0f MB %9.0f MB %9.2f×  (over runtime: Willis %.0f MB, reference %.0f MB; target ≤ 2 × %.0f MB series + %.0f MB model = %.0f MB)",
-                     Double(memory.peak) / 1e6, Double(refMemory.max_rss_bytes) / 1e6, Double(refMemory.max_rss_bytes) / Double(max(memory.peak, 1)),
-                     Double(memory.peak - memory.baseline) / 1e6, Double(refMemory.max_rss_bytes - (refMemory.baseline_rss_bytes ?? 0)) / 1e6,
+                     Double(memory.peak) / 1e6, refPeak / 1e6, refPeak / Double(max(memory.peak, 1)),
+                     Double(memory.peak - memory.baseline) / 1e6, refOver / 1e6,
                      Double(rawBytes) / 1e6, Double(modelBytes) / 1e6, Double(memoryTarget) / 1e6))
         print(String(format: "matmul peak %.0f GFLOP/s (libtorch %@, 2048³ float32); speed-up = reference / Willis", ref.matmul_gflops ?? .nan, ref.torch))
     }
@@ -317,5 +333,59 @@ struct BenchPipeline: ParsableCommand {
         let numbers = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
         guard numbers.count >= 2 else { throw ValidationError("unreadable memory line: \(line)") }
         return (numbers[0] * 1_000_000, numbers[1] * 1_000_000)
+    }
+}
+
+struct BenchThroughput: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "throughput",
+        abstract: "Batch prediction over a folder of synthetic series: series per minute with 1 and 2 workers, vs the notebook's loop.",
+        discussion: """
+            Writes (once) 50 medium synthetic series (96×224×224, uncompressed) under .build-bench/medium50, then \
+            predicts them all with `willis predict`'s pipeline (reading and preparing later series while the \
+            network runs) at each worker count, and with the notebook's predict_single_scan in a Python loop \
+            (tools/bench/pipeline_reference.py --predict-folder), same weights, same libtorch and threads.
+            """)
+
+    @OptionGroup var engineOptions: EngineOptions
+
+    @Option(help: "Series to synthesise and predict.") var count: Int = 50
+    @Option(help: "Worker counts to try, comma-separated.") var workers: String = "1,2"
+    @Option(help: "Python with pydicom, scikit-image and torch (default: $WILLIS_PYTHON or .venv/bin/python).") var python: String?
+
+    func run() throws {
+        let engine = try engineOptions.load()
+        let root = FileManager.default.currentDirectoryPath + "/.build-bench/medium\(count)"
+        if !FileManager.default.fileExists(atPath: "\(root)/train.csv") {
+            var options = SynthOptions(count: count, size: .medium, seed: 50)
+            options.syntaxes = .uncompressed
+            try SynthDataset.generate(options, into: root)
+        }
+        let series = "\(root)/series"
+        let folders = try FileManager.default.contentsOfDirectory(atPath: series).sorted().map { "\(series)/\($0)" }
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("willis-throughput-\(ProcessInfo.processInfo.processIdentifier).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try Torch.manualSeed(0)
+        try UNet3D().store.save(to: scratch)
+        let predictor = try Predictor(weights: scratch)
+        print("willis bench throughput — \(Date()) — \(MachineInfo.cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("libtorch \(engine.torchVersion), \(Torch.threadCount) threads; \(folders.count) medium series (96×224×224), reference mode 64×128×128")
+        var results: [(String, Double)] = []
+        for w in workers.split(separator: ",").compactMap({ Int($0) }) where w > 0 {
+            var prepare = 0.0
+            let start = DispatchTime.now().uptimeNanoseconds
+            BatchPrediction(workers: w, queueDepth: 2).run(folders, predictor: predictor) { _, outcome in prepare += outcome.prepareSeconds }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            results.append(("willis, \(w) worker(s)", seconds))
+            print(String(format: "willis, %d worker(s): %.1f s, %.1f series/min (load + prepare %.3f s per series on its worker)",
+                         w, seconds, Double(folders.count) / seconds * 60, prepare / Double(folders.count)))
+        }
+        let py = PythonReference.locate(python: python)
+        let text = try py.output(script: "pipeline_reference.py", arguments: [series, "--predict-folder", "--threads", String(Torch.threadCount)])
+        struct Reference: Decodable { var stages: [String: [Double]] }
+        guard let last = text.split(separator: "\n").last, let ref = try? JSONDecoder().decode(Reference.self, from: Data(last.utf8)),
+              let seconds = ref.stages["predict_folder"]?.first else { throw ValidationError("pipeline_reference.py printed no result") }
+        print(String(format: "notebook loop (predict_single_scan): %.1f s, %.1f series/min", seconds, Double(folders.count) / seconds * 60))
+        for (name, s) in results { print(String(format: "  %@: %.2f× the notebook's throughput", name, seconds / s)) }
     }
 }

@@ -103,6 +103,8 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--stages", default="load,preprocess,forward,predict,matmul")
     ap.add_argument("--rss-only", action="store_true")
+    ap.add_argument("--predict-folder", action="store_true",
+                    help="FOLDER holds series folders: run predict_single_scan on each once, report the total")
     args = ap.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -110,6 +112,15 @@ def main():
     torch.manual_seed(0)
     model = UNet3D().to(device).eval()
     result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "stages": {}}
+    if args.predict_folder:
+        folders = sorted(os.path.join(args.folder, d) for d in os.listdir(args.folder))
+        start = time.perf_counter()
+        for f in folders:
+            predict_single_scan(model, f, device)
+        result["series"] = len(folders)
+        result["stages"]["predict_folder"] = [time.perf_counter() - start]
+        print(json.dumps(result))
+        return
     if args.rss_only:
         result["baseline_rss_bytes"] = peak_rss()
         predict_single_scan(model, args.folder, device)
