@@ -426,6 +426,9 @@ wl_status e_tensor_to_memory_format(wl_tensor t, int32_t format, wl_tensor *out)
     *out = wrap(unwrap(t).contiguous(f));
   })
 }
+wl_status e_tensor_set_data(wl_tensor t, wl_tensor src) {
+  WL_GUARD(unwrap(t).set_data(unwrap(src)))
+}
 wl_status e_tensor_clone(wl_tensor t, wl_tensor *out) { WL_GUARD(*out = wrap(unwrap(t).clone())) }
 wl_status e_tensor_detach(wl_tensor t, wl_tensor *out) { WL_GUARD(*out = wrap(unwrap(t).detach())) }
 
@@ -864,6 +867,7 @@ const wl_api api_table = {
     e_optimizer_state_save,
     e_optimizer_state_load,
     e_tensor_to_memory_format,
+    e_tensor_set_data,
 };
 
 } // namespace

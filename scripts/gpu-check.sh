@@ -12,7 +12,8 @@
 # bf16 autocast, each beside Python PyTorch on the same card, and `willis bench
 # pipeline` on a full-size (300×512×512) synthetic CT series written there by
 # `willis synth`: load, preprocess, forward, end-to-end predict (the pydicom and
-# scikit-image reference stages run only if that Python has them). About 6 minutes.
+# scikit-image reference stages run only if that Python has them), and the engine
+# bench again with channels-last 3D weights and activations. About 8 minutes.
 set -uo pipefail
 out=${OUT:-/tmp/willis-gpu}
 mkdir -p "$out"
@@ -32,6 +33,9 @@ common=(--device cuda --python "$py" --sizes 32x64x64,64x128x128 --warmup 5 --it
 "$bin" bench engine "${common[@]}" --cudnn-benchmark --json "$out/engine_cuda_fp32_cudnnbench.json"
 "$bin" bench engine "${common[@]}" --autocast bf16 --json "$out/engine_cuda_bf16.json"
 "$bin" bench engine "${common[@]}" --autocast bf16 --cudnn-benchmark --json "$out/engine_cuda_bf16_cudnnbench.json"
+# Channels-last 3D weights and activations (cuDNN's NDHWC kernels), with autotuning, in fp32 and bf16.
+"$bin" bench engine "${common[@]}" --channels-last --cudnn-benchmark --json "$out/engine_cuda_fp32_cl_cudnnbench.json"
+"$bin" bench engine "${common[@]}" --channels-last --autocast bf16 --cudnn-benchmark --json "$out/engine_cuda_bf16_cl_cudnnbench.json"
 
 # The whole prediction path on a full-size series (the GPU target: ≤ 0.5 s per series end to end).
 "$bin" synth --out /tmp/willis-full --count 1 --size full --syntaxes uncompressed --seed 3 > /dev/null

@@ -60,6 +60,8 @@ public struct EngineBenchmark: Sendable {
     public var iterations = 3
     /// Mixed precision for the forward pass (nil for float32).
     public var autocast: DType?
+    /// Weights and inputs in channels-last 3D layout.
+    public var channelsLast = false
 
     public init(sizes: [Size], device: Device, batch: Int = 2, warmup: Int = 1, iterations: Int = 3, autocast: DType? = nil) {
         self.sizes = sizes
@@ -88,8 +90,10 @@ public struct EngineBenchmark: Sendable {
         var rows: [BenchRow] = []
         for size in sizes {
             let model = try UNet3D(device: device)
+            if channelsLast { try model.store.convert(to: .channelsLast3d) }
             let optimizer = try Optimizer(.adam(), parameters: model.store.parameters, learningRate: 1e-3)
-            let x = try Tensor.randn([batch, 1, size.depth, size.height, size.width], device: device)
+            var x = try Tensor.randn([batch, 1, size.depth, size.height, size.width], device: device)
+            if channelsLast { x = try x.contiguous(.channelsLast3d) }
             let y = try Tensor.rand([batch, 14], device: device).gt(0.5).to(.float32)
 
             func forward(_ input: Tensor) throws -> Tensor {
@@ -107,7 +111,7 @@ public struct EngineBenchmark: Sendable {
                 try optimizer.step()
             }
             rows.append(BenchRow(stage: "train_step", size: size.description, batch: batch, samples: train))
-            let x1 = try x.narrow(dim: 0, start: 0, length: 1).contiguous()
+            let x1 = try x.narrow(dim: 0, start: 0, length: 1).contiguous(channelsLast ? .channelsLast3d : .contiguous)
             let infer = try timed {
                 model.store.isTraining = false
                 _ = try Torch.withNoGrad { try forward(x1) }

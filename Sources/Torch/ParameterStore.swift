@@ -48,6 +48,16 @@ public final class ParameterStore {
     public var namedTensors: [(String, Tensor)] { entries.map { ($0.name, $0.tensor) } }
 
     /// Number of trainable scalars.
+    /// Stores every 5-D tensor (convolution weights) in `format`, in place: the parameters stay the same
+    /// objects, so optimizers built on them carry on. Channels-last 3D lets oneDNN and cuDNN pick their
+    /// fastest convolutions.
+    public func convert(to format: Tensor.MemoryFormat) throws {
+        for p in entries where p.tensor.shape.count == 5 {
+            let converted = try p.tensor.detach().contiguous(format)
+            try Engine.current.check(Engine.current.api.pointee.tensor_set_data(p.tensor.handle, converted.handle), "set_data \(p.name)")
+        }
+    }
+
     public var parameterCount: Int { entries.filter { $0.kind == .parameter }.reduce(0) { $0 + $1.tensor.count } }
 
     /// Moves every tensor to `device`.

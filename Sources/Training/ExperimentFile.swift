@@ -123,6 +123,7 @@ public enum ExperimentFile {
             case "plateau_factor": config.plateauFactor = try number()
             case "base_filters": config.baseFilters = try integer()
             case "seed": config.seed = UInt64(max(0, try integer()))
+            case "channels_last": config.channelsLast = try bool()
             case "input_shape":
                 guard case let .array(items) = value, items.count == 3 else { throw Error(line: line, reason: "'input_shape' needs [D, H, W]") }
                 config.inputShape = try items.map { item -> Int in

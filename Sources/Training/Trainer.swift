@@ -21,13 +21,15 @@ public final class Trainer {
         self.device = device
         try Torch.manualSeed(config.seed)
         model = try UNet3D(baseFilters: config.baseFilters, device: device)
+        if config.channelsLast { try model.store.convert(to: .channelsLast3d) }
         optimizer = try Optimizer(.adam(), parameters: model.store.parameters, learningRate: config.learningRate)
         schedule = ReduceLROnPlateau(learningRate: config.learningRate, factor: config.plateauFactor, patience: config.plateauPatience)
         rng = SplitMix64(seed: config.seed, stream: 1)
     }
 
     func batchTensors(_ batch: HostBatch) throws -> (Tensor, Tensor) {
-        let x = try Tensor(batch.inputs, shape: [batch.count, 1] + config.inputShape, device: device)
+        var x = try Tensor(batch.inputs, shape: [batch.count, 1] + config.inputShape, device: device)
+        if config.channelsLast { x = try x.contiguous(.channelsLast3d) }
         let y = try Tensor(batch.labels, shape: [batch.count, 14], device: device)
         return (x, y)
     }

@@ -52,6 +52,12 @@ struct BenchEngine: ParsableCommand {
     @Flag(help: "cuDNN autotuning (both sides).")
     var cudnnBenchmark = false
 
+    @Flag(help: "TF32 tensor-core math for float32 matmul and convolution on CUDA (both sides).")
+    var tf32 = false
+
+    @Flag(help: "Weights and inputs in channels-last 3D layout (both sides).")
+    var channelsLast = false
+
     @Option(help: "Python with torch for the reference side (default: $WILLIS_PYTHON or .venv/bin/python).")
     var python: String?
 
@@ -72,19 +78,23 @@ struct BenchEngine: ParsableCommand {
         default: throw ValidationError("--autocast must be none, bf16 or fp16")
         }
         if cudnnBenchmark { try Torch.setCudnnBenchmark(true) }
+        if tf32 { try Torch.setAllowTF32(true) }
         let chosenSizes = try (quick ? "32x64x64" : sizes).split(separator: ",").map { try EngineBenchmark.Size(parsing: String($0)) }
         let iters = iterations ?? (quick ? 3 : 2)
         let roundCount = max(1, rounds ?? 3)
         let threads = Torch.threadCount
         print("willis bench engine — \(Date()) — \(MachineInfo.cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores")
-        print("libtorch \(engine.torchVersion) (\(engine.path)), device \(dev), threads \(threads), autocast \(autocast), warmup \(warmup), \(roundCount) rounds of \(iters) iterations")
-        let benchmark = EngineBenchmark(sizes: chosenSizes, device: dev, warmup: warmup, iterations: iters, autocast: amp)
+        print("libtorch \(engine.torchVersion) (\(engine.path)), device \(dev), threads \(threads), autocast \(autocast), tf32 \(tf32), channels-last \(channelsLast), warmup \(warmup), \(roundCount) rounds of \(iters) iterations")
+        var benchmark = EngineBenchmark(sizes: chosenSizes, device: dev, warmup: warmup, iterations: iters, autocast: amp)
+        benchmark.channelsLast = channelsLast
         var ourRows: [BenchRow] = [], referenceRows: [BenchRow] = []
         let py = PythonReference.locate(python: python)
         var args = ["--sizes", chosenSizes.map(\.description).joined(separator: ","), "--device", device,
                     "--threads", String(threads), "--warmup", String(warmup), "--iters", String(iters),
                     "--autocast", autocast]
         if cudnnBenchmark { args.append("--cudnn-benchmark") }
+        if tf32 { args.append("--tf32") }
+        if channelsLast { args.append("--channels-last") }
         for _ in 0..<roundCount {
             ourRows += try benchmark.run()
             guard !noReference else { continue }

@@ -45,6 +45,7 @@ struct Train: ParsableCommand {
     @Option(help: "Cache folder (default DATA/.willis-cache).") var cache: String?
     @Option(help: "Seed (default 0).") var seed: UInt64?
     @Flag(help: "Continue from OUT/last.safetensors.") var resume = false
+    @Flag(help: "Channels-last 3D weights and inputs (faster convolutions; same arithmetic, another summation order).") var channelsLast = false
     @Option(help: "cpu, cuda or cuda:N.") var device: String = "cpu"
 
     func run() throws {
@@ -84,6 +85,7 @@ struct Train: ParsableCommand {
         if let intensityGain { config.augmentation.intensityGain = intensityGain }
         if let noise { config.augmentation.noise = noise }
         if let seed { config.seed = seed }
+        if channelsLast { config.channelsLast = true }
         guard fold >= 0, fold < folds, folds >= 2 else { throw ValidationError("--fold must be in 0..<--folds (≥ 2)") }
         var run = TrainingRun(dataRoot: data, output: out, config: config)
         run.folds = folds

@@ -48,8 +48,14 @@ import Training
         #expect(t.epoch == 1)
     }
 
-    @Test func resumedTrainingContinuesExactlyAsAnUninterruptedRun() throws {
+    @Test(arguments: [false, true])
+    func resumedTrainingContinuesExactlyAsAnUninterruptedRun(channelsLast: Bool) throws {
         let train = samples(6, seed: 1), validation = samples(2, seed: 2)
+        func config() -> TrainingConfig {
+            var c = self.config()
+            c.channelsLast = channelsLast
+            return c
+        }
         let a = try Trainer(config: config())
         var lossesA: [Double] = []
         for _ in 0..<3 {

@@ -44,8 +44,13 @@ def main():
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--autocast", default="none", choices=["none", "bf16", "fp16"])
     ap.add_argument("--cudnn-benchmark", action="store_true")
+    ap.add_argument("--tf32", action="store_true", help="TF32 tensor-core math for matmul and convolution (CUDA)")
+    ap.add_argument("--channels-last", action="store_true", help="model and inputs in channels_last_3d")
     args = ap.parse_args()
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
+    if args.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -58,6 +63,9 @@ def main():
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         criterion = torch.nn.BCELoss()
         x = torch.randn(args.batch, 1, d, h, w, device=device)
+        if args.channels_last:
+            model = model.to(memory_format=torch.channels_last_3d)
+            x = x.to(memory_format=torch.channels_last_3d)
         y = (torch.rand(args.batch, 14, device=device) > 0.5).float()
 
         def forward(inp):
@@ -77,7 +85,7 @@ def main():
 
         rows.append({"stage": "train_step", "size": size, "batch": args.batch,
                      "samples": timed(train_step, device, args.warmup, args.iters)})
-        x1 = x[:1].contiguous()
+        x1 = x[:1].contiguous(memory_format=torch.channels_last_3d if args.channels_last else torch.contiguous_format)
 
         def infer():
             model.eval()

@@ -253,6 +253,9 @@ typedef struct wl_api {
   /* The same values in another memory layout (WL_CONTIGUOUS, WL_CHANNELS_LAST for 4-D,
      WL_CHANNELS_LAST_3D for 5-D); oneDNN and cuDNN convolve channels-last tensors faster. */
   wl_status (*WL_NONNULL tensor_to_memory_format)(wl_tensor t, int32_t format, wl_tensor *out);
+  /* t keeps its identity (autograd leaf, optimizer state) but now holds src's storage, shape and
+     strides (Tensor::set_data). */
+  wl_status (*WL_NONNULL tensor_set_data)(wl_tensor t, wl_tensor src);
 } wl_api;
 
 /* The only exported symbol. Returns NULL if the library cannot serve
