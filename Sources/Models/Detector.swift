@@ -1,0 +1,130 @@
+import Torch
+
+/// The detector (the accuracy issue's network): a residual-encoder 3D U-Net with
+/// - an **aneurysm head**: one heatmap logit per voxel, trained on Gaussians around localizer points,
+///   with auxiliary heatmaps at ½ and ¼ resolution for deep supervision;
+/// - a **vessel head**: 14 logits per voxel (background + the 13 artery locations), trained on the
+///   series that have vessel labels;
+/// - **location-aware pooling** into the 14 competition outputs: location l scores the highest
+///   aneurysm probability inside l's predicted region (max over voxels of p_aneurysm · p_vessel(l));
+///   "Aneurysm Present" adds a global branch (average- and max-pooled bottleneck features) to the
+///   highest aneurysm probability anywhere;
+/// - optionally the modality as extra constant input channels.
+///
+/// Parameter names follow PyTorch module paths (`stem.conv1.weight`, `down.0.weight`, …).
+public final class Detector {
+    public struct Output {
+        /// [N, 1, D, H, W] aneurysm logits.
+        public var heatmap: Tensor
+        /// [N, 1, D/2, H/2, W/2] and [N, 1, D/4, H/4, W/4] aneurysm logits (deep supervision).
+        public var auxiliaryHeatmaps: [Tensor]
+        /// [N, 14, D, H, W] vessel logits (channel 0 background, 1 + l for location l).
+        public var vessels: Tensor
+        /// [N, 14] logits in the competition's order.
+        public var logits: Tensor
+    }
+
+    /// Conv-InstanceNorm-LeakyReLU twice, with a residual connection (1×1 convolution when widths differ).
+    final class ResidualBlock {
+        let conv1: Conv3d, norm1: InstanceNorm3d, conv2: Conv3d, norm2: InstanceNorm3d
+        let shortcut: Conv3d?
+
+        init(_ s: ParameterStore, _ name: String, _ inChannels: Int, _ outChannels: Int) throws {
+            conv1 = try Conv3d(s, "\(name).conv1", inChannels, outChannels, kernel: 3, padding: 1)
+            norm1 = try InstanceNorm3d(s, "\(name).norm1", outChannels)
+            conv2 = try Conv3d(s, "\(name).conv2", outChannels, outChannels, kernel: 3, padding: 1)
+            norm2 = try InstanceNorm3d(s, "\(name).norm2", outChannels)
+            shortcut = inChannels == outChannels ? nil : try Conv3d(s, "\(name).shortcut", inChannels, outChannels, kernel: 1)
+        }
+
+        func callAsFunction(_ x: Tensor) throws -> Tensor {
+            let a = try norm1(conv1(x)).leakyRelu()
+            let b = try norm2(conv2(a))
+            return try (b + (shortcut.map { try $0(x) } ?? x)).leakyRelu()
+        }
+    }
+
+    public let store: ParameterStore
+    public let baseFilters: Int
+    /// Modalities fed as constant input channels (0: image only).
+    public let modalityChannels: Int
+    let stem: ResidualBlock
+    let down: [Conv3d]
+    let encoder: [ResidualBlock]
+    let up: [ConvTranspose3d]
+    let decoder: [ResidualBlock]
+    let heatmapHead: Conv3d
+    let auxiliaryHeads: [Conv3d]
+    let vesselHead: Conv3d
+    let globalHead: Linear
+
+    /// Three down-sampling steps: spatial sizes must be multiples of 8.
+    public init(baseFilters f: Int = 16, modalityChannels: Int = 0, device: Device = .cpu) throws {
+        let s = ParameterStore(device: device)
+        store = s
+        baseFilters = f
+        self.modalityChannels = modalityChannels
+        let widths = [f, 2 * f, 4 * f, 8 * f]
+        stem = try ResidualBlock(s, "stem", 1 + modalityChannels, f)
+        down = try (0..<3).map { try Conv3d(s, "down.\($0)", widths[$0], widths[$0 + 1], kernel: 2, stride: 2) }
+        encoder = try (0..<3).map { try ResidualBlock(s, "encoder.\($0)", widths[$0 + 1], widths[$0 + 1]) }
+        up = try (0..<3).map { try ConvTranspose3d(s, "up.\($0)", widths[3 - $0], widths[2 - $0], kernel: 2, stride: 2) }
+        decoder = try (0..<3).map { try ResidualBlock(s, "decoder.\($0)", 2 * widths[2 - $0], widths[2 - $0]) }
+        heatmapHead = try Conv3d(s, "heatmap_head", f, 1, kernel: 1)
+        auxiliaryHeads = try [2 * f, 4 * f].enumerated().map { try Conv3d(s, "aux_head.\($0.offset)", $0.element, 1, kernel: 1) }
+        vesselHead = try Conv3d(s, "vessel_head", f, 14, kernel: 1)
+        globalHead = try Linear(s, "global_head", 2 * widths[3], 1)
+        // Start the heatmap near "no aneurysm" (p ≈ 0.01), as detectors do, so early training is not
+        // swamped by the background's loss.
+        if let bias = heatmapHead.bias { try bias.tensor.copy(from: Tensor.full([1], value: -4.6, device: device)) }
+    }
+
+    /// `image` [N, 1, D, H, W]; `modality` [N, modalityChannels] one-hot when the network takes it.
+    public func callAsFunction(_ image: Tensor, modality: Tensor? = nil) throws -> Output {
+        let shape = image.shape
+        guard shape.count == 5, shape[1] == 1, shape[2...].allSatisfy({ $0 > 0 && $0 % 8 == 0 }) else {
+            throw TorchError.invalidArgument("Detector expects [N, 1, D, H, W] with D, H, W multiples of 8, got \(shape)")
+        }
+        var x = image
+        if modalityChannels > 0 {
+            guard let modality, modality.shape == [shape[0], modalityChannels] else {
+                throw TorchError.invalidArgument("Detector needs a modality one-hot [\(shape[0]), \(modalityChannels)]")
+            }
+            let planes = try modality.to(image.dtype).reshape([shape[0], modalityChannels, 1, 1, 1]).expand([shape[0], modalityChannels] + Array(shape[2...]))
+            x = try Tensor.cat([image, planes], dim: 1)
+        }
+        var skips = [try stem(x)]
+        for level in 0..<3 { skips.append(try encoder[level](down[level](skips[level]))) }
+        var y = skips[3]
+        var decoded: [Tensor] = []
+        for level in 0..<3 {
+            y = try decoder[level](Tensor.cat([up[level](y), skips[2 - level]], dim: 1))
+            decoded.append(y)
+        }
+        let heatmap = try heatmapHead(y)
+        let auxiliary = try [auxiliaryHeads[0](decoded[1]), auxiliaryHeads[1](decoded[0])]
+        let vessels = try vesselHead(y)
+        let bottleneck = skips[3]
+        let pooled = try Tensor.cat([bottleneck.adaptiveAvgPool3d((1, 1, 1)), bottleneck.adaptiveMaxPool3d((1, 1, 1))], dim: 1)
+        let global = try globalHead(pooled.flatten(startDim: 1))
+        return Output(heatmap: heatmap, auxiliaryHeatmaps: auxiliary, vessels: vessels,
+                      logits: try Self.locationLogits(heatmap: heatmap, vessels: vessels, global: global))
+    }
+
+    /// The 14 output logits from the heads: for location l, logit(max over voxels of
+    /// σ(heatmap) · softmax(vessels)[1 + l]); for "Aneurysm Present", logit(max σ(heatmap)) + `global`.
+    public static func locationLogits(heatmap: Tensor, vessels: Tensor, global: Tensor) throws -> Tensor {
+        let n = heatmap.shape[0]
+        let p = try heatmap.sigmoid()                                              // [N, 1, D, H, W]
+        let shifted = try vessels - vessels.max(dims: [1], keepDims: true)         // stable softmax
+        let e = try shifted.exp()
+        let regions = try (e / e.sum(dims: [1], keepDims: true)).narrow(dim: 1, start: 1, length: 13)  // [N, 13, …]
+        let perLocation = try (p * regions).reshape([n, 13, -1]).max(dims: [2])     // [N, 13]
+        let anywhere = try p.reshape([n, -1]).max(dims: [1], keepDims: true)       // [N, 1]
+        func logit(_ q: Tensor) throws -> Tensor {
+            let c = try q.clamp(min: 1e-6, max: 1 - 1e-6)
+            return try (c / (1.0 - c)).log()
+        }
+        return try Tensor.cat([logit(perLocation), logit(anywhere) + global], dim: 1)
+    }
+}

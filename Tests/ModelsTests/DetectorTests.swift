@@ -1,0 +1,71 @@
+import Foundation
+import Models
+import TestSupport
+import Testing
+import Torch
+
+@Suite(.serialized) struct DetectorTests {
+    init() throws { try engine() }
+
+    @Test func headsHaveTheirShapes() throws {
+        try Torch.manualSeed(1)
+        let net = try Detector(baseFilters: 4, modalityChannels: 4)
+        let x = try Tensor.randn([2, 1, 16, 32, 24])
+        let modality = try Tensor([1, 0, 0, 0, 0, 0, 1, 0], shape: [2, 4])
+        let out = try net(x, modality: modality)
+        #expect(out.heatmap.shape == [2, 1, 16, 32, 24])
+        #expect(out.auxiliaryHeatmaps.map(\.shape) == [[2, 1, 8, 16, 12], [2, 1, 4, 8, 6]])
+        #expect(out.vessels.shape == [2, 14, 16, 32, 24])
+        #expect(out.logits.shape == [2, 14])
+        // The heatmap starts near "no aneurysm".
+        let p = try out.heatmap.sigmoid().mean().item()
+        #expect(p > 0.001 && p < 0.1, "\(p)")
+        // Wrong inputs are typed errors.
+        #expect(throws: TorchError.self) { try net(Tensor.randn([2, 1, 15, 32, 24]), modality: modality) }
+        #expect(throws: TorchError.self) { try net(x) }
+    }
+
+    /// Location l's output is the strongest aneurysm evidence inside l's vessel region; "Aneurysm
+    /// Present" is the strongest anywhere plus the global branch.
+    @Test func locationPoolingReadsTheHeatmapInsideEachRegion() throws {
+        let (d, h, w) = (4, 4, 4)
+        let count = d * h * w
+        var heat = [Float](repeating: -6, count: count)
+        var vessels = [Float](repeating: 0, count: 14 * count)
+        // Everywhere background, except voxel 5 (Left MCA, label index 4) and voxel 40 (Basilar Tip, 11).
+        for i in 0..<count { vessels[i] = 10 }
+        func region(_ voxel: Int, _ location: Int) {
+            vessels[voxel] = 0
+            vessels[(1 + location) * count + voxel] = 10
+        }
+        region(5, 4)
+        region(40, 11)
+        heat[5] = 3      // a confident aneurysm in the Left MCA
+        heat[40] = -1    // weak evidence at the basilar tip
+        heat[60] = 2     // evidence outside every artery: counts for "present" only
+        let logits = try Detector.locationLogits(heatmap: Tensor(heat, shape: [1, 1, d, h, w]),
+                                                 vessels: Tensor(vessels, shape: [1, 14, d, h, w]),
+                                                 global: Tensor([0.5], shape: [1, 1])).floats()
+        func sigmoid(_ x: Double) -> Double { 1 / (1 + exp(-x)) }
+        func logit(_ p: Double) -> Double { log(p / (1 - p)) }
+        let inside = 1 / (1 + 13 * exp(-10.0) + exp(-10.0))  // softmax share of the region's own channel
+        #expect(abs(Double(logits[4]) - logit(sigmoid(3) * inside)) < 1e-3)
+        #expect(abs(Double(logits[11]) - logit(sigmoid(-1) * inside)) < 1e-3)
+        #expect(abs(Double(logits[13]) - (logit(sigmoid(3)) + 0.5)) < 1e-3)
+        // Every other location sees only background-dominated voxels: far below both.
+        for l in 0..<13 where l != 4 && l != 11 { #expect(logits[l] < logits[11] - 3, "location \(l): \(logits[l])") }
+    }
+
+    @Test func everyHeadLearnsFromTheOutputs() throws {
+        try Torch.manualSeed(2)
+        let net = try Detector(baseFilters: 4)
+        let out = try net(Tensor.randn([1, 1, 8, 16, 16]))
+        let target = try Tensor([Float](repeating: 0, count: 13) + [1], shape: [1, 14])
+        try out.logits.binaryCrossEntropyWithLogits(target: target).backward()
+        for name in ["heatmap_head.weight", "vessel_head.weight", "global_head.weight", "stem.conv1.weight", "down.2.weight"] {
+            let p = try #require(net.store.entries.first { $0.name == name })
+            let g = try #require(p.tensor.grad, "no gradient for \(name)")
+            #expect(try g.abs().sum().item() > 0, "\(name)")
+        }
+    }
+}
