@@ -7,7 +7,9 @@ import Preprocessing
 /// Network inputs on disk: one raw little-endian Float32 file per series (`<cache>/<settings>/<uid>.f32`,
 /// memory-mappable), under a folder named by the preparation settings, so a change of settings never
 /// reuses stale inputs. Improved mode also keeps `<uid>.json`, the record of the output grid in the
-/// patient. Building is parallel and resumable: files already there are kept.
+/// patient, `<uid>.targets.json` (the detector's aneurysm points in the grid) and, where a cowseg file
+/// exists, `<uid>.vessels.u8` (its labels resampled onto the grid). Building is parallel and resumable:
+/// files already there are kept.
 public struct PreprocessedCache: Sendable {
     public let folder: String
     public let preparation: Preparation
@@ -20,6 +22,8 @@ public struct PreprocessedCache: Sendable {
 
     public func path(_ uid: String) -> String { "\(folder)/\(uid).f32" }
     public func recordPath(_ uid: String) -> String { "\(folder)/\(uid).json" }
+    public func targetsPath(_ uid: String) -> String { "\(folder)/\(uid).targets.json" }
+    public func vesselsPath(_ uid: String) -> String { "\(folder)/\(uid).vessels.u8" }
 
     /// Series of `items` not cached yet.
     public func missing(_ items: [(uid: String, modality: String)]) -> [(uid: String, modality: String)] {
@@ -30,6 +34,7 @@ public struct PreprocessedCache: Sendable {
     /// Returns the series that failed, with why; the others are cached. `progress(done, total)` counts
     /// the series that needed work.
     public func build(_ items: [(uid: String, modality: String)], seriesRoot: String,
+                      localizers: [String: [LocalizerPoint]] = [:], segmentationRoot: String? = nil,
                       progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws -> [(uid: String, error: String)] {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let todo = missing(items)
@@ -43,7 +48,13 @@ public struct PreprocessedCache: Sendable {
                     let series = try SeriesLoader().load("\(seriesRoot)/\(todo[i].uid)")
                     let (input, record) = preparation.prepare(series.volume, modality: todo[i].modality)
                     if let record {
-                        try AtomicFile.write(try JSONEncoder().encode(record), to: recordPath(todo[i].uid))
+                        let uid = todo[i].uid
+                        try AtomicFile.write(try JSONEncoder().encode(record), to: recordPath(uid))
+                        let cowseg = segmentationRoot.map { "\($0)/\(uid)_cowseg.nii" }.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
+                        let (targets, vessels) = DetectionTargets.make(series: series, points: localizers[uid] ?? [], segmentation: cowseg,
+                                                                      record: record, shape: preparation.shape)
+                        if let vessels { try AtomicFile.write(Data(vessels), to: vesselsPath(uid)) }
+                        try AtomicFile.write(try JSONEncoder().encode(targets), to: targetsPath(uid))
                     }
                     // The data file last: its presence means the entry is complete.
                     try AtomicFile.write(input.withUnsafeBytes { Data($0) }, to: path(todo[i].uid))
@@ -58,6 +69,19 @@ public struct PreprocessedCache: Sendable {
             }
         }
         return zip(todo, failures).compactMap { item, e in e.map { (item.uid, $0) } }
+    }
+
+    /// The detector's targets of `uid` (improved mode), and its vessel labels when it has them.
+    public func targets(_ uid: String) throws -> (targets: DetectionTargets, vessels: [UInt8]?) {
+        let file = targetsPath(uid)
+        let targets: DetectionTargets
+        do { targets = try JSONDecoder().decode(DetectionTargets.self, from: Data(contentsOf: URL(fileURLWithPath: file))) } catch {
+            throw DatasetError(file: file, reason: "no detection targets (improved-mode cache only): \(error.localizedDescription)")
+        }
+        guard targets.hasVessels else { return (targets, nil) }
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: vesselsPath(uid)), options: .alwaysMapped)
+        guard bytes.count == shape.reduce(1, *) else { throw DatasetError(file: vesselsPath(uid), reason: "\(bytes.count) bytes, expected \(shape.reduce(1, *))") }
+        return (targets, [UInt8](bytes))
     }
 
     /// The cached input of `uid`.

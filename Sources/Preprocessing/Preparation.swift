@@ -53,7 +53,8 @@ public struct Preparation: Codable, Sendable, Equatable {
         case .reference: return "reference-\(size)-v1"
         case .improved:
             let offset = centreOffset.map { String(format: "%g", $0) }.joined(separator: ",")
-            return "improved-\(size)-\(String(format: "%g", spacing))mm-at\(offset)-v1"
+            // v2: entries also hold the detector's targets.
+            return "improved-\(size)-\(String(format: "%g", spacing))mm-at\(offset)-v2"
         }
     }
 

@@ -62,7 +62,12 @@ public struct TrainingRun {
         let items = present.map { (uid: $0.seriesInstanceUID, modality: $0.modality.rawValue) }
         let toBuild = cache.missing(items).count
         let start = DispatchTime.now().uptimeNanoseconds
-        let failed = try cache.build(items, seriesRoot: "\(dataRoot)/series", progress: cacheProgress)
+        var localizers: [String: [LocalizerPoint]] = [:]
+        if config.preparation.mode == .improved, FileManager.default.fileExists(atPath: "\(dataRoot)/train_localizers.csv") {
+            for p in try RSNATables.readLocalizers("\(dataRoot)/train_localizers.csv") { localizers[p.seriesInstanceUID, default: []].append(p) }
+        }
+        let failed = try cache.build(items, seriesRoot: "\(dataRoot)/series", localizers: localizers,
+                                     segmentationRoot: "\(dataRoot)/segmentations", progress: cacheProgress)
         for f in failed { log("skipped series \(f.uid): \(f.error)") }
         let buildSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let perSeries: Double = toBuild > 0 ? buildSeconds / Double(toBuild) : 0
