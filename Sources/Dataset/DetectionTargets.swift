@@ -13,12 +13,21 @@ public struct DetectionTargets: Codable, Sendable, Equatable {
         /// Continuous voxel coordinates in the prepared grid (x = i along width, y = j, z = k).
         public var i, j, k: Double
         public var location: LocationLabel
+        public init(i: Double, j: Double, k: Double, location: LocationLabel) {
+            (self.i, self.j, self.k, self.location) = (i, j, k, location)
+        }
     }
 
     public var points: [Point]
     public var hasVessels: Bool
     /// Localizer rows that could not be placed (slice not in the series, point outside the grid).
     public var unplaced: [String]
+
+    public init(points: [Point] = [], hasVessels: Bool = false, unplaced: [String] = []) {
+        self.points = points
+        self.hasVessels = hasVessels
+        self.unplaced = unplaced
+    }
 
     /// Targets for `series`, prepared onto `record.output` with `shape` (depth, height, width).
     /// Returns the vessel labels too when `segmentation` (a cowseg file) is given and readable.

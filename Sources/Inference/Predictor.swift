@@ -8,9 +8,14 @@ import Torch
 /// Prediction: a series folder → the volume read correctly → the preparation the weights were trained
 /// with → UNet3D → 14 probabilities.
 public final class Predictor {
-    public let model: UNet3D
-    /// The model with batch norm folded into its convolutions (channels-last on the CPU), for speed.
-    let inference: FoldedUNet3D
+    /// The network the weights are for.
+    public enum Network {
+        /// The reference UNet3D, with batch norm folded into its convolutions (channels-last on the CPU).
+        case reference(FoldedUNet3D)
+        /// The detector; predictions average the image and its left-right mirror (outputs side-swapped).
+        case detector(Detector)
+    }
+    public let network: Network
     /// How series are prepared: from the weights' metadata (`willis train` stores it), else the
     /// reference mode at 64×128×128 (the notebook's own weights carry none).
     public let preparation: Preparation
@@ -21,14 +26,25 @@ public final class Predictor {
     /// the base width is read from `enc1.0.weight`. `preparation` overrides what the file says.
     public init(weights path: String, preparation override: Preparation? = nil, device: Device = .cpu) throws {
         let file = try SafeTensorsFile(path: path)
-        guard let first = file.entry("enc1.0.weight"), first.shape.count == 5 else {
-            throw TorchError.safetensors(path: path, reason: "no enc1.0.weight: not UNet3D weights")
-        }
-        model = try UNet3D(baseFilters: first.shape[0], device: device)
         var tensors: [String: Tensor] = [:]
         for name in file.names where !name.hasPrefix("__") { tensors[name] = try file.tensor(name) }
-        try model.store.load(tensors)
-        model.store.isTraining = false
+        if file.metadata["willis_model"] == "detector" {
+            guard let stem = file.entry("stem.conv1.weight"), stem.shape.count == 5 else {
+                throw TorchError.safetensors(path: path, reason: "detector weights without stem.conv1.weight")
+            }
+            let net = try Detector(baseFilters: stem.shape[0], modalityChannels: stem.shape[1] - 1, device: device)
+            try net.store.load(tensors)
+            net.store.isTraining = false
+            network = .detector(net)
+        } else {
+            guard let first = file.entry("enc1.0.weight"), first.shape.count == 5 else {
+                throw TorchError.safetensors(path: path, reason: "no enc1.0.weight: not UNet3D weights")
+            }
+            let model = try UNet3D(baseFilters: first.shape[0], device: device)
+            try model.store.load(tensors)
+            model.store.isTraining = false
+            network = .reference(try model.foldedForInference())
+        }
         if let override {
             preparation = override
         } else if let json = file.metadata[Preparation.metadataKey] {
@@ -37,7 +53,9 @@ public final class Predictor {
             preparation = Preparation()
         }
         try preparation.validate()
-        inference = try model.foldedForInference()
+        if case .detector = network, preparation.mode != .improved {
+            throw TorchError.invalidArgument("detector weights need improved preprocessing, not \(preparation.mode.rawValue)")
+        }
         self.device = device
     }
 
@@ -59,6 +77,19 @@ public final class Predictor {
     /// The 14 probabilities for one prepared input.
     public func infer(_ input: [Float]) throws -> [Double] {
         let x = try Tensor(input, shape: [1, 1] + inputShape, device: device)
-        return try inference(x).floats().map(Double.init)
+        switch network {
+        case let .reference(folded):
+            return try folded(x).floats().map(Double.init)
+        case let .detector(net):
+            guard net.modalityChannels == 0 else {
+                throw TorchError.invalidArgument("these detector weights take the modality as input; prediction from DICOM alone cannot give it")
+            }
+            return try Torch.withNoGrad {
+                let direct = try net(x).logits.sigmoid().floats()
+                let mirrored = try net(x.flip([4])).logits.sigmoid().floats()
+                // The mirror image's Left output is the original's Right: swap back, then average.
+                return LocationLabel.allCases.map { l in (Double(direct[l.rawValue]) + Double(mirrored[l.mirrored.rawValue])) / 2 }
+            }
+        }
     }
 }

@@ -124,6 +124,19 @@ public enum ExperimentFile {
             case "base_filters": config.baseFilters = try integer()
             case "seed": config.seed = UInt64(max(0, try integer()))
             case "channels_last": config.channelsLast = try bool()
+            case "model":
+                guard case let .string(v) = value, let m = TrainingConfig.Model(rawValue: v) else {
+                    throw Error(line: line, reason: "'model' is \"reference\" or \"detector\"")
+                }
+                config.model = m
+            case "detector.base_filters": config.detector.baseFilters = try integer()
+            case "detector.heatmap_sigma_mm": config.detector.heatmapSigmaMM = try number()
+            case "detector.heatmap_positive_weight": config.detector.heatmapPositiveWeight = try number()
+            case "detector.vessel_weight": config.detector.vesselWeight = try number()
+            case "detector.classification_weight": config.detector.classificationWeight = try number()
+            case "detector.ema_decay": config.detector.emaDecay = try number()
+            case "detector.weight_decay": config.detector.weightDecay = try number()
+            case "detector.modality_input": config.detector.modalityInput = try bool()
             case "input_shape":
                 guard case let .array(items) = value, items.count == 3 else { throw Error(line: line, reason: "'input_shape' needs [D, H, W]") }
                 config.inputShape = try items.map { item -> Int in

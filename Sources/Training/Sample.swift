@@ -1,16 +1,25 @@
 import Anatomy
+import Dataset
 
 /// One preprocessed training example: the network input [D, H, W] and its 14 labels.
 public struct Sample: Sendable {
     public var id: String
     public var input: [Float]
     public var labels: [Bool]
+    /// The detector's targets and vessel labels in the input's grid (improved mode), when known.
+    public var targets: DetectionTargets?
+    public var vessels: [UInt8]?
+    /// Index into `Modality.allCases`, when known.
+    public var modality: Int?
 
-    public init(id: String, input: [Float], labels: [Bool]) {
+    public init(id: String, input: [Float], labels: [Bool], targets: DetectionTargets? = nil, vessels: [UInt8]? = nil, modality: Int? = nil) {
         precondition(labels.count == LocationLabel.allCases.count, "14 labels expected")
         self.id = id
         self.input = input
         self.labels = labels
+        self.targets = targets
+        self.vessels = vessels
+        self.modality = modality
     }
 
     /// The sample mirrored left-right: the volume flipped along its width (the patient's x axis in the
@@ -24,6 +33,19 @@ public struct Sample: Sendable {
         } }
         var swapped = labels
         for l in LocationLabel.allCases { swapped[l.mirrored.rawValue] = labels[l.rawValue] }
-        return Sample(id: id, input: out, labels: swapped)
+        // Vessel labels are 1 + location: mirror the voxels and swap the sides as for the outputs.
+        let mirroredVessels = vessels.map { v -> [UInt8] in
+            var m = [UInt8](repeating: 0, count: v.count)
+            for k in 0..<d { for j in 0..<h {
+                let row = (k * h + j) * w
+                for i in 0..<w {
+                    let value = v[row + w - 1 - i]
+                    m[row + i] = value >= 1 && value <= 13 ? UInt8(LocationLabel.locations[Int(value) - 1].mirrored.rawValue + 1) : value
+                }
+            } }
+            return m
+        }
+        return Sample(id: id, input: out, labels: swapped, targets: targets?.flippedLeftRight(width: w), vessels: mirroredVessels,
+                      modality: modality)
     }
 }

@@ -1,4 +1,5 @@
 import Dispatch
+import Dataset
 import Foundation
 
 /// Training or validation examples: their ids and labels in memory, their inputs read on demand
@@ -7,6 +8,9 @@ public struct SampleSet: Sendable {
     public let ids: [String]
     public let labels: [[Bool]]
     let input: @Sendable (Int) throws -> [Float]
+    /// The detector's targets per example (nil: the set has none).
+    var targets: (@Sendable (Int) throws -> (DetectionTargets, [UInt8]?))?
+    public var modalities: [Int?] = []
 
     public var count: Int { ids.count }
 
@@ -21,9 +25,27 @@ public struct SampleSet: Sendable {
     public init(_ samples: [Sample]) {
         let inputs = samples.map(\.input)
         self.init(ids: samples.map(\.id), labels: samples.map(\.labels), input: { inputs[$0] })
+        if samples.contains(where: { $0.targets != nil }) {
+            let targets = samples.map { ($0.targets ?? DetectionTargets(), $0.vessels) }
+            self.targets = { targets[$0] }
+        }
+        modalities = samples.map(\.modality)
     }
 
-    public func sample(_ i: Int) throws -> Sample { Sample(id: ids[i], input: try input(i), labels: labels[i]) }
+    /// Adds the detector's targets (read on demand) and each example's modality index.
+    public func withTargets(modalities: [Int?], _ targets: @escaping @Sendable (Int) throws -> (DetectionTargets, [UInt8]?)) -> SampleSet {
+        var s = self
+        s.targets = targets
+        s.modalities = modalities
+        return s
+    }
+
+    public func sample(_ i: Int) throws -> Sample {
+        var s = Sample(id: ids[i], input: try input(i), labels: labels[i])
+        if let targets { (s.targets, s.vessels) = try targets(i) }
+        if i < modalities.count { s.modality = modalities[i] }
+        return s
+    }
 }
 
 /// One batch ready for the engine: inputs [N, D, H, W] and labels [N, 14], flattened.
@@ -32,6 +54,12 @@ struct HostBatch: Sendable {
     var inputs: [Float]
     var labels: [Float]
     var count: Int { ids.count }
+    /// Detector batches only: Gaussian heatmaps (same size as `inputs`), vessel labels of the samples
+    /// that have them (`vesselSamples` lists which), and modality one-hots [N, 4].
+    var heatmaps: [Float] = []
+    var vessels: [Int64] = []
+    var vesselSamples: [Int] = []
+    var modalities: [Float] = []
 }
 
 /// Assembles batches on a background thread, at most `depth` ahead of the consumer, so reading the

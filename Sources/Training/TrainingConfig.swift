@@ -10,6 +10,33 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         case bceWithLogits
     }
 
+    public enum Model: String, Codable, Sendable {
+        /// The notebook's UNet3D (global pooling to 14 outputs).
+        case reference
+        /// `Models.Detector`: heatmap, vessel and location-pooled heads (needs improved preprocessing).
+        case detector
+    }
+
+    /// The detector's recipe (used when `model` is `.detector`).
+    public struct DetectorSettings: Codable, Sendable, Equatable {
+        public var baseFilters = 16
+        /// σ of the Gaussian around each localizer point, in mm.
+        public var heatmapSigmaMM = 2.0
+        /// Weight of the positive (aneurysm) side of the heatmap loss.
+        public var heatmapPositiveWeight = 20.0
+        public var vesselWeight = 0.5
+        public var classificationWeight = 1.0
+        /// Exponential moving average of the weights, used for validation and saved weights.
+        public var emaDecay = 0.99
+        public var weightDecay = 0.01
+        /// Feed the modality (CTA, MRA, MRI T2, MRI T1post, from train.csv) as input channels. Off by
+        /// default: at prediction DICOM says only CT or MR, so MR sequences would need a table.
+        public var modalityInput = false
+        public init() {}
+    }
+
+    public var model = Model.reference
+    public var detector = DetectorSettings()
     public var epochs = 20
     public var batchSize = 2
     public var learningRate = 1e-3

@@ -78,15 +78,23 @@ public struct TrainingRun {
         let usable = present.filter { !failedUIDs.contains($0.seriesInstanceUID) }
         let fold = Folds.assign(usable, folds: folds, seed: config.seed)
         // Inputs stay on disk (memory-mapped) and are read per batch by the background loader.
+        let detector = config.model == .detector
+        if detector && config.preparation.mode != .improved {
+            throw DatasetError(file: dataRoot, reason: "the detector trains on improved-mode inputs: set preprocessing to improved")
+        }
         func samples(_ list: [SeriesLabels]) -> SampleSet {
             let uids = list.map(\.seriesInstanceUID)
-            return SampleSet(ids: uids, labels: list.map(\.labels), input: { try cache.load(uids[$0]) })
+            let set = SampleSet(ids: uids, labels: list.map(\.labels), input: { try cache.load(uids[$0]) })
+            guard detector else { return set }
+            let modalities = list.map { row in Modality.allCases.firstIndex(of: row.modality) }
+            return set.withTargets(modalities: modalities) { try cache.targets(uids[$0]) }
         }
         let trainSet = samples(usable.filter { fold[$0.seriesInstanceUID] != validationFold })
         let validationSet = samples(usable.filter { fold[$0.seriesInstanceUID] == validationFold })
         log("training on \(trainSet.count) series, validating on \(validationSet.count) (fold \(validationFold) of \(folds))")
 
-        let trainer = try Trainer(config: config, device: device)
+        let trainer: EpochTrainer = config.model == .detector ? try DetectorTrainer(config: config, device: device)
+                                                              : try Trainer(config: config, device: device)
         trainer.onBatch = { [batchProgress, weak trainer] done, total in batchProgress((trainer?.epoch ?? 0) + 1, done, total) }
         let last = "\(output)/last.safetensors"
         if resume && FileManager.default.fileExists(atPath: last) {
@@ -108,7 +116,7 @@ public struct TrainingRun {
             let score = CompetitionScore(predictions: probabilities, truth: validationSet.labels).score
             try trainer.endEpoch(validationLoss: validationLoss)
             let record = EpochRecord(epoch: trainer.epoch, trainLoss: trainLoss, validationLoss: validationLoss, score: score,
-                                     learningRate: trainer.optimizer.learningRate,
+                                     learningRate: trainer.learningRate,
                                      seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9, dataWaitFraction: wait)
             records.append(record)
             // Checkpoint first: if it cannot be written, the log does not claim an epoch a resume would redo.
@@ -129,10 +137,10 @@ public struct TrainingRun {
 
     /// The network's weights under the notebook's state_dict names, with how inputs were prepared, so
     /// `willis predict` prepares series the same way.
-    func saveWeights(_ trainer: Trainer, to path: String, extra: [String: String] = [:]) throws {
+    func saveWeights(_ trainer: EpochTrainer, to path: String, extra: [String: String] = [:]) throws {
         var metadata = extra
         metadata[Preparation.metadataKey] = config.preparation.json
-        try trainer.model.store.save(to: path, metadata: metadata)
+        try trainer.saveWeights(to: path, metadata: metadata)
     }
 
     /// Every epoch logged so far (a resumed run's included).

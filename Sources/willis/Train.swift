@@ -33,6 +33,8 @@ struct Train: ParsableCommand {
     @Option(help: "reference (the notebook's whole-volume resize, default) or improved (canonical orientation, fixed spacing, head crop, modality-aware intensities).")
     var preprocessing: String?
     @Option(help: "Improved mode: output spacing in mm (default 1.2).") var spacing: Double?
+    @Option(help: "reference (the notebook's UNet3D, default) or detector (heatmap + vessel heads, location pooling; needs --preprocessing improved).")
+    var model: String?
     @Option(help: "reference (sigmoid + BCELoss, default) or logits (BCEWithLogitsLoss).") var loss: String?
     @Flag(help: "Random left-right flips with Left/Right label swap.") var flip = false
     @Option(help: "Random in-plane rotation up to ± this many degrees.") var rotate: Double?
@@ -71,6 +73,14 @@ struct Train: ParsableCommand {
             config.preparation.mode = mode
         }
         if let spacing { config.preparation.spacing = spacing }
+        if let model {
+            guard let m = TrainingConfig.Model(rawValue: model) else { throw ValidationError("--model must be reference or detector") }
+            config.model = m
+        }
+        if config.model == .detector, let baseFilters { config.detector.baseFilters = baseFilters }
+        if config.model == .detector && config.preparation.mode != .improved {
+            throw ValidationError("the detector trains on improved-mode inputs: add --preprocessing improved")
+        }
         do { try config.preparation.validate() } catch { throw ValidationError("\(error)") }
         switch loss {
         case nil: break

@@ -1,0 +1,246 @@
+import Anatomy
+import Dataset
+import Dispatch
+import Foundation
+import Models
+import Torch
+
+/// What `TrainingRun` needs from a training loop, whichever network it trains.
+public protocol EpochTrainer: AnyObject {
+    var epoch: Int { get }
+    var learningRate: Double { get }
+    var lastDataWait: (seconds: Double, fraction: Double) { get }
+    var onBatch: (Int, Int) -> Void { get set }
+    func trainEpoch(_ set: SampleSet) throws -> Double
+    func evaluate(_ set: SampleSet) throws -> (loss: Double, probabilities: [[Double]])
+    func endEpoch(validationLoss: Double) throws
+    func saveCheckpoint(to path: String) throws
+    func loadCheckpoint(from path: String) throws
+    /// The weights to predict with, under their PyTorch names.
+    func saveWeights(to path: String, metadata: [String: String]) throws
+}
+
+extension Trainer: EpochTrainer {
+    public var learningRate: Double { optimizer.learningRate }
+    public func saveWeights(to path: String, metadata: [String: String]) throws { try model.store.save(to: path, metadata: metadata) }
+}
+
+/// Trains `Models.Detector` on improved-mode inputs: a Gaussian heatmap loss around the localizer points
+/// (with deep supervision at ½ and ¼ resolution), cross-entropy on vessel labels where a series has them,
+/// and BCE on the 14 location-pooled outputs; AdamW with a cosine schedule; an exponential moving average
+/// of the weights, which validation uses and `saveWeights` writes.
+public final class DetectorTrainer: EpochTrainer {
+    public let config: TrainingConfig
+    public let model: Detector
+    /// The moving average of `model`'s parameters (same names).
+    public let average: Detector
+    public let optimizer: Optimizer
+    var schedule: CosineSchedule
+    public private(set) var epoch = 0
+    var rng: SplitMix64
+    let device: Device
+    public private(set) var lastDataWait = (seconds: 0.0, fraction: 0.0)
+    public var onBatch: (Int, Int) -> Void = { _, _ in }
+    public var learningRate: Double { optimizer.learningRate }
+
+    public init(config: TrainingConfig, device: Device = .cpu) throws {
+        guard config.preparation.mode == .improved else {
+            throw TorchError.invalidArgument("the detector trains on improved-mode inputs (set preprocessing to improved)")
+        }
+        guard config.inputShape.allSatisfy({ $0 % 8 == 0 }) else {
+            throw TorchError.invalidArgument("the detector needs input sizes that are multiples of 8, not \(config.inputShape)")
+        }
+        self.config = config
+        self.device = device
+        try Torch.manualSeed(config.seed)
+        let s = config.detector
+        let net = try Detector(baseFilters: s.baseFilters, modalityChannels: s.modalityInput ? Modality.allCases.count : 0, device: device)
+        let copy = try Detector(baseFilters: s.baseFilters, modalityChannels: s.modalityInput ? Modality.allCases.count : 0, device: device)
+        try Torch.withNoGrad { for (a, p) in zip(copy.store.entries, net.store.entries) { try a.tensor.copy(from: p.tensor) } }
+        model = net
+        average = copy
+        optimizer = try Optimizer(.adamW(weightDecay: s.weightDecay), parameters: model.store.parameters, learningRate: config.learningRate)
+        schedule = CosineSchedule(base: config.learningRate, minimum: config.learningRate * 0.01, totalEpochs: config.epochs,
+                                  warmupEpochs: min(1, config.epochs - 1))
+        try optimizer.setLearningRate(schedule.step(epoch: 0, metric: nil))
+        rng = SplitMix64(seed: config.seed, stream: 1)
+    }
+
+    // MARK: - Batches
+
+    static func hostBatch(_ samples: [Sample], shape: [Int], spacing: Double, sigmaMM: Double, modalityInput: Bool) -> HostBatch {
+        var b = HostBatch(ids: samples.map(\.id), inputs: samples.flatMap(\.input),
+                          labels: samples.flatMap { $0.labels.map { $0 ? Float(1) : 0 } })
+        b.heatmaps = samples.flatMap { ($0.targets ?? DetectionTargets()).heatmap(shape: shape, spacing: spacing, sigmaMM: sigmaMM) }
+        for (n, s) in samples.enumerated() {
+            guard let v = s.vessels else { continue }
+            b.vesselSamples.append(n)
+            b.vessels += v.map(Int64.init)
+        }
+        if modalityInput {
+            b.modalities = samples.flatMap { s in (0..<Modality.allCases.count).map { Float(s.modality == $0 ? 1 : 0) } }
+        }
+        return b
+    }
+
+    struct Losses { var total: Tensor; var probabilities: Tensor }
+
+    func losses(_ net: Detector, _ b: HostBatch) throws -> Losses {
+        let shape = [b.count, 1] + config.inputShape
+        let x = try Tensor(b.inputs, shape: shape, device: device)
+        let modality = b.modalities.isEmpty ? nil : try Tensor(b.modalities, shape: [b.count, Modality.allCases.count], device: device)
+        let out = try net(x, modality: modality)
+        let s = config.detector
+        let heat = try Tensor(b.heatmaps, shape: shape, device: device)
+        let positive = try Tensor([Float(s.heatmapPositiveWeight)], shape: [1], device: device)
+        var total = try out.heatmap.binaryCrossEntropyWithLogits(target: heat, posWeight: positive)
+        for (level, aux) in out.auxiliaryHeatmaps.enumerated() {
+            let k = 2 << level  // 2, then 4
+            let target = try heat.maxPool3d(kernel: (k, k, k))
+            total = try total + aux.binaryCrossEntropyWithLogits(target: target, posWeight: positive) * (0.5 / Double(level + 1))
+        }
+        if !b.vesselSamples.isEmpty {
+            let index = try Tensor(b.vesselSamples.map(Int64.init), shape: [b.vesselSamples.count], device: device)
+            let logits = try out.vessels.indexSelect(dim: 0, index: index)
+            let target = try Tensor(b.vessels, shape: [b.vesselSamples.count] + config.inputShape, device: device)
+            total = try total + logits.crossEntropy(target: target) * s.vesselWeight
+        }
+        let y = try Tensor(b.labels, shape: [b.count, 14], device: device)
+        total = try total + out.logits.binaryCrossEntropyWithLogits(target: y) * s.classificationWeight
+        return Losses(total: total, probabilities: try out.logits.sigmoid())
+    }
+
+    func updateAverage() throws {
+        let d = config.detector.emaDecay
+        try Torch.withNoGrad {
+            for (a, p) in zip(average.store.entries, model.store.entries) { try a.tensor.copy(from: a.tensor * d + p.tensor * (1 - d)) }
+        }
+    }
+
+    final class GeneratorBox: @unchecked Sendable {
+        var rng: SplitMix64
+        init(_ rng: SplitMix64) { self.rng = rng }
+    }
+
+    // MARK: - Epochs
+
+    public func trainEpoch(_ set: SampleSet) throws -> Double {
+        var order = Array(0..<set.count)
+        order.shuffle(using: &rng)
+        let batches = stride(from: 0, to: order.count, by: config.batchSize).map { Array(order[$0..<min(order.count, $0 + config.batchSize)]) }
+        let generator = GeneratorBox(rng)
+        let (augmentation, shape, spacing) = (config.augmentation, config.inputShape, config.preparation.spacing)
+        let (sigma, modalityInput) = (config.detector.heatmapSigmaMM, config.detector.modalityInput)
+        let prefetcher = BatchPrefetcher(count: batches.count) { b in
+            var samples = try batches[b].map { try set.sample($0) }
+            // Flips (with the targets and the side of every label) and intensity changes; rotation and
+            // scaling are not applied to the detector's targets, so they are left out here.
+            var allowed = augmentation
+            allowed.rotationDegrees = 0
+            allowed.scale = 0
+            if !allowed.isIdentity { samples = samples.map { allowed.apply($0, shape: shape, using: &generator.rng) } }
+            return Self.hostBatch(samples, shape: shape, spacing: spacing, sigmaMM: sigma, modalityInput: modalityInput)
+        }
+        let start = DispatchTime.now().uptimeNanoseconds
+        var total = 0.0, count = 0
+        model.store.isTraining = true
+        do {
+            while let batch = try prefetcher.next() {
+                try optimizer.zeroGrad()
+                let l = try losses(model, batch).total
+                try l.backward()
+                try optimizer.step()
+                try updateAverage()
+                total += try l.item()
+                count += 1
+                onBatch(count, batches.count)
+            }
+        } catch {
+            prefetcher.finish()
+            throw error
+        }
+        prefetcher.finish()
+        rng = generator.rng
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        lastDataWait = (prefetcher.waitSeconds, elapsed > 0 ? prefetcher.waitSeconds / elapsed : 0)
+        epoch += 1
+        return count > 0 ? total / Double(count) : 0
+    }
+
+    /// Mean loss and probabilities of the weight average, in order.
+    public func evaluate(_ set: SampleSet) throws -> (loss: Double, probabilities: [[Double]]) {
+        average.store.isTraining = false
+        let size = config.batchSize
+        let (shape, spacing) = (config.inputShape, config.preparation.spacing)
+        let (sigma, modalityInput) = (config.detector.heatmapSigmaMM, config.detector.modalityInput)
+        let prefetcher = BatchPrefetcher(count: (set.count + size - 1) / size) { b in
+            Self.hostBatch(try (b * size..<min(set.count, (b + 1) * size)).map { try set.sample($0) }, shape: shape, spacing: spacing,
+                           sigmaMM: sigma, modalityInput: modalityInput)
+        }
+        defer { prefetcher.finish() }
+        var total = 0.0, batches = 0
+        var probabilities: [[Double]] = []
+        try Torch.withNoGrad {
+            while let batch = try prefetcher.next() {
+                let l = try losses(average, batch)
+                total += try l.total.item()
+                batches += 1
+                let values = try l.probabilities.floats()
+                for n in 0..<batch.count { probabilities.append(values[(n * 14)..<((n + 1) * 14)].map(Double.init)) }
+            }
+        }
+        return (batches > 0 ? total / Double(batches) : 0, probabilities)
+    }
+
+    public func endEpoch(validationLoss: Double) throws {
+        try optimizer.setLearningRate(schedule.step(epoch: epoch, metric: validationLoss))
+    }
+
+    // MARK: - Checkpoints
+
+    struct State: Codable {
+        var epoch: Int
+        var schedule: CosineSchedule
+        var rngState: UInt64
+        var config: TrainingConfig
+    }
+
+    public func saveCheckpoint(to path: String) throws {
+        let json = String(decoding: try JSONEncoder().encode(State(epoch: epoch, schedule: schedule, rngState: rng.state, config: config)),
+                          as: UTF8.self)
+        let optimizerBytes = [UInt8](try optimizer.stateData())
+        var tensors = model.store.namedTensors
+        tensors += average.store.namedTensors.map { ("average.\($0.0)", $0.1) }
+        tensors.append(("__optimizer_state__", try Tensor(optimizerBytes, shape: [optimizerBytes.count])))
+        try SafeTensors.write(tensors, metadata: ["willis_training_state": json, "willis_model": "detector"], to: path)
+    }
+
+    public func loadCheckpoint(from path: String) throws {
+        let file = try SafeTensorsFile(path: path)
+        guard let json = file.metadata["willis_training_state"], file.metadata["willis_model"] == "detector",
+              let state = try? JSONDecoder().decode(State.self, from: Data(json.utf8)) else {
+            throw TorchError.safetensors(path: path, reason: "not a Willis detector training checkpoint")
+        }
+        var weights: [String: Tensor] = [:], averaged: [String: Tensor] = [:]
+        for name in file.names where name != "__optimizer_state__" {
+            if name.hasPrefix("average.") { averaged[String(name.dropFirst("average.".count))] = try file.tensor(name) } else {
+                weights[name] = try file.tensor(name)
+            }
+        }
+        try model.store.load(weights)
+        try average.store.load(averaged)
+        try optimizer.loadState(Data(try file.tensor("__optimizer_state__").toArray(of: UInt8.self)))
+        schedule = state.schedule
+        epoch = state.epoch
+        try optimizer.setLearningRate(schedule.step(epoch: epoch, metric: nil))
+        rng = SplitMix64(state: state.rngState)
+    }
+
+    /// The weight average under the detector's parameter names.
+    public func saveWeights(to path: String, metadata: [String: String]) throws {
+        var m = metadata
+        m["willis_model"] = "detector"
+        m["willis_detector"] = String(decoding: try JSONEncoder().encode(config.detector), as: UTF8.self)
+        try average.store.save(to: path, metadata: m)
+    }
+}
