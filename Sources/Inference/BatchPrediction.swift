@@ -1,6 +1,7 @@
 import DICOM
 import Dispatch
 import Foundation
+import Preprocessing
 
 /// Predicts many series with reading, decoding and preprocessing of later series overlapping the
 /// network on earlier ones. `workers` threads each take the next series, load and prepare it; the
@@ -19,6 +20,8 @@ public struct BatchPrediction {
 
     public var workers: Int
     public var queueDepth: Int
+    /// Where to write each series' heatmap NIfTI and candidates (detector weights only; see `Evidence`).
+    public var evidenceFolder: String?
 
     public init(workers: Int = 2, queueDepth: Int = 2) {
         self.workers = max(1, workers)
@@ -29,6 +32,7 @@ public struct BatchPrediction {
     struct Prepared: @unchecked Sendable {
         var uid: String?
         var input: [Float]?
+        var record: PreparationRecord?
         var error: String?
         var warnings: [String]
         var seconds: Double
@@ -66,10 +70,11 @@ public struct BatchPrediction {
                     var prepared: Prepared
                     do {
                         let series = try loader.load(folders[i])
-                        prepared = Prepared(uid: series.seriesInstanceUID, input: predictor.prepare(series), error: nil,
+                        let (input, record) = predictor.prepareWithRecord(series)
+                        prepared = Prepared(uid: series.seriesInstanceUID, input: input, record: record, error: nil,
                                             warnings: series.warnings, seconds: 0)
                     } catch {
-                        prepared = Prepared(uid: nil, input: nil, error: "\(error)", warnings: [], seconds: 0)
+                        prepared = Prepared(uid: nil, input: nil, record: nil, error: "\(error)", warnings: [], seconds: 0)
                     }
                     prepared.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                     board.condition.lock()
@@ -84,12 +89,18 @@ public struct BatchPrediction {
         for i in folders.indices {
             board.condition.lock()
             while board.results[i] == nil { board.condition.wait() }
-            let prepared = board.results.removeValue(forKey: i) ?? Prepared(uid: nil, input: nil, error: "lost", warnings: [], seconds: 0)
+            let prepared = board.results.removeValue(forKey: i) ?? Prepared(uid: nil, input: nil, record: nil, error: "lost", warnings: [], seconds: 0)
             board.condition.unlock()
             var outcome = Outcome(folder: folders[i], uid: prepared.uid, probabilities: nil, error: prepared.error,
                                   warnings: prepared.warnings, prepareSeconds: prepared.seconds)
             if let input = prepared.input {
-                do { outcome.probabilities = try predictor.infer(input) } catch { outcome.error = "\(error)" }
+                do {
+                    let result = try predictor.infer(input, heatmap: evidenceFolder != nil)
+                    outcome.probabilities = result.probabilities
+                    if let folder = evidenceFolder, let heat = result.heatmap, let record = prepared.record, let uid = prepared.uid {
+                        try Evidence.write(heatmap: heat, record: record, shape: predictor.inputShape, uid: uid, to: folder)
+                    }
+                } catch { outcome.error = "\(error)" }
             }
             board.condition.lock()
             board.consumed += 1

@@ -74,21 +74,32 @@ public final class Predictor {
         preparation.prepare(series.volume, modality: series.modality).input
     }
 
+    /// The input and, in improved mode, where its voxels lie in the patient.
+    public func prepareWithRecord(_ series: Series) -> (input: [Float], record: PreparationRecord?) {
+        preparation.prepare(series.volume, modality: series.modality)
+    }
+
     /// The 14 probabilities for one prepared input.
-    public func infer(_ input: [Float]) throws -> [Double] {
+    public func infer(_ input: [Float]) throws -> [Double] { try infer(input, heatmap: false).probabilities }
+
+    /// The 14 probabilities and, for the detector when asked, its aneurysm probability per voxel of the
+    /// prepared grid. The detector averages the image and its left-right mirror: the mirror's outputs
+    /// with Left and Right exchanged, its heatmap mirrored back.
+    public func infer(_ input: [Float], heatmap: Bool) throws -> (probabilities: [Double], heatmap: [Float]?) {
         let x = try Tensor(input, shape: [1, 1] + inputShape, device: device)
         switch network {
         case let .reference(folded):
-            return try folded(x).floats().map(Double.init)
+            return (try folded(x).floats().map(Double.init), nil)
         case let .detector(net):
             guard net.modalityChannels == 0 else {
                 throw TorchError.invalidArgument("these detector weights take the modality as input; prediction from DICOM alone cannot give it")
             }
             return try Torch.withNoGrad {
-                let direct = try net(x).logits.sigmoid().floats()
-                let mirrored = try net(x.flip([4])).logits.sigmoid().floats()
-                // The mirror image's Left output is the original's Right: swap back, then average.
-                return LocationLabel.allCases.map { l in (Double(direct[l.rawValue]) + Double(mirrored[l.mirrored.rawValue])) / 2 }
+                let a = try net(x), b = try net(x.flip([4]))
+                let direct = try a.logits.sigmoid().floats(), mirrored = try b.logits.sigmoid().floats()
+                let p = LocationLabel.allCases.map { l in (Double(direct[l.rawValue]) + Double(mirrored[l.mirrored.rawValue])) / 2 }
+                guard heatmap else { return (p, nil) }
+                return (p, try ((a.heatmap.sigmoid() + b.heatmap.sigmoid().flip([4])) * 0.5).floats())
             }
         }
     }

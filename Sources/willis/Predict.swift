@@ -45,6 +45,9 @@ struct Predict: ParsableCommand {
     @Option(help: "Prepared series waiting for the network, at most (bounds memory with --workers).")
     var queue: Int = 2
 
+    @Option(help: "Detector weights: write each series' aneurysm heatmap (NIfTI in patient geometry) and top candidates here.")
+    var evidence: String?
+
     func run() throws {
         _ = try engineOptions.load()
         guard workers >= 1, queue >= 1 else { throw ValidationError("--workers and --queue must be at least 1") }
@@ -73,7 +76,12 @@ struct Predict: ParsableCommand {
         let baseline = ProcessMemory.resident().current
         let start = DispatchTime.now().uptimeNanoseconds
         let bar = ProgressBar(label: "predicting")
-        BatchPrediction(workers: workers, queueDepth: queue).run(folders, predictor: predictor) { i, outcome in
+        var pipeline = BatchPrediction(workers: workers, queueDepth: queue)
+        pipeline.evidenceFolder = evidence
+        if evidence != nil, case .reference = predictor.network {
+            FileHandle.standardError.write(Data("warning: --evidence needs detector weights; the reference network has no heatmap\n".utf8))
+        }
+        pipeline.run(folders, predictor: predictor) { i, outcome in
             if let p = outcome.probabilities, let uid = outcome.uid {
                 for w in outcome.warnings { FileHandle.standardError.write(Data("warning: \(outcome.folder): \(w)\n".utf8)) }
                 rows.append((uid, p))

@@ -1,14 +1,17 @@
 import Anatomy
+import DICOM
 import Dataset
 import Foundation
 import Inference
 import Metrics
 import Models
+import NIfTI
 import Preprocessing
 import Synth
 import TestSupport
 import Testing
 import Torch
+import VolumeCore
 import Training
 
 @Suite(.serialized) struct DetectorTrainingTests {
@@ -78,6 +81,44 @@ import Training
         for _ in 0..<2 { lossesR.append(try r.trainEpoch(set)); try r.endEpoch(validationLoss: r.evaluate(set).loss) }
         #expect(lossesR == Array(lossesA[1...]), "\(lossesR) vs \(lossesA)")
         #expect(lossesA[2] < lossesA[0], "the loss falls: \(lossesA)")
+    }
+
+    /// `--evidence`: the heatmap NIfTI lies exactly on the prepared grid in patient space (so it overlays
+    /// the original series), holds the probabilities the detector gives, and the candidates are its peaks.
+    @Test func heatmapNIfTIHasThePreparedGridsGeometry() throws {
+        let root = try temporaryDirectory()
+        let cases = try SynthDataset.generate(SynthOptions(count: 2, size: .small, seed: 91), into: "\(root)/data")
+        try Torch.manualSeed(6)
+        let net = try Detector(baseFilters: 4)
+        var preparation = Preparation(mode: .improved, shape: [16, 32, 32])
+        preparation.spacing = 4.8
+        try net.store.save(to: "\(root)/d.safetensors", metadata: ["willis_model": "detector", Preparation.metadataKey: preparation.json])
+        let predictor = try Predictor(weights: "\(root)/d.safetensors")
+        var pipeline = BatchPrediction(workers: 1, queueDepth: 1)
+        pipeline.evidenceFolder = "\(root)/evidence"
+        let folders = cases.map { "\(root)/data/series/\($0.seriesInstanceUID)" }
+        pipeline.run(folders, predictor: predictor) { _, outcome in #expect(outcome.error == nil, "\(outcome.error ?? "")") }
+        for (c, folder) in zip(cases, folders) {
+            let series = try SeriesLoader().load(folder)
+            let (input, record) = predictor.prepareWithRecord(series)
+            let grid = try #require(record).output
+            let heat = try #require(try predictor.infer(input, heatmap: true).heatmap)
+            let image = try NIfTI.read("\(root)/evidence/\(c.seriesInstanceUID)_heatmap.nii.gz")
+            #expect(image.volume.shape.depth == 16 && image.volume.rows == 32 && image.volume.columns == 32)
+            for (i, j, k) in [(0.0, 0.0, 0.0), (31.0, 0.0, 0.0), (0.0, 31.0, 15.0), (31.0, 31.0, 15.0), (7.5, 20.25, 3.0)] {
+                let a = image.volume.geometry.patient(i: i, j: j, k: k), b = grid.patient(i: i, j: j, k: k)
+                #expect((a - b).length < 1e-3, "voxel (\(i), \(j), \(k)): \(a) vs \(b)")
+            }
+            #expect(maxAbsoluteError(image.volume.voxels, heat) < 1e-6)
+            #expect(heat.allSatisfy { $0 >= 0 && $0 <= 1 })
+            struct Candidate: Decodable { var lps: [Double]; var voxel: [Int]; var probability: Double }
+            let found = try JSONDecoder().decode([Candidate].self, from: Data(contentsOf: URL(fileURLWithPath: "\(root)/evidence/\(c.seriesInstanceUID)_candidates.json")))
+            if let top = found.first {
+                #expect(abs(top.probability - Double(heat.max() ?? 0)) < 1e-6)
+                let p = grid.patient(i: Double(top.voxel[0]), j: Double(top.voxel[1]), k: Double(top.voxel[2]))
+                #expect(abs(p.x - top.lps[0]) < 1e-6 && abs(p.y - top.lps[1]) < 1e-6 && abs(p.z - top.lps[2]) < 1e-6)
+            }
+        }
     }
 
     /// Test-time mirroring: the prediction for a mirrored input is the prediction for the input with every
