@@ -15,7 +15,9 @@ public final class Predictor {
         /// The detector; predictions average the image and its left-right mirror (outputs side-swapped).
         case detector(Detector)
     }
-    public let network: Network
+    /// One network per weights file: a fold ensemble averages their probabilities (and heatmaps).
+    public let networks: [Network]
+    public var network: Network { networks[0] }
     /// How series are prepared: from the weights' metadata (`willis train` stores it), else the
     /// reference mode at 64×128×128 (the notebook's own weights carry none).
     public let preparation: Preparation
@@ -24,7 +26,34 @@ public final class Predictor {
 
     /// Loads weights saved by `willis train` or exported from the notebook (state_dict names);
     /// the base width is read from `enc1.0.weight`. `preparation` overrides what the file says.
-    public init(weights path: String, preparation override: Preparation? = nil, device: Device = .cpu) throws {
+    public convenience init(weights path: String, preparation override: Preparation? = nil, device: Device = .cpu) throws {
+        try self.init(weights: [path], preparation: override, device: device)
+    }
+
+    /// Several weights files (e.g. one per fold), which must prepare series the same way.
+    public init(weights paths: [String], preparation override: Preparation? = nil, device: Device = .cpu) throws {
+        guard let first = paths.first else { throw TorchError.invalidArgument("no weights given") }
+        var networks: [Network] = []
+        var preparations: [Preparation] = []
+        for path in paths {
+            let (network, preparation) = try Self.load(path, device: device)
+            networks.append(network)
+            preparations.append(override ?? preparation)
+        }
+        if let different = zip(paths, preparations).first(where: { $0.1 != preparations[0] }) {
+            throw TorchError.invalidArgument("\(different.0) prepares series differently from \(first) (\(different.1.cacheKey) vs \(preparations[0].cacheKey)); an ensemble needs one preparation")
+        }
+        self.networks = networks
+        preparation = preparations[0]
+        try preparation.validate()
+        if networks.contains(where: { if case .detector = $0 { return true } else { return false } }), preparation.mode != .improved {
+            throw TorchError.invalidArgument("detector weights need improved preprocessing, not \(preparation.mode.rawValue)")
+        }
+        self.device = device
+    }
+
+    static func load(_ path: String, device: Device) throws -> (Network, Preparation) {
+        let network: Network
         let file = try SafeTensorsFile(path: path)
         var tensors: [String: Tensor] = [:]
         for name in file.names where !name.hasPrefix("__") { tensors[name] = try file.tensor(name) }
@@ -45,18 +74,8 @@ public final class Predictor {
             model.store.isTraining = false
             network = .reference(try model.foldedForInference())
         }
-        if let override {
-            preparation = override
-        } else if let json = file.metadata[Preparation.metadataKey] {
-            preparation = try Preparation.from(json: json)
-        } else {
-            preparation = Preparation()
-        }
-        try preparation.validate()
-        if case .detector = network, preparation.mode != .improved {
-            throw TorchError.invalidArgument("detector weights need improved preprocessing, not \(preparation.mode.rawValue)")
-        }
-        self.device = device
+        let preparation = try file.metadata[Preparation.metadataKey].map { try Preparation.from(json: $0) } ?? Preparation()
+        return (network, preparation)
     }
 
     /// Probabilities for the one series under `folder` (or a multi-frame file).
@@ -87,6 +106,20 @@ public final class Predictor {
     /// with Left and Right exchanged, its heatmap mirrored back.
     public func infer(_ input: [Float], heatmap: Bool) throws -> (probabilities: [Double], heatmap: [Float]?) {
         let x = try Tensor(input, shape: [1, 1] + inputShape, device: device)
+        var probabilities = [Double](repeating: 0, count: 14)
+        var heat: [Float]?
+        for network in networks {
+            let (p, h) = try infer(x, network, heatmap: heatmap)
+            for c in 0..<14 { probabilities[c] += p[c] / Double(networks.count) }
+            if let h {
+                let scale = Float(networks.count)
+                heat = heat.map { zip($0, h).map { $0 + $1 / scale } } ?? h.map { $0 / scale }
+            }
+        }
+        return (probabilities, heat)
+    }
+
+    func infer(_ x: Tensor, _ network: Network, heatmap: Bool) throws -> (probabilities: [Double], heatmap: [Float]?) {
         switch network {
         case let .reference(folded):
             return (try folded(x).floats().map(Double.init), nil)

@@ -24,8 +24,8 @@ struct Predict: ParsableCommand {
     @Argument(help: "A series folder, or a folder of series folders.")
     var series: String
 
-    @Option(help: "Weights (.safetensors from willis train or the notebook's state_dict).")
-    var weights: String
+    @Option(help: "Weights (.safetensors from willis train or the notebook's state_dict); repeat it for an ensemble (e.g. one per fold), whose probabilities are averaged.")
+    var weights: [String]
 
     @Option(help: "Output CSV.")
     var out: String = "submission.csv"
@@ -53,7 +53,7 @@ struct Predict: ParsableCommand {
         guard workers >= 1, queue >= 1 else { throw ValidationError("--workers and --queue must be at least 1") }
         var override: Preparation?
         if inputShape != nil || preprocessing != nil {
-            var p = (try? SafeTensorsFile(path: weights).metadata[Preparation.metadataKey]).flatMap { $0 }.flatMap { try? Preparation.from(json: $0) }
+            var p = (try? SafeTensorsFile(path: weights[0]).metadata[Preparation.metadataKey]).flatMap { $0 }.flatMap { try? Preparation.from(json: $0) }
                 ?? Preparation()
             if let inputShape { p.shape = try parseShape(inputShape) }
             if let preprocessing {

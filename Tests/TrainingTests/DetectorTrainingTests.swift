@@ -121,6 +121,31 @@ import Training
         }
     }
 
+    /// A fold ensemble averages its members; members that prepare series differently are refused.
+    @Test func anEnsembleAveragesItsMembers() throws {
+        let root = try temporaryDirectory()
+        var preparation = Preparation(mode: .improved, shape: [16, 32, 32])
+        preparation.spacing = 4.8
+        for (n, seed) in [(0, UInt64(7)), (1, 8)] {
+            try Torch.manualSeed(seed)
+            try Detector(baseFilters: 4).store.save(to: "\(root)/fold\(n).safetensors",
+                                                    metadata: ["willis_model": "detector", Preparation.metadataKey: preparation.json])
+        }
+        var g = SystemRandomNumberGeneratorSeeded(3)
+        let input = (0..<(16 * 32 * 32)).map { _ in Float(g.next() % 1000) / 1000 }
+        let a = try Predictor(weights: "\(root)/fold0.safetensors").infer(input, heatmap: true)
+        let b = try Predictor(weights: "\(root)/fold1.safetensors").infer(input, heatmap: true)
+        let both = try Predictor(weights: ["\(root)/fold0.safetensors", "\(root)/fold1.safetensors"]).infer(input, heatmap: true)
+        for c in 0..<14 { #expect(abs(both.probabilities[c] - (a.probabilities[c] + b.probabilities[c]) / 2) < 1e-9) }
+        let mean = zip(try #require(a.heatmap), try #require(b.heatmap)).map { ($0 + $1) / 2 }
+        #expect(maxAbsoluteError(try #require(both.heatmap), mean) < 1e-6)
+        var other = preparation
+        other.spacing = 3.6
+        try Torch.manualSeed(9)
+        try Detector(baseFilters: 4).store.save(to: "\(root)/other.safetensors", metadata: ["willis_model": "detector", Preparation.metadataKey: other.json])
+        #expect(throws: TorchError.self) { try Predictor(weights: ["\(root)/fold0.safetensors", "\(root)/other.safetensors"]) }
+    }
+
     /// Test-time mirroring: the prediction for a mirrored input is the prediction for the input with every
     /// Left and Right output exchanged.
     @Test func mirroredInputGivesSideSwappedOutputs() throws {

@@ -41,7 +41,8 @@ import Training
         let cacheFolder = "\(root)/data/.willis-cache/\(config.preparation.cacheKey)"
         let cached = try FileManager.default.contentsOfDirectory(atPath: cacheFolder)
         #expect(cached.filter { $0.hasSuffix(".f32") }.count == 8)
-        #expect(cached.filter { $0.hasSuffix(".json") }.count == (mode == .improved ? 8 : 0))
+        #expect(cached.filter { $0.hasSuffix(".json") && !$0.hasSuffix(".targets.json") }.count == (mode == .improved ? 8 : 0))
+        #expect(cached.filter { $0.hasSuffix(".targets.json") }.count == (mode == .improved ? 8 : 0))
 
         // Prediction prepares series as training did, from the weights' metadata alone.
         let predictor = try Predictor(weights: "\(root)/run/model.safetensors")
