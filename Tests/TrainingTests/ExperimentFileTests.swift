@@ -35,6 +35,9 @@ import Training
             try ExperimentFile.apply(try ExperimentFile.parse(String(contentsOfFile: "\(folder)/\(name)", encoding: .utf8)), to: &config)
             try config.preparation.validate()
             if name == "reference.toml" { #expect(config == TrainingConfig(), "reference.toml equals the defaults") }
+            if name == "detector.toml" {
+                #expect(config.model == .detector && config.preparation.mode == .improved && config.detector.baseFilters == 16)
+            }
             if name == "improved.toml" {
                 #expect(config.preparation.mode == .improved && config.preparation.spacing == 1.2 && config.inputShape == [96, 128, 128])
             }
