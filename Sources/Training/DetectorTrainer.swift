@@ -206,30 +206,16 @@ public final class DetectorTrainer: EpochTrainer {
     }
 
     public func saveCheckpoint(to path: String) throws {
-        let json = String(decoding: try JSONEncoder().encode(State(epoch: epoch, schedule: schedule, rngState: rng.state, config: config)),
-                          as: UTF8.self)
-        let optimizerBytes = [UInt8](try optimizer.stateData())
-        var tensors = model.store.namedTensors
-        tensors += average.store.namedTensors.map { ("average.\($0.0)", $0.1) }
-        tensors.append(("__optimizer_state__", try Tensor(optimizerBytes, shape: [optimizerBytes.count])))
-        try SafeTensors.write(tensors, metadata: ["willis_training_state": json, "willis_model": "detector"], to: path)
+        try TrainingCheckpoint.write(model.store.namedTensors + average.store.namedTensors.map { ("average.\($0.0)", $0.1) },
+                                     optimizer: optimizer, state: State(epoch: epoch, schedule: schedule, rngState: rng.state, config: config),
+                                     model: "detector", to: path)
     }
 
     public func loadCheckpoint(from path: String) throws {
-        let file = try SafeTensorsFile(path: path)
-        guard let json = file.metadata["willis_training_state"], file.metadata["willis_model"] == "detector",
-              let state = try? JSONDecoder().decode(State.self, from: Data(json.utf8)) else {
-            throw TorchError.safetensors(path: path, reason: "not a Willis detector training checkpoint")
-        }
-        var weights: [String: Tensor] = [:], averaged: [String: Tensor] = [:]
-        for name in file.names where name != "__optimizer_state__" {
-            if name.hasPrefix("average.") { averaged[String(name.dropFirst("average.".count))] = try file.tensor(name) } else {
-                weights[name] = try file.tensor(name)
-            }
-        }
-        try model.store.load(weights)
-        try average.store.load(averaged)
-        try optimizer.loadState(Data(try file.tensor("__optimizer_state__").toArray(of: UInt8.self)))
+        let (tensors, state) = try TrainingCheckpoint.read(path, model: "detector", optimizer: optimizer, as: State.self)
+        try model.store.load(tensors.filter { !$0.key.hasPrefix("average.") })
+        try average.store.load(Dictionary(uniqueKeysWithValues: tensors.filter { $0.key.hasPrefix("average.") }
+            .map { (String($0.key.dropFirst("average.".count)), $0.value) }))
         schedule = state.schedule
         epoch = state.epoch
         try optimizer.setLearningRate(schedule.step(epoch: epoch, metric: nil))

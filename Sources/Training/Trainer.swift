@@ -157,25 +157,14 @@ public final class Trainer {
 
     /// Model, optimizer, schedule, epoch and RNG in one safetensors file, written atomically.
     public func saveCheckpoint(to path: String) throws {
-        let state = State(epoch: epoch, schedule: schedule, rngState: rng.state, config: config)
-        let json = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
-        let optimizerBytes = [UInt8](try optimizer.stateData())
-        var tensors = model.store.namedTensors
-        tensors.append(("__optimizer_state__", try Tensor(optimizerBytes, shape: [optimizerBytes.count])))
-        try SafeTensors.write(tensors, metadata: ["willis_training_state": json], to: path)
+        try TrainingCheckpoint.write(model.store.namedTensors, optimizer: optimizer,
+                                     state: State(epoch: epoch, schedule: schedule, rngState: rng.state, config: config), model: nil, to: path)
     }
 
     /// Restores a checkpoint written by `saveCheckpoint` (the model's own weights load strictly).
     public func loadCheckpoint(from path: String) throws {
-        let file = try SafeTensorsFile(path: path)
-        guard let json = file.metadata["willis_training_state"],
-              let state = try? JSONDecoder().decode(State.self, from: Data(json.utf8)) else {
-            throw TorchError.safetensors(path: path, reason: "not a Willis training checkpoint (no training state)")
-        }
-        var weights: [String: Tensor] = [:]
-        for name in file.names where name != "__optimizer_state__" { weights[name] = try file.tensor(name) }
+        let (weights, state) = try TrainingCheckpoint.read(path, model: nil, optimizer: optimizer, as: State.self)
         try model.store.load(weights)
-        try optimizer.loadState(Data(try file.tensor("__optimizer_state__").toArray(of: UInt8.self)))
         schedule = state.schedule
         try optimizer.setLearningRate(schedule.learningRate)
         epoch = state.epoch

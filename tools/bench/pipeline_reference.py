@@ -22,7 +22,6 @@ import json
 import os
 import sys
 import time
-from glob import glob
 
 import numpy as np
 import torch
@@ -31,22 +30,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "oracles"))
 from reference_unet import UNet3D  # noqa: E402
 
 
-def load_dicom_series(series_path):
-    import pydicom
-    slices = []
-    for f in sorted(glob(os.path.join(series_path, "*.dcm"))):
-        ds = pydicom.dcmread(f)
-        slices.append(ds.pixel_array)
-    return np.stack(slices, axis=0)
-
-
-def load_hu(series_path):
-    import pydicom
-    slices = []
-    for f in sorted(glob(os.path.join(series_path, "*.dcm"))):
-        ds = pydicom.dcmread(f)
-        slices.append(ds.pixel_array.astype(np.float32) * float(ds.RescaleSlope) + float(ds.RescaleIntercept))
-    return np.stack(slices, axis=0)
+sys.path.insert(0, os.path.dirname(__file__))
+from dicom_reference import notebook as load_dicom_series  # noqa: E402  the notebook's loop, verbatim
+from dicom_reference import notebook_hu as load_hu  # noqa: E402  the same loop with the HU rescale
 
 
 def normalize_volume(volume):
