@@ -93,11 +93,16 @@ public final class DetectorTrainer: EpochTrainer {
         let s = config.detector
         let heat = try Tensor(b.heatmaps, shape: shape, device: device)
         let positive = try Tensor([Float(s.heatmapPositiveWeight)], shape: [1], device: device)
-        var total = try out.heatmap.binaryCrossEntropyWithLogits(target: heat, posWeight: positive)
+        func heatmapLoss(_ logits: Tensor, _ target: Tensor) throws -> Tensor {
+            switch s.heatmapLoss {
+            case .bce: return try logits.binaryCrossEntropyWithLogits(target: target, posWeight: positive)
+            case .focal: return try Self.focalLoss(logits, target)
+            }
+        }
+        var total = try heatmapLoss(out.heatmap, heat)
         for (level, aux) in out.auxiliaryHeatmaps.enumerated() {
             let k = 2 << level  // 2, then 4
-            let target = try heat.maxPool3d(kernel: (k, k, k))
-            total = try total + aux.binaryCrossEntropyWithLogits(target: target, posWeight: positive) * (0.5 / Double(level + 1))
+            total = try total + heatmapLoss(aux, heat.maxPool3d(kernel: (k, k, k))) * (0.5 / Double(level + 1))
         }
         if !b.vesselSamples.isEmpty {
             let index = try Tensor(b.vesselSamples.map(Int64.init), shape: [b.vesselSamples.count], device: device)
@@ -108,6 +113,18 @@ public final class DetectorTrainer: EpochTrainer {
         let y = try Tensor(b.labels, shape: [b.count, 14], device: device)
         total = try total + out.logits.binaryCrossEntropyWithLogits(target: y) * s.classificationWeight
         return Losses(total: total, probabilities: try out.logits.sigmoid())
+    }
+
+    /// CenterNet's penalty-reduced focal loss (α = 2, β = 4) on heatmap logits, summed and divided by
+    /// the number of positive voxels (at least 1).
+    public static func focalLoss(_ logits: Tensor, _ target: Tensor) throws -> Tensor {
+        let p = try logits.sigmoid()
+        let positive = try target.ge(0.5).to(.float32)
+        let negativeWeight = try (1.0 - target).pow(4) * (1.0 - positive)
+        let positiveTerm = try positive * (1.0 - p).square() * logits.logSigmoid()
+        let negativeTerm = try negativeWeight * p.square() * logits.neg().logSigmoid()
+        let count = try positive.sum().clamp(min: 1)
+        return try ((positiveTerm + negativeTerm).sum() / count).neg()
     }
 
     func updateAverage() throws {

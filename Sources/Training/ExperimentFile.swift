@@ -132,6 +132,11 @@ public enum ExperimentFile {
             case "detector.base_filters": config.detector.baseFilters = try integer()
             case "detector.heatmap_sigma_mm": config.detector.heatmapSigmaMM = try number()
             case "detector.heatmap_positive_weight": config.detector.heatmapPositiveWeight = try number()
+            case "detector.heatmap_loss":
+                guard case let .string(v) = value, let loss = TrainingConfig.DetectorSettings.HeatmapLoss(rawValue: v) else {
+                    throw Error(line: line, reason: "'heatmap_loss' is \"focal\" or \"bce\"")
+                }
+                config.detector.heatmapLoss = loss
             case "detector.vessel_weight": config.detector.vesselWeight = try number()
             case "detector.classification_weight": config.detector.classificationWeight = try number()
             case "detector.ema_decay": config.detector.emaDecay = try number()

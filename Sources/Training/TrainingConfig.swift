@@ -22,7 +22,15 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         public var baseFilters = 16
         /// σ of the Gaussian around each localizer point, in mm.
         public var heatmapSigmaMM = 2.0
-        /// Weight of the positive (aneurysm) side of the heatmap loss.
+        public enum HeatmapLoss: String, Codable, Sendable {
+            /// CenterNet's focal loss: voxels at a point (target ≥ ½) count as positives, the rest as
+            /// negatives down-weighted by (1 − target)⁴ near a point; normalised by the positives.
+            case focal
+            /// Binary cross-entropy on the Gaussian with `heatmapPositiveWeight` on the positive side.
+            case bce
+        }
+        public var heatmapLoss = HeatmapLoss.focal
+        /// Weight of the positive (aneurysm) side of the BCE heatmap loss.
         public var heatmapPositiveWeight = 20.0
         public var vesselWeight = 0.5
         public var classificationWeight = 1.0

@@ -146,6 +146,20 @@ import Training
         #expect(throws: TorchError.self) { try Predictor(weights: ["\(root)/fold0.safetensors", "\(root)/other.safetensors"]) }
     }
 
+    /// The heatmap's focal loss equals CenterNet's formula computed here in Double, element by element.
+    @Test func focalLossMatchesItsFormula() throws {
+        var g = SystemRandomNumberGeneratorSeeded(12)
+        let logits = (0..<64).map { _ in Float(Int(g.next() % 2000) - 1000) / 200 }
+        let target = (0..<64).map { i -> Float in i % 9 == 0 ? 1 : i % 5 == 0 ? 0.6 : Float(g.next() % 50) / 100 }
+        let loss = try DetectorTrainer.focalLoss(Tensor(logits, shape: [1, 1, 4, 4, 4]), Tensor(target, shape: [1, 1, 4, 4, 4])).item()
+        var sum = 0.0, positives = 0.0
+        for (z, y) in zip(logits.map(Double.init), target.map(Double.init)) {
+            let p = 1 / (1 + exp(-z))
+            if y >= 0.5 { sum += pow(1 - p, 2) * log(p); positives += 1 } else { sum += pow(1 - y, 4) * pow(p, 2) * log(1 - p) }
+        }
+        #expect(abs(loss - (-sum / max(positives, 1))) < 1e-4 * max(1, abs(loss)), "\(loss) vs \(-sum / max(positives, 1))")
+    }
+
     /// Test-time mirroring: the prediction for a mirrored input is the prediction for the input with every
     /// Left and Right output exchanged.
     @Test func mirroredInputGivesSideSwappedOutputs() throws {
