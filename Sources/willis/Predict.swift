@@ -48,6 +48,9 @@ struct Predict: ParsableCommand {
     @Option(help: "Detector weights: write each series' aneurysm heatmap (NIfTI in patient geometry) and top candidates here.")
     var evidence: String?
 
+    @Option(help: "Predict only shard i of N (i/N, 0-based; series sorted by folder name, taken round-robin). Default: RANK/WORLD_SIZE from the environment when set, else everything.")
+    var shard: String?
+
     func run() throws {
         _ = try engineOptions.load()
         guard workers >= 1, queue >= 1 else { throw ValidationError("--workers and --queue must be at least 1") }
@@ -68,7 +71,15 @@ struct Predict: ParsableCommand {
             var dir: ObjCBool = false
             return FileManager.default.fileExists(atPath: "\(series)/\($0)", isDirectory: &dir) && dir.boolValue
         }
-        let folders = children.isEmpty ? [series] : children.map { "\(series)/\($0)" }
+        var folders = children.isEmpty ? [series] : children.map { "\(series)/\($0)" }
+        if let shard {
+            guard let (i, n) = Sharding.parse(shard) else { throw ValidationError("--shard must be i/N with 0 ≤ i < N, not \(shard)") }
+            folders = Sharding.select(folders, shard: i, of: n)
+            print("shard \(i)/\(n): \(folders.count) series")
+        } else if let (i, n) = Sharding.fromEnvironment() {
+            folders = Sharding.select(folders, shard: i, of: n)
+            print("shard \(i)/\(n) from RANK and WORLD_SIZE: \(folders.count) series")
+        }
         // Prior for a series that fails: roughly the RSNA training prevalences.
         let prior = LocationLabel.allCases.map { $0 == .aneurysmPresent ? 0.43 : 0.04 }
         var rows: [(uid: String, probabilities: [Double])] = []
@@ -151,4 +162,36 @@ struct Evaluate: ParsableCommand {
     }
 
     func fmt(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "undefined" }
+}
+
+struct MergePredictions: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge-predictions",
+        abstract: "Join the submission.csv files of sharded predictions into one, and report missing or repeated series.",
+        discussion: "Exit status 3 when a series expected (from --series or --labels) has no row, or one appears in two shards.")
+
+    @Argument(help: "The shards' CSV files.") var shards: [String]
+    @Option(help: "Output CSV.") var out: String = "submission.csv"
+    @Option(help: "The folder of series folders that was predicted: every one must have a row.") var series: String?
+    @Option(help: "A train.csv whose series must all have a row.") var labels: String?
+
+    func run() throws {
+        guard !shards.isEmpty else { throw ValidationError("give the shards' CSV files") }
+        let merged = try Sharding.merge(shards)
+        try AtomicFile.write(Data(Submission.encode(merged.rows).utf8), to: out)
+        var expected: [String] = []
+        if let series {
+            expected += ((try? FileManager.default.contentsOfDirectory(atPath: series)) ?? []).filter { !$0.hasPrefix(".") }
+        }
+        if let labels { expected += try RSNATables.readLabels(labels).map(\.seriesInstanceUID) }
+        let have = Set(merged.rows.map(\.uid))
+        let missing = Set(expected).subtracting(have).sorted()
+        print("wrote \(out): \(merged.rows.count) series from \(shards.count) shard(s)")
+        for uid in merged.duplicates { FileHandle.standardError.write(Data("warning: \(uid) is in more than one shard (the first row is kept)\n".utf8)) }
+        for uid in missing { FileHandle.standardError.write(Data("missing: \(uid) has no prediction\n".utf8)) }
+        if !missing.isEmpty || !merged.duplicates.isEmpty {
+            print("\(missing.count) missing, \(merged.duplicates.count) repeated")
+            throw ExitCode(3)
+        }
+    }
 }

@@ -1,0 +1,33 @@
+import Foundation
+import Inference
+import TestSupport
+import Testing
+
+@Suite struct ShardingTests {
+    @Test func everySeriesLandsInExactlyOneShardWhateverTheListingOrder() {
+        let folders = (0..<23).map { "series/\(String(format: "%03d", ($0 * 7) % 23))" }
+        for n in 1...5 {
+            let shards = (0..<n).map { Sharding.select(folders.shuffled(), shard: $0, of: n) }
+            #expect(shards.flatMap { $0 }.sorted() == folders.sorted())
+            #expect(Set(shards.flatMap { $0 }).count == folders.count)
+            #expect(shards.allSatisfy { abs($0.count - folders.count / n) <= 1 })
+            #expect(shards == (0..<n).map { Sharding.select(folders, shard: $0, of: n) }, "deterministic")
+        }
+        #expect(Sharding.parse("1/4")! == (1, 4))
+        #expect(Sharding.parse("4/4") == nil && Sharding.parse("-1/2") == nil && Sharding.parse("1") == nil)
+        #expect(Sharding.fromEnvironment(["RANK": "2", "WORLD_SIZE": "3"])! == (2, 3))
+        #expect(Sharding.fromEnvironment(["RANK": "3", "WORLD_SIZE": "3"]) == nil)
+        #expect(Sharding.fromEnvironment([:]) == nil)
+    }
+
+    @Test func mergingShardsKeepsEveryRowOnceAndNamesRepeats() throws {
+        let dir = try temporaryDirectory()
+        let p = (0..<14).map { Double($0) / 20 }
+        try Data(Submission.encode([("b", p), ("a", p)]).utf8).write(to: URL(fileURLWithPath: "\(dir)/0.csv"))
+        try Data(Submission.encode([("c", p), ("a", p.map { 1 - $0 })]).utf8).write(to: URL(fileURLWithPath: "\(dir)/1.csv"))
+        let merged = try Sharding.merge(["\(dir)/0.csv", "\(dir)/1.csv"])
+        #expect(merged.rows.map(\.uid) == ["a", "b", "c"])
+        #expect(merged.duplicates == ["a"])
+        #expect(zip(merged.rows[0].probabilities, p).allSatisfy { abs($0 - $1) < 1e-6 }, "the first shard's row is kept")
+    }
+}
