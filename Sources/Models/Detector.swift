@@ -76,7 +76,9 @@ public final class Detector {
         globalHead = try Linear(s, "global_head", 2 * widths[3], 1)
         // Start the heatmap near "no aneurysm" (p ≈ 0.01), as detectors do, so early training is not
         // swamped by the background's loss.
-        if let bias = heatmapHead.bias { try bias.tensor.copy(from: Tensor.full([1], value: -4.6, device: device)) }
+        for head in [heatmapHead] + auxiliaryHeads {
+            if let bias = head.bias { try bias.tensor.copy(from: Tensor.full([1], value: -4.6, device: device)) }
+        }
     }
 
     /// `image` [N, 1, D, H, W]; `modality` [N, modalityChannels] one-hot when the network takes it.

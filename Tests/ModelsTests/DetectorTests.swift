@@ -18,8 +18,10 @@ import Torch
         #expect(out.vessels.shape == [2, 14, 16, 32, 24])
         #expect(out.logits.shape == [2, 14])
         // The heatmap starts near "no aneurysm".
-        let p = try out.heatmap.sigmoid().mean().item()
-        #expect(p > 0.001 && p < 0.1, "\(p)")
+        for heat in [out.heatmap] + out.auxiliaryHeatmaps {
+            let p = try heat.sigmoid().mean().item()
+            #expect(p > 0.001 && p < 0.1, "\(p)")
+        }
         // Wrong inputs are typed errors.
         #expect(throws: TorchError.self) { try net(Tensor.randn([2, 1, 15, 32, 24]), modality: modality) }
         #expect(throws: TorchError.self) { try net(x) }
