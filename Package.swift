@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "Preprocessing", dependencies: ["VolumeCore"]),
         .target(name: "Dataset", dependencies: ["Anatomy", "Preprocessing", "DICOM", "NIfTI", "AtomicFile", "VolumeCore"]),
         .target(name: "Training", dependencies: ["Torch", "Models", "Dataset", "Anatomy", "Metrics", "Preprocessing", "Reports", "AtomicFile"]),
-        .target(name: "Inference", dependencies: ["Torch", "Models", "DICOM", "Preprocessing", "Dataset", "Anatomy", "NIfTI", "VolumeCore", "AtomicFile"]),
+        .target(name: "Inference", dependencies: ["Torch", "Models", "DICOM", "Preprocessing", "Dataset", "Anatomy", "NIfTI", "VolumeCore", "AtomicFile", "Reports"]),
         .target(name: "Reports", dependencies: ["Zlib", "VolumeCore", "Anatomy", "Metrics"]),
         .target(name: "Demo", dependencies: ["Synth", "Training", "Inference", "Reports", "Metrics", "Dataset", "DICOM", "Anatomy", "Preprocessing"]),
         .target(name: "Synth", dependencies: ["Anatomy", "Dataset", "DICOM", "NIfTI", "VolumeCore"]),

@@ -98,7 +98,7 @@ public struct BatchPrediction {
                     let result = try predictor.infer(input, heatmap: evidenceFolder != nil)
                     outcome.probabilities = result.probabilities
                     if let folder = evidenceFolder, let heat = result.heatmap, let record = prepared.record, let uid = prepared.uid {
-                        try Evidence.write(heatmap: heat, record: record, shape: predictor.inputShape, uid: uid, to: folder)
+                        try Evidence.write(heatmap: heat, input: input, record: record, shape: predictor.inputShape, uid: uid, to: folder)
                     }
                 } catch { outcome.error = "\(error)" }
             }

@@ -2,6 +2,7 @@ import AtomicFile
 import Foundation
 import NIfTI
 import Preprocessing
+import Reports
 import VolumeCore
 
 /// What `willis predict --evidence DIR` writes per series for a detector: the aneurysm heatmap as NIfTI
@@ -38,11 +39,17 @@ public enum Evidence {
         return Array(found.sorted { $0.probability > $1.probability }.prefix(count))
     }
 
-    /// Writes `<uid>_heatmap.nii.gz` and `<uid>_candidates.json` into `folder`.
-    public static func write(heatmap: [Float], record: PreparationRecord, shape: [Int], uid: String, to folder: String) throws {
+    /// Writes `<uid>_heatmap.nii.gz`, `<uid>_candidates.json` and `<uid>_{axial,coronal,sagittal}.png` (MIPs
+    /// of the prepared input with the heatmap in red) into `folder`.
+    public static func write(heatmap: [Float], input: [Float], record: PreparationRecord, shape: [Int], uid: String, to folder: String) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let volume = try Volume(shape: (shape[0], shape[1], shape[2]), voxels: heatmap, geometry: record.output)
         try NIfTI.write(volume, to: "\(folder)/\(uid)_heatmap.nii.gz", dataType: .float32)
+        let image = try Volume(shape: (shape[0], shape[1], shape[2]), voxels: input, geometry: record.output)
+        for view in Projection.allCases {
+            let o = view.overlay(image, heat: volume)
+            try AtomicFile.write(try PNG.encode(width: o.width, height: o.height, channels: 3, pixels: o.rgb), to: "\(folder)/\(uid)_\(view.rawValue).png")
+        }
         let found = candidates(heatmap, shape: shape, grid: record.output)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

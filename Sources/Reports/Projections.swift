@@ -9,6 +9,37 @@ public enum Projection: String, CaseIterable, Sendable {
     /// values. Coronal and sagittal images are flipped so the head is up, and stretched vertically by
     /// the slice spacing over the in-plane spacing, so anatomy keeps its proportions.
     public func image(of volume: Volume) -> (width: Int, height: Int, pixels: [UInt8]) {
+        let (width, height, out) = project(volume)
+        let (low, high) = displayWindow(out)
+        let grey = out.map { UInt8(max(0, min(255, ($0 - low) / max(high - low, 1e-6) * 255))) }
+        return Self.stretchRows(grey, width: width, height: height, by: aspect(volume))
+    }
+
+    /// `image` in grey with `heat` (values in [0, 1] on the same grid, projected the same way) laid over
+    /// it in red, opaque where the heat is 1: RGB, 3 bytes a pixel.
+    public func overlay(_ volume: Volume, heat: Volume) -> (width: Int, height: Int, rgb: [UInt8]) {
+        let grey = image(of: volume)
+        let (w, h, raw) = project(heat)
+        let heatBytes = Self.stretchRows(raw.map { UInt8(max(0, min(255, $0 * 255))) }, width: w, height: h, by: aspect(heat))
+        var rgb = [UInt8](repeating: 0, count: grey.pixels.count * 3)
+        for (n, g) in grey.pixels.enumerated() {
+            let a = n < heatBytes.pixels.count ? Double(heatBytes.pixels[n]) / 255 : 0
+            let base = Double(g) * (1 - a)
+            rgb[3 * n] = UInt8(min(255, (base + 255 * a).rounded()))
+            rgb[3 * n + 1] = UInt8(base.rounded())
+            rgb[3 * n + 2] = UInt8(base.rounded())
+        }
+        return (grey.width, grey.height, rgb)
+    }
+
+    func aspect(_ volume: Volume) -> Double {
+        let s = volume.geometry.spacing
+        let (horizontal, vertical) = self == .axial ? (s.x, s.y) : self == .coronal ? (s.x, s.z) : (s.y, s.z)
+        return vertical / horizontal
+    }
+
+    /// The raw MIP (before windowing and stretching), head up for coronal and sagittal.
+    public func project(_ volume: Volume) -> (width: Int, height: Int, values: [Float]) {
         let (d, h, w) = (volume.shape.depth, volume.shape.height, volume.shape.width)
         func slab(_ n: Int) -> Range<Int> { (n / 4)..<max(n / 4 + 1, n - n / 4) }
         let (width, height): (Int, Int)
@@ -27,11 +58,7 @@ public enum Projection: String, CaseIterable, Sendable {
             out = [Float](repeating: -.infinity, count: d * h)
             for k in 0..<d { for j in 0..<h { for i in slab(w) { out[(d - 1 - k) * h + j] = max(out[(d - 1 - k) * h + j], volume[k, j, i]) } } }
         }
-        let (low, high) = displayWindow(out)
-        let grey = out.map { UInt8(max(0, min(255, ($0 - low) / max(high - low, 1e-6) * 255))) }
-        let s = volume.geometry.spacing
-        let (horizontal, vertical) = self == .axial ? (s.x, s.y) : self == .coronal ? (s.x, s.z) : (s.y, s.z)
-        return Self.stretchRows(grey, width: width, height: height, by: vertical / horizontal)
+        return (width, height, out)
     }
 
     /// Rows resampled (linearly) to `height × factor`, for pixels that are `factor` times taller than wide.

@@ -92,4 +92,25 @@ import VolumeCore
         let axial = Projection.axial.image(of: volume)
         #expect(axial.width == 60 && axial.height == 60)
     }
+
+    /// The heatmap lies over the MIP in red, where it is, and leaves the grey image alone elsewhere.
+    @Test func heatmapOverlayIsRedWhereTheHeatIs() throws {
+        let (d, h, w) = (8, 10, 12)
+        let g = Geometry(origin: .zero, spacing: Vector3(1, 1, 1), columnDirection: Vector3(1, 0, 0), rowDirection: Vector3(0, 1, 0),
+                         sliceDirection: Vector3(0, 0, 1))
+        let image = try Volume(shape: (d, h, w), voxels: (0..<(d * h * w)).map { Float($0 % 7) }, geometry: g)
+        var heat = [Float](repeating: 0, count: d * h * w)
+        heat[(4 * h + 3) * w + 5] = 1     // inside the central slab of every view
+        let heatVolume = try Volume(shape: (d, h, w), voxels: heat, geometry: g)
+        let axial = Projection.axial.overlay(image, heat: heatVolume)
+        #expect(axial.width == w && axial.height == h)
+        let hot = 3 * (3 * w + 5)
+        #expect(Array(axial.rgb[hot..<(hot + 3)]) == [255, 0, 0])
+        for n in 0..<(w * h) where n != 3 * w + 5 {
+            #expect(axial.rgb[3 * n] == axial.rgb[3 * n + 1] && axial.rgb[3 * n + 1] == axial.rgb[3 * n + 2], "pixel \(n) is grey")
+        }
+        let coronal = Projection.coronal.overlay(image, heat: heatVolume)
+        let row = d - 1 - 4  // head up
+        #expect(Array(coronal.rgb[(3 * (row * w + 5))..<(3 * (row * w + 5) + 3)]) == [255, 0, 0])
+    }
 }

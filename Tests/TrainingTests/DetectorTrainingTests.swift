@@ -110,6 +110,10 @@ import Training
                 #expect((a - b).length < 1e-3, "voxel (\(i), \(j), \(k)): \(a) vs \(b)")
             }
             #expect(maxAbsoluteError(image.volume.voxels, heat) < 1e-6)
+            for view in ["axial", "coronal", "sagittal"] {
+                let png = try Data(contentsOf: URL(fileURLWithPath: "\(root)/evidence/\(c.seriesInstanceUID)_\(view).png"))
+                #expect(png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "\(view) MIP")
+            }
             #expect(heat.allSatisfy { $0 >= 0 && $0 <= 1 })
             struct Candidate: Decodable { var lps: [Double]; var voxel: [Int]; var probability: Double }
             let found = try JSONDecoder().decode([Candidate].self, from: Data(contentsOf: URL(fileURLWithPath: "\(root)/evidence/\(c.seriesInstanceUID)_candidates.json")))
