@@ -72,7 +72,7 @@ public struct BatchPrediction {
                         let series = try loader.load(folders[i])
                         let (input, record) = predictor.prepareWithRecord(series)
                         prepared = Prepared(uid: series.seriesInstanceUID, input: input, record: record, error: nil,
-                                            warnings: series.warnings, seconds: 0)
+                                            warnings: series.warnings + Predictor.warnings(input: input, record: record), seconds: 0)
                     } catch {
                         prepared = Prepared(uid: nil, input: nil, record: nil, error: "\(error)", warnings: [], seconds: 0)
                     }

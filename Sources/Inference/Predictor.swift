@@ -85,7 +85,8 @@ public final class Predictor {
 
     /// Probabilities for a series already read.
     public func predict(_ series: Series) throws -> (uid: String, probabilities: [Double], warnings: [String]) {
-        (series.seriesInstanceUID, try infer(prepare(series)), series.warnings)
+        let (input, record) = prepareWithRecord(series)
+        return (series.seriesInstanceUID, try infer(input), series.warnings + Self.warnings(input: input, record: record))
     }
 
     /// The network input for `series` (CPU work only; safe on any thread).
@@ -96,6 +97,25 @@ public final class Predictor {
     /// The input and, in improved mode, where its voxels lie in the patient.
     public func prepareWithRecord(_ series: Series) -> (input: [Float], record: PreparationRecord?) {
         preparation.prepare(series.volume, modality: series.modality)
+    }
+
+    /// What is odd about a prepared input, as warnings (the prediction is still made): a crop that lies
+    /// largely outside the series, or an input with nothing in view (constant or not finite).
+    public static func warnings(input: [Float], record: PreparationRecord?) -> [String] {
+        var out: [String] = []
+        if let record, record.outsideFraction > 0.25 {
+            out.append(String(format: "%.0f %% of the prepared crop lies outside the series (filled with its background)", record.outsideFraction * 100))
+        }
+        var lo = Float.infinity, hi = -Float.infinity, finite = true
+        for v in input {
+            if !v.isFinite { finite = false; break }
+            lo = min(lo, v)
+            hi = max(hi, v)
+        }
+        if !finite { out.append("the prepared input holds values that are not finite") } else if hi - lo < 1e-6 {
+            out.append("nothing in view: the prepared input is constant")
+        }
+        return out
     }
 
     /// The 14 probabilities for one prepared input.

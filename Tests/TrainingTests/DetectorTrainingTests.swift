@@ -164,6 +164,27 @@ import Training
         #expect(abs(loss - (-sum / max(positives, 1))) < 1e-4 * max(1, abs(loss)), "\(loss) vs \(-sum / max(positives, 1))")
     }
 
+    /// A series with nothing in view, and one far smaller than the crop, still get predictions, with
+    /// warnings that say why they are doubtful.
+    @Test func oddSeriesArePredictedWithWarnings() throws {
+        let root = try temporaryDirectory()
+        try Torch.manualSeed(10)
+        var preparation = Preparation(mode: .improved, shape: [16, 32, 32])
+        preparation.spacing = 4.8
+        try Detector(baseFilters: 4).store.save(to: "\(root)/d.safetensors", metadata: ["willis_model": "detector", Preparation.metadataKey: preparation.json])
+        let g = Geometry(origin: Vector3(-20, -20, -10), spacing: Vector3(1, 1, 2), columnDirection: Vector3(1, 0, 0),
+                         rowDirection: Vector3(0, 1, 0), sliceDirection: Vector3(0, 0, 1))
+        try SeriesWriter().write(try Volume(shape: (10, 40, 40), voxels: [Float](repeating: 40, count: 16000), geometry: g), to: "\(root)/flat")
+        let small = (0..<(4 * 8 * 8)).map { Float($0 % 5) * 100 }
+        try SeriesWriter().write(try Volume(shape: (4, 8, 8), voxels: small, geometry: g), to: "\(root)/small")
+        let predictor = try Predictor(weights: "\(root)/d.safetensors")
+        var outcomes: [BatchPrediction.Outcome] = []
+        BatchPrediction(workers: 1, queueDepth: 1).run(["\(root)/flat", "\(root)/small"], predictor: predictor) { outcomes.append($1) }
+        #expect(outcomes.allSatisfy { $0.probabilities?.count == 14 && $0.error == nil })
+        #expect(outcomes[0].warnings.contains { $0.contains("nothing in view") }, "\(outcomes[0].warnings)")
+        #expect(outcomes[1].warnings.contains { $0.contains("outside the series") }, "\(outcomes[1].warnings)")
+    }
+
     /// Test-time mirroring: the prediction for a mirrored input is the prediction for the input with every
     /// Left and Right output exchanged.
     @Test func mirroredInputGivesSideSwappedOutputs() throws {
