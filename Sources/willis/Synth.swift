@@ -30,12 +30,17 @@ struct SynthCommand: ParsableCommand {
     @Option(help: "Transfer syntaxes: varied (uncompressed, deflate, RLE, JPEG-LS, JPEG 2000), uncompressed or compressed.")
     var syntaxes: String = "varied"
 
+    @Option(help: "Share of series with vessel-label NIfTI files (segmentations/), 0–1.")
+    var segmentationFraction: Double = 0.1
+
     func run() throws {
         guard let s = SynthSize(rawValue: size) else { throw ValidationError("--size must be small, medium or full") }
         guard count > 0 else { throw ValidationError("--count must be positive") }
         guard let mix = SyntaxMix(rawValue: syntaxes) else { throw ValidationError("--syntaxes must be varied, uncompressed or compressed") }
         var options = SynthOptions(count: count, size: s, seed: seed)
         options.syntaxes = mix
+        guard segmentationFraction >= 0, segmentationFraction <= 1 else { throw ValidationError("--segmentation-fraction must be in 0…1") }
+        options.segmentationFraction = segmentationFraction
         let start = DispatchTime.now().uptimeNanoseconds
         let bar = ProgressBar(label: "synth")
         let cases = try SynthDataset.generate(options, into: out) { done, total in bar.update(done, total) }
