@@ -215,12 +215,7 @@ public final class DetectorTrainer: EpochTrainer {
 
     // MARK: - Checkpoints
 
-    struct State: Codable {
-        var epoch: Int
-        var schedule: CosineSchedule
-        var rngState: UInt64
-        var config: TrainingConfig
-    }
+    typealias State = TrainingCheckpoint.State<CosineSchedule>
 
     public func saveCheckpoint(to path: String) throws {
         try TrainingCheckpoint.write(model.store.namedTensors + average.store.namedTensors.map { ("average.\($0.0)", $0.1) },

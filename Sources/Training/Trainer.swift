@@ -148,12 +148,7 @@ public final class Trainer {
 
     // MARK: - Checkpoints
 
-    struct State: Codable {
-        var epoch: Int
-        var schedule: ReduceLROnPlateau
-        var rngState: UInt64
-        var config: TrainingConfig
-    }
+    typealias State = TrainingCheckpoint.State<ReduceLROnPlateau>
 
     /// Model, optimizer, schedule, epoch and RNG in one safetensors file, written atomically.
     public func saveCheckpoint(to path: String) throws {

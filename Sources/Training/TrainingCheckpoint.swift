@@ -9,6 +9,14 @@ enum TrainingCheckpoint {
     static let stateKey = "willis_training_state"
     static let modelKey = "willis_model"
 
+    /// A loop's own state: epoch, learning-rate schedule, generator, config.
+    struct State<Schedule: Codable>: Codable {
+        var epoch: Int
+        var schedule: Schedule
+        var rngState: UInt64
+        var config: TrainingConfig
+    }
+
     static func write<State: Encodable>(_ tensors: [(String, Tensor)], optimizer: Optimizer, state: State, model: String?, to path: String) throws {
         let json = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
         let bytes = [UInt8](try optimizer.stateData())
