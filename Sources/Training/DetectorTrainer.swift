@@ -134,79 +134,49 @@ public final class DetectorTrainer: EpochTrainer {
         }
     }
 
-    final class GeneratorBox: @unchecked Sendable {
-        var rng: SplitMix64
-        init(_ rng: SplitMix64) { self.rng = rng }
-    }
-
     // MARK: - Epochs
 
     public func trainEpoch(_ set: SampleSet) throws -> Double {
-        var order = Array(0..<set.count)
-        order.shuffle(using: &rng)
-        let batches = stride(from: 0, to: order.count, by: config.batchSize).map { Array(order[$0..<min(order.count, $0 + config.batchSize)]) }
-        let generator = GeneratorBox(rng)
-        let (augmentation, shape, spacing) = (config.augmentation, config.inputShape, config.preparation.spacing)
+        // Flips (with the targets and the side of every label) and intensity changes; rotation and
+        // scaling are not applied to the detector's targets, so they are left out here.
+        var allowed = config.augmentation
+        allowed.rotationDegrees = 0
+        allowed.scale = 0
+        let augmentation = allowed
+        let (shape, spacing) = (config.inputShape, config.preparation.spacing)
         let (sigma, modalityInput) = (config.detector.heatmapSigmaMM, config.detector.modalityInput)
-        let prefetcher = BatchPrefetcher(count: batches.count) { b in
-            var samples = try batches[b].map { try set.sample($0) }
-            // Flips (with the targets and the side of every label) and intensity changes; rotation and
-            // scaling are not applied to the detector's targets, so they are left out here.
-            var allowed = augmentation
-            allowed.rotationDegrees = 0
-            allowed.scale = 0
-            if !allowed.isIdentity { samples = samples.map { allowed.apply($0, shape: shape, using: &generator.rng) } }
-            return Self.hostBatch(samples, shape: shape, spacing: spacing, sigmaMM: sigma, modalityInput: modalityInput)
-        }
-        let start = DispatchTime.now().uptimeNanoseconds
-        var total = 0.0, count = 0
         model.store.isTraining = true
-        do {
-            while let batch = try prefetcher.next() {
-                try optimizer.zeroGrad()
-                let l = try losses(model, batch).total
-                try l.backward()
-                try optimizer.step()
-                try updateAverage()
-                total += try l.item()
-                count += 1
-                onBatch(count, batches.count)
-            }
-        } catch {
-            prefetcher.finish()
-            throw error
-        }
-        prefetcher.finish()
-        rng = generator.rng
-        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        lastDataWait = (prefetcher.waitSeconds, elapsed > 0 ? prefetcher.waitSeconds / elapsed : 0)
+        let result = try Passes.train(set, batchSize: config.batchSize, rng: &rng, build: { samples, generator in
+            let changed = augmentation.isIdentity ? samples : samples.map { augmentation.apply($0, shape: shape, using: &generator.rng) }
+            return Self.hostBatch(changed, shape: shape, spacing: spacing, sigmaMM: sigma, modalityInput: modalityInput)
+        }, step: { batch in
+            try optimizer.zeroGrad()
+            let l = try losses(model, batch).total
+            try l.backward()
+            try optimizer.step()
+            try updateAverage()
+            return try l.item()
+        }, onBatch: onBatch)
+        lastDataWait = result.wait
         epoch += 1
-        return count > 0 ? total / Double(count) : 0
+        return result.meanLoss
     }
 
     /// Mean loss and probabilities of the weight average, in order.
     public func evaluate(_ set: SampleSet) throws -> (loss: Double, probabilities: [[Double]]) {
         average.store.isTraining = false
-        let size = config.batchSize
         let (shape, spacing) = (config.inputShape, config.preparation.spacing)
         let (sigma, modalityInput) = (config.detector.heatmapSigmaMM, config.detector.modalityInput)
-        let prefetcher = BatchPrefetcher(count: (set.count + size - 1) / size) { b in
-            Self.hostBatch(try (b * size..<min(set.count, (b + 1) * size)).map { try set.sample($0) }, shape: shape, spacing: spacing,
-                           sigmaMM: sigma, modalityInput: modalityInput)
-        }
-        defer { prefetcher.finish() }
-        var total = 0.0, batches = 0
-        var probabilities: [[Double]] = []
-        try Torch.withNoGrad {
-            while let batch = try prefetcher.next() {
+        let result = try Torch.withNoGrad {
+            try Passes.evaluate(set, batchSize: config.batchSize, build: {
+                Self.hostBatch($0, shape: shape, spacing: spacing, sigmaMM: sigma, modalityInput: modalityInput)
+            }) { batch in
                 let l = try losses(average, batch)
-                total += try l.total.item()
-                batches += 1
-                let values = try l.probabilities.floats()
-                for n in 0..<batch.count { probabilities.append(values[(n * 14)..<((n + 1) * 14)].map(Double.init)) }
+                return (try l.total.item(), try l.probabilities.floats())
             }
         }
-        return (batches > 0 ? total / Double(batches) : 0, probabilities)
+        lastDataWait = result.wait
+        return (result.loss, result.probabilities)
     }
 
     public func endEpoch(validationLoss: Double) throws {

@@ -126,3 +126,69 @@ final class BatchPrefetcher: @unchecked Sendable {
 
     deinit { finish() }
 }
+
+/// The generator a background batch builder draws augmentations from; handed back when the pass ends.
+final class GeneratorBox: @unchecked Sendable {
+    var rng: SplitMix64
+    init(_ rng: SplitMix64) { self.rng = rng }
+}
+
+/// The passes over a sample set that both training loops make: batches built in the background, the
+/// network's work on the calling thread, and the time it waited for data measured.
+enum Passes {
+    typealias Wait = (seconds: Double, fraction: Double)
+
+    static func wait(_ prefetcher: BatchPrefetcher, since start: UInt64) -> Wait {
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return (prefetcher.waitSeconds, elapsed > 0 ? prefetcher.waitSeconds / elapsed : 0)
+    }
+
+    /// One epoch in an order shuffled with `rng`. `build` turns a batch's samples into a host batch and
+    /// may draw augmentations from the generator it is given, in batch order, so that a run resumed from
+    /// the generator's saved state repeats them; `rng` ends where those draws left it.
+    static func train(_ set: SampleSet, batchSize: Int, rng: inout SplitMix64,
+                      build: @escaping @Sendable ([Sample], GeneratorBox) -> HostBatch,
+                      step: (HostBatch) throws -> Double, onBatch: (Int, Int) -> Void) throws -> (meanLoss: Double, wait: Wait) {
+        var order = Array(0..<set.count)
+        order.shuffle(using: &rng)
+        let batches = stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0..<min(order.count, $0 + batchSize)]) }
+        let generator = GeneratorBox(rng)
+        let prefetcher = BatchPrefetcher(count: batches.count) { b in build(try batches[b].map { try set.sample($0) }, generator) }
+        let start = DispatchTime.now().uptimeNanoseconds
+        var total = 0.0, count = 0
+        do {
+            while let batch = try prefetcher.next() {
+                total += try step(batch)
+                count += 1
+                onBatch(count, batches.count)
+            }
+        } catch {
+            prefetcher.finish()
+            throw error
+        }
+        prefetcher.finish()
+        rng = generator.rng
+        return (count > 0 ? total / Double(count) : 0, wait(prefetcher, since: start))
+    }
+
+    /// The set in order, without augmentation: the mean batch loss and each sample's 14 probabilities.
+    /// `evaluate` returns a batch's loss and its probabilities [N × 14].
+    static func evaluate(_ set: SampleSet, batchSize: Int, build: @escaping @Sendable ([Sample]) -> HostBatch,
+                         evaluate: (HostBatch) throws -> (loss: Double, probabilities: [Float])) throws
+        -> (loss: Double, probabilities: [[Double]], wait: Wait) {
+        let prefetcher = BatchPrefetcher(count: (set.count + batchSize - 1) / batchSize) { b in
+            build(try (b * batchSize..<min(set.count, (b + 1) * batchSize)).map { try set.sample($0) })
+        }
+        defer { prefetcher.finish() }
+        let start = DispatchTime.now().uptimeNanoseconds
+        var total = 0.0, batches = 0
+        var probabilities: [[Double]] = []
+        while let batch = try prefetcher.next() {
+            let (loss, values) = try evaluate(batch)
+            total += loss
+            batches += 1
+            for n in 0..<batch.count { probabilities.append(values[(n * 14)..<((n + 1) * 14)].map(Double.init)) }
+        }
+        return (batches > 0 ? total / Double(batches) : 0, probabilities, wait(prefetcher, since: start))
+    }
+}

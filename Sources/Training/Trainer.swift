@@ -68,50 +68,19 @@ public final class Trainer {
     /// Called after each training step with (batches done, batches in the epoch).
     public var onBatch: (Int, Int) -> Void = { _, _ in }
 
-    /// The generator the background batch builder draws augmentations from; handed back when it ends.
-    final class GeneratorBox: @unchecked Sendable {
-        var rng: SplitMix64
-        init(_ rng: SplitMix64) { self.rng = rng }
-    }
-
     /// One epoch over `samples` in a shuffled order; returns the mean batch loss.
     public func trainEpoch(_ samples: [Sample]) throws -> Double { try trainEpoch(SampleSet(samples)) }
 
     /// One epoch over `set` in a shuffled order, batches built and augmented in the background;
     /// returns the mean batch loss.
     public func trainEpoch(_ set: SampleSet) throws -> Double {
-        var order = Array(0..<set.count)
-        order.shuffle(using: &rng)
-        let batches = stride(from: 0, to: order.count, by: config.batchSize).map { Array(order[$0..<min(order.count, $0 + config.batchSize)]) }
-        let generator = GeneratorBox(rng)
         let augmentation = config.augmentation, shape = config.inputShape
-        let prefetcher = BatchPrefetcher(count: batches.count) { b in
-            var samples = try batches[b].map { try set.sample($0) }
-            if !augmentation.isIdentity { samples = samples.map { augmentation.apply($0, shape: shape, using: &generator.rng) } }
-            return Self.hostBatch(samples)
-        }
-        let start = DispatchTime.now().uptimeNanoseconds
-        var total = 0.0, count = 0
-        do {
-            while let batch = try prefetcher.next() {
-                total += try step(batch)
-                count += 1
-                onBatch(count, batches.count)
-            }
-        } catch {
-            prefetcher.finish()
-            throw error
-        }
-        prefetcher.finish()
-        rng = generator.rng
-        recordWait(prefetcher.waitSeconds, since: start)
+        let result = try Passes.train(set, batchSize: config.batchSize, rng: &rng, build: { samples, generator in
+            Self.hostBatch(augmentation.isIdentity ? samples : samples.map { augmentation.apply($0, shape: shape, using: &generator.rng) })
+        }, step: step, onBatch: onBatch)
+        lastDataWait = result.wait
         epoch += 1
-        return count > 0 ? total / Double(count) : 0
-    }
-
-    func recordWait(_ seconds: Double, since start: UInt64) {
-        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        lastDataWait = (seconds, elapsed > 0 ? seconds / elapsed : 0)
+        return result.meanLoss
     }
 
     /// Mean loss and per-sample probabilities [N][14] in evaluation mode.
@@ -119,26 +88,15 @@ public final class Trainer {
 
     public func evaluate(_ set: SampleSet) throws -> (loss: Double, probabilities: [[Double]]) {
         model.store.isTraining = false
-        var total = 0.0, batches = 0
-        var probabilities: [[Double]] = []
-        let size = config.batchSize
-        let prefetcher = BatchPrefetcher(count: (set.count + size - 1) / size) { b in
-            Self.hostBatch(try (b * size..<min(set.count, (b + 1) * size)).map { try set.sample($0) })
-        }
-        defer { prefetcher.finish() }
-        let start = DispatchTime.now().uptimeNanoseconds
-        try Torch.withNoGrad {
-            while let batch = try prefetcher.next() {
+        let result = try Torch.withNoGrad {
+            try Passes.evaluate(set, batchSize: config.batchSize, build: { Self.hostBatch($0) }) { batch in
                 let (x, y) = try batchTensors(batch)
                 let (l, p) = try loss(x, y)
-                total += try l.item()
-                batches += 1
-                let values = try p.floats()
-                for b in 0..<batch.count { probabilities.append(values[(b * 14)..<((b + 1) * 14)].map(Double.init)) }
+                return (try l.item(), try p.floats())
             }
         }
-        recordWait(prefetcher.waitSeconds, since: start)
-        return (batches > 0 ? total / Double(batches) : 0, probabilities)
+        lastDataWait = result.wait
+        return (result.loss, result.probabilities)
     }
 
     /// Feeds the validation loss to ReduceLROnPlateau and applies the new learning rate.
