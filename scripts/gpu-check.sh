@@ -13,7 +13,9 @@
 # pipeline` on a full-size (300×512×512) synthetic CT series written there by
 # `willis synth`: load, preprocess, forward, end-to-end predict (the pydicom and
 # scikit-image reference stages run only if that Python has them), and the engine
-# bench again with channels-last 3D weights and activations. About 8 minutes.
+# bench again with channels-last 3D weights and activations. The first part took
+# about 4 minutes on an H200 in an earlier session; the added runs are not yet
+# timed (estimated 3-4 more minutes).
 set -uo pipefail
 out=${OUT:-/tmp/willis-gpu}
 mkdir -p "$out"

@@ -19,15 +19,20 @@ import VolumeCore
     static let syntaxes: [TransferSyntax] = [.explicitVRLittleEndian, .implicitVRLittleEndian, .deflatedExplicitVRLittleEndian,
                                              .rleLossless, .jpegLSLossless, .jpeg2000Lossless]
 
+    /// Signed: stored values −1024…1375 (intercept 0); unsigned: 0…2399 (intercept −1024).
+    func writer(_ syntax: TransferSyntax, signed: Bool) -> SeriesWriter {
+        var writer = SeriesWriter()
+        writer.syntax = syntax
+        writer.signedPixels = signed
+        writer.intercept = signed ? 0 : -1024
+        return writer
+    }
+
     @Test(arguments: syntaxes, [true, false])
     func writtenSeriesReadsBackIdentically(syntax: TransferSyntax, signed: Bool) throws {
         let dir = try temporaryDirectory()
         let v = try volume()
-        var writer = SeriesWriter()
-        writer.syntax = syntax
-        writer.signedPixels = signed
-        // Signed: stored values −1024…1375 (intercept 0); unsigned: 0…2399 (intercept −1024).
-        writer.intercept = signed ? 0 : -1024
+        var writer = writer(syntax, signed: signed)
         writer.patientAge = "061Y"
         let uids = try writer.write(v, to: dir)
         let back = try SeriesLoader().load(dir)
@@ -45,10 +50,7 @@ import VolumeCore
     func pydicomReadsWhatWillisWrites(syntax: TransferSyntax, signed: Bool) throws {
         let dir = try temporaryDirectory()
         let v = try volume()
-        var writer = SeriesWriter()
-        writer.syntax = syntax
-        writer.signedPixels = signed
-        writer.intercept = signed ? 0 : -1024
+        let writer = writer(syntax, signed: signed)
         let uids = try writer.write(v, to: dir)
         let files = uids.map { "\(dir)/\($0).dcm" }
         try runOracle("pydicom_probe.py", ["\(dir)/probe.json"] + files)
