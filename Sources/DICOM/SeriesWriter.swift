@@ -15,6 +15,10 @@ public struct SeriesWriter: Sendable {
     public var sopInstanceUIDs: [String]?
     public var patientAge: String?
     public var patientSex: String?
+    public var seriesDescription: String?
+    /// Identifying fields, for tests of what is hidden (synthetic data carries made-up ones).
+    public var patientName: String?
+    public var patientID: String?
     public var syntax = TransferSyntax.explicitVRLittleEndian
     /// Two's complement stored values (Pixel Representation 1); otherwise 0–65535.
     public var signedPixels = true
@@ -52,6 +56,9 @@ public struct SeriesWriter: Sendable {
             set.set(.instanceNumber, .IS, String(k + 1))
             if let patientAge { set.set(.patientAge, .AS, patientAge) }
             if let patientSex { set.set(.patientSex, .CS, patientSex) }
+            if let seriesDescription { set.set(.seriesDescription, .LO, seriesDescription) }
+            if let patientName { set.set(.patientName, .PN, patientName) }
+            if let patientID { set.set(.patientID, .LO, patientID) }
             let p = g.patient(i: 0, j: 0, k: Double(k))
             set.set(.imagePositionPatient, decimals: [p.x, p.y, p.z])
             let c = g.columnDirection, r = g.rowDirection

@@ -4,7 +4,7 @@ import Dataset
 import Dispatch
 import Foundation
 import Inference
-import Metrics
+import Scoring
 import Preprocessing
 import Reports
 import Synth
@@ -42,17 +42,28 @@ public struct DemoRun {
         run.log = { log("    " + $0) }
         let records = try run.run()
         log("3/4 predicting the held-out series")
-        let predictor = try Predictor(weights: "\(folder)/run/model.safetensors")
+        let weights = "\(folder)/run/model.safetensors"
+        let predictor = try Predictor(weights: weights)
         let truth = try RSNATables.readLabels("\(folder)/test/train.csv")
+        // The same path as `willis predict --results`, so that `willis serve` can show the demo's results.
+        let results = ResultsFolder("\(folder)/results")
+        try? FileManager.default.removeItem(atPath: results.seriesRoot)
+        try results.writeRun(RunInfo(weights: [URL(fileURLWithPath: weights).standardizedFileURL.path], preparation: predictor.preparation))
+        var pipeline = BatchPrediction(workers: 2, queueDepth: 2)
+        pipeline.results = results
         var rows: [(uid: String, probabilities: [Double])] = []
+        var failures: [String] = []
+        pipeline.run(testCases.map { "\(folder)/test/series/\($0.seriesInstanceUID)" }, predictor: predictor,
+                     loader: SeriesLoader(options: SeriesLoader.Options(includePHI: true))) { _, outcome in
+            if let uid = outcome.uid, let p = outcome.probabilities { rows.append((uid, p)) } else { failures.append("\(outcome.folder): \(outcome.error ?? "")") }
+        }
+        if let first = failures.first { throw DatasetError(file: first, reason: "a synthetic series could not be predicted") }
+        try Data(Submission.encode(rows).utf8).write(to: URL(fileURLWithPath: results.submissionPath))
         var gallery: [HTMLReport.Case] = []
-        for c in testCases {
-            let series = try SeriesLoader().load("\(folder)/test/series/\(c.seriesInstanceUID)")
-            let r = try predictor.predict(series)
-            rows.append((r.uid, r.probabilities))
-            if gallery.count < 6, let t = truth.first(where: { $0.seriesInstanceUID == r.uid }) {
-                gallery.append(.init(uid: r.uid, modality: t.modality.rawValue, probabilities: r.probabilities, truth: t.labels, volume: series.volume))
-            }
+        for (uid, probabilities) in rows.prefix(6) {
+            guard let t = truth.first(where: { $0.seriesInstanceUID == uid }) else { continue }
+            let series = try SeriesLoader().load("\(folder)/test/series/\(uid)")
+            gallery.append(.init(uid: uid, modality: t.modality.rawValue, probabilities: probabilities, truth: t.labels, volume: series.volume))
         }
         try Data(Submission.encode(rows).utf8).write(to: URL(fileURLWithPath: "\(folder)/submission.csv"))
         log("4/4 scoring and writing the report")

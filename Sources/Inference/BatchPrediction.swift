@@ -2,6 +2,7 @@ import DICOM
 import Dispatch
 import Foundation
 import Preprocessing
+import VolumeCore
 
 /// Predicts many series with reading, decoding and preprocessing of later series overlapping the
 /// network on earlier ones. `workers` threads each take the next series, load and prepare it; the
@@ -14,14 +15,18 @@ public struct BatchPrediction {
         public var probabilities: [Double]?
         public var error: String?
         public var warnings: [String]
+        public var modality: String?
         /// Seconds spent loading + preparing this series (on its worker).
         public var prepareSeconds: Double
+        /// What was recorded in the results folder, when there is one.
+        public var result: SeriesResult?
     }
 
     public var workers: Int
     public var queueDepth: Int
-    /// Where to write each series' heatmap NIfTI and candidates (detector weights only; see `Evidence`).
-    public var evidenceFolder: String?
+    /// Where to record each series' result and evidence (see `ResultsFolder`), when set. A failure to
+    /// write there is a warning on that series; its probabilities stand.
+    public var results: ResultsFolder?
 
     public init(workers: Int = 2, queueDepth: Int = 2) {
         self.workers = max(1, workers)
@@ -33,9 +38,17 @@ public struct BatchPrediction {
         var uid: String?
         var input: [Float]?
         var record: PreparationRecord?
+        /// Where the input's voxels lie in the patient (for evidence files).
+        var grid: Geometry?
+        var modality: String?
+        var seriesDescription: String?
+        var identifying: [String: String]?
         var error: String?
         var warnings: [String]
         var seconds: Double
+        static func failed(_ error: String) -> Prepared {
+            Prepared(uid: nil, input: nil, record: nil, grid: nil, modality: nil, seriesDescription: nil, identifying: nil, error: error, warnings: [], seconds: 0)
+        }
     }
 
     /// Shared state of one run, guarded by `condition`.
@@ -71,10 +84,14 @@ public struct BatchPrediction {
                     do {
                         let series = try loader.load(folders[i])
                         let (input, record) = predictor.prepareWithRecord(series)
-                        prepared = Prepared(uid: series.seriesInstanceUID, input: input, record: record, error: nil,
+                        let shape = predictor.inputShape
+                        let grid = record?.output ?? ReferencePreprocessing.outputGeometry(
+                            source: series.volume.geometry, sourceShape: series.volume.shape, shape: (shape[0], shape[1], shape[2]))
+                        prepared = Prepared(uid: series.seriesInstanceUID, input: input, record: record, grid: grid,
+                                            modality: series.modality, seriesDescription: series.seriesDescription, identifying: series.identifyingFields, error: nil,
                                             warnings: series.warnings + Predictor.warnings(input: input, record: record), seconds: 0)
                     } catch {
-                        prepared = Prepared(uid: nil, input: nil, record: nil, error: "\(error)", warnings: [], seconds: 0)
+                        prepared = .failed("\(error)")
                     }
                     prepared.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                     board.condition.lock()
@@ -89,18 +106,37 @@ public struct BatchPrediction {
         for i in folders.indices {
             board.condition.lock()
             while board.results[i] == nil { board.condition.wait() }
-            let prepared = board.results.removeValue(forKey: i) ?? Prepared(uid: nil, input: nil, record: nil, error: "lost", warnings: [], seconds: 0)
+            let prepared = board.results.removeValue(forKey: i) ?? .failed("lost")
             board.condition.unlock()
             var outcome = Outcome(folder: folders[i], uid: prepared.uid, probabilities: nil, error: prepared.error,
-                                  warnings: prepared.warnings, prepareSeconds: prepared.seconds)
+                                  warnings: prepared.warnings, modality: prepared.modality, prepareSeconds: prepared.seconds)
+            var evidence: (files: [String], candidates: [Evidence.Candidate]?) = ([], nil)
+            let key = ResultsFolder.key(for: prepared.uid ?? (folders[i] as NSString).lastPathComponent)
             if let input = prepared.input {
                 do {
-                    let result = try predictor.infer(input, heatmap: evidenceFolder != nil)
+                    let result = try predictor.infer(input, heatmap: results != nil)
                     outcome.probabilities = result.probabilities
-                    if let folder = evidenceFolder, let heat = result.heatmap, let record = prepared.record, let uid = prepared.uid {
-                        try Evidence.write(heatmap: heat, input: input, record: record, shape: predictor.inputShape, uid: uid, to: folder)
+                    if let results, let grid = prepared.grid {
+                        evidence = try Evidence.write(input: input, heatmap: result.heatmap, grid: grid, shape: predictor.inputShape,
+                                                      to: results.folder(for: key))
                     }
-                } catch { outcome.error = "\(error)" }
+                } catch {
+                    outcome.probabilities = nil
+                    outcome.error = "\(error)"
+                }
+            }
+            if let results {
+                let result = SeriesResult(
+                    key: key, seriesInstanceUID: prepared.uid, source: folders[i], modality: prepared.modality,
+                    seriesDescription: prepared.seriesDescription,                    status: outcome.probabilities == nil ? .failed : .ok, probabilities: outcome.probabilities, error: outcome.error,
+                    warnings: outcome.warnings, inputShape: prepared.input == nil ? nil : predictor.inputShape, files: evidence.files,
+                    candidates: evidence.candidates)
+                do {
+                    try results.record(result, identifying: prepared.identifying)
+                    outcome.result = result
+                } catch {
+                    outcome.warnings.append("not recorded in \(results.root): \(error)")
+                }
             }
             board.condition.lock()
             board.consumed += 1

@@ -5,9 +5,10 @@ import Preprocessing
 import Reports
 import VolumeCore
 
-/// What `willis predict --evidence DIR` writes per series for a detector: the aneurysm heatmap as NIfTI
-/// in patient geometry (it overlays the original series in 3D Slicer or ITK-SNAP), and the strongest
-/// candidate points in patient coordinates.
+/// What a series' prediction can be checked against, written into its folder of a `ResultsFolder`:
+/// the prepared input (for scrolling through the slices the network saw), MIPs of it, and for a
+/// detector the aneurysm heatmap as NIfTI in patient geometry (it overlays the original series in
+/// 3D Slicer or ITK-SNAP), the MIPs with the heatmap in red, and the strongest candidate points.
 public enum Evidence {
     public struct Candidate: Codable, Sendable, Equatable {
         /// Patient coordinates (LPS, mm) and the voxel of the prepared grid.
@@ -15,6 +16,12 @@ public enum Evidence {
         public var voxel: [Int]
         public var probability: Double
     }
+
+    /// File names inside a series' folder.
+    public static let inputFile = "input.nii.gz"
+    public static let heatmapFile = "heatmap.nii.gz"
+    public static let candidatesFile = "candidates.json"
+    public static func projectionFile(_ view: Projection) -> String { "\(view.rawValue).png" }
 
     /// Local maxima of `heatmap` (26-neighbourhood), strongest first, at most `count`, above `threshold`.
     public static func candidates(_ heatmap: [Float], shape: [Int], grid: Geometry, count: Int = 5, threshold: Float = 0.05) -> [Candidate] {
@@ -39,20 +46,55 @@ public enum Evidence {
         return Array(found.sorted { $0.probability > $1.probability }.prefix(count))
     }
 
-    /// Writes `<uid>_heatmap.nii.gz`, `<uid>_candidates.json` and `<uid>_{axial,coronal,sagittal}.png` (MIPs
-    /// of the prepared input with the heatmap in red) into `folder`.
-    public static func write(heatmap: [Float], input: [Float], record: PreparationRecord, shape: [Int], uid: String, to folder: String) throws {
+    static func sliceWindow(_ values: [Float]) -> (low: Float, high: Float) {
+        let finite = values.filter(\.isFinite)
+        guard !finite.isEmpty else { return (0, 1) }
+        let step = max(1, finite.count / 200_000)
+        let sample = stride(from: 0, to: finite.count, by: step).map { finite[$0] }.sorted()
+        return (sample[Int(Double(sample.count - 1) * 0.01)], sample[Int(Double(sample.count - 1) * 0.998)])
+    }
+
+    /// Writes into `folder`: `input.nii.gz` (the prepared input windowed to 8 bits, on `grid`) and the
+    /// axial, coronal and sagittal MIPs; with a heatmap also `heatmap.nii.gz`, `candidates.json`, and the
+    /// heatmap in red over the MIPs. Returns the names written and the candidates.
+    @discardableResult
+    public static func write(input: [Float], heatmap: [Float]?, grid: Geometry, shape: [Int], to folder: String) throws
+        -> (files: [String], candidates: [Candidate]?) {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let volume = try Volume(shape: (shape[0], shape[1], shape[2]), voxels: heatmap, geometry: record.output)
-        try NIfTI.write(volume, to: "\(folder)/\(uid)_heatmap.nii.gz", dataType: .float32)
-        let image = try Volume(shape: (shape[0], shape[1], shape[2]), voxels: input, geometry: record.output)
-        for view in Projection.allCases {
-            let o = view.overlay(image, heat: volume)
-            try AtomicFile.write(try PNG.encode(width: o.width, height: o.height, channels: 3, pixels: o.rgb), to: "\(folder)/\(uid)_\(view.rawValue).png")
+        let dims = (shape[0], shape[1], shape[2])
+        let image = try Volume(shape: dims, voxels: input, geometry: grid)
+        var files: [String] = []
+        // Slices show tissue as well as vessels: a wider window than the MIPs' (1st to 99.8th percentile).
+        let (low, high) = sliceWindow(input)
+        let scale = 255 / max(high - low, 1e-6)
+        let bytes = try Volume(shape: dims, voxels: input.map { $0.isFinite ? max(0, min(255, (($0 - low) * scale).rounded())) : 0 }, geometry: grid)
+        try NIfTI.write(bytes, to: "\(folder)/\(inputFile)", dataType: .uint8)
+        files.append(inputFile)
+        var found: [Candidate]?
+        var heat: Volume?
+        if let heatmap {
+            let volume = try Volume(shape: dims, voxels: heatmap, geometry: grid)
+            try NIfTI.write(volume, to: "\(folder)/\(heatmapFile)", dataType: .float32)
+            let c = candidates(heatmap, shape: shape, grid: grid)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try AtomicFile.write(try encoder.encode(c), to: "\(folder)/\(candidatesFile)")
+            files += [heatmapFile, candidatesFile]
+            found = c
+            heat = volume
         }
-        let found = candidates(heatmap, shape: shape, grid: record.output)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(found), to: "\(folder)/\(uid)_candidates.json")
+        for view in Projection.allCases {
+            let png: Data
+            if let heat {
+                let o = view.overlay(image, heat: heat)
+                png = try PNG.encode(width: o.width, height: o.height, channels: 3, pixels: o.rgb)
+            } else {
+                let g = view.image(of: image)
+                png = try PNG.encode(width: g.width, height: g.height, channels: 1, pixels: g.pixels)
+            }
+            try AtomicFile.write(png, to: "\(folder)/\(projectionFile(view))")
+            files.append(projectionFile(view))
+        }
+        return (files, found)
     }
 }

@@ -182,3 +182,19 @@ struct AxisResampler {
     }
 }
 
+
+extension ReferencePreprocessing {
+    /// Where the voxels of a resized array lie in the patient: the resize maps the source's extent onto
+    /// the output's (voxel centres at (n_in / n_out) × (i + ½) − ½), so the output grid keeps the source's
+    /// directions with its spacing scaled.
+    public static func outputGeometry(source: Geometry, sourceShape: (depth: Int, height: Int, width: Int),
+                                      shape: (depth: Int, height: Int, width: Int)) -> Geometry {
+        let sx = Double(sourceShape.width) / Double(shape.width)
+        let sy = Double(sourceShape.height) / Double(shape.height)
+        let sz = Double(sourceShape.depth) / Double(shape.depth)
+        let origin = source.patient(i: (sx - 1) / 2, j: (sy - 1) / 2, k: (sz - 1) / 2)
+        return Geometry(origin: origin, spacing: Vector3(source.spacing.x * sx, source.spacing.y * sy, source.spacing.z * sz),
+                        columnDirection: source.columnDirection, rowDirection: source.rowDirection,
+                        sliceDirection: source.sliceDirection)
+    }
+}

@@ -1,6 +1,6 @@
 import Anatomy
 import Foundation
-import Metrics
+import Scoring
 import VolumeCore
 
 /// The demo's report: score, per-location AUC, training curves and a gallery of cases with MIPs.

@@ -1,6 +1,6 @@
 import Anatomy
 import Foundation
-import Metrics
+import Scoring
 
 /// A line chart rendered to PNG without a plotting library: axes with numbered ticks, one polyline
 /// per series, a legend and a title, in a 5×7 bitmap font of our own. Used for training curves

@@ -182,6 +182,10 @@ public enum SynthDataset {
         writer.sopInstanceUIDs = sops
         writer.patientAge = String(format: "%03dY", info.age)
         writer.patientSex = info.sex == "Female" ? "F" : "M"
+        writer.seriesDescription = info.modality.rawValue
+        // Made up, so that what hides identifying fields can be tested on synthetic data.
+        writer.patientName = String(format: "SYNTHETIC^CASE%04d", index)
+        writer.patientID = String(format: "SYN%06d", index)
         writer.syntax = info.syntax
         // Unsigned stored values (HU + 1024 for CT), as most scanners write them; compressors prefer them.
         writer.signedPixels = false

@@ -3,7 +3,7 @@ import AtomicFile
 import Dataset
 import Dispatch
 import Foundation
-import Metrics
+import Scoring
 import Preprocessing
 import Reports
 import Torch

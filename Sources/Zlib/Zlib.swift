@@ -1,4 +1,4 @@
-import CZlib
+import CSystemZlib
 import Foundation
 
 /// Whole-buffer DEFLATE streams through Debian's zlib: raw (DICOM's Deflated transfer
@@ -37,7 +37,7 @@ public enum Zlib {
         defer { inflateEnd(&stream) }
         stream.next_in = UnsafeMutablePointer(mutating: input.bindMemory(to: Bytef.self).baseAddress)
         stream.avail_in = uInt(input.count)
-        return try pump(&stream, finish: false, maxBytes: maxBytes) { CZlib.inflate(&$0, Z_NO_FLUSH) }
+        return try pump(&stream, finish: false, maxBytes: maxBytes) { CSystemZlib.inflate(&$0, Z_NO_FLUSH) }
     }
 
     /// Deflates `input` (level 1: these files are written often and read once).
@@ -50,12 +50,12 @@ public enum Zlib {
         defer { deflateEnd(&stream) }
         stream.next_in = UnsafeMutablePointer(mutating: input.bindMemory(to: Bytef.self).baseAddress)
         stream.avail_in = uInt(input.count)
-        return try pump(&stream, finish: true, maxBytes: .max) { CZlib.deflate(&$0, Z_FINISH) }
+        return try pump(&stream, finish: true, maxBytes: .max) { CSystemZlib.deflate(&$0, Z_FINISH) }
     }
 
     /// CRC-32 (as in gzip and PNG).
     public static func crc32(_ data: Data) -> UInt32 {
-        data.withUnsafeBytes { UInt32(CZlib.crc32(0, $0.bindMemory(to: Bytef.self).baseAddress, uInt($0.count))) }
+        data.withUnsafeBytes { UInt32(CSystemZlib.crc32(0, $0.bindMemory(to: Bytef.self).baseAddress, uInt($0.count))) }
     }
 
     /// Runs `step` until the stream ends, collecting output in 1 MB chunks.

@@ -1,11 +1,12 @@
 import Anatomy
 import AtomicFile
 import ArgumentParser
+import DICOM
 import Dataset
 import Dispatch
 import Foundation
 import Inference
-import Metrics
+import Scoring
 import Preprocessing
 import Reports
 import Torch
@@ -27,8 +28,8 @@ struct Predict: ParsableCommand {
     @Option(help: "Weights (.safetensors from willis train or the notebook's state_dict); repeat it for an ensemble (e.g. one per fold), whose probabilities are averaged.")
     var weights: [String]
 
-    @Option(help: "Output CSV.")
-    var out: String = "submission.csv"
+    @Option(help: "Output CSV (default: submission.csv, or RESULTS/submission.csv with --results).")
+    var out: String?
 
     @Option(help: "Input size DxHxW (default: what the weights say, else 64x128x128).")
     var inputShape: String?
@@ -45,8 +46,8 @@ struct Predict: ParsableCommand {
     @Option(help: "Prepared series waiting for the network, at most (bounds memory with --workers).")
     var queue: Int = 2
 
-    @Option(help: "Detector weights: write each series' aneurysm heatmap (NIfTI in patient geometry) and top candidates here.")
-    var evidence: String?
+    @Option(help: "Results folder for willis serve: submission.csv, and per series its result, MIPs, the prepared input and, with detector weights, the aneurysm heatmap (NIfTI in patient geometry) and top candidates.")
+    var results: String?
 
     @Option(help: "Predict only shard i of N (i/N, 0-based; series sorted by folder name, taken round-robin). Default: RANK/WORLD_SIZE from the environment when set, else everything.")
     var shard: String?
@@ -88,11 +89,16 @@ struct Predict: ParsableCommand {
         let start = DispatchTime.now().uptimeNanoseconds
         let bar = ProgressBar(label: "predicting")
         var pipeline = BatchPrediction(workers: workers, queueDepth: queue)
-        pipeline.evidenceFolder = evidence
-        if evidence != nil, case .reference = predictor.network {
-            FileHandle.standardError.write(Data("warning: --evidence needs detector weights; the reference network has no heatmap\n".utf8))
+        var loader = SeriesLoader()
+        if let results {
+            let folder = ResultsFolder(results)
+            try folder.writeRun(RunInfo(weights: weights.map(absolutePath), preparation: predictor.preparation))
+            pipeline.results = folder
+            // Kept in the series' identifying.json, which willis serve shows only with --show-phi.
+            loader = SeriesLoader(options: SeriesLoader.Options(includePHI: true))
         }
-        pipeline.run(folders, predictor: predictor) { i, outcome in
+        let out = out ?? results.map { ResultsFolder($0).submissionPath } ?? "submission.csv"
+        pipeline.run(folders, predictor: predictor, loader: loader) { i, outcome in
             if let p = outcome.probabilities, let uid = outcome.uid {
                 for w in outcome.warnings { FileHandle.standardError.write(Data("warning: \(outcome.folder): \(w)\n".utf8)) }
                 rows.append((uid, p))
@@ -115,6 +121,10 @@ struct Predict: ParsableCommand {
                      Double(memory.peak) / 1e6, Double(baseline) / 1e6))
         if failures > 0 { throw ExitCode(3) }
     }
+}
+
+func absolutePath(_ path: String) -> String {
+    path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
 }
 
 struct Evaluate: ParsableCommand {

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 
 @main
-struct Willis: ParsableCommand {
+struct Willis: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "willis",
         abstract: "Find intracranial aneurysms in 3D brain angiography (CTA, MRA, MR) with a libtorch engine.",
@@ -11,13 +11,13 @@ struct Willis: ParsableCommand {
             location plus "Aneurysm Present". The network runs on libtorch through Willis's own engine \
             library, loaded at run time (--engine or WILLIS_ENGINE; scripts/build-engine builds it).
             """,
-        subcommands: [DemoCommand.self, SynthCommand.self, Check.self, Train.self, Predict.self, MergePredictions.self, Evaluate.self, Inspect.self, Convert.self, Doctor.self, Bench.self])
+        subcommands: [DemoCommand.self, SynthCommand.self, Check.self, Train.self, Predict.self, MergePredictions.self, Evaluate.self, Serve.self, Inspect.self, Convert.self, Doctor.self, Bench.self])
 
-    static func main() {
+    static func main() async {
         // Past a file-size limit, write() should fail with EFBIG (and the error be reported) rather
         // than the process be killed by SIGXFSZ.
         signal(SIGXFSZ, SIG_IGN)
-        main(nil)
+        await main(nil)
     }
 }
 

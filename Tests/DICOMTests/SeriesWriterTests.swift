@@ -1,4 +1,4 @@
-import CZlib
+import CSystemZlib
 import DICOM
 import Foundation
 import TestSupport

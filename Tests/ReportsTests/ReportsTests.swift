@@ -1,6 +1,6 @@
 import Anatomy
 import Foundation
-import Metrics
+import Scoring
 import Reports
 import TestSupport
 import Testing

@@ -3,7 +3,7 @@ import DICOM
 import Dataset
 import Foundation
 import Inference
-import Metrics
+import Scoring
 import Models
 import NIfTI
 import Preprocessing
@@ -83,7 +83,7 @@ import Training
         #expect(lossesA[2] < lossesA[0], "the loss falls: \(lossesA)")
     }
 
-    /// `--evidence`: the heatmap NIfTI lies exactly on the prepared grid in patient space (so it overlays
+    /// `--results`: the heatmap NIfTI lies exactly on the prepared grid in patient space (so it overlays
     /// the original series), holds the probabilities the detector gives, and the candidates are its peaks.
     @Test func heatmapNIfTIHasThePreparedGridsGeometry() throws {
         let root = try temporaryDirectory()
@@ -95,7 +95,8 @@ import Training
         try net.store.save(to: "\(root)/d.safetensors", metadata: ["willis_model": "detector", Preparation.metadataKey: preparation.json])
         let predictor = try Predictor(weights: "\(root)/d.safetensors")
         var pipeline = BatchPrediction(workers: 1, queueDepth: 1)
-        pipeline.evidenceFolder = "\(root)/evidence"
+        let results = ResultsFolder("\(root)/results")
+        pipeline.results = results
         let folders = cases.map { "\(root)/data/series/\($0.seriesInstanceUID)" }
         pipeline.run(folders, predictor: predictor) { _, outcome in #expect(outcome.error == nil, "\(outcome.error ?? "")") }
         for (c, folder) in zip(cases, folders) {
@@ -103,7 +104,8 @@ import Training
             let (input, record) = predictor.prepareWithRecord(series)
             let grid = try #require(record).output
             let heat = try #require(try predictor.infer(input, heatmap: true).heatmap)
-            let image = try NIfTI.read("\(root)/evidence/\(c.seriesInstanceUID)_heatmap.nii.gz")
+            let folder = results.folder(for: c.seriesInstanceUID)
+            let image = try NIfTI.read("\(folder)/heatmap.nii.gz")
             #expect(image.volume.shape.depth == 16 && image.volume.rows == 32 && image.volume.columns == 32)
             for (i, j, k) in [(0.0, 0.0, 0.0), (31.0, 0.0, 0.0), (0.0, 31.0, 15.0), (31.0, 31.0, 15.0), (7.5, 20.25, 3.0)] {
                 let a = image.volume.geometry.patient(i: i, j: j, k: k), b = grid.patient(i: i, j: j, k: k)
@@ -111,17 +113,24 @@ import Training
             }
             #expect(maxAbsoluteError(image.volume.voxels, heat) < 1e-6)
             for view in ["axial", "coronal", "sagittal"] {
-                let png = try Data(contentsOf: URL(fileURLWithPath: "\(root)/evidence/\(c.seriesInstanceUID)_\(view).png"))
+                let png = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/\(view).png"))
                 #expect(png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "\(view) MIP")
             }
             #expect(heat.allSatisfy { $0 >= 0 && $0 <= 1 })
             struct Candidate: Decodable { var lps: [Double]; var voxel: [Int]; var probability: Double }
-            let found = try JSONDecoder().decode([Candidate].self, from: Data(contentsOf: URL(fileURLWithPath: "\(root)/evidence/\(c.seriesInstanceUID)_candidates.json")))
+            let found = try JSONDecoder().decode([Candidate].self, from: Data(contentsOf: URL(fileURLWithPath: "\(folder)/candidates.json")))
             if let top = found.first {
                 #expect(abs(top.probability - Double(heat.max() ?? 0)) < 1e-6)
                 let p = grid.patient(i: Double(top.voxel[0]), j: Double(top.voxel[1]), k: Double(top.voxel[2]))
                 #expect(abs(p.x - top.lps[0]) < 1e-6 && abs(p.y - top.lps[1]) < 1e-6 && abs(p.z - top.lps[2]) < 1e-6)
             }
+            // The recorded result repeats what the evidence holds, and the prepared input lies on the same grid.
+            let recorded = try #require(results.result(c.seriesInstanceUID))
+            #expect(recorded.status == .ok && recorded.seriesDescription == c.modality.rawValue && recorded.inputShape == [16, 32, 32])
+            #expect(recorded.candidates?.count == found.count && recorded.files.contains("heatmap.nii.gz"))
+            #expect(results.identifying(c.seriesInstanceUID)?["PatientName"]?.hasPrefix("SYNTHETIC^") == true)
+            let prepared = try NIfTI.read("\(folder)/input.nii.gz")
+            #expect(prepared.dataType == .uint8 && (prepared.volume.geometry.patient(i: 3, j: 4, k: 5) - grid.patient(i: 3, j: 4, k: 5)).length < 1e-3)
         }
     }
 

@@ -2,7 +2,7 @@ import Anatomy
 import Dataset
 import Foundation
 import Inference
-import Metrics
+import Scoring
 import Preprocessing
 import Synth
 import TestSupport

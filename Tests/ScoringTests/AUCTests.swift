@@ -1,6 +1,6 @@
 import Anatomy
 import Foundation
-import Metrics
+import Scoring
 import TestSupport
 import Testing
 
