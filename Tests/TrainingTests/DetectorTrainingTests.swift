@@ -98,7 +98,7 @@ import Training
         let results = ResultsFolder("\(root)/results")
         pipeline.results = results
         let folders = cases.map { "\(root)/data/series/\($0.seriesInstanceUID)" }
-        pipeline.run(folders, predictor: predictor) { _, outcome in #expect(outcome.error == nil, "\(outcome.error ?? "")") }
+        pipeline.run(folders, predictor: predictor, loader: SeriesLoader(options: .init(includePHI: true))) { _, outcome in #expect(outcome.error == nil, "\(outcome.error ?? "")") }
         for (c, folder) in zip(cases, folders) {
             let series = try SeriesLoader().load(folder)
             let (input, record) = predictor.prepareWithRecord(series)
