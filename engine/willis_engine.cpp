@@ -14,6 +14,15 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#ifdef WILLIS_WITH_C10D
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef WILLIS_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+#endif
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <sstream>
@@ -25,6 +34,14 @@ struct wl_tensor_s {
 };
 struct wl_optimizer_s {
   std::unique_ptr<torch::optim::Optimizer> opt;
+};
+struct wl_process_group_s {
+#ifdef WILLIS_WITH_C10D
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::Backend> backend;
+  int world_size = 1;
+  std::chrono::milliseconds timeout{0};
+#endif
 };
 
 namespace {
@@ -230,6 +247,9 @@ uint32_t e_capabilities() {
   uint32_t caps = 0;
   try {
     if (torch::cuda::is_available()) caps |= WL_CAP_CUDA;
+#ifdef WILLIS_WITH_C10D
+    caps |= WL_CAP_DISTRIBUTED;
+#endif
   } catch (...) {
   }
   return caps;
@@ -429,6 +449,140 @@ wl_status e_tensor_to_memory_format(wl_tensor t, int32_t format, wl_tensor *out)
 wl_status e_tensor_set_data(wl_tensor t, wl_tensor src) {
   WL_GUARD(unwrap(t).set_data(unwrap(src)))
 }
+// ---- distributed ----
+
+#ifdef WILLIS_WITH_C10D
+void pg_wait(const c10::intrusive_ptr<c10d::Work> &work, std::chrono::milliseconds timeout) {
+  // Work::wait throws on a peer's failure or when the timeout passes: never an endless wait.
+  if (!work->wait(timeout)) throw std::runtime_error("collective did not finish in time");
+}
+std::vector<at::Tensor> pg_tensors(const wl_tensor *ts, int32_t n) {
+  std::vector<at::Tensor> v;
+  for (int32_t i = 0; i < n; ++i) v.push_back(unwrap(ts[i]));
+  return v;
+}
+#endif
+constexpr const char *no_c10d = "this engine was built without torch.distributed (c10d): rebuild it with "
+                                "scripts/build-engine on a machine with libgloo-dev";
+
+wl_status e_pg_create(const char *backend_name, const char *master_addr, int32_t master_port, int32_t rank,
+                      int32_t world_size, int64_t timeout_ms, wl_process_group *out) {
+  WL_GUARD({
+#ifdef WILLIS_WITH_C10D
+    if (world_size < 1 || rank < 0 || rank >= world_size)
+      throw std::invalid_argument("rank " + std::to_string(rank) + " is not in a world of " + std::to_string(world_size));
+    if (master_port <= 0 || master_port > 65535) throw std::invalid_argument("master port " + std::to_string(master_port) + " is out of range");
+    const std::string backend = backend_name ? backend_name : "gloo";
+    const std::string host = master_addr ? master_addr : "127.0.0.1";
+    const auto timeout = std::chrono::milliseconds(timeout_ms > 0 ? timeout_ms : 600000);
+    c10d::TCPStoreOptions options;
+    options.port = static_cast<uint16_t>(master_port);
+    options.isServer = rank == 0;
+    options.numWorkers = world_size;
+    options.waitWorkers = true;
+    options.timeout = timeout;
+    auto tcp = c10::make_intrusive<c10d::TCPStore>(host, options);
+    auto store = c10::make_intrusive<c10d::PrefixStore>("willis/" + backend, tcp);
+    auto group = std::make_unique<wl_process_group_s>();
+    group->store = store;
+    group->world_size = world_size;
+    group->timeout = timeout;
+    if (backend == "gloo") {
+      auto opts = c10d::ProcessGroupGloo::Options::create();
+      opts->timeout = timeout;
+      // As torch.distributed: GLOO_SOCKET_IFNAME names the interface; a loopback master means one machine.
+      if (const char *ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname) {
+        opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+      } else if (host == "127.0.0.1" || host == "localhost" || host == "::1") {
+        opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(host));
+      } else {
+        opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+      }
+      group->backend = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world_size, opts);
+    } else if (backend == "nccl") {
+#ifdef WILLIS_WITH_NCCL
+      auto opts = c10d::ProcessGroupNCCL::Options::create();
+      opts->timeout = timeout;
+      group->backend = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world_size, opts);
+#else
+      throw std::runtime_error("this engine was built without NCCL (it needs a CUDA libtorch with nccl.h)");
+#endif
+    } else {
+      throw std::invalid_argument("unknown backend '" + backend + "' (gloo or nccl)");
+    }
+    *out = group.release();
+#else
+    (void)backend_name; (void)master_addr; (void)master_port; (void)rank; (void)world_size; (void)timeout_ms; (void)out;
+    throw std::runtime_error(no_c10d);
+#endif
+  })
+}
+
+void e_pg_free(wl_process_group g) { delete g; }
+
+wl_status e_pg_all_reduce(wl_process_group g, const wl_tensor *ts, int32_t n, int32_t op) {
+  WL_GUARD({
+#ifdef WILLIS_WITH_C10D
+    if (!g) throw std::invalid_argument("null process group");
+    auto tensors = pg_tensors(ts, n);
+    if (tensors.empty()) return WL_OK;
+    c10d::ReduceOp reduce = op == WL_AMAX ? c10d::ReduceOp::MAX : op == WL_AMIN ? c10d::ReduceOp::MIN : c10d::ReduceOp::SUM;
+    if (op != WL_SUM && op != WL_MEAN && op != WL_AMAX && op != WL_AMIN) throw std::invalid_argument("all-reduce op must be sum, mean, max or min");
+    at::NoGradGuard guard;
+    if (tensors.size() == 1) {
+      c10d::AllreduceOptions o;
+      o.reduceOp = reduce;
+      o.timeout = g->timeout;
+      pg_wait(g->backend->allreduce(tensors, o), g->timeout);
+    } else {
+      c10d::AllreduceCoalescedOptions o;
+      o.reduceOp = reduce;
+      o.timeout = g->timeout;
+      pg_wait(g->backend->allreduce_coalesced(tensors, o), g->timeout);
+    }
+    if (op == WL_MEAN) for (auto &t : tensors) t.div_(g->world_size);
+#else
+    (void)g; (void)ts; (void)n; (void)op;
+    throw std::runtime_error(no_c10d);
+#endif
+  })
+}
+
+wl_status e_pg_broadcast(wl_process_group g, const wl_tensor *ts, int32_t n, int32_t root) {
+  WL_GUARD({
+#ifdef WILLIS_WITH_C10D
+    if (!g) throw std::invalid_argument("null process group");
+    auto tensors = pg_tensors(ts, n);
+    at::NoGradGuard guard;
+    c10d::BroadcastOptions o;
+    o.rootRank = root;
+    o.timeout = g->timeout;
+    // One tensor per call: Gloo broadcasts a list only as one tensor per device.
+    for (auto &t : tensors) {
+      std::vector<at::Tensor> one{t};
+      pg_wait(g->backend->broadcast(one, o), g->timeout);
+    }
+#else
+    (void)g; (void)ts; (void)n; (void)root;
+    throw std::runtime_error(no_c10d);
+#endif
+  })
+}
+
+wl_status e_pg_barrier(wl_process_group g) {
+  WL_GUARD({
+#ifdef WILLIS_WITH_C10D
+    if (!g) throw std::invalid_argument("null process group");
+    c10d::BarrierOptions o;
+    o.timeout = g->timeout;
+    pg_wait(g->backend->barrier(o), g->timeout);
+#else
+    (void)g;
+    throw std::runtime_error(no_c10d);
+#endif
+  })
+}
+
 wl_status e_tensor_clone(wl_tensor t, wl_tensor *out) { WL_GUARD(*out = wrap(unwrap(t).clone())) }
 wl_status e_tensor_detach(wl_tensor t, wl_tensor *out) { WL_GUARD(*out = wrap(unwrap(t).detach())) }
 
@@ -868,6 +1022,11 @@ const wl_api api_table = {
     e_optimizer_state_load,
     e_tensor_to_memory_format,
     e_tensor_set_data,
+    e_pg_create,
+    e_pg_free,
+    e_pg_all_reduce,
+    e_pg_broadcast,
+    e_pg_barrier,
 };
 
 } // namespace

@@ -10,6 +10,15 @@ public enum Sharding {
     }
 
     /// "i/N" → (i, N), with 0 ≤ i < N.
+    /// Where shard `index` writes when every process was given the same path (a launcher passes the
+    /// same arguments to all): `{rank}` in `path` becomes the index, else `.rank<i>` goes before the extension.
+    public static func outputPath(_ path: String, shard index: Int) -> String {
+        if path.contains("{rank}") { return path.replacingOccurrences(of: "{rank}", with: String(index)) }
+        let ns = path as NSString
+        let ext = ns.pathExtension
+        return ext.isEmpty ? "\(path).rank\(index)" : "\(ns.deletingPathExtension).rank\(index).\(ext)"
+    }
+
     public static func parse(_ text: String) -> (index: Int, count: Int)? {
         let parts = text.split(separator: "/").map { Int($0) }
         guard parts.count == 2, let i = parts[0], let n = parts[1], n > 0, i >= 0, i < n else { return nil }

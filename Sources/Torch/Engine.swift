@@ -95,6 +95,8 @@ public final class Engine: @unchecked Sendable {
 
     /// Whether this libtorch was built with CUDA and a device is visible.
     public var cudaAvailable: Bool { api.pointee.capabilities() & UInt32(WL_CAP_CUDA) != 0 }
+    /// Whether the library was built with torch.distributed (c10d process groups).
+    public var distributedAvailable: Bool { api.pointee.capabilities() & UInt32(WL_CAP_DISTRIBUTED) != 0 }
 
     public var cudaDeviceCount: Int { Int(api.pointee.cuda_device_count()) }
 

@@ -11,6 +11,12 @@ public protocol EpochTrainer: AnyObject {
     var learningRate: Double { get }
     var lastDataWait: (seconds: Double, fraction: Double) { get }
     var onBatch: (Int, Int) -> Void { get set }
+    /// Data-parallel training: set before the first epoch, then `synchronizeReplicas()`.
+    var parallel: DataParallel? { get set }
+    /// Every rank takes rank 0's weights (after initialisation or a resume).
+    func synchronizeReplicas() throws
+    /// The tensors that must be identical on every rank after each step.
+    var replicatedTensors: [Tensor] { get }
     func trainEpoch(_ set: SampleSet) throws -> Double
     func evaluate(_ set: SampleSet) throws -> (loss: Double, probabilities: [[Double]])
     func endEpoch(validationLoss: Double) throws
@@ -22,6 +28,8 @@ public protocol EpochTrainer: AnyObject {
 
 extension Trainer: EpochTrainer {
     public var learningRate: Double { optimizer.learningRate }
+    public var replicatedTensors: [Tensor] { model.store.entries.map(\.tensor) }
+    public func synchronizeReplicas() throws { try parallel?.synchronize(replicatedTensors) }
     public func saveWeights(to path: String, metadata: [String: String]) throws { try model.store.save(to: path, metadata: metadata) }
 }
 
@@ -37,6 +45,9 @@ public final class DetectorTrainer: EpochTrainer {
     public let optimizer: Optimizer
     var schedule: CosineSchedule
     public private(set) var epoch = 0
+    public var parallel: DataParallel?
+    public var replicatedTensors: [Tensor] { model.store.entries.map(\.tensor) + average.store.entries.map(\.tensor) }
+    public func synchronizeReplicas() throws { try parallel?.synchronize(replicatedTensors) }
     var rng: SplitMix64
     let device: Device
     public private(set) var lastDataWait = (seconds: 0.0, fraction: 0.0)
@@ -83,9 +94,20 @@ public final class DetectorTrainer: EpochTrainer {
         return b
     }
 
-    struct Losses { var total: Tensor; var probabilities: Tensor }
+    struct Losses {
+        var total: Tensor
+        var probabilities: Tensor
+        /// Data-parallel training: this rank's part of the global batch's loss (what it back-propagates);
+        /// the parts summed over the ranks equal `total` computed on the whole global batch.
+        var share: Tensor
+    }
 
-    func losses(_ net: Detector, _ b: HostBatch) throws -> Losses {
+    /// The loss of batch `b`. With `weight` (this rank's share of a data-parallel global batch) every
+    /// term is normalised over the global batch: the heatmap terms by the positive voxels of all ranks
+    /// (one small all-reduce of the counts), the vessel term by all ranks' labelled series, the
+    /// classification term by the share, so that what the ranks back-propagate adds up to the loss one
+    /// process would compute on the global batch.
+    func losses(_ net: Detector, _ b: HostBatch, weight: Double? = nil) throws -> Losses {
         let shape = [b.count, 1] + config.inputShape
         let x = try Tensor(b.inputs, shape: shape, device: device)
         let modality = b.modalities.isEmpty ? nil : try Tensor(b.modalities, shape: [b.count, Modality.allCases.count], device: device)
@@ -93,37 +115,65 @@ public final class DetectorTrainer: EpochTrainer {
         let s = config.detector
         let heat = try Tensor(b.heatmaps, shape: shape, device: device)
         let positive = try Tensor([Float(s.heatmapPositiveWeight)], shape: [1], device: device)
-        func heatmapLoss(_ logits: Tensor, _ target: Tensor) throws -> Tensor {
+        var targets = [heat]
+        for level in out.auxiliaryHeatmaps.indices {
+            let k = 2 << level  // 2, then 4
+            targets.append(try heat.maxPool3d(kernel: (k, k, k)))
+        }
+        var normalizers: [Tensor?] = Array(repeating: nil, count: targets.count)
+        var vesselScale = 1.0
+        if let weight, let parallel {
+            // Positive voxels per level and labelled series, summed over the ranks.
+            var counts = try targets.map { Float(try $0.ge(0.5).to(.float32).sum().item()) }
+            counts.append(Float(b.vesselSamples.count))
+            if weight == 0 { counts = counts.map { _ in 0 } }
+            let local = counts
+            let t = try Tensor(counts, shape: [counts.count])
+            try parallel.group.allReduce([t], .sum)
+            let global = try t.floats()
+            normalizers = try (0..<targets.count).map { try Tensor([max(global[$0], 1)], shape: [1], device: device) }
+            vesselScale = global.last.map { $0 > 0 ? Double(local.last ?? 0) / Double($0) : 0 } ?? 0
+        }
+        func heatmapLoss(_ logits: Tensor, _ level: Int) throws -> Tensor {
             switch s.heatmapLoss {
-            case .bce: return try logits.binaryCrossEntropyWithLogits(target: target, posWeight: positive)
-            case .focal: return try Self.focalLoss(logits, target)
+            case .bce: return try logits.binaryCrossEntropyWithLogits(target: targets[level], posWeight: positive)
+            case .focal: return try Self.focalLoss(logits, targets[level], normalizer: normalizers[level])
             }
         }
-        var total = try heatmapLoss(out.heatmap, heat)
+        // A focal term normalised over the global batch is already this rank's part; a BCE mean is weighted.
+        let heatShare = s.heatmapLoss == .focal ? 1.0 : (weight ?? 1)
+        var total = try heatmapLoss(out.heatmap, 0)
+        var share = try total * heatShare
         for (level, aux) in out.auxiliaryHeatmaps.enumerated() {
-            let k = 2 << level  // 2, then 4
-            total = try total + heatmapLoss(aux, heat.maxPool3d(kernel: (k, k, k))) * (0.5 / Double(level + 1))
+            let term = try heatmapLoss(aux, level + 1) * (0.5 / Double(level + 1))
+            total = try total + term
+            share = try share + term * heatShare
         }
         if !b.vesselSamples.isEmpty {
             let index = try Tensor(b.vesselSamples.map(Int64.init), shape: [b.vesselSamples.count], device: device)
             let logits = try out.vessels.indexSelect(dim: 0, index: index)
             let target = try Tensor(b.vessels, shape: [b.vesselSamples.count] + config.inputShape, device: device)
-            total = try total + logits.crossEntropy(target: target) * s.vesselWeight
+            let term = try logits.crossEntropy(target: target) * s.vesselWeight
+            total = try total + term
+            share = try share + term * vesselScale
         }
         let y = try Tensor(b.labels, shape: [b.count, 14], device: device)
-        total = try total + out.logits.binaryCrossEntropyWithLogits(target: y) * s.classificationWeight
-        return Losses(total: total, probabilities: try out.logits.sigmoid())
+        let classification = try out.logits.binaryCrossEntropyWithLogits(target: y) * s.classificationWeight
+        total = try total + classification
+        share = try share + classification * (weight ?? 1)
+        if weight == 0 { share = try share * 0.0 }
+        return Losses(total: total, probabilities: try out.logits.sigmoid(), share: weight == nil ? total : share)
     }
 
     /// CenterNet's penalty-reduced focal loss (α = 2, β = 4) on heatmap logits, summed and divided by
-    /// the number of positive voxels (at least 1).
-    public static func focalLoss(_ logits: Tensor, _ target: Tensor) throws -> Tensor {
+    /// the number of positive voxels (at least 1), or by `normalizer` when given.
+    public static func focalLoss(_ logits: Tensor, _ target: Tensor, normalizer: Tensor? = nil) throws -> Tensor {
         let p = try logits.sigmoid()
         let positive = try target.ge(0.5).to(.float32)
         let negativeWeight = try (1.0 - target).pow(4) * (1.0 - positive)
         let positiveTerm = try positive * (1.0 - p).square() * logits.logSigmoid()
         let negativeTerm = try negativeWeight * p.square() * logits.neg().logSigmoid()
-        let count = try positive.sum().clamp(min: 1)
+        let count = try normalizer ?? positive.sum().clamp(min: 1)
         return try ((positiveTerm + negativeTerm).sum() / count).neg()
     }
 
@@ -146,11 +196,19 @@ public final class DetectorTrainer: EpochTrainer {
         let (shape, spacing) = (config.inputShape, config.preparation.spacing)
         let (sigma, modalityInput) = (config.detector.heatmapSigmaMM, config.detector.modalityInput)
         model.store.isTraining = true
-        let result = try Passes.train(set, batchSize: config.batchSize, rng: &rng, build: { samples, generator in
+        let result = try Passes.train(set, batchSize: config.batchSize, rng: &rng, parallel: parallel, build: { samples, generator in
             let changed = augmentation.isIdentity ? samples : samples.map { augmentation.apply($0, shape: shape, using: &generator.rng) }
             return Self.hostBatch(changed, shape: shape, spacing: spacing, sigmaMM: sigma, modalityInput: modalityInput)
-        }, step: { batch in
+        }, step: { batch, weight in
             try optimizer.zeroGrad()
+            if let parallel {
+                let l = try losses(model, batch, weight: weight).share
+                try l.backward()
+                try parallel.reduceGradients(model.store.parameters)
+                try optimizer.step()
+                try updateAverage()
+                return try l.item()
+            }
             let l = try losses(model, batch).total
             try l.backward()
             try optimizer.step()
@@ -168,7 +226,7 @@ public final class DetectorTrainer: EpochTrainer {
         let (shape, spacing) = (config.inputShape, config.preparation.spacing)
         let (sigma, modalityInput) = (config.detector.heatmapSigmaMM, config.detector.modalityInput)
         let result = try Torch.withNoGrad {
-            try Passes.evaluate(set, batchSize: config.batchSize, build: {
+            try Passes.evaluate(set, batchSize: config.batchSize * (parallel?.worldSize ?? 1), build: {
                 Self.hostBatch($0, shape: shape, spacing: spacing, sigmaMM: sigma, modalityInput: modalityInput)
             }) { batch in
                 let l = try losses(average, batch)

@@ -145,20 +145,36 @@ enum Passes {
 
     /// One epoch in an order shuffled with `rng`. `build` turns a batch's samples into a host batch and
     /// may draw augmentations from the generator it is given, in batch order, so that a run resumed from
-    /// the generator's saved state repeats them; `rng` ends where those draws left it.
-    static func train(_ set: SampleSet, batchSize: Int, rng: inout SplitMix64,
+    /// the generator's saved state repeats them; `rng` ends where those draws left it. `step` gets each
+    /// batch and its weight in the mean over the global batch (1 on one process; see `DataParallel`),
+    /// and returns its part of the global batch's loss (the whole loss on one process). The mean loss is
+    /// over global batches, the same on every rank.
+    static func train(_ set: SampleSet, batchSize: Int, rng: inout SplitMix64, parallel: DataParallel? = nil,
                       build: @escaping @Sendable ([Sample], GeneratorBox) -> HostBatch,
-                      step: (HostBatch) throws -> Double, onBatch: (Int, Int) -> Void) throws -> (meanLoss: Double, wait: Wait) {
+                      step: (HostBatch, Double) throws -> Double, onBatch: (Int, Int) -> Void) throws -> (meanLoss: Double, wait: Wait) {
         var order = Array(0..<set.count)
         order.shuffle(using: &rng)
-        let batches = stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0..<min(order.count, $0 + batchSize)]) }
-        let generator = GeneratorBox(rng)
-        let prefetcher = BatchPrefetcher(count: batches.count) { b in build(try batches[b].map { try set.sample($0) }, generator) }
+        let world = parallel?.worldSize ?? 1, rank = parallel?.rank ?? 0
+        let global = stride(from: 0, to: order.count, by: batchSize * world).map { Array(order[$0..<min(order.count, $0 + batchSize * world)]) }
+        var batches: [[Int]] = [], weights: [Double] = []
+        for g in global {
+            let mine = Array(g[DataParallel.share(of: g.count, rank: rank, worldSize: world)])
+            // A rank left without a sample still joins the step's collectives, with a sample weighted 0.
+            batches.append(mine.isEmpty ? [g[0]] : mine)
+            weights.append(Double(mine.count) / Double(g.count))
+        }
+        // One process draws augmentations from the run's generator in order (resume repeats them);
+        // each rank draws from its own stream derived from the generator's state, which the shared
+        // generator does not consume (so the next epoch's order is the one a single process would use
+        // when nothing is augmented).
+        let generator = GeneratorBox(parallel == nil ? rng : SplitMix64(seed: rng.state, stream: UInt64(rank)))
+        let planned = batches
+        let prefetcher = BatchPrefetcher(count: planned.count) { b in build(try planned[b].map { try set.sample($0) }, generator) }
         let start = DispatchTime.now().uptimeNanoseconds
         var total = 0.0, count = 0
         do {
             while let batch = try prefetcher.next() {
-                total += try step(batch)
+                total += try step(batch, weights[count])
                 count += 1
                 onBatch(count, batches.count)
             }
@@ -167,7 +183,8 @@ enum Passes {
             throw error
         }
         prefetcher.finish()
-        rng = generator.rng
+        if parallel == nil { rng = generator.rng }
+        if let parallel { total = try parallel.group.reduce(total, .sum) }
         return (count > 0 ? total / Double(count) : 0, wait(prefetcher, since: start))
     }
 

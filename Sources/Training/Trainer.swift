@@ -12,6 +12,8 @@ public final class Trainer {
     public let optimizer: Optimizer
     public private(set) var schedule: ReduceLROnPlateau
     public private(set) var epoch = 0
+    /// Data-parallel training (see `DataParallel`); nil on one process.
+    public var parallel: DataParallel?
     /// Drives shuffling and augmentation; saved in checkpoints so a resumed run continues identically.
     var rng: SplitMix64
     let device: Device
@@ -52,11 +54,22 @@ public final class Trainer {
     /// One optimizer step on `batch`; returns the loss.
     public func step(_ batch: [Sample]) throws -> Double { try step(Self.hostBatch(batch)) }
 
-    func step(_ batch: HostBatch) throws -> Double {
+    func step(_ batch: HostBatch) throws -> Double { try step(batch, weight: 1) }
+
+    /// `weight` is the batch's share of the global batch (data-parallel training; 1 otherwise); returns
+    /// the loss times that share.
+    func step(_ batch: HostBatch, weight: Double) throws -> Double {
         model.store.isTraining = true
         let (x, y) = try batchTensors(batch)
         try optimizer.zeroGrad()
         let l = try loss(x, y).loss
+        if let parallel {
+            let share = try l * weight
+            try share.backward()
+            try parallel.reduceGradients(model.store.parameters)
+            try optimizer.step()
+            return try share.item()
+        }
         try l.backward()
         try optimizer.step()
         return try l.item()
@@ -75,10 +88,12 @@ public final class Trainer {
     /// returns the mean batch loss.
     public func trainEpoch(_ set: SampleSet) throws -> Double {
         let augmentation = config.augmentation, shape = config.inputShape
-        let result = try Passes.train(set, batchSize: config.batchSize, rng: &rng, build: { samples, generator in
+        let result = try Passes.train(set, batchSize: config.batchSize, rng: &rng, parallel: parallel, build: { samples, generator in
             Self.hostBatch(augmentation.isIdentity ? samples : samples.map { augmentation.apply($0, shape: shape, using: &generator.rng) })
-        }, step: step, onBatch: onBatch)
+        }, step: { try step($0, weight: $1) }, onBatch: onBatch)
         lastDataWait = result.wait
+        // Running statistics saw only this rank's batches: average them before validation and the checkpoint.
+        if let parallel { try parallel.average(model.store.entries.filter { $0.kind == .buffer && $0.tensor.dtype.isFloatingPoint }.map(\.tensor)) }
         epoch += 1
         return result.meanLoss
     }
@@ -89,7 +104,7 @@ public final class Trainer {
     public func evaluate(_ set: SampleSet) throws -> (loss: Double, probabilities: [[Double]]) {
         model.store.isTraining = false
         let result = try Torch.withNoGrad {
-            try Passes.evaluate(set, batchSize: config.batchSize, build: { Self.hostBatch($0) }) { batch in
+            try Passes.evaluate(set, batchSize: config.batchSize * (parallel?.worldSize ?? 1), build: { Self.hostBatch($0) }) { batch in
                 let (x, y) = try batchTensors(batch)
                 let (l, p) = try loss(x, y)
                 return (try l.item(), try p.floats())

@@ -28,6 +28,11 @@ public struct TrainingRun {
     public var cacheProgress: @Sendable (Int, Int) -> Void = { _, _ in }
     /// Called after each training step: (epoch, batches done, batches in the epoch).
     public var batchProgress: (Int, Int, Int) -> Void = { _, _, _ in }
+    /// Data-parallel training over a process group (see `DataParallel`). Rank 0 alone builds the input
+    /// cache and writes checkpoints, logs, plots and weights; every rank resumes from the same
+    /// checkpoint, whatever the world size was when it was written.
+    public var parallel: DataParallel?
+    var isLeader: Bool { parallel?.isLeader ?? true }
 
     public init(dataRoot: String, output: String, config: TrainingConfig) {
         self.dataRoot = dataRoot
@@ -44,12 +49,18 @@ public struct TrainingRun {
         public var seconds: Double
         /// Share of the training pass spent waiting for input batches (0: never).
         public var dataWaitFraction: Double?
+        /// Data-parallel runs: the processes, seconds spent all-reducing gradients, and whether every
+        /// rank's weights were bit-identical at the end of the epoch.
+        public var worldSize: Int?
+        public var allReduceSeconds: Double?
+        public var replicasIdentical: Bool?
     }
 
     /// Runs to `config.epochs` (continuing from `output/last.safetensors` with `resume`).
     @discardableResult
     public func run() throws -> [EpochRecord] {
-        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        let log: (String) -> Void = isLeader ? self.log : { _ in }
+        if isLeader { try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true) }
         let labels = try RSNATables.readLabels("\(dataRoot)/train.csv")
         let onDisk = Set((try? FileManager.default.contentsOfDirectory(atPath: "\(dataRoot)/series")) ?? [])
         let missing = labels.filter { !onDisk.contains($0.seriesInstanceUID) }
@@ -66,8 +77,16 @@ public struct TrainingRun {
         if config.preparation.mode == .improved, FileManager.default.fileExists(atPath: "\(dataRoot)/train_localizers.csv") {
             for p in try RSNATables.readLocalizers("\(dataRoot)/train_localizers.csv") { localizers[p.seriesInstanceUID, default: []].append(p) }
         }
-        let failed = try cache.build(items, seriesRoot: "\(dataRoot)/series", localizers: localizers,
-                                     segmentationRoot: "\(dataRoot)/segmentations", progress: cacheProgress)
+        var failed: [(uid: String, error: String)] = []
+        if isLeader {
+            failed = try cache.build(items, seriesRoot: "\(dataRoot)/series", localizers: localizers,
+                                     segmentationRoot: "\(dataRoot)/segmentations", progress: cacheProgress).map { ($0.uid, $0.error) }
+        }
+        if let parallel {
+            // The other ranks wait for rank 0's cache, then see the same failures it did: what is still missing.
+            try parallel.group.barrier()
+            if !isLeader { failed = cache.missing(items).map { ($0.uid, "not prepared by rank 0") } }
+        }
         for f in failed { log("skipped series \(f.uid): \(f.error)") }
         let buildSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let perSeries: Double = toBuild > 0 ? buildSeconds / Double(toBuild) : 0
@@ -95,30 +114,49 @@ public struct TrainingRun {
 
         let trainer: EpochTrainer = config.model == .detector ? try DetectorTrainer(config: config, device: device)
                                                               : try Trainer(config: config, device: device)
-        trainer.onBatch = { [batchProgress, weak trainer] done, total in batchProgress((trainer?.epoch ?? 0) + 1, done, total) }
+        if isLeader { trainer.onBatch = { [batchProgress, weak trainer] done, total in batchProgress((trainer?.epoch ?? 0) + 1, done, total) } }
         let last = "\(output)/last.safetensors"
         if resume && FileManager.default.fileExists(atPath: last) {
             try trainer.loadCheckpoint(from: last)
             log("resumed from \(last) at epoch \(trainer.epoch)")
         }
+        if let parallel {
+            trainer.parallel = parallel
+            try trainer.synchronizeReplicas()
+            log("data-parallel over \(parallel.worldSize) processes (\(parallel.group.backend.rawValue)): batch \(config.batchSize) per process, \(config.batchSize * parallel.worldSize) in all")
+        }
         var records: [EpochRecord] = []
         var best = bestScore()
         let trainingStart = DispatchTime.now().uptimeNanoseconds
         while trainer.epoch < config.epochs {
-            if let timeLimit, Double(DispatchTime.now().uptimeNanoseconds - trainingStart) / 1e9 > timeLimit {
-                log("time limit of \(Int(timeLimit)) s reached after epoch \(trainer.epoch)")
+            var overTime = timeLimit.map { Double(DispatchTime.now().uptimeNanoseconds - trainingStart) / 1e9 > $0 } ?? false
+            // Clocks differ between ranks; they stop together when any of them is over time.
+            if let parallel { overTime = try parallel.group.reduce(overTime ? 1 : 0, .max) > 0 }
+            if overTime {
+                log("time limit of \(Int(timeLimit ?? 0)) s reached after epoch \(trainer.epoch)")
                 break
             }
             let t0 = DispatchTime.now().uptimeNanoseconds
+            parallel?.resetTimers()
             let trainLoss = try trainer.trainEpoch(trainSet)
             let wait = trainer.lastDataWait.fraction
             let (validationLoss, probabilities) = try trainer.evaluate(validationSet)
             let score = CompetitionScore(predictions: probabilities, truth: validationSet.labels).score
             try trainer.endEpoch(validationLoss: validationLoss)
-            let record = EpochRecord(epoch: trainer.epoch, trainLoss: trainLoss, validationLoss: validationLoss, score: score,
+            var record = EpochRecord(epoch: trainer.epoch, trainLoss: trainLoss, validationLoss: validationLoss, score: score,
                                      learningRate: trainer.learningRate,
                                      seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9, dataWaitFraction: wait)
+            if let parallel {
+                record.worldSize = parallel.worldSize
+                record.allReduceSeconds = parallel.reduceSeconds
+                let identical = try parallel.replicasAgree(trainer.replicatedTensors)
+                record.replicasIdentical = identical
+                guard identical else {
+                    throw DistributedError.collective(op: "replica check", rank: parallel.rank, message: "the ranks' weights differ after epoch \(trainer.epoch)")
+                }
+            }
             records.append(record)
+            guard isLeader else { continue }
             // Checkpoint first: if it cannot be written, the log does not claim an epoch a resume would redo.
             try trainer.saveCheckpoint(to: last)
             try appendLog(record)
@@ -129,9 +167,11 @@ public struct TrainingRun {
             try writeCurves()
             let scoreText = score.map { String(format: "%.4f", $0) } ?? "n/a"
             log("epoch \(trainer.epoch)/\(config.epochs)  " + String(format: "train loss %.4f  val loss %.4f", trainLoss, validationLoss)
-                + "  score \(scoreText)  " + String(format: "lr %.2g  %.1f s  data wait %.1f%%", record.learningRate, record.seconds, wait * 100))
+                + "  score \(scoreText)  " + String(format: "lr %.2g  %.1f s  data wait %.1f%%", record.learningRate, record.seconds, wait * 100)
+                + (record.allReduceSeconds.map { String(format: "  all-reduce %.2f s, replicas identical", $0) } ?? ""))
         }
-        try saveWeights(trainer, to: "\(output)/model.safetensors")
+        if isLeader { try saveWeights(trainer, to: "\(output)/model.safetensors") }
+        try parallel?.group.barrier()
         return records
     }
 

@@ -26,6 +26,7 @@ struct Doctor: ParsableCommand {
         print("  libtorch:       \(engine.torchVersion)")
         print("  threads:        \(Torch.threadCount)")
         print("  cuda:           \(engine.cudaAvailable ? "available, \(engine.cudaDeviceCount) device(s)" : "not available")")
+        print("  distributed:    \(engine.distributedAvailable ? "c10d (Gloo\(engine.cudaAvailable ? ", NCCL if built with it" : ""))" : "not built in (install libgloo-dev, then scripts/build-engine)")")
         let info = try engine.buildInfo()
         print("  build:")
         for line in info.split(separator: "\n") where !line.trimmingCharacters(in: .whitespaces).isEmpty {

@@ -49,7 +49,7 @@ struct Predict: ParsableCommand {
     @Option(help: "Results folder for willis serve: submission.csv, and per series its result, MIPs, the prepared input and, with detector weights, the aneurysm heatmap (NIfTI in patient geometry) and top candidates.")
     var results: String?
 
-    @Option(help: "Predict only shard i of N (i/N, 0-based; series sorted by folder name, taken round-robin). Default: RANK/WORLD_SIZE from the environment when set, else everything.")
+    @Option(help: "Predict only shard i of N (i/N, 0-based; series sorted by folder name, taken round-robin). Default: RANK/WORLD_SIZE from the environment when set (the output then goes to OUT with {rank} replaced, or OUT.rank<i>.csv), else everything.")
     var shard: String?
 
     func run() throws {
@@ -73,12 +73,14 @@ struct Predict: ParsableCommand {
             return FileManager.default.fileExists(atPath: "\(series)/\($0)", isDirectory: &dir) && dir.boolValue
         }
         var folders = children.isEmpty ? [series] : children.map { "\(series)/\($0)" }
+        var environmentShard: Int?
         if let shard {
             guard let (i, n) = Sharding.parse(shard) else { throw ValidationError("--shard must be i/N with 0 ≤ i < N, not \(shard)") }
             folders = Sharding.select(folders, shard: i, of: n)
             print("shard \(i)/\(n): \(folders.count) series")
         } else if let (i, n) = Sharding.fromEnvironment() {
             folders = Sharding.select(folders, shard: i, of: n)
+            environmentShard = i
             print("shard \(i)/\(n) from RANK and WORLD_SIZE: \(folders.count) series")
         }
         // Prior for a series that fails: roughly the RSNA training prevalences.
@@ -97,7 +99,9 @@ struct Predict: ParsableCommand {
             // Kept in the series' identifying.json, which willis serve shows only with --show-phi.
             loader = SeriesLoader(options: SeriesLoader.Options(includePHI: true))
         }
-        let out = out ?? results.map { ResultsFolder($0).submissionPath } ?? "submission.csv"
+        var out = out ?? results.map { ResultsFolder($0).submissionPath } ?? "submission.csv"
+        // Launched processes all get the same --out: each shard writes its own file, for merge-predictions.
+        if let environmentShard { out = Sharding.outputPath(out, shard: environmentShard) }
         pipeline.run(folders, predictor: predictor, loader: loader) { i, outcome in
             if let p = outcome.probabilities, let uid = outcome.uid {
                 for w in outcome.warnings { FileHandle.standardError.write(Data("warning: \(outcome.folder): \(w)\n".utf8)) }

@@ -48,7 +48,8 @@ struct Train: ParsableCommand {
     @Option(help: "Seed (default 0).") var seed: UInt64?
     @Flag(help: "Continue from OUT/last.safetensors.") var resume = false
     @Flag(help: "Channels-last 3D weights and inputs (faster convolutions; same arithmetic, another summation order).") var channelsLast = false
-    @Option(help: "cpu, cuda or cuda:N.") var device: String = "cpu"
+    @Option(help: "cpu, cuda or cuda:N (data-parallel on CUDA: cuda means cuda:LOCAL_RANK).") var device: String = "cpu"
+    @Option(help: "Data-parallel runs: seconds a collective waits for the other processes before failing.") var distTimeout: Double = 600
 
     func run() throws {
         _ = try engineOptions.load()
@@ -98,6 +99,16 @@ struct Train: ParsableCommand {
         if channelsLast { config.channelsLast = true }
         guard fold >= 0, fold < folds, folds >= 2 else { throw ValidationError("--fold must be in 0..<--folds (≥ 2)") }
         var run = TrainingRun(dataRoot: data, output: out, config: config)
+        var device = self.device
+        // Launched as one of several processes (willis launch, torchrun, srun, an indexed job): data-parallel.
+        if let world = try DistributedEnvironment.from() {
+            if engineOptions.threads == nil, world.localWorldSize > 1 {
+                try Torch.setThreadCount(max(1, ProcessInfo.processInfo.activeProcessorCount / world.localWorldSize))
+            }
+            if device == "cuda" { device = "cuda:\(world.localRank)" }
+            let group = try ProcessGroup(world, backend: device.hasPrefix("cuda") ? .nccl : .gloo, timeout: distTimeout)
+            run.parallel = DataParallel(group: group)
+        }
         run.folds = folds
         run.validationFold = fold
         run.cacheRoot = cache
@@ -116,6 +127,6 @@ struct Train: ParsableCommand {
             print(line)
         }
         try run.run()
-        print("done: \(out)/model.safetensors")
+        if run.parallel?.isLeader ?? true { print("done: \(out)/model.safetensors") }
     }
 }

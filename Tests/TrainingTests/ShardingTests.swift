@@ -16,6 +16,9 @@ import Testing
         #expect(Sharding.parse("1/4")! == (1, 4))
         #expect(Sharding.parse("4/4") == nil && Sharding.parse("-1/2") == nil && Sharding.parse("1") == nil)
         #expect(Sharding.fromEnvironment(["RANK": "2", "WORLD_SIZE": "3"])! == (2, 3))
+        #expect(Sharding.outputPath("out/submission.csv", shard: 1) == "out/submission.rank1.csv")
+        #expect(Sharding.outputPath("shard{rank}.csv", shard: 3) == "shard3.csv")
+        #expect(Sharding.outputPath("preds", shard: 0) == "preds.rank0")
         #expect(Sharding.fromEnvironment(["RANK": "3", "WORLD_SIZE": "3"]) == nil)
         #expect(Sharding.fromEnvironment([:]) == nil)
     }

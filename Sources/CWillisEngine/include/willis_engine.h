@@ -17,9 +17,10 @@
  * Versioning: WL_ABI_VERSION changes when an existing entry changes meaning.
  * New entries are only ever appended to `wl_api`; `struct_size` tells the
  * caller which ones this library has. Distributed process groups
- * (torch.distributed / c10d) will be appended as a `wl_process_group` handle
- * kind with their own create/collective/free entries; the capability bit
- * WL_CAP_DISTRIBUTED announces them.
+ * (torch.distributed / c10d) are the `wl_process_group` handle kind with
+ * their own create/collective/free entries; the capability bit
+ * WL_CAP_DISTRIBUTED says the library was built with them (otherwise the
+ * entries exist and fail with a message saying so).
  */
 #ifndef WILLIS_ENGINE_H
 #define WILLIS_ENGINE_H
@@ -47,7 +48,7 @@ typedef int32_t wl_status;
 
 typedef struct wl_tensor_s *wl_tensor;
 typedef struct wl_optimizer_s *wl_optimizer;
-/* Reserved for the distributed entries (c10d ProcessGroup). */
+/* A c10d ProcessGroup (torch.distributed's), with the TCPStore it met its peers through. */
 typedef struct wl_process_group_s *wl_process_group;
 
 /* Element types. Values are ours, not c10::ScalarType's. */
@@ -256,6 +257,21 @@ typedef struct wl_api {
   /* t keeps its identity (autograd leaf, optimizer state) but now holds src's storage, shape and
      strides (Tensor::set_data). */
   wl_status (*WL_NONNULL tensor_set_data)(wl_tensor t, wl_tensor src);
+
+  /* ---- distributed (c10d); WL_CAP_DISTRIBUTED says whether these work ---- */
+  /* Meets the other ranks through a TCPStore at master_addr:master_port (rank 0 serves it) and
+     makes a process group: backend "gloo" (CPU tensors) or "nccl" (CUDA tensors, CUDA builds).
+     Every later collective fails, rather than waits, after timeout_ms. */
+  wl_status (*WL_NONNULL pg_create)(const char *backend, const char *master_addr, int32_t master_port,
+                         int32_t rank, int32_t world_size, int64_t timeout_ms, wl_process_group *out);
+  void (*WL_NONNULL pg_free)(wl_process_group g);
+  /* In place on every rank: op WL_SUM, WL_MEAN (sum divided by the world size), WL_AMAX or WL_AMIN.
+     Tensors of different shapes are reduced together (one coalesced collective); all must share
+     dtype and device. */
+  wl_status (*WL_NONNULL pg_all_reduce)(wl_process_group g, const wl_tensor *tensors, int32_t n, int32_t op);
+  /* In place: every rank ends with root's values. */
+  wl_status (*WL_NONNULL pg_broadcast)(wl_process_group g, const wl_tensor *tensors, int32_t n, int32_t root);
+  wl_status (*WL_NONNULL pg_barrier)(wl_process_group g);
 } wl_api;
 
 /* The only exported symbol. Returns NULL if the library cannot serve
