@@ -226,7 +226,7 @@ public final class DetectorTrainer: EpochTrainer {
         let (shape, spacing) = (config.inputShape, config.preparation.spacing)
         let (sigma, modalityInput) = (config.detector.heatmapSigmaMM, config.detector.modalityInput)
         let result = try Torch.withNoGrad {
-            try Passes.evaluate(set, batchSize: config.batchSize * (parallel?.worldSize ?? 1), build: {
+            try Passes.evaluate(set, batchSize: config.batchSize * (parallel?.worldSize ?? 1), parallel: parallel, build: {
                 Self.hostBatch($0, shape: shape, spacing: spacing, sigmaMM: sigma, modalityInput: modalityInput)
             }) { batch in
                 let l = try losses(average, batch)

@@ -1,6 +1,7 @@
 import Dispatch
 import Dataset
 import Foundation
+import Torch
 
 /// Training or validation examples: their ids and labels in memory, their inputs read on demand
 /// (from the memory-mapped cache in `willis train`), so a dataset need not fit in RAM.
@@ -189,23 +190,38 @@ enum Passes {
     }
 
     /// The set in order, without augmentation: the mean batch loss and each sample's 14 probabilities.
-    /// `evaluate` returns a batch's loss and its probabilities [N × 14].
-    static func evaluate(_ set: SampleSet, batchSize: Int, build: @escaping @Sendable ([Sample]) -> HostBatch,
+    /// `evaluate` returns a batch's loss and its probabilities [N × 14]. With `parallel`, the ranks take
+    /// the batches in turn and all-reduce the results, so every rank ends with what one process would compute.
+    static func evaluate(_ set: SampleSet, batchSize: Int, parallel: DataParallel? = nil, build: @escaping @Sendable ([Sample]) -> HostBatch,
                          evaluate: (HostBatch) throws -> (loss: Double, probabilities: [Float])) throws
         -> (loss: Double, probabilities: [[Double]], wait: Wait) {
-        let prefetcher = BatchPrefetcher(count: (set.count + batchSize - 1) / batchSize) { b in
-            build(try (b * batchSize..<min(set.count, (b + 1) * batchSize)).map { try set.sample($0) })
+        let batchCount = (set.count + batchSize - 1) / batchSize
+        let (world, rank) = (parallel?.worldSize ?? 1, parallel?.rank ?? 0)
+        let mine = Array(stride(from: rank, to: batchCount, by: world))
+        let prefetcher = BatchPrefetcher(count: mine.count) { n in
+            let b = mine[n]
+            return build(try (b * batchSize..<min(set.count, (b + 1) * batchSize)).map { try set.sample($0) })
         }
         defer { prefetcher.finish() }
         let start = DispatchTime.now().uptimeNanoseconds
-        var total = 0.0, batches = 0
-        var probabilities: [[Double]] = []
+        var total = 0.0
+        var values = [Double](repeating: 0, count: set.count * 14)
+        var n = 0
         while let batch = try prefetcher.next() {
-            let (loss, values) = try evaluate(batch)
+            let (loss, p) = try evaluate(batch)
             total += loss
-            batches += 1
-            for n in 0..<batch.count { probabilities.append(values[(n * 14)..<((n + 1) * 14)].map(Double.init)) }
+            let first = mine[n] * batchSize
+            for (k, v) in p.prefix(batch.count * 14).enumerated() { values[first * 14 + k] = Double(v) }
+            n += 1
         }
-        return (batches > 0 ? total / Double(batches) : 0, probabilities, wait(prefetcher, since: start))
+        if let parallel {
+            let gathered = try Tensor(values + [total], shape: [values.count + 1])
+            try parallel.group.allReduce([gathered], .sum)
+            let all = try gathered.toArray(of: Double.self)
+            total = all[values.count]
+            values = Array(all.prefix(values.count))
+        }
+        let probabilities = (0..<set.count).map { Array(values[($0 * 14)..<(($0 + 1) * 14)]) }
+        return (batchCount > 0 ? total / Double(batchCount) : 0, probabilities, wait(prefetcher, since: start))
     }
 }

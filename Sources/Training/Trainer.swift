@@ -104,7 +104,7 @@ public final class Trainer {
     public func evaluate(_ set: SampleSet) throws -> (loss: Double, probabilities: [[Double]]) {
         model.store.isTraining = false
         let result = try Torch.withNoGrad {
-            try Passes.evaluate(set, batchSize: config.batchSize * (parallel?.worldSize ?? 1), build: { Self.hostBatch($0) }) { batch in
+            try Passes.evaluate(set, batchSize: config.batchSize * (parallel?.worldSize ?? 1), parallel: parallel, build: { Self.hostBatch($0) }) { batch in
                 let (x, y) = try batchTensors(batch)
                 let (l, p) = try loss(x, y)
                 return (try l.item(), try p.floats())

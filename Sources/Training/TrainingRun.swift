@@ -49,6 +49,8 @@ public struct TrainingRun {
         public var seconds: Double
         /// Share of the training pass spent waiting for input batches (0: never).
         public var dataWaitFraction: Double?
+        /// Seconds of the training pass alone (`seconds` includes validation).
+        public var trainSeconds: Double?
         /// Data-parallel runs: the processes, seconds spent all-reducing gradients, and whether every
         /// rank's weights were bit-identical at the end of the epoch.
         public var worldSize: Int?
@@ -139,6 +141,7 @@ public struct TrainingRun {
             let t0 = DispatchTime.now().uptimeNanoseconds
             parallel?.resetTimers()
             let trainLoss = try trainer.trainEpoch(trainSet)
+            let trainSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             let wait = trainer.lastDataWait.fraction
             let (validationLoss, probabilities) = try trainer.evaluate(validationSet)
             let score = CompetitionScore(predictions: probabilities, truth: validationSet.labels).score
@@ -146,6 +149,7 @@ public struct TrainingRun {
             var record = EpochRecord(epoch: trainer.epoch, trainLoss: trainLoss, validationLoss: validationLoss, score: score,
                                      learningRate: trainer.learningRate,
                                      seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9, dataWaitFraction: wait)
+            record.trainSeconds = trainSeconds
             if let parallel {
                 record.worldSize = parallel.worldSize
                 record.allReduceSeconds = parallel.reduceSeconds
@@ -167,7 +171,7 @@ public struct TrainingRun {
             try writeCurves()
             let scoreText = score.map { String(format: "%.4f", $0) } ?? "n/a"
             log("epoch \(trainer.epoch)/\(config.epochs)  " + String(format: "train loss %.4f  val loss %.4f", trainLoss, validationLoss)
-                + "  score \(scoreText)  " + String(format: "lr %.2g  %.1f s  data wait %.1f%%", record.learningRate, record.seconds, wait * 100)
+                + "  score \(scoreText)  " + String(format: "lr %.2g  %.1f s (training %.1f s)  data wait %.1f%%", record.learningRate, record.seconds, trainSeconds, wait * 100)
                 + (record.allReduceSeconds.map { String(format: "  all-reduce %.2f s, replicas identical", $0) } ?? ""))
         }
         if isLeader { try saveWeights(trainer, to: "\(output)/model.safetensors") }

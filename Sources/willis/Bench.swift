@@ -8,11 +8,12 @@ import Models
 import Preprocessing
 import Synth
 import Torch
+import Training
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time Willis against the Python reference on the same machine.",
-        subcommands: [BenchPipeline.self, BenchThroughput.self, BenchEngine.self, BenchDICOM.self])
+        subcommands: [BenchPipeline.self, BenchThroughput.self, BenchEngine.self, BenchDICOM.self, BenchDistributed.self])
 }
 
 struct BenchEngine: ParsableCommand {
@@ -397,5 +398,138 @@ struct BenchThroughput: ParsableCommand {
               let seconds = ref.stages["predict_folder"]?.first else { throw ValidationError("pipeline_reference.py printed no result") }
         print(String(format: "notebook loop (predict_single_scan): %.1f s, %.1f series/min", seconds, Double(folders.count) / seconds * 60))
         for (name, s) in results { print(String(format: "  %@: %.2f× the notebook's throughput", name, seconds / s)) }
+    }
+}
+
+struct BenchDistributed: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "distributed",
+        abstract: "Data-parallel training steps on 1 and N processes, Willis vs PyTorch DistributedDataParallel, with the all-reduce's share.",
+        discussion: """
+            Each side trains the reference UNet3D (5.65 M parameters) on fixed random inputs, batch B per \
+            process, on 1 process and on N (Gloo on loopback; NCCL with --device cuda), the cores shared \
+            evenly among the processes. Prints per-step time, samples per second, Willis's gradient \
+            all-reduce time (after backward) and the ratio to PyTorch DDP (whose all-reduce overlaps backward).
+            """)
+
+    @OptionGroup var engineOptions: EngineOptions
+    @Option(help: "Processes of the parallel run.") var processes: Int = 2
+    @Option(help: "Input size DxHxW.") var inputShape: String = "32x64x64"
+    @Option(help: "Batch per process.") var batch: Int = 2
+    @Option(help: "Timed steps (after warm-up).") var steps: Int = 8
+    @Option(help: "Warm-up steps.") var warmup: Int = 2
+    @Option(help: "cpu, or cuda (one GPU per process).") var device: String = "cpu"
+    @Option(help: "Python with torch for the reference side (default: $WILLIS_PYTHON or .venv/bin/python).") var python: String?
+    @Flag(help: "Skip the Python reference.") var noReference = false
+    @Flag(help: .hidden) var worker = false
+
+    struct WorkerResult: Codable { var step: [Double]; var allReduce: [Double]; var parameters: Int; var bytes: Int }
+
+    func run() throws {
+        let engine = try engineOptions.load()
+        if worker { return try runWorker() }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        print("willis bench distributed — \(Date()) — \(MachineInfo.cpuModel), \(cores) cores, libtorch \(engine.torchVersion), \(device)")
+        print("reference UNet3D, input \(inputShape), batch \(batch) per process, \(warmup) warm-up + \(steps) timed steps")
+        let py = PythonReference.locate(python: python)
+        struct Row { var world: Int; var threads: Int; var ours: WorkerResult; var reference: [Double]? }
+        var rows: [Row] = []
+        for world in [1, processes] {
+            let threads = max(1, cores / world)
+            let ours = try launchWorkers(world: world, threads: threads)
+            var reference: [Double]?
+            if !noReference {
+                struct Ref: Decodable { var torch: String; var step: [Double] }
+                let text = try py.output(script: "ddp_reference.py", arguments: [
+                    "--world", String(world), "--size", inputShape, "--batch", String(batch), "--steps", String(steps),
+                    "--warmup", String(warmup), "--threads", String(threads), "--device", device])
+                let last = text.split(separator: "\n").last.map(String.init) ?? ""
+                reference = (try? JSONDecoder().decode(Ref.self, from: Data(last.utf8)))?.step
+            }
+            rows.append(Row(world: world, threads: threads, ours: ours, reference: reference))
+        }
+        func ms(_ v: [Double]) -> Double { DICOMBenchmark.median(v) * 1000 }
+        print("\n| processes × threads | Willis step ms | of which all-reduce ms | Willis samples/s | PyTorch DDP step ms | PyTorch samples/s | Willis / PyTorch time |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for r in rows {
+            let ours = ms(r.ours.step), reduce = ms(r.ours.allReduce)
+            let rate = Double(r.world * batch) / (ours / 1000)
+            let refText = r.reference.map { String(format: "%.0f | %.2f | %.2f", ms($0), Double(r.world * batch) / (ms($0) / 1000), ours / ms($0)) } ?? "– | – | –"
+            print(String(format: "| %d × %d | %.0f | %.1f | %.2f | ", r.world, r.threads, ours, reduce, rate) + refText + " |")
+        }
+        if let a = rows.first, let b = rows.last, rows.count == 2 {
+            let rateA = Double(batch) / DICOMBenchmark.median(a.ours.step), rateB = Double(b.world * batch) / DICOMBenchmark.median(b.ours.step)
+            print(String(format: "\nWillis 1 → %d processes: %.2f× the samples per second; gradients all-reduced per step: %.1f MB (%d parameters)",
+                         b.world, rateB / rateA, Double(b.ours.bytes) / 1e6, b.ours.parameters))
+        }
+    }
+
+    func launchWorkers(world: Int, threads: Int) throws -> WorkerResult {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let port = try Launch.freePort()
+        var processes: [(Process, Pipe)] = []
+        for rank in 0..<world {
+            let p = Process(), out = Pipe()
+            p.executableURL = URL(fileURLWithPath: executable)
+            p.arguments = ["bench", "distributed", "--worker", "--input-shape", inputShape, "--batch", String(batch),
+                           "--steps", String(steps), "--warmup", String(warmup), "--device", device, "--threads", String(threads)]
+                + (engineOptions.engine.map { ["--engine", $0] } ?? [])
+            var env = ProcessInfo.processInfo.environment
+            env["RANK"] = String(rank); env["WORLD_SIZE"] = String(world); env["LOCAL_RANK"] = String(rank)
+            env["LOCAL_WORLD_SIZE"] = String(world); env["MASTER_ADDR"] = "127.0.0.1"; env["MASTER_PORT"] = String(port)
+            p.environment = env
+            p.standardOutput = out
+            try p.run()
+            processes.append((p, out))
+        }
+        var result: WorkerResult?
+        for (rank, (p, out)) in processes.enumerated() {
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else { throw ValidationError("benchmark worker \(rank) of \(world) failed (\(p.terminationStatus))") }
+            if rank == 0, let last = text.split(separator: "\n").last {
+                result = try JSONDecoder().decode(WorkerResult.self, from: Data(last.utf8))
+            }
+        }
+        guard let result else { throw ValidationError("benchmark worker 0 printed no result") }
+        return result
+    }
+
+    /// One rank of the Willis side: the reference training step with the gradient all-reduce.
+    func runWorker() throws {
+        let world = try DistributedEnvironment.from()
+        var dev = try Device(parsing: device)
+        if device == "cuda", let world { dev = try Device(parsing: "cuda:\(world.localRank)") }
+        let parallel = try world.map { DataParallel(group: try ProcessGroup($0, backend: device == "cuda" ? .nccl : .gloo, timeout: 300)) }
+        let size = try EngineBenchmark.Size(parsing: inputShape)
+        try Torch.manualSeed(0)
+        let model = try UNet3D(device: dev)
+        try parallel?.synchronize(model.store.entries.map(\.tensor))
+        let optimizer = try Optimizer(.adam(), parameters: model.store.parameters, learningRate: 1e-3)
+        try Torch.manualSeed(1 + UInt64(world?.rank ?? 0))
+        let x = try Tensor.randn([batch, 1, size.depth, size.height, size.width], device: dev)
+        let y = try Tensor.rand([batch, 14], device: dev).gt(0.5).to(.float32)
+        var steps: [Double] = [], reduces: [Double] = []
+        let share = 1.0 / Double(world?.worldSize ?? 1)
+        for i in 0..<(warmup + self.steps) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            model.store.isTraining = true
+            try optimizer.zeroGrad()
+            let loss = try model(x).binaryCrossEntropy(target: y) * share
+            try loss.backward()
+            let before = parallel?.reduceSeconds ?? 0
+            try parallel?.reduceGradients(model.store.parameters)
+            try optimizer.step()
+            try Torch.synchronize(dev)
+            if i >= warmup {
+                steps.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                reduces.append((parallel?.reduceSeconds ?? 0) - before)
+            }
+        }
+        if world?.rank ?? 0 == 0 {
+            let result = WorkerResult(step: steps, allReduce: reduces, parameters: model.store.parameters.map(\.count).reduce(0, +),
+                                      bytes: model.store.parameters.map { $0.count * 4 }.reduce(0, +))
+            print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
+        }
     }
 }
