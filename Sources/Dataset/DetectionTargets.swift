@@ -97,6 +97,23 @@ public struct DetectionTargets: Codable, Sendable, Equatable {
         return out
     }
 
+    /// The targets of the patch of `shape` whose first voxel is `origin` (both D, H, W) of the grid:
+    /// points shifted into it, those farther than `margin` voxels outside it dropped (nearer ones still
+    /// reach into the patch with their Gaussian).
+    public func cropped(origin: [Int], shape: [Int], margin: Double) -> DetectionTargets {
+        let kept = points.compactMap { p -> Point? in
+            let q = Point(i: p.i - Double(origin[2]), j: p.j - Double(origin[1]), k: p.k - Double(origin[0]), location: p.location)
+            let inside = [q.k, q.j, q.i].enumerated().allSatisfy { $0.element >= -0.5 - margin && $0.element <= Double(shape[$0.offset]) - 0.5 + margin }
+            return inside ? q : nil
+        }
+        return DetectionTargets(points: kept, hasVessels: hasVessels, unplaced: unplaced)
+    }
+
+    /// Whether `p` lies in a grid of `shape` (voxel centres −½ … n − ½).
+    public static func contains(_ p: Point, shape: [Int]) -> Bool {
+        p.k >= -0.5 && p.j >= -0.5 && p.i >= -0.5 && p.k <= Double(shape[0]) - 0.5 && p.j <= Double(shape[1]) - 0.5 && p.i <= Double(shape[2]) - 0.5
+    }
+
     /// The targets mirrored left-right in a grid `width` voxels wide (x is the patient's left in the
     /// LPS grid): points move to w − 1 − i and change to their mirrored location.
     public func flippedLeftRight(width: Int) -> DetectionTargets {

@@ -61,6 +61,11 @@ public final class DetectorTrainer: EpochTrainer {
         guard config.inputShape.allSatisfy({ $0 % 8 == 0 }) else {
             throw TorchError.invalidArgument("the detector needs input sizes that are multiples of 8, not \(config.inputShape)")
         }
+        if let patch = config.detector.patchShape {
+            guard patch.count == 3, patch.allSatisfy({ $0 > 0 && $0 % 8 == 0 }), zip(patch, config.inputShape).allSatisfy({ $0 <= $1 }) else {
+                throw TorchError.invalidArgument("the patch shape \(patch) must be multiples of 8 within the input \(config.inputShape)")
+            }
+        }
         self.config = config
         self.device = device
         try Torch.manualSeed(config.seed)
@@ -94,6 +99,21 @@ public final class DetectorTrainer: EpochTrainer {
         return b
     }
 
+    /// Where a training patch starts: around a random localizer point (jittered by up to a quarter of the
+    /// patch) with probability `positiveFraction` when the sample has points, else anywhere; inside the grid.
+    public static func patchOrigin(_ s: Sample, full: [Int], patch: [Int], positiveFraction: Double, using rng: inout SplitMix64) -> [Int] {
+        let points = s.targets?.points ?? []
+        if !points.isEmpty && Double.random(in: 0..<1, using: &rng) < positiveFraction {
+            let p = points[Int.random(in: 0..<points.count, using: &rng)]
+            let centre = [p.k, p.j, p.i]
+            return (0..<3).map { a in
+                let jitter = Double.random(in: -0.25...0.25, using: &rng) * Double(patch[a])
+                return min(max(Int((centre[a] + jitter - Double(patch[a]) / 2).rounded()), 0), full[a] - patch[a])
+            }
+        }
+        return (0..<3).map { Int.random(in: 0...(full[$0] - patch[$0]), using: &rng) }
+    }
+
     struct Losses {
         var total: Tensor
         var probabilities: Tensor
@@ -107,8 +127,9 @@ public final class DetectorTrainer: EpochTrainer {
     /// (one small all-reduce of the counts), the vessel term by all ranks' labelled series, the
     /// classification term by the share, so that what the ranks back-propagate adds up to the loss one
     /// process would compute on the global batch.
-    func losses(_ net: Detector, _ b: HostBatch, weight: Double? = nil) throws -> Losses {
-        let shape = [b.count, 1] + config.inputShape
+    func losses(_ net: Detector, _ b: HostBatch, shape inputShape: [Int]? = nil, weight: Double? = nil) throws -> Losses {
+        let grid = inputShape ?? config.inputShape
+        let shape = [b.count, 1] + grid
         let x = try Tensor(b.inputs, shape: shape, device: device)
         let modality = b.modalities.isEmpty ? nil : try Tensor(b.modalities, shape: [b.count, Modality.allCases.count], device: device)
         let out = try net(x, modality: modality)
@@ -152,7 +173,7 @@ public final class DetectorTrainer: EpochTrainer {
         if !b.vesselSamples.isEmpty {
             let index = try Tensor(b.vesselSamples.map(Int64.init), shape: [b.vesselSamples.count], device: device)
             let logits = try out.vessels.indexSelect(dim: 0, index: index)
-            let target = try Tensor(b.vessels, shape: [b.vesselSamples.count] + config.inputShape, device: device)
+            let target = try Tensor(b.vessels, shape: [b.vesselSamples.count] + grid, device: device)
             let term = try logits.crossEntropy(target: target) * s.vesselWeight
             total = try total + term
             share = try share + term * vesselScale
@@ -193,23 +214,30 @@ public final class DetectorTrainer: EpochTrainer {
         allowed.rotationDegrees = 0
         allowed.scale = 0
         let augmentation = allowed
-        let (shape, spacing) = (config.inputShape, config.preparation.spacing)
+        let (full, spacing) = (config.inputShape, config.preparation.spacing)
+        let shape = config.detector.patchShape ?? full
         let (sigma, modalityInput) = (config.detector.heatmapSigmaMM, config.detector.modalityInput)
+        let positiveFraction = config.detector.positiveFraction
+        let margin = 3 * max(sigma / spacing, 0.5)
         model.store.isTraining = true
         let result = try Passes.train(set, batchSize: config.batchSize, rng: &rng, parallel: parallel, build: { samples, generator in
-            let changed = augmentation.isIdentity ? samples : samples.map { augmentation.apply($0, shape: shape, using: &generator.rng) }
+            let patches = shape == full ? samples : samples.map { s in
+                s.cropped(origin: Self.patchOrigin(s, full: full, patch: shape, positiveFraction: positiveFraction, using: &generator.rng),
+                          patch: shape, shape: full, marginVoxels: margin)
+            }
+            let changed = augmentation.isIdentity ? patches : patches.map { augmentation.apply($0, shape: shape, using: &generator.rng) }
             return Self.hostBatch(changed, shape: shape, spacing: spacing, sigmaMM: sigma, modalityInput: modalityInput)
         }, step: { batch, weight in
             try optimizer.zeroGrad()
             if let parallel {
-                let l = try losses(model, batch, weight: weight).share
+                let l = try losses(model, batch, shape: shape, weight: weight).share
                 try l.backward()
                 try parallel.reduceGradients(model.store.parameters)
                 try optimizer.step()
                 try updateAverage()
                 return try l.item()
             }
-            let l = try losses(model, batch).total
+            let l = try losses(model, batch, shape: shape).total
             try l.backward()
             try optimizer.step()
             try updateAverage()

@@ -142,6 +142,18 @@ public enum ExperimentFile {
             case "detector.ema_decay": config.detector.emaDecay = try number()
             case "detector.weight_decay": config.detector.weightDecay = try number()
             case "detector.modality_input": config.detector.modalityInput = try bool()
+            case "detector.positive_fraction":
+                let v = try number()
+                guard v >= 0, v <= 1 else { throw Error(line: line, reason: "'detector.positive_fraction' is between 0 and 1") }
+                config.detector.positiveFraction = v
+            case "detector.patch_shape":
+                guard case let .array(items) = value, items.count == 3 else { throw Error(line: line, reason: "'detector.patch_shape' needs [D, H, W]") }
+                config.detector.patchShape = try items.map { item -> Int in
+                    guard case let .number(v) = item, v > 0, v == v.rounded(), Int(v) % 8 == 0 else {
+                        throw Error(line: line, reason: "'detector.patch_shape' sizes must be positive multiples of 8")
+                    }
+                    return Int(v)
+                }
             case "input_shape":
                 guard case let .array(items) = value, items.count == 3 else { throw Error(line: line, reason: "'input_shape' needs [D, H, W]") }
                 config.inputShape = try items.map { item -> Int in

@@ -22,6 +22,39 @@ public struct Sample: Sendable {
         self.modality = modality
     }
 
+    /// The patch of `patch` (D, H, W) at `origin` of this sample's grid of `shape`: input and vessel labels
+    /// cut out, targets shifted, and the 14 labels those of the localizer points inside the patch, so a
+    /// patch without the aneurysm is a negative. (A positive series whose points could not be placed
+    /// keeps its series labels.)
+    public func cropped(origin: [Int], patch: [Int], shape: [Int], marginVoxels: Double) -> Sample {
+        let (h, w) = (shape[1], shape[2])
+        func cut<T>(_ values: [T]) -> [T] {
+            var out: [T] = []
+            out.reserveCapacity(patch[0] * patch[1] * patch[2])
+            for k in origin[0]..<(origin[0] + patch[0]) {
+                for j in origin[1]..<(origin[1] + patch[1]) {
+                    let row = (k * h + j) * w
+                    out.append(contentsOf: values[(row + origin[2])..<(row + origin[2] + patch[2])])
+                }
+            }
+            return out
+        }
+        var labels = self.labels
+        var targets = self.targets
+        if let t = self.targets {
+            let local = t.cropped(origin: origin, shape: patch, margin: marginVoxels)
+            targets = local
+            if t.unplaced.isEmpty || !t.points.isEmpty {
+                labels = [Bool](repeating: false, count: LocationLabel.allCases.count)
+                for p in local.points where DetectionTargets.contains(p, shape: patch) {
+                    labels[p.location.rawValue] = true
+                    labels[LocationLabel.aneurysmPresent.rawValue] = true
+                }
+            }
+        }
+        return Sample(id: id, input: cut(input), labels: labels, targets: targets, vessels: vessels.map(cut), modality: modality)
+    }
+
     /// The sample mirrored left-right: the volume flipped along its width (the patient's x axis in the
     /// canonical LPS+ layout) and every Left/Right location label swapped with its twin.
     public func flippedLeftRight(shape: [Int]) -> Sample {

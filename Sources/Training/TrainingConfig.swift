@@ -40,6 +40,13 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         /// Feed the modality (CTA, MRA, MRI T2, MRI T1post, from train.csv) as input channels. Off by
         /// default: at prediction DICOM says only CT or MR, so MR sequences would need a table.
         public var modalityInput = false
+        /// Train on random patches of this shape (D, H, W, multiples of 8) cut from the prepared input,
+        /// which can then be larger and finer; nil trains on the whole input. Validation and prediction
+        /// run on the whole input (the network is fully convolutional).
+        public var patchShape: [Int]?
+        /// Share of patches placed around a localizer point (jittered by up to a quarter patch) of a
+        /// series that has one; the rest are placed uniformly.
+        public var positiveFraction = 0.5
         public init() {}
     }
 

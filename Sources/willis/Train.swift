@@ -36,6 +36,8 @@ struct Train: ParsableCommand {
     @Option(help: "reference (the notebook's UNet3D, default) or detector (heatmap + vessel heads, location pooling; needs --preprocessing improved).")
     var model: String?
     @Option(help: "reference (sigmoid + BCELoss, default) or logits (BCEWithLogitsLoss).") var loss: String?
+    @Option(help: "Detector: train on random patches DxHxW of the input (validation and prediction use the whole input).") var patchShape: String?
+    @Option(help: "Detector with patches: share of patches placed around an aneurysm (default 0.5).") var positiveFraction: Double?
     @Flag(help: "Random left-right flips with Left/Right label swap.") var flip = false
     @Option(help: "Random in-plane rotation up to ± this many degrees.") var rotate: Double?
     @Option(help: "Random in-plane scaling by up to ± this fraction.") var scale: Double?
@@ -95,6 +97,11 @@ struct Train: ParsableCommand {
         if let intensityShift { config.augmentation.intensityShift = intensityShift }
         if let intensityGain { config.augmentation.intensityGain = intensityGain }
         if let noise { config.augmentation.noise = noise }
+        if let patchShape { config.detector.patchShape = try parseShape(patchShape) }
+        if let positiveFraction {
+            guard (0...1).contains(positiveFraction) else { throw ValidationError("--positive-fraction must be between 0 and 1") }
+            config.detector.positiveFraction = positiveFraction
+        }
         if let seed { config.seed = seed }
         if channelsLast { config.channelsLast = true }
         guard fold >= 0, fold < folds, folds >= 2 else { throw ValidationError("--fold must be in 0..<--folds (≥ 2)") }

@@ -51,6 +51,53 @@ import Training
         #expect(r.probabilities.count == 14 && r.probabilities.allSatisfy { $0 > 0 && $0 < 1 })
     }
 
+    /// A patch holds the input, vessel labels and points of its part of the grid, and the labels of the
+    /// points inside it; patches placed around a point contain it; training on patches runs end to end.
+    @Test func patchesCarryTheirPartOfTheTargets() throws {
+        let shape = [8, 12, 16]
+        let n = shape.reduce(1, *)
+        let input = (0..<n).map(Float.init)
+        let vessels = (0..<n).map { UInt8($0 % 14) }
+        var labels = [Bool](repeating: false, count: 14)
+        labels[LocationLabel.leftMCA.rawValue] = true
+        labels[LocationLabel.aneurysmPresent.rawValue] = true
+        let point = DetectionTargets.Point(i: 13, j: 2, k: 5, location: .leftMCA)
+        let sample = Sample(id: "s", input: input, labels: labels, targets: DetectionTargets(points: [point], hasVessels: true), vessels: vessels)
+        let patch = [4, 4, 8]
+        let with = sample.cropped(origin: [3, 0, 8], patch: patch, shape: shape, marginVoxels: 2)
+        #expect(with.input.count == 128 && with.input[0] == input[(3 * 12 + 0) * 16 + 8] && with.input[127] == input[(6 * 12 + 3) * 16 + 15])
+        #expect(with.vessels?[5] == vessels[(3 * 12 + 0) * 16 + 13])
+        #expect(with.labels == labels)
+        #expect(with.targets?.points == [DetectionTargets.Point(i: 5, j: 2, k: 2, location: .leftMCA)])
+        let heat = try #require(with.targets).heatmap(shape: patch, spacing: 1, sigmaMM: 1)
+        #expect(heat[(2 * 4 + 2) * 8 + 5] == 1, "the Gaussian peaks at the shifted point")
+        let without = sample.cropped(origin: [0, 4, 0], patch: patch, shape: shape, marginVoxels: 2)
+        #expect(without.labels == [Bool](repeating: false, count: 14), "a patch without the aneurysm is negative")
+        #expect(without.targets?.points.isEmpty == true)
+        var rng = SplitMix64(seed: 3)
+        for _ in 0..<200 {
+            let o = DetectorTrainer.patchOrigin(sample, full: shape, patch: patch, positiveFraction: 1, using: &rng)
+            #expect((0..<3).allSatisfy { o[$0] >= 0 && o[$0] + patch[$0] <= shape[$0] })
+            #expect(Double(o[0]) <= 5 && 5 < Double(o[0] + 4) && Double(o[2]) <= 13 && 13 < Double(o[2] + 8), "origin \(o)")
+        }
+
+        let root = try temporaryDirectory()
+        var options = SynthOptions(count: 6, size: .small, seed: 82)
+        options.segmentationFraction = 0.5
+        try SynthDataset.generate(options, into: "\(root)/data")
+        var c = config()
+        c.preparation = Preparation(mode: .improved, shape: [32, 48, 48])
+        c.preparation.spacing = 3.2
+        c.detector.patchShape = [16, 24, 24]
+        var run = TrainingRun(dataRoot: "\(root)/data", output: "\(root)/run", config: c)
+        run.folds = 3
+        run.log = { _ in }
+        let records = try run.run()
+        #expect(records.count == 2 && records.allSatisfy { $0.trainLoss.isFinite && $0.validationLoss.isFinite })
+        let predictor = try Predictor(weights: "\(root)/run/model.safetensors")
+        #expect(predictor.inputShape == [32, 48, 48], "prediction runs on the whole input")
+    }
+
     /// A resumed detector run (weights, weight average, AdamW state, cosine schedule, generator) continues
     /// exactly as an uninterrupted one.
     @Test func resumedDetectorTrainingEqualsAnUninterruptedRun() throws {
