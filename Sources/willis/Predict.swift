@@ -140,6 +140,10 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Threshold on Aneurysm Present for sensitivity and specificity.") var threshold: Double = 0.5
     @Option(help: "How many worst false negatives and positives to list.") var worst: Int = 5
     @Option(help: "ROC curve image (default: roc.png next to the predictions).") var roc: String?
+    @Option(help: "Detection: a results folder from willis predict --results with detector candidates; needs --localizers and --series.") var results: String?
+    @Option(help: "Detection: train_localizers.csv of the labelled series.") var localizers: String?
+    @Option(help: "Detection: the folder of the labelled series (to place the localizer points in the patient).") var series: String?
+    @Option(help: "Detection: a candidate within this many mm of an aneurysm finds it.") var radius: Double = 7
 
     func run() throws {
         let truth = try RSNATables.readLabels(labels)
@@ -168,6 +172,10 @@ struct Evaluate: ParsableCommand {
         }
         print("worst false positives (highest Aneurysm Present among negatives):")
         for i in fp { print(String(format: "  %@  p=%.3f  %@", matched[i].seriesInstanceUID, p[i][ap], matched[i].modality.rawValue)) }
+        if let results {
+            guard let localizers, let series else { throw ValidationError("detection scoring needs --localizers and --series with --results") }
+            try scoreDetection(ResultsFolder(results), localizers: localizers, seriesRoot: series, labelled: matched)
+        }
         let rocPath = roc ?? (((predictions as NSString).deletingLastPathComponent as NSString).appendingPathComponent("roc.png"))
         if let plot = LinePlot.roc(predictions: p, truth: matched.map(\.labels), score: result) {
             try AtomicFile.write(try plot.png(), to: rocPath)
@@ -176,6 +184,33 @@ struct Evaluate: ParsableCommand {
     }
 
     func fmt(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "undefined" }
+
+    /// Places every localizer point in its series' patient space and scores the recorded candidates.
+    func scoreDetection(_ folder: ResultsFolder, localizers: String, seriesRoot: String, labelled: [SeriesLabels]) throws {
+        var byUID: [String: [LocalizerPoint]] = [:]
+        for p in try RSNATables.readLocalizers(localizers) { byUID[p.seriesInstanceUID, default: []].append(p) }
+        var truth: [String: [[Double]]] = [:], candidates: [String: [DetectionScore.Candidate]] = [:]
+        var unplaced = 0, missing = 0
+        for row in labelled {
+            let uid = row.seriesInstanceUID
+            guard let recorded = folder.result(uid), let list = recorded.candidates else { missing += 1; continue }
+            candidates[uid] = list.map { DetectionScore.Candidate(lps: $0.lps, probability: $0.probability) }
+            guard let points = byUID[uid], !points.isEmpty else { continue }
+            let s = try SeriesLoader().load("\(seriesRoot)/\(uid)")
+            truth[uid] = points.compactMap { p in
+                guard let v = s.patientPoint(sopInstanceUID: p.sopInstanceUID, x: p.x, y: p.y, frame: p.frame ?? 0) else { unplaced += 1; return nil }
+                return [v.x, v.y, v.z]
+            }
+        }
+        let score = DetectionScore(truth: truth, candidates: candidates, radius: radius)
+        print(String(format: "detection (a candidate within %.0f mm finds an aneurysm) over %d series with candidates, %d aneurysms%@:",
+                     radius, score.series, score.aneurysms, missing > 0 ? ", \(missing) series without candidates left out" : ""))
+        print("  found by the strongest candidate: \(score.foundAtRank[0]) / \(score.aneurysms); by any of the 5 strongest: \(score.foundAtRank[4]) / \(score.aneurysms)")
+        for fp in [0.1, 0.25, 0.5, 1, 2, 4] {
+            print(String(format: "  FROC: sensitivity %.3f at %.2f false positives per series", score.sensitivity(atFalsePositivesPerSeries: fp), fp))
+        }
+        if unplaced > 0 { print("  \(unplaced) localizer point(s) could not be placed in their series") }
+    }
 }
 
 struct MergePredictions: ParsableCommand {

@@ -60,3 +60,25 @@ import Testing
         #expect(LocationLabel.basilarTip.mirrored == .basilarTip)
     }
 }
+
+/// Detection scoring on a case small enough to follow by hand.
+@Suite struct DetectionScoreTests {
+    @Test func ranksAndFROCFollowTheCandidates() {
+        let truth = ["a": [[0.0, 0, 0], [100.0, 0, 0]], "b": [[Double]]()]
+        let candidates: [String: [DetectionScore.Candidate]] = [
+            "a": [.init(lps: [1, 0, 0], probability: 0.9), .init(lps: [50, 0, 0], probability: 0.8),
+                  .init(lps: [0, 2, 0], probability: 0.7), .init(lps: [104, 0, 3], probability: 0.6)],
+            "b": [.init(lps: [0, 0, 0], probability: 0.85)],
+        ]
+        let s = DetectionScore(truth: truth, candidates: candidates, radius: 7)
+        #expect(s.aneurysms == 2 && s.series == 2)
+        // The first aneurysm at rank 1; the second (5 mm from the candidate at 0.6) at rank 4.
+        #expect(s.foundAtRank == [1, 1, 1, 2, 2])
+        // 0.9 finds one; 0.85 and 0.8 are false; 0.7 repeats a found aneurysm (neither); 0.6 finds the second.
+        #expect(s.froc.map(\.sensitivity) == [0.5, 0.5, 0.5, 0.5, 1.0])
+        #expect(s.froc.map(\.falsePositivesPerSeries) == [0, 0.5, 1, 1, 1])
+        #expect(s.sensitivity(atFalsePositivesPerSeries: 0.25) == 0.5 && s.sensitivity(atFalsePositivesPerSeries: 1) == 1)
+        // A tighter radius misses the second aneurysm.
+        #expect(DetectionScore(truth: truth, candidates: candidates, radius: 4).foundAtRank[4] == 1)
+    }
+}
