@@ -22,6 +22,10 @@ public final class Predictor {
     /// reference mode at 64×128×128 (the notebook's own weights carry none).
     public let preparation: Preparation
     public var inputShape: [Int] { preparation.shape }
+    /// Detector weights trained on patches: run the network over the input in overlapping windows of
+    /// this shape (see `Detector.slidingWindow`); nil runs it on the whole input at once. Defaults to
+    /// the patch shape the weights were trained with.
+    public var window: [Int]?
     let device: Device
 
     /// Loads weights saved by `willis train` or exported from the notebook (state_dict names);
@@ -35,21 +39,31 @@ public final class Predictor {
         guard let first = paths.first else { throw TorchError.invalidArgument("no weights given") }
         var networks: [Network] = []
         var preparations: [Preparation] = []
+        var windows: [[Int]?] = []
         for path in paths {
             let (network, preparation) = try Self.load(path, device: device)
             networks.append(network)
             preparations.append(override ?? preparation)
+            windows.append(Self.trainingPatch(path))
         }
         if let different = zip(paths, preparations).first(where: { $0.1 != preparations[0] }) {
             throw TorchError.invalidArgument("\(different.0) prepares series differently from \(first) (\(different.1.cacheKey) vs \(preparations[0].cacheKey)); an ensemble needs one preparation")
         }
         self.networks = networks
         preparation = preparations[0]
+        window = windows[0].flatMap { w in zip(w, preparations[0].shape).allSatisfy { $0 <= $1 } ? w : nil }
         try preparation.validate()
         if networks.contains(where: { if case .detector = $0 { return true } else { return false } }), preparation.mode != .improved {
             throw TorchError.invalidArgument("detector weights need improved preprocessing, not \(preparation.mode.rawValue)")
         }
         self.device = device
+    }
+
+    /// The patch shape detector weights were trained on (from their `willis_detector` metadata).
+    static func trainingPatch(_ path: String) -> [Int]? {
+        struct Settings: Decodable { var patchShape: [Int]? }
+        guard let file = try? SafeTensorsFile(path: path), let json = file.metadata["willis_detector"] else { return nil }
+        return (try? JSONDecoder().decode(Settings.self, from: Data(json.utf8)))?.patchShape
     }
 
     static func load(_ path: String, device: Device) throws -> (Network, Preparation) {
@@ -148,7 +162,9 @@ public final class Predictor {
                 throw TorchError.invalidArgument("these detector weights take the modality as input; prediction from DICOM alone cannot give it")
             }
             return try Torch.withNoGrad {
-                let a = try net(x), b = try net(x.flip([4]))
+                let flipped = try x.flip([4])
+                let a = try window.map { try net.slidingWindow(x, window: $0) } ?? net(x)
+                let b = try window.map { try net.slidingWindow(flipped, window: $0) } ?? net(flipped)
                 let direct = try a.logits.sigmoid().floats(), mirrored = try b.logits.sigmoid().floats()
                 let p = LocationLabel.allCases.map { l in (Double(direct[l.rawValue]) + Double(mirrored[l.mirrored.rawValue])) / 2 }
                 guard heatmap else { return (p, nil) }

@@ -1,3 +1,4 @@
+import Foundation
 import Torch
 
 /// The detector (the accuracy issue's network): a residual-encoder 3D U-Net with
@@ -22,6 +23,8 @@ public final class Detector {
         public var vessels: Tensor
         /// [N, 14] logits in the competition's order.
         public var logits: Tensor
+        /// [N, 1] the global branch's term of "Aneurysm Present".
+        public var global: Tensor
     }
 
     /// Conv-InstanceNorm-LeakyReLU twice, with a residual connection (1×1 convolution when widths differ).
@@ -110,7 +113,59 @@ public final class Detector {
         let pooled = try Tensor.cat([bottleneck.adaptiveAvgPool3d((1, 1, 1)), bottleneck.adaptiveMaxPool3d((1, 1, 1))], dim: 1)
         let global = try globalHead(pooled.flatten(startDim: 1))
         return Output(heatmap: heatmap, auxiliaryHeatmaps: auxiliary, vessels: vessels,
-                      logits: try Self.locationLogits(heatmap: heatmap, vessels: vessels, global: global))
+                      logits: try Self.locationLogits(heatmap: heatmap, vessels: vessels, global: global), global: global)
+    }
+
+    /// The network over `image` [1, 1, D, H, W] in overlapping windows of `window` (each a multiple of 8,
+    /// at most the image's size), half a window apart, their heatmap and vessel logits blended with a
+    /// Gaussian weight that favours each window's centre (σ = window / 8, as nnU-Net), and the 14 logits
+    /// pooled from the blended maps; the global term is the windows' mean. For a network trained on
+    /// patches, this shows it inputs like those it learned from.
+    public func slidingWindow(_ image: Tensor, window: [Int]) throws -> Output {
+        let full = Array(image.shape[2...])
+        guard image.shape.count == 5, image.shape[0] == 1, window.count == 3,
+              (0..<3).allSatisfy({ window[$0] > 0 && window[$0] % 8 == 0 && window[$0] <= full[$0] }) else {
+            throw TorchError.invalidArgument("sliding window \(window) does not fit the input \(image.shape)")
+        }
+        if window == full { return try self(image) }
+        func starts(_ n: Int, _ w: Int) -> [Int] {
+            guard n > w else { return [0] }
+            let step = max(1, w / 2), count = (n - w + step - 1) / step + 1
+            return (0..<count).map { min($0 * step, n - w) }
+        }
+        // Gaussian importance of each window voxel, as a [1, 1, d, h, w] tensor.
+        var weights = [Float](repeating: 0, count: window.reduce(1, *))
+        for k in 0..<window[0] { for j in 0..<window[1] { for i in 0..<window[2] {
+            var r = 0.0
+            for (a, c) in [k, j, i].enumerated() {
+                let centre = Double(window[a] - 1) / 2, sigma = Double(window[a]) / 8
+                r += (Double(c) - centre) * (Double(c) - centre) / (sigma * sigma)
+            }
+            weights[(k * window[1] + j) * window[2] + i] = Float(max(exp(-r / 2), 1e-3))
+        } } }
+        let device = image.device
+        let g = try Tensor(weights, shape: [1, 1] + window, device: device)
+        let heat = try Tensor.zeros([1, 1] + full, device: device)
+        let vessels = try Tensor.zeros([1, 14] + full, device: device)
+        let total = try Tensor.zeros([1, 1] + full, device: device)
+        var global: Tensor?
+        var windows = 0
+        for z in starts(full[0], window[0]) { for y in starts(full[1], window[1]) { for x in starts(full[2], window[2]) {
+            func region(_ t: Tensor) throws -> Tensor {
+                try t.narrow(dim: 2, start: z, length: window[0]).narrow(dim: 3, start: y, length: window[1]).narrow(dim: 4, start: x, length: window[2])
+            }
+            let out = try self(try region(image).contiguous())
+            for (target, value) in [(heat, out.heatmap), (vessels, out.vessels), (total, g)] {
+                let view = try region(target)
+                try view.copy(from: view + (value === g ? g : value * g))
+            }
+            global = try global.map { try $0 + out.global } ?? out.global
+            windows += 1
+        } } }
+        let h = try heat / total, v = try vessels / total
+        let meanGlobal = try (global ?? Tensor.zeros([1, 1], device: device)) * (1.0 / Double(max(windows, 1)))
+        return Output(heatmap: h, auxiliaryHeatmaps: [], vessels: v,
+                      logits: try Self.locationLogits(heatmap: h, vessels: v, global: meanGlobal), global: meanGlobal)
     }
 
     /// The 14 output logits from the heads: for location l, logit(max over voxels of

@@ -40,6 +40,9 @@ struct Predict: ParsableCommand {
     @Option(help: "cpu, cuda or cuda:N.")
     var device: String = "cpu"
 
+    @Option(help: "Detector: sliding window DxHxW, or 'none' for the whole input at once (default: the patch shape the weights were trained on, if any).")
+    var window: String?
+
     @Option(help: "Threads reading and preparing series while the network runs.")
     var workers: Int = 2
 
@@ -67,6 +70,8 @@ struct Predict: ParsableCommand {
             override = p
         }
         let predictor = try Predictor(weights: weights, preparation: override, device: Device(parsing: device))
+        if let window { predictor.window = window == "none" ? nil : try parseShape(window) }
+        if let w = predictor.window { print("sliding window \(w.map(String.init).joined(separator: "x")) over the input") }
         print("preparing series in \(predictor.preparation.mode.rawValue) mode at \(predictor.inputShape.map(String.init).joined(separator: "x"))")
         let children = ((try? FileManager.default.contentsOfDirectory(atPath: series)) ?? []).sorted().filter {
             var dir: ObjCBool = false

@@ -7,6 +7,29 @@ import Torch
 @Suite(.serialized) struct DetectorTests {
     init() throws { try engine() }
 
+    /// Overlapping windows: where one window alone covers a voxel its output stands as it is; where two
+    /// overlap the blend lies between them; a window the size of the input is the plain forward.
+    @Test func slidingWindowsBlendTheirOutputs() throws {
+        try Torch.manualSeed(2)
+        let net = try Detector(baseFilters: 4)
+        net.store.isTraining = false
+        let x = try Tensor.randn([1, 1, 16, 16, 32])
+        try Torch.withNoGrad {
+            let whole = try net.slidingWindow(x, window: [16, 16, 32])
+            #expect(try maxAbsoluteError(whole.logits.floats(), net(x).logits.floats()) == 0)
+            let stitched = try net.slidingWindow(x, window: [16, 16, 16])   // windows at x = 0, 8, 16
+            #expect(stitched.heatmap.shape == [1, 1, 16, 16, 32] && stitched.vessels.shape == [1, 14, 16, 16, 32] && stitched.logits.shape == [1, 14])
+            let first = try net(x.narrow(dim: 4, start: 0, length: 16).contiguous())
+            let last = try net(x.narrow(dim: 4, start: 16, length: 16).contiguous())
+            let s = try stitched.heatmap.floats(), a = try first.heatmap.floats(), b = try last.heatmap.floats()
+            for k in [0, 7, 15] { for j in [0, 9] {
+                for i in 0..<8 { #expect(abs(s[(k * 16 + j) * 32 + i] - a[(k * 16 + j) * 16 + i]) < 1e-5, "only window 0 at x = \(i)") }
+                for i in 24..<32 { #expect(abs(s[(k * 16 + j) * 32 + i] - b[(k * 16 + j) * 16 + i - 16]) < 1e-5, "only window 2 at x = \(i)") }
+            } }
+            #expect(throws: TorchError.self) { try net.slidingWindow(x, window: [16, 16, 40]) }
+        }
+    }
+
     @Test func headsHaveTheirShapes() throws {
         try Torch.manualSeed(1)
         let net = try Detector(baseFilters: 4, modalityChannels: 4)

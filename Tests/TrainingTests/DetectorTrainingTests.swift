@@ -96,6 +96,7 @@ import Training
         #expect(records.count == 2 && records.allSatisfy { $0.trainLoss.isFinite && $0.validationLoss.isFinite })
         let predictor = try Predictor(weights: "\(root)/run/model.safetensors")
         #expect(predictor.inputShape == [32, 48, 48], "prediction runs on the whole input")
+        #expect(predictor.window == [16, 24, 24], "in windows of the training patch")
     }
 
     /// A resumed detector run (weights, weight average, AdamW state, cosine schedule, generator) continues
