@@ -110,8 +110,8 @@ struct ScreenshotProbe: Decodable {
     }
 
     /// About 200 concurrent requests for pages and images and 5 uploads, on loopback through a real
-    /// HTTP client: every one answered correctly, uploads predicted one at a time, and a second round
-    /// leaves the server's memory where the first left it.
+    /// HTTP client: every one answered correctly, uploads predicted one at a time, and later rounds
+    /// leave the server's memory where the first left it.
     @Test func theServerHoldsUpUnderLoad() async throws {
         let f = try ServerFixture.get()
         let results = try f.copy()
@@ -171,12 +171,20 @@ struct ScreenshotProbe: Decodable {
             #expect(first.ok == 205 && first.failures.isEmpty, "\(first.failures)")
             #expect(server.jobs.waitUntilIdle())
             let afterFirst = ProcessMemory.resident().current
-            let second = try await round()
-            #expect(second.ok == 205 && second.failures.isEmpty, "\(second.failures)")
-            #expect(server.jobs.waitUntilIdle())
-            let afterSecond = ProcessMemory.resident().current
+            // Three more rounds: resident memory swings by tens of MB with the allocator and the upload in
+            // flight, so a leak shows as every later round staying above the first, not as one reading.
+            var later: [Int] = []
+            for _ in 0..<3 {
+                let again = try await round()
+                #expect(again.ok == 205 && again.failures.isEmpty, "\(again.failures)")
+                #expect(server.jobs.waitUntilIdle())
+                later.append(ProcessMemory.resident().current)
+            }
+            print("load test: 4 rounds of 200 requests + 5 uploads; resident memory after each: "
+                  + ([afterFirst] + later).map { "\($0 >> 20) MB" }.joined(separator: ", "))
             #expect(server.jobs.mostRunningAtOnce == 1, "uploads ran one at a time")
-            #expect(afterSecond - afterFirst < 48 << 20, "memory after the second round grew by \((afterSecond - afterFirst) >> 20) MB")
+            let lowest = later.min() ?? afterFirst
+            #expect(lowest - afterFirst < 32 << 20, "memory after later rounds stayed \((lowest - afterFirst) >> 20) MB above the first round's")
             #expect(results.result(f.cases[3].seriesInstanceUID)?.status == .ok)
         }
     }
