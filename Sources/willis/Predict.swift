@@ -164,6 +164,13 @@ struct Evaluate: ParsableCommand {
         for label in LocationLabel.allCases {
             print("  \(label.columnName.padding(toLength: 46, withPad: " ", startingAt: 0)) AUC \(fmt(result.auc[label] ?? nil))")
         }
+        for modality in Modality.allCases {
+            let rows = matched.indices.filter { matched[$0].modality == modality }
+            guard !rows.isEmpty else { continue }
+            let m = CompetitionScore(predictions: rows.map { p[$0] }, truth: rows.map { matched[$0].labels })
+            print("  \(modality.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) \(rows.count) series (\(rows.filter { matched[$0].isPositive }.count) positive): "
+                  + "score \(fmt(m.score)), AUC Aneurysm Present \(fmt(m.auc[.aneurysmPresent] ?? nil)), mean location AUC \(fmt(m.meanLocationAUC))")
+        }
         let ap = LocationLabel.aneurysmPresent.rawValue
         let positives = matched.indices.filter { matched[$0].isPositive }, negatives = matched.indices.filter { !matched[$0].isPositive }
         let tp = positives.filter { p[$0][ap] >= threshold }.count, tn = negatives.filter { p[$0][ap] < threshold }.count
