@@ -25,6 +25,13 @@ public final class Detector {
         public var logits: Tensor
         /// [N, 1] the global branch's term of "Aneurysm Present".
         public var global: Tensor
+        public init(heatmap: Tensor, auxiliaryHeatmaps: [Tensor], vessels: Tensor, logits: Tensor, global: Tensor) {
+            self.heatmap = heatmap
+            self.auxiliaryHeatmaps = auxiliaryHeatmaps
+            self.vessels = vessels
+            self.logits = logits
+            self.global = global
+        }
     }
 
     /// Conv-InstanceNorm-LeakyReLU twice, with a residual connection (1×1 convolution when widths differ).
@@ -121,13 +128,13 @@ public final class Detector {
     /// Gaussian weight that favours each window's centre (σ = window / 8, as nnU-Net), and the 14 logits
     /// pooled from the blended maps; the global term is the windows' mean. For a network trained on
     /// patches, this shows it inputs like those it learned from.
-    public func slidingWindow(_ image: Tensor, window: [Int]) throws -> Output {
+    public func slidingWindow(_ image: Tensor, modality: Tensor? = nil, window: [Int]) throws -> Output {
         let full = Array(image.shape[2...])
         guard image.shape.count == 5, image.shape[0] == 1, window.count == 3,
               (0..<3).allSatisfy({ window[$0] > 0 && window[$0] % 8 == 0 && window[$0] <= full[$0] }) else {
             throw TorchError.invalidArgument("sliding window \(window) does not fit the input \(image.shape)")
         }
-        if window == full { return try self(image) }
+        if window == full { return try self(image, modality: modality) }
         func starts(_ n: Int, _ w: Int) -> [Int] {
             guard n > w else { return [0] }
             let step = max(1, w / 2), count = (n - w + step - 1) / step + 1
@@ -154,7 +161,7 @@ public final class Detector {
             func region(_ t: Tensor) throws -> Tensor {
                 try t.narrow(dim: 2, start: z, length: window[0]).narrow(dim: 3, start: y, length: window[1]).narrow(dim: 4, start: x, length: window[2])
             }
-            let out = try self(try region(image).contiguous())
+            let out = try self(try region(image).contiguous(), modality: modality)
             for (target, value) in [(heat, out.heatmap), (vessels, out.vessels), (total, g)] {
                 let view = try region(target)
                 try view.copy(from: view + (value === g ? g : value * g))

@@ -127,12 +127,25 @@ public final class DetectorTrainer: EpochTrainer {
     /// (one small all-reduce of the counts), the vessel term by all ranks' labelled series, the
     /// classification term by the share, so that what the ranks back-propagate adds up to the loss one
     /// process would compute on the global batch.
-    func losses(_ net: Detector, _ b: HostBatch, shape inputShape: [Int]? = nil, weight: Double? = nil) throws -> Losses {
+    /// `window`: run the network in sliding windows of this shape, one sample at a time, as prediction
+    /// does for weights trained on patches (validation then measures what prediction will do).
+    func losses(_ net: Detector, _ b: HostBatch, shape inputShape: [Int]? = nil, weight: Double? = nil, window: [Int]? = nil) throws -> Losses {
         let grid = inputShape ?? config.inputShape
         let shape = [b.count, 1] + grid
         let x = try Tensor(b.inputs, shape: shape, device: device)
         let modality = b.modalities.isEmpty ? nil : try Tensor(b.modalities, shape: [b.count, Modality.allCases.count], device: device)
-        let out = try net(x, modality: modality)
+        let out: Detector.Output
+        if let window, window != grid {
+            let parts = try (0..<b.count).map { n in
+                try net.slidingWindow(x.narrow(dim: 0, start: n, length: 1).contiguous(),
+                                      modality: modality?.narrow(dim: 0, start: n, length: 1).contiguous(), window: window)
+            }
+            out = Detector.Output(heatmap: try Tensor.cat(parts.map(\.heatmap), dim: 0), auxiliaryHeatmaps: [],
+                                  vessels: try Tensor.cat(parts.map(\.vessels), dim: 0), logits: try Tensor.cat(parts.map(\.logits), dim: 0),
+                                  global: try Tensor.cat(parts.map(\.global), dim: 0))
+        } else {
+            out = try net(x, modality: modality)
+        }
         let s = config.detector
         let heat = try Tensor(b.heatmaps, shape: shape, device: device)
         let positive = try Tensor([Float(s.heatmapPositiveWeight)], shape: [1], device: device)
@@ -257,7 +270,7 @@ public final class DetectorTrainer: EpochTrainer {
             try Passes.evaluate(set, batchSize: config.batchSize * (parallel?.worldSize ?? 1), parallel: parallel, build: {
                 Self.hostBatch($0, shape: shape, spacing: spacing, sigmaMM: sigma, modalityInput: modalityInput)
             }) { batch in
-                let l = try losses(average, batch)
+                let l = try losses(average, batch, window: config.detector.patchShape)
                 return (try l.total.item(), try l.probabilities.floats())
             }
         }

@@ -42,7 +42,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         public var modalityInput = false
         /// Train on random patches of this shape (D, H, W, multiples of 8) cut from the prepared input,
         /// which can then be larger and finer; nil trains on the whole input. Validation and prediction
-        /// run on the whole input (the network is fully convolutional).
+        /// run over the whole input in Gaussian-weighted sliding windows of the patch.
         public var patchShape: [Int]?
         /// Share of patches placed around a localizer point (jittered by up to a quarter patch) of a
         /// series that has one; the rest are placed uniformly.

@@ -36,7 +36,7 @@ struct Train: ParsableCommand {
     @Option(help: "reference (the notebook's UNet3D, default) or detector (heatmap + vessel heads, location pooling; needs --preprocessing improved).")
     var model: String?
     @Option(help: "reference (sigmoid + BCELoss, default) or logits (BCEWithLogitsLoss).") var loss: String?
-    @Option(help: "Detector: train on random patches DxHxW of the input (validation and prediction use the whole input).") var patchShape: String?
+    @Option(help: "Detector: train on random patches DxHxW of the input (validation and prediction run over the whole input in sliding windows of the patch).") var patchShape: String?
     @Option(help: "Detector with patches: share of patches placed around an aneurysm (default 0.5).") var positiveFraction: Double?
     @Flag(help: "Random left-right flips with Left/Right label swap.") var flip = false
     @Option(help: "Random in-plane rotation up to ± this many degrees.") var rotate: Double?
