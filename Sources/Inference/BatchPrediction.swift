@@ -128,7 +128,8 @@ public struct BatchPrediction {
             if let results {
                 let result = SeriesResult(
                     key: key, seriesInstanceUID: prepared.uid, source: folders[i], modality: prepared.modality,
-                    seriesDescription: prepared.seriesDescription,                    status: outcome.probabilities == nil ? .failed : .ok, probabilities: outcome.probabilities, error: outcome.error,
+                    seriesDescription: prepared.seriesDescription, status: outcome.probabilities == nil ? .failed : .ok,
+                    probabilities: outcome.probabilities, error: outcome.error,
                     warnings: outcome.warnings, inputShape: prepared.input == nil ? nil : predictor.inputShape, files: evidence.files,
                     candidates: evidence.candidates)
                 do {
