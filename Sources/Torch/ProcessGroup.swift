@@ -42,6 +42,12 @@ public struct DistributedEnvironment: Sendable, Equatable {
         self.masterPort = masterPort
     }
 
+    /// The variables a launcher sets for this process (what `from` reads back).
+    public var variables: [String: String] {
+        ["RANK": String(rank), "WORLD_SIZE": String(worldSize), "LOCAL_RANK": String(localRank),
+         "LOCAL_WORLD_SIZE": String(localWorldSize), "MASTER_ADDR": masterAddress, "MASTER_PORT": String(masterPort)]
+    }
+
     /// Nil when WORLD_SIZE is unset or 1 (one process); an error when the variables contradict each other.
     public static func from(_ env: [String: String] = ProcessInfo.processInfo.environment) throws -> DistributedEnvironment? {
         guard let worldText = env["WORLD_SIZE"] else { return nil }

@@ -474,10 +474,8 @@ struct BenchDistributed: ParsableCommand {
             p.arguments = ["bench", "distributed", "--worker", "--input-shape", inputShape, "--batch", String(batch),
                            "--steps", String(steps), "--warmup", String(warmup), "--device", device, "--threads", String(threads)]
                 + (engineOptions.engine.map { ["--engine", $0] } ?? [])
-            var env = ProcessInfo.processInfo.environment
-            env["RANK"] = String(rank); env["WORLD_SIZE"] = String(world); env["LOCAL_RANK"] = String(rank)
-            env["LOCAL_WORLD_SIZE"] = String(world); env["MASTER_ADDR"] = "127.0.0.1"; env["MASTER_PORT"] = String(port)
-            p.environment = env
+            p.environment = ProcessInfo.processInfo.environment.merging(
+                DistributedEnvironment(rank: rank, worldSize: world, localRank: rank, localWorldSize: world, masterPort: port).variables) { $1 }
             p.standardOutput = out
             try p.run()
             processes.append((p, out))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Torch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -39,14 +40,9 @@ struct Launch: ParsableCommand {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = arguments
-            var env = ProcessInfo.processInfo.environment
-            env["RANK"] = String(nodeRank * nproc + local)
-            env["WORLD_SIZE"] = String(world)
-            env["LOCAL_RANK"] = String(local)
-            env["LOCAL_WORLD_SIZE"] = String(nproc)
-            env["MASTER_ADDR"] = masterAddr
-            env["MASTER_PORT"] = String(port)
-            process.environment = env
+            let place = DistributedEnvironment(rank: nodeRank * nproc + local, worldSize: world, localRank: local,
+                                               localWorldSize: nproc, masterAddress: masterAddr, masterPort: port)
+            process.environment = ProcessInfo.processInfo.environment.merging(place.variables) { $1 }
             process.terminationHandler = { _ in finished.signal() }
             try process.run()
             processes.append(process)

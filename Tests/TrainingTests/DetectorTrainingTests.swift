@@ -28,6 +28,17 @@ import Training
         return c
     }
 
+    /// Untrained detector weights (base 4, seeded) with the small improved preparation, as `willis train`
+    /// would save them; returns the path.
+    @discardableResult
+    func savedDetector(seed: UInt64, to path: String) throws -> String {
+        try Torch.manualSeed(seed)
+        var preparation = Preparation(mode: .improved, shape: [16, 32, 32])
+        preparation.spacing = 4.8
+        try Detector(baseFilters: 4).store.save(to: path, metadata: ["willis_model": "detector", Preparation.metadataKey: preparation.json])
+        return path
+    }
+
     /// synth → train the detector 2 epochs (improved cache with targets) → resume to 3 → predict.
     @Test func trainsResumesAndPredicts() throws {
         let root = try temporaryDirectory()
@@ -136,12 +147,7 @@ import Training
     @Test func heatmapNIfTIHasThePreparedGridsGeometry() throws {
         let root = try temporaryDirectory()
         let cases = try SynthDataset.generate(SynthOptions(count: 2, size: .small, seed: 91), into: "\(root)/data")
-        try Torch.manualSeed(6)
-        let net = try Detector(baseFilters: 4)
-        var preparation = Preparation(mode: .improved, shape: [16, 32, 32])
-        preparation.spacing = 4.8
-        try net.store.save(to: "\(root)/d.safetensors", metadata: ["willis_model": "detector", Preparation.metadataKey: preparation.json])
-        let predictor = try Predictor(weights: "\(root)/d.safetensors")
+        let predictor = try Predictor(weights: savedDetector(seed: 6, to: "\(root)/d.safetensors"))
         var pipeline = BatchPrediction(workers: 1, queueDepth: 1)
         let results = ResultsFolder("\(root)/results")
         pipeline.results = results
@@ -185,13 +191,7 @@ import Training
     /// A fold ensemble averages its members; members that prepare series differently are refused.
     @Test func anEnsembleAveragesItsMembers() throws {
         let root = try temporaryDirectory()
-        var preparation = Preparation(mode: .improved, shape: [16, 32, 32])
-        preparation.spacing = 4.8
-        for (n, seed) in [(0, UInt64(7)), (1, 8)] {
-            try Torch.manualSeed(seed)
-            try Detector(baseFilters: 4).store.save(to: "\(root)/fold\(n).safetensors",
-                                                    metadata: ["willis_model": "detector", Preparation.metadataKey: preparation.json])
-        }
+        for (n, seed) in [(0, UInt64(7)), (1, 8)] { try savedDetector(seed: seed, to: "\(root)/fold\(n).safetensors") }
         var g = SystemRandomNumberGeneratorSeeded(3)
         let input = (0..<(16 * 32 * 32)).map { _ in Float(g.next() % 1000) / 1000 }
         let a = try Predictor(weights: "\(root)/fold0.safetensors").infer(input, heatmap: true)
@@ -200,7 +200,7 @@ import Training
         for c in 0..<14 { #expect(abs(both.probabilities[c] - (a.probabilities[c] + b.probabilities[c]) / 2) < 1e-9) }
         let mean = zip(try #require(a.heatmap), try #require(b.heatmap)).map { ($0 + $1) / 2 }
         #expect(maxAbsoluteError(try #require(both.heatmap), mean) < 1e-6)
-        var other = preparation
+        var other = Preparation(mode: .improved, shape: [16, 32, 32])
         other.spacing = 3.6
         try Torch.manualSeed(9)
         try Detector(baseFilters: 4).store.save(to: "\(root)/other.safetensors", metadata: ["willis_model": "detector", Preparation.metadataKey: other.json])
@@ -225,10 +225,7 @@ import Training
     /// warnings that say why they are doubtful.
     @Test func oddSeriesArePredictedWithWarnings() throws {
         let root = try temporaryDirectory()
-        try Torch.manualSeed(10)
-        var preparation = Preparation(mode: .improved, shape: [16, 32, 32])
-        preparation.spacing = 4.8
-        try Detector(baseFilters: 4).store.save(to: "\(root)/d.safetensors", metadata: ["willis_model": "detector", Preparation.metadataKey: preparation.json])
+        try savedDetector(seed: 10, to: "\(root)/d.safetensors")
         let g = Geometry(origin: Vector3(-20, -20, -10), spacing: Vector3(1, 1, 2), columnDirection: Vector3(1, 0, 0),
                          rowDirection: Vector3(0, 1, 0), sliceDirection: Vector3(0, 0, 1))
         try SeriesWriter().write(try Volume(shape: (10, 40, 40), voxels: [Float](repeating: 40, count: 16000), geometry: g), to: "\(root)/flat")
@@ -246,12 +243,7 @@ import Training
     /// Left and Right output exchanged.
     @Test func mirroredInputGivesSideSwappedOutputs() throws {
         let root = try temporaryDirectory()
-        try Torch.manualSeed(5)
-        let net = try Detector(baseFilters: 4)
-        var preparation = Preparation(mode: .improved, shape: [16, 32, 32])
-        preparation.spacing = 4.8
-        try net.store.save(to: "\(root)/d.safetensors", metadata: ["willis_model": "detector", Preparation.metadataKey: preparation.json])
-        let predictor = try Predictor(weights: "\(root)/d.safetensors")
+        let predictor = try Predictor(weights: savedDetector(seed: 5, to: "\(root)/d.safetensors"))
         var g = SystemRandomNumberGeneratorSeeded(9)
         let input = (0..<(16 * 32 * 32)).map { _ in Float(g.next() % 1000) / 1000 }
         var mirrored = input

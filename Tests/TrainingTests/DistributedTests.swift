@@ -27,7 +27,7 @@ final class WillisProcess {
         process.executableURL = URL(fileURLWithPath: try willisBinary())
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
-        for key in ["RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"] { env[key] = nil }
+        for key in DistributedEnvironment(rank: 0, worldSize: 1).variables.keys { env[key] = nil }
         env["WILLIS_ENGINE"] = try Engine.shared().path
         for (k, v) in environment { env[k] = v }
         process.environment = env
@@ -143,8 +143,7 @@ final class WillisProcess {
         let port = 20000 + Int(getpid() % 20000)
         let arguments = Self.train("\(root)/run", epochs: 500, batch: 1) + ["--dist-timeout", "30"]
         func env(_ rank: Int) -> [String: String] {
-            ["RANK": String(rank), "WORLD_SIZE": "2", "LOCAL_RANK": String(rank), "LOCAL_WORLD_SIZE": "2",
-             "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": String(port)]
+            DistributedEnvironment(rank: rank, worldSize: 2, localRank: rank, localWorldSize: 2, masterPort: port).variables
         }
         let rank0 = try WillisProcess(arguments, environment: env(0), folder: root)
         let rank1 = try WillisProcess(arguments, environment: env(1), folder: root)
@@ -168,6 +167,7 @@ final class WillisProcess {
         let env = try #require(try DistributedEnvironment.from(["WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2",
                                                                  "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"]))
         #expect(env == DistributedEnvironment(rank: 3, worldSize: 4, localRank: 1, localWorldSize: 2, masterAddress: "10.0.0.1", masterPort: 29500))
+        #expect(try DistributedEnvironment.from(env.variables) == env, "what a launcher sets reads back")
         for bad in [["WORLD_SIZE": "two"], ["WORLD_SIZE": "2", "RANK": "2", "MASTER_ADDR": "a", "MASTER_PORT": "1"],
                     ["WORLD_SIZE": "2", "RANK": "0", "MASTER_PORT": "29500"], ["WORLD_SIZE": "2", "RANK": "0", "MASTER_ADDR": "a", "MASTER_PORT": "70000"]] {
             #expect(throws: DistributedError.self, "\(bad)") { try DistributedEnvironment.from(bad) }
