@@ -120,6 +120,7 @@ public final class Predictor {
         if let record, record.outsideFraction > 0.25 {
             out.append(String(format: "%.0f %% of the prepared crop lies outside the series (filled with its background)", record.outsideFraction * 100))
         }
+        if let warning = record?.intensityWarning { out.append(warning) }
         var lo = Float.infinity, hi = -Float.infinity, finite = true
         for v in input {
             if !v.isFinite { finite = false; break }

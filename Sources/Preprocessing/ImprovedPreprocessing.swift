@@ -9,8 +9,21 @@ public struct ImprovedPlan: Codable, Sendable, Equatable {
     public enum Intensity: Codable, Sendable, Equatable {
         /// CT: clip to a HU window and scale it to [0, 1].
         case window(low: Float, high: Float)
-        /// MR: clip to robust percentiles of the head, then z-score.
+        /// MR (weights trained before `MRIntensity.foregroundScale`): clip to percentiles of the voxels
+        /// above the crop's minimum, then z-score. In a crop where vessels are under 0.5 % of the voxels
+        /// the upper clip flattens bright vessels (MRA, T1 post-contrast) to the brain's level.
         case robustZScore(lowPercentile: Double, highPercentile: Double)
+        /// MR: `(x − floor) / (head − floor)` clipped to [0, cap]. `floor` is 0 (MR magnitudes' zero),
+        /// or the crop's 1st percentile where that is negative; `head` is the median of the voxels
+        /// brighter than half the crop's 99th percentile (the brain: vessels are too few to move
+        /// either). The scanner's arbitrary gain cancels, brain sits near 1, and bright vessels keep
+        /// their contrast up to `cap` times the brain.
+        case foregroundScale(cap: Float)
+    }
+
+    /// The MR rule, chosen by the preparation settings.
+    public enum MRIntensity: String, Codable, Sendable, Equatable {
+        case zScore, foregroundScale
     }
 
     /// Output voxels (depth, height, width) along S, P, L... i.e. (z, y, x) of LPS.
@@ -20,12 +33,17 @@ public struct ImprovedPlan: Codable, Sendable, Equatable {
     /// Where the grid centre sits relative to the head's centroid, in mm (LPS). The Circle of Willis
     /// lies below the centre of the head.
     public var centreOffset: [Double] = [0, 0, -12]
+    public var mrIntensity = MRIntensity.foregroundScale
 
     public init() {}
 
     /// The intensity rule for a modality ("CT" / "CTA" window, anything else MR).
-    public static func intensity(forModality modality: String) -> Intensity {
-        modality.uppercased().hasPrefix("CT") ? .window(low: -100, high: 700) : .robustZScore(lowPercentile: 0.5, highPercentile: 99.5)
+    public func intensity(forModality modality: String) -> Intensity {
+        if modality.uppercased().hasPrefix("CT") { return .window(low: -100, high: 700) }
+        switch mrIntensity {
+        case .zScore: return .robustZScore(lowPercentile: 0.5, highPercentile: 99.5)
+        case .foregroundScale: return .foregroundScale(cap: 8)
+        }
     }
 }
 
@@ -38,13 +56,16 @@ public struct PreparationRecord: Codable, Sendable, Equatable {
     public var intensity: ImprovedPlan.Intensity
     /// Voxels of the output grid that fell outside the source (filled with its background).
     public var outsideFraction: Double
+    /// Set when the intensities could not be normalised as the rule says (an MR with no head to scale
+    /// by): what was done instead.
+    public var intensityWarning: String?
 }
 
 public enum ImprovedPreprocessing {
     /// Resamples `volume` onto the plan's grid (trilinear) and normalises it.
     public static func prepare(_ volume: Volume, modality: String, plan: ImprovedPlan = ImprovedPlan(),
                                normalize: Bool = true) -> (input: [Float], record: PreparationRecord) {
-        let intensity = ImprovedPlan.intensity(forModality: modality)
+        let intensity = plan.intensity(forModality: modality)
         let (d, h, w) = (plan.shape[0], plan.shape[1], plan.shape[2])
         let background = volume.voxels.min() ?? 0
         let centre = headCentroid(volume) + Vector3(plan.centreOffset[0], plan.centreOffset[1], plan.centreOffset[2])
@@ -65,10 +86,11 @@ public enum ImprovedPreprocessing {
                 }
             }
         }
-        if normalize { apply(intensity, to: &out, background: background) }
+        let warning = normalize ? apply(intensity, to: &out, background: background) : nil
         let record = PreparationRecord(output: grid, source: volume.geometry,
                                        sourceShape: [volume.shape.depth, volume.shape.height, volume.shape.width],
-                                       intensity: intensity, outsideFraction: Double(outside.reduce(0, +)) / Double(out.count))
+                                       intensity: intensity, outsideFraction: Double(outside.reduce(0, +)) / Double(out.count),
+                                       intensityWarning: warning)
         return (out, record)
     }
 
@@ -104,20 +126,48 @@ public enum ImprovedPreprocessing {
         return volume.geometry.patient(i: sum.x / n, j: sum.y / n, k: sum.z / n)
     }
 
-    static func apply(_ intensity: ImprovedPlan.Intensity, to values: inout [Float], background: Float) {
+    /// Normalises `values` in place; returns a warning when the rule could not be followed.
+    static func apply(_ intensity: ImprovedPlan.Intensity, to values: inout [Float], background: Float) -> String? {
         switch intensity {
         case let .window(low, high):
             for i in values.indices { values[i] = (min(max(values[i], low), high) - low) / (high - low) }
+            return nil
+        case let .foregroundScale(cap):
+            let step = max(1, values.count / 200_000)
+            let sample = stride(from: 0, to: values.count, by: step).map { values[$0] }.filter(\.isFinite).sorted()
+            guard sample.count > 100 else {
+                for i in values.indices { values[i] = 0 }
+                return "MR intensities: too few finite voxels to normalise; the input is blank"
+            }
+            let floor = min(sample[sample.count / 100], 0), top = sample[sample.count * 99 / 100]
+            let foreground = sample.filter { $0 > floor + (top - floor) / 2 }
+            let head = foreground.isEmpty ? top : foreground[foreground.count / 2]
+            let scale = head - floor
+            guard scale > 1e-6 * max(abs(head), 1) else {
+                // Nothing in view (one value everywhere, or all at or below zero): keep what contrast there is.
+                let lowest = sample.first ?? floor, range = max((sample.last ?? floor) - lowest, 1e-6)
+                for i in values.indices {
+                    let v = values[i]
+                    values[i] = v.isFinite ? min(max((v - lowest) / range, 0), cap) : 0
+                }
+                return String(format: "MR intensities: no head found to scale by (99th percentile %.4g); scaled by the crop's range", top)
+            }
+            for i in values.indices {
+                let v = values[i]
+                values[i] = v.isFinite ? min(max((v - floor) / scale, 0), cap) : 0
+            }
+            return nil
         case let .robustZScore(lp, hp):
             // Statistics over the head (above background), robust to bright vessels and noise.
             let head = values.filter { $0 > background + 1e-3 }
-            guard head.count > 10 else { return }
+            guard head.count > 10 else { return nil }
             let sorted = head.sorted()
             let lo = sorted[Int(Double(sorted.count - 1) * lp / 100)], hi = sorted[Int(Double(sorted.count - 1) * hp / 100)]
             let clipped = head.map { min(max($0, lo), hi) }
             let mean = clipped.reduce(0, +) / Float(clipped.count)
             let std = max((clipped.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(clipped.count)).squareRoot(), 1e-6)
             for i in values.indices { values[i] = (min(max(values[i], lo), hi) - mean) / std }
+            return nil
         }
     }
 }

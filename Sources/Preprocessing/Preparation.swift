@@ -8,7 +8,7 @@ public struct Preparation: Codable, Sendable, Equatable {
     public enum Mode: String, Codable, Sendable, CaseIterable {
         /// The notebook: clip to [−1000, 1000], scale to [0, 1], anti-aliased resize of the whole volume.
         case reference
-        /// Canonical orientation, fixed spacing, a crop centred on the head, CT window / MR z-score.
+        /// Canonical orientation, fixed spacing, a crop centred on the head, CT window / MR scaled by its head.
         case improved
     }
 
@@ -19,10 +19,24 @@ public struct Preparation: Codable, Sendable, Equatable {
     public var spacing = 1.2
     /// Improved mode: where the crop centre sits relative to the head's centroid (mm, LPS).
     public var centreOffset = [0.0, 0.0, -12.0]
+    /// Improved mode: how MR intensities are normalised. Weights written before this setting existed
+    /// were trained with the z-score, so that is what a stored preparation without it means.
+    public var mrIntensity = ImprovedPlan.MRIntensity.foregroundScale
 
     public init(mode: Mode = .reference, shape: [Int] = [64, 128, 128]) {
         self.mode = mode
         self.shape = shape
+    }
+
+    enum CodingKeys: String, CodingKey { case mode, shape, spacing, centreOffset, mrIntensity }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        mode = try c.decode(Mode.self, forKey: .mode)
+        shape = try c.decode([Int].self, forKey: .shape)
+        spacing = try c.decode(Double.self, forKey: .spacing)
+        centreOffset = try c.decode([Double].self, forKey: .centreOffset)
+        mrIntensity = try c.decodeIfPresent(ImprovedPlan.MRIntensity.self, forKey: .mrIntensity) ?? .zScore
     }
 
     /// The improved mode's resampling plan.
@@ -31,6 +45,7 @@ public struct Preparation: Codable, Sendable, Equatable {
         p.shape = shape
         p.spacing = spacing
         p.centreOffset = centreOffset
+        p.mrIntensity = mrIntensity
         return p
     }
 
@@ -54,7 +69,8 @@ public struct Preparation: Codable, Sendable, Equatable {
         case .improved:
             let offset = centreOffset.map { String(format: "%g", $0) }.joined(separator: ",")
             // v2: entries also hold the detector's targets.
-            return "improved-\(size)-\(String(format: "%g", spacing))mm-at\(offset)-v2"
+            let mr = mrIntensity == .zScore ? "" : "-mr\(mrIntensity.rawValue)"
+            return "improved-\(size)-\(String(format: "%g", spacing))mm-at\(offset)\(mr)-v2"
         }
     }
 

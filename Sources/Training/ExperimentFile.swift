@@ -173,6 +173,11 @@ public enum ExperimentFile {
                 }
                 config.preparation.mode = mode
             case "preprocessing.spacing": config.preparation.spacing = try number()
+            case "preprocessing.mr_intensity":
+                guard case let .string(v) = value, let rule = ImprovedPlan.MRIntensity(rawValue: v) else {
+                    throw Error(line: line, reason: "'preprocessing.mr_intensity' is \"foregroundScale\" or \"zScore\"")
+                }
+                config.preparation.mrIntensity = rule
             case "preprocessing.centre_offset":
                 guard case let .array(items) = value, items.count == 3 else { throw Error(line: line, reason: "'centre_offset' needs [x, y, z] in mm") }
                 config.preparation.centreOffset = try items.map { item -> Double in
