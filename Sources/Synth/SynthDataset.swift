@@ -41,6 +41,15 @@ public enum SyntaxMix: String, CaseIterable, Codable, Sendable {
     }
 }
 
+/// How the series are acquired: the slice planes.
+public enum OrientationMix: String, CaseIterable, Codable, Sendable {
+    /// CT axial (some stacks reversed); MR axial, sagittal or coronal.
+    case standard
+    /// The same planes tilted by 8–25° about a random axis, as scanners tilt along the skull base
+    /// (a held-out mix unlike `standard`: nothing lies on the patient's axes).
+    case tilted
+}
+
 /// Settings of `willis synth`; the same settings and seed give the same files.
 public struct SynthOptions: Codable, Sendable {
     public var count = 40
@@ -51,6 +60,7 @@ public struct SynthOptions: Codable, Sendable {
     /// Share of series with `segmentations/<uid>.nii` and `<uid>_cowseg.nii`.
     public var segmentationFraction = 0.1
     public var syntaxes = SyntaxMix.varied
+    public var orientations = OrientationMix.standard
 
     public init(count: Int = 40, size: SynthSize = .small, seed: UInt64 = 1) {
         self.count = count
@@ -92,6 +102,11 @@ public enum SynthDataset {
         return weighted[weighted.count - 1].0
     }
 
+    /// `v` rotated by `angle` radians about the unit vector `axis` (Rodrigues).
+    static func rotate(_ v: Vector3, _ axis: Vector3, _ angle: Double) -> Vector3 {
+        v * cos(angle) + axis.cross(v) * sin(angle) + axis * (axis.dot(v) * (1 - cos(angle)))
+    }
+
     /// Draws one case's parameters and renders it.
     static func make(_ index: Int, _ options: SynthOptions) throws -> (SynthCase, RenderedCase, [String]) {
         var rng = SplitMix64(seed: options.seed, stream: UInt64(index))
@@ -123,6 +138,14 @@ public enum SynthDataset {
         case "sagittal": (col, row, slice) = (Vector3(0, 1, 0), Vector3(0, 0, -1), Vector3(1, 0, 0)); extent = (fov.y, fov.z, fov.x)
         case "coronal": (col, row, slice) = (Vector3(1, 0, 0), Vector3(0, 0, -1), Vector3(0, 1, 0)); extent = (fov.x, fov.z, fov.y)
         default: break
+        }
+        if options.orientations == .tilted {
+            // Its own stream, so a tilted dataset holds the same cases as the standard one of its seed.
+            var tilt = SplitMix64(seed: options.seed, stream: UInt64(index) | 1 << 40)
+            let axis = Vector3(Double.random(in: -1...1, using: &tilt), Double.random(in: -1...1, using: &tilt),
+                               Double.random(in: -1...1, using: &tilt)).normalized
+            let angle = Double.random(in: 8...25, using: &tilt) * .pi / 180
+            (col, row, slice) = (rotate(col, axis, angle), rotate(row, axis, angle), rotate(slice, axis, angle))
         }
         let spacing = Vector3(extent.0 / Double(w), extent.1 / Double(h), extent.2 / Double(d))
         let origin = centre - col * (spacing.x * Double(w - 1) / 2) - row * (spacing.y * Double(h - 1) / 2) - slice * (spacing.z * Double(d - 1) / 2)
@@ -221,9 +244,53 @@ public enum SynthDataset {
         }
         try Data(train.utf8).write(to: URL(fileURLWithPath: "\(root)/train.csv"))
         try Data(localizers.utf8).write(to: URL(fileURLWithPath: "\(root)/train_localizers.csv"))
+        // What the RSNA tables do not carry: each aneurysm's centre in the patient and its size, and how
+        // each series was acquired, for scoring detection by size and results by acquisition.
+        var truth = "SeriesInstanceUID,location,x_mm,y_mm,z_mm,diameter_mm\n"
+        var acquisitions = "SeriesInstanceUID,Modality,orientation,transfer_syntax,segmentation\n"
+        for c in cases {
+            for a in c.aneurysms {
+                truth += [c.seriesInstanceUID, quoted(a.location.columnName), String(format: "%.3f", a.center.x), String(format: "%.3f", a.center.y),
+                          String(format: "%.3f", a.center.z), String(format: "%.3f", 2 * a.radius)].joined(separator: ",") + "\n"
+            }
+            acquisitions += [c.seriesInstanceUID, c.modality.rawValue, c.orientation, c.syntax.description, c.hasSegmentation ? "1" : "0"]
+                .map(quoted).joined(separator: ",") + "\n"
+        }
+        try Data(truth.utf8).write(to: URL(fileURLWithPath: "\(root)/synth_aneurysms.csv"))
+        try Data(acquisitions.utf8).write(to: URL(fileURLWithPath: "\(root)/synth_series.csv"))
     }
 
     static func quoted(_ s: String) -> String {
         s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+}
+
+/// One row of `synth_aneurysms.csv`: what the generator placed.
+public struct SynthAneurysm: Sendable, Equatable {
+    public var seriesInstanceUID: String
+    public var location: LocationLabel
+    /// Centre in patient coordinates (LPS, mm).
+    public var center: Vector3
+    public var diameter: Double
+
+    /// Reads the file `willis synth` writes beside the RSNA tables.
+    public static func read(_ path: String) throws -> [SynthAneurysm] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw DatasetError(file: path, reason: "cannot be read")
+        }
+        var lines = text.split(whereSeparator: \.isNewline).map(String.init)
+        guard let header = lines.first, header.hasPrefix("SeriesInstanceUID,location,x_mm") else {
+            throw DatasetError(file: path, reason: "is not a synth_aneurysms.csv (header \(lines.first?.prefix(60) ?? ""))")
+        }
+        lines.removeFirst()
+        return try lines.enumerated().map { n, line in
+            // Location names hold no commas, so the fields split plainly.
+            let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard f.count == 6, let location = LocationLabel.allCases.first(where: { $0.columnName == f[1] }),
+                  let x = Double(f[2]), let y = Double(f[3]), let z = Double(f[4]), let d = Double(f[5]) else {
+                throw DatasetError(file: path, reason: "line \(n + 2) is not uid,location,x,y,z,diameter")
+            }
+            return SynthAneurysm(seriesInstanceUID: f[0], location: location, center: Vector3(x, y, z), diameter: d)
+        }
     }
 }

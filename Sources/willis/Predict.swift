@@ -7,6 +7,7 @@ import Dispatch
 import Foundation
 import Inference
 import Scoring
+import Synth
 import Preprocessing
 import Reports
 import Torch
@@ -149,6 +150,8 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Detection: train_localizers.csv of the labelled series.") var localizers: String?
     @Option(help: "Detection: the folder of the labelled series (to place the localizer points in the patient).") var series: String?
     @Option(help: "Detection: a candidate within this many mm of an aneurysm finds it.") var radius: Double = 7
+    @Option(name: .customLong("truth"), help: "Detection on synthetic data: synth_aneurysms.csv (centres and sizes; instead of --localizers and --series), adding the FROC of small aneurysms.") var synthTruth: String?
+    @Option(help: "Detection with --truth: aneurysms up to this diameter (mm) are scored as small.") var smallDiameter: Double = 3
 
     func run() throws {
         let truth = try RSNATables.readLabels(labels)
@@ -185,8 +188,14 @@ struct Evaluate: ParsableCommand {
         print("worst false positives (highest Aneurysm Present among negatives):")
         for i in fp { print(String(format: "  %@  p=%.3f  %@", matched[i].seriesInstanceUID, p[i][ap], matched[i].modality.rawValue)) }
         if let results {
-            guard let localizers, let series else { throw ValidationError("detection scoring needs --localizers and --series with --results") }
-            try scoreDetection(ResultsFolder(results), localizers: localizers, seriesRoot: series, labelled: matched)
+            if let synthTruth {
+                try scoreDetection(ResultsFolder(results), synthTruth: synthTruth, labelled: matched)
+            } else {
+                guard let localizers, let series else {
+                    throw ValidationError("detection scoring needs --truth, or --localizers and --series, with --results")
+                }
+                try scoreDetection(ResultsFolder(results), localizers: localizers, seriesRoot: series, labelled: matched)
+            }
         }
         let rocPath = roc ?? (((predictions as NSString).deletingLastPathComponent as NSString).appendingPathComponent("roc.png"))
         if let plot = LinePlot.roc(predictions: p, truth: matched.map(\.labels), score: result) {
@@ -215,13 +224,38 @@ struct Evaluate: ParsableCommand {
             }
         }
         let score = DetectionScore(truth: truth, candidates: candidates, radius: radius)
-        print(String(format: "detection (a candidate within %.0f mm finds an aneurysm) over %d series with candidates, %d aneurysms%@:",
-                     radius, score.series, score.aneurysms, missing > 0 ? ", \(missing) series without candidates left out" : ""))
+        printDetection(score, what: "aneurysms", missing: missing)
+        if unplaced > 0 { print("  \(unplaced) localizer point(s) could not be placed in their series") }
+    }
+
+    /// Scores the recorded candidates against the generator's truth: every aneurysm, then the small ones
+    /// alone (the larger ones neither counted nor making false positives).
+    func scoreDetection(_ folder: ResultsFolder, synthTruth: String, labelled: [SeriesLabels]) throws {
+        var byUID: [String: [SynthAneurysm]] = [:]
+        for a in try SynthAneurysm.read(synthTruth) { byUID[a.seriesInstanceUID, default: []].append(a) }
+        var candidates: [String: [DetectionScore.Candidate]] = [:]
+        var missing = 0
+        for row in labelled {
+            guard let recorded = folder.result(row.seriesInstanceUID), let list = recorded.candidates else { missing += 1; continue }
+            candidates[row.seriesInstanceUID] = list.map { DetectionScore.Candidate(lps: $0.lps, probability: $0.probability) }
+        }
+        func targets(_ counted: @escaping (SynthAneurysm) -> Bool) -> [String: [DetectionScore.Target]] {
+            byUID.mapValues { $0.map { DetectionScore.Target(lps: [$0.center.x, $0.center.y, $0.center.z], counted: counted($0)) } }
+        }
+        printDetection(DetectionScore(targets: targets { _ in true }, candidates: candidates, radius: radius), what: "aneurysms", missing: missing)
+        printDetection(DetectionScore(targets: targets { $0.diameter <= smallDiameter }, candidates: candidates, radius: radius),
+                       what: String(format: "aneurysms of at most %g mm", smallDiameter), missing: missing)
+    }
+
+    func printDetection(_ score: DetectionScore, what: String, missing: Int) {
+        print(String(format: "detection of %@ (a candidate within %.0f mm finds one) over %d series with candidates (%d without aneurysms), %d %@%@:",
+                     what, radius, score.series, score.negativeSeries, score.aneurysms, what,
+                     missing > 0 ? ", \(missing) series without candidates left out" : ""))
         print("  found by the strongest candidate: \(score.foundAtRank[0]) / \(score.aneurysms); by any of the 5 strongest: \(score.foundAtRank[4]) / \(score.aneurysms)")
         for fp in [0.1, 0.25, 0.5, 1, 2, 4] {
-            print(String(format: "  FROC: sensitivity %.3f at %.2f false positives per series", score.sensitivity(atFalsePositivesPerSeries: fp), fp))
+            print(String(format: "  FROC: sensitivity %.3f at %.2f false positives per series, %.3f at %.2f per series without aneurysms",
+                         score.sensitivity(atFalsePositivesPerSeries: fp), fp, score.sensitivity(atFalsePositivesPerNegativeSeries: fp), fp))
         }
-        if unplaced > 0 { print("  \(unplaced) localizer point(s) could not be placed in their series") }
     }
 }
 

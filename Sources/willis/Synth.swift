@@ -12,6 +12,8 @@ struct SynthCommand: ParsableCommand {
             named arteries, deformed per case, and saccular aneurysms of 1.5–8 mm on named segments in about \
             40 % of series. Real DICOM files, one per slice, named by SOPInstanceUID; varied spacing, \
             orientation and transfer syntax (lossless compression included); localizer points; vessel-label NIfTI for about 10 % of series. \
+            Beside the RSNA tables, synth_aneurysms.csv gives each aneurysm's centre (LPS mm) and diameter, and \
+            synth_series.csv each series' orientation and transfer syntax. \
             The same --seed gives the same files.
             """)
 
@@ -30,6 +32,9 @@ struct SynthCommand: ParsableCommand {
     @Option(help: "Transfer syntaxes: varied (uncompressed, deflate, RLE, JPEG-LS, JPEG 2000), uncompressed or compressed.")
     var syntaxes: String = "varied"
 
+    @Option(help: "Slice planes: standard (CT axial, MR axial/sagittal/coronal) or tilted (those planes tilted 8–25°).")
+    var orientations: String = "standard"
+
     @Option(help: "Share of series with vessel-label NIfTI files (segmentations/), 0–1.")
     var segmentationFraction: Double = 0.1
 
@@ -39,6 +44,8 @@ struct SynthCommand: ParsableCommand {
         guard let mix = SyntaxMix(rawValue: syntaxes) else { throw ValidationError("--syntaxes must be varied, uncompressed or compressed") }
         var options = SynthOptions(count: count, size: s, seed: seed)
         options.syntaxes = mix
+        guard let planes = OrientationMix(rawValue: orientations) else { throw ValidationError("--orientations must be standard or tilted") }
+        options.orientations = planes
         guard segmentationFraction >= 0, segmentationFraction <= 1 else { throw ValidationError("--segmentation-fraction must be in 0…1") }
         options.segmentationFraction = segmentationFraction
         let start = DispatchTime.now().uptimeNanoseconds

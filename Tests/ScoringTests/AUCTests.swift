@@ -81,4 +81,29 @@ import Testing
         // A tighter radius misses the second aneurysm.
         #expect(DetectionScore(truth: truth, candidates: candidates, radius: 4).foundAtRank[4] == 1)
     }
+
+    @Test func aSizeRangeAndFalsePositivesPerNegativeSeries() {
+        // Series a: a small aneurysm (counted) at the origin and a large one (not counted) at x = 100.
+        let targets: [String: [DetectionScore.Target]] = [
+            "a": [.init(lps: [0, 0, 0]), .init(lps: [100, 0, 0], counted: false)], "b": [], "c": [],
+        ]
+        let candidates: [String: [DetectionScore.Candidate]] = [
+            "a": [.init(lps: [100, 0, 0], probability: 0.95), .init(lps: [60, 0, 0], probability: 0.9),
+                  .init(lps: [0, 1, 0], probability: 0.5)],
+            "b": [.init(lps: [0, 0, 0], probability: 0.8)],
+            "c": [.init(lps: [0, 0, 0], probability: 0.3)],
+        ]
+        let s = DetectionScore(targets: targets, candidates: candidates, radius: 7)
+        #expect(s.aneurysms == 1 && s.series == 3 && s.negativeSeries == 2)
+        // The large aneurysm's candidate is neither a hit nor a false positive; the one at x = 60 is a
+        // false positive in a positive series; b's and c's count per negative series.
+        #expect(s.froc.map(\.sensitivity) == [0, 0, 0, 1, 1])
+        let third: Double = 1.0 / 3
+        #expect(s.froc.map(\.falsePositivesPerSeries) == [0, third, 2 * third, 2 * third, 1])
+        let perNegative: [Double] = [0, 0, 0.5, 0.5, 1]
+        #expect(s.froc.map(\.falsePositivesPerNegativeSeries) == perNegative)
+        #expect(s.sensitivity(atFalsePositivesPerNegativeSeries: 0.1) == 0)
+        #expect(s.sensitivity(atFalsePositivesPerNegativeSeries: 0.5) == 1)
+        #expect(s.foundAtRank == [0, 0, 1, 1, 1])
+    }
 }

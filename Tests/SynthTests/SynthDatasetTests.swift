@@ -70,6 +70,43 @@ import VolumeCore
         #expect(Set(cases.map(\.modality)).count >= 2)
     }
 
+    @Test func tiltedSeriesHoldTheSameCasesOffTheAxesAndTheTruthFileMatches() throws {
+        let (standardRoot, tiltedRoot) = (try temporaryDirectory(), try temporaryDirectory())
+        var options = SynthOptions(count: 6, size: .small, seed: 41)
+        options.positiveFraction = 1
+        let standard = try SynthDataset.generate(options, into: standardRoot)
+        options.orientations = .tilted
+        let tilted = try SynthDataset.generate(options, into: tiltedRoot)
+        // The same cases (labels, aneurysms) in other slice planes.
+        #expect(standard.map(\.seriesInstanceUID) == tilted.map(\.seriesInstanceUID))
+        #expect(standard.map(\.aneurysms) == tilted.map(\.aneurysms))
+        let truth = try SynthAneurysm.read("\(tiltedRoot)/synth_aneurysms.csv")
+        #expect(truth.count == tilted.reduce(0) { $0 + $1.aneurysms.count } && !truth.isEmpty)
+        let points = try RSNATables.readLocalizers("\(tiltedRoot)/train_localizers.csv")
+        for (c, plain) in zip(tilted, standard) {
+            let series = try SeriesLoader().load("\(tiltedRoot)/series/\(c.seriesInstanceUID)")
+            let reference = try SeriesLoader().load("\(standardRoot)/series/\(c.seriesInstanceUID)")
+            // The slice planes are the standard ones turned by 8–25°: the angle of the rotation taking the
+            // standard frame (column, row, their cross product) to the tilted one.
+            let (g, h) = (series.volume.geometry, reference.volume.geometry)
+            let trace = g.columnDirection.dot(h.columnDirection) + g.rowDirection.dot(h.rowDirection)
+                + g.columnDirection.cross(g.rowDirection).dot(h.columnDirection.cross(h.rowDirection))
+            let degrees = acos(max(-1, min(1, (trace - 1) / 2))) * 180 / .pi
+            #expect(degrees >= 8 - 0.01 && degrees <= 25 + 0.01, "\(c.index): \(degrees)°")
+            #expect(plain.aneurysms.count == c.aneurysms.count)
+            // The truth file gives each aneurysm's centre and size; its localizer lands there.
+            let rows = truth.filter { $0.seriesInstanceUID == c.seriesInstanceUID }
+            #expect(rows.map(\.location) == c.aneurysms.map(\.location))
+            for (row, (a, p)) in zip(rows, zip(c.aneurysms, points.filter { $0.seriesInstanceUID == c.seriesInstanceUID })) {
+                #expect((row.center - a.center).length < 1e-2 && abs(row.diameter - 2 * a.radius) < 1e-2)
+                let q = try #require(series.patientPoint(sopInstanceUID: p.sopInstanceUID, x: p.x, y: p.y))
+                #expect((q - row.center).length <= g.spacing.z / 2 + 1e-2, "\(q) vs \(row.center)")
+            }
+        }
+        let acquisitions = try String(contentsOfFile: "\(tiltedRoot)/synth_series.csv", encoding: .utf8)
+        #expect(acquisitions.split(separator: "\n").count == 7)
+    }
+
     @Test func sameSeedSameFilesOtherSeedOtherFiles() throws {
         let a = try temporaryDirectory(), b = try temporaryDirectory(), c = try temporaryDirectory()
         let options = SynthOptions(count: 3, size: .small, seed: 5)
