@@ -19,6 +19,9 @@ public protocol EpochTrainer: AnyObject {
     var replicatedTensors: [Tensor] { get }
     func trainEpoch(_ set: SampleSet) throws -> Double
     func evaluate(_ set: SampleSet) throws -> (loss: Double, probabilities: [[Double]])
+    /// The last `evaluate`'s mean Dice of the vessel labels over the validation series that have them
+    /// (nil for networks without a vessel head, or with no labelled series).
+    var validationVesselDice: Double? { get }
     func endEpoch(validationLoss: Double) throws
     func saveCheckpoint(to path: String) throws
     func loadCheckpoint(from path: String) throws
@@ -27,6 +30,7 @@ public protocol EpochTrainer: AnyObject {
 }
 
 extension Trainer: EpochTrainer {
+    public var validationVesselDice: Double? { nil }
     public var learningRate: Double { optimizer.learningRate }
     public var replicatedTensors: [Tensor] { model.store.entries.map(\.tensor) }
     public func synchronizeReplicas() throws { try parallel?.synchronize(replicatedTensors) }
@@ -51,6 +55,7 @@ public final class DetectorTrainer: EpochTrainer {
     var rng: SplitMix64
     let device: Device
     public private(set) var lastDataWait = (seconds: 0.0, fraction: 0.0)
+    public private(set) var validationVesselDice: Double?
     public var onBatch: (Int, Int) -> Void = { _, _ in }
     public var learningRate: Double { optimizer.learningRate }
 
@@ -120,6 +125,45 @@ public final class DetectorTrainer: EpochTrainer {
         /// Data-parallel training: this rank's part of the global batch's loss (what it back-propagates);
         /// the parts summed over the ranks equal `total` computed on the whole global batch.
         var share: Tensor
+        /// When asked: the hard Dice of each labelled sample's vessel labels (mean over the labels present
+        /// in its target or its prediction).
+        var vesselDice: [Double] = []
+    }
+
+    /// 1 − the soft Dice of `logits` [m, 14, …] against `target` [m, …] (class indices), per sample and
+    /// averaged over the 13 vessel labels (background left out); a label absent from both counts as
+    /// agreement (smoothing 1). Per sample, so that data-parallel shares add up as the cross-entropy's do.
+    public static func softDiceLoss(_ logits: Tensor, _ target: Tensor) throws -> Tensor {
+        let classes = logits.shape[1]
+        let shifted = try logits - logits.max(dims: [1], keepDims: true)
+        let e = try shifted.exp()
+        let p = try e / e.sum(dims: [1], keepDims: true)
+        let labels = try Tensor.arange(classes, device: logits.device).reshape([1, classes] + Array(repeating: 1, count: logits.shape.count - 2))
+        let oneHot = try target.unsqueeze(1).eq(labels).to(.float32)
+        let spatial = Array(2..<logits.shape.count)
+        let intersection = try (p * oneHot).sum(dims: spatial)                    // [m, 14]
+        let sizes = try p.sum(dims: spatial) + oneHot.sum(dims: spatial)
+        let dice = try ((intersection * 2.0 + 1.0) / (sizes + 1.0)).narrow(dim: 1, start: 1, length: classes - 1)
+        return try (1.0 - dice.mean(dims: [1])).mean()
+    }
+
+    /// Hard Dice per sample between the argmax of `logits` [m, 14, …] and `target` (class indices, same
+    /// order), averaged over the vessel labels found in either.
+    public static func hardDice(_ logits: Tensor, _ target: [Int64]) throws -> [Double] {
+        let m = logits.shape[0], n = logits.shape.dropFirst(2).reduce(1, *), classes = logits.shape[1]
+        let predicted = try logits.argmax(dim: 1).toArray(of: Int64.self)
+        return (0..<m).map { s in
+            var both = [Int](repeating: 0, count: classes), sizes = [Int](repeating: 0, count: classes)
+            for v in (s * n)..<((s + 1) * n) {
+                let (a, b) = (Int(predicted[v]), Int(target[v]))
+                sizes[a] += 1
+                sizes[b] += 1
+                if a == b { both[a] += 1 }
+            }
+            let present = (1..<classes).filter { sizes[$0] > 0 }
+            guard !present.isEmpty else { return 1 }
+            return present.map { 2 * Double(both[$0]) / Double(sizes[$0]) }.reduce(0, +) / Double(present.count)
+        }
     }
 
     /// The loss of batch `b`. With `weight` (this rank's share of a data-parallel global batch) every
@@ -129,7 +173,8 @@ public final class DetectorTrainer: EpochTrainer {
     /// process would compute on the global batch.
     /// `window`: run the network in sliding windows of this shape, one sample at a time, as prediction
     /// does for weights trained on patches (validation then measures what prediction will do).
-    func losses(_ net: Detector, _ b: HostBatch, shape inputShape: [Int]? = nil, weight: Double? = nil, window: [Int]? = nil) throws -> Losses {
+    func losses(_ net: Detector, _ b: HostBatch, shape inputShape: [Int]? = nil, weight: Double? = nil, window: [Int]? = nil,
+                measureDice: Bool = false) throws -> Losses {
         let grid = inputShape ?? config.inputShape
         let shape = [b.count, 1] + grid
         let x = try Tensor(b.inputs, shape: shape, device: device)
@@ -156,6 +201,7 @@ public final class DetectorTrainer: EpochTrainer {
         }
         var normalizers: [Tensor?] = Array(repeating: nil, count: targets.count)
         var vesselScale = 1.0
+        var dice: [Double] = []
         if let weight, let parallel {
             // Positive voxels per level and labelled series, summed over the ranks.
             var counts = try targets.map { Float(try $0.ge(0.5).to(.float32).sum().item()) }
@@ -187,16 +233,19 @@ public final class DetectorTrainer: EpochTrainer {
             let index = try Tensor(b.vesselSamples.map(Int64.init), shape: [b.vesselSamples.count], device: device)
             let logits = try out.vessels.indexSelect(dim: 0, index: index)
             let target = try Tensor(b.vessels, shape: [b.vesselSamples.count] + grid, device: device)
-            let term = try logits.crossEntropy(target: target) * s.vesselWeight
+            var segmentation = try logits.crossEntropy(target: target)
+            if s.vesselDiceWeight > 0 { segmentation = try segmentation + Self.softDiceLoss(logits, target) * s.vesselDiceWeight }
+            let term = try segmentation * s.vesselWeight
             total = try total + term
             share = try share + term * vesselScale
+            if measureDice { dice = try Self.hardDice(logits, b.vessels) }
         }
         let y = try Tensor(b.labels, shape: [b.count, 14], device: device)
         let classification = try out.logits.binaryCrossEntropyWithLogits(target: y) * s.classificationWeight
         total = try total + classification
         share = try share + classification * (weight ?? 1)
         if weight == 0 { share = try share * 0.0 }
-        return Losses(total: total, probabilities: try out.logits.sigmoid(), share: weight == nil ? total : share)
+        return Losses(total: total, probabilities: try out.logits.sigmoid(), share: weight == nil ? total : share, vesselDice: dice)
     }
 
     /// CenterNet's penalty-reduced focal loss (α = 2, β = 4) on heatmap logits, summed and divided by
@@ -266,14 +315,24 @@ public final class DetectorTrainer: EpochTrainer {
         average.store.isTraining = false
         let (shape, spacing) = (config.inputShape, config.preparation.spacing)
         let (sigma, modalityInput) = (config.detector.heatmapSigmaMM, config.detector.modalityInput)
+        var dice: [Double] = []
         let result = try Torch.withNoGrad {
             try Passes.evaluate(set, batchSize: config.batchSize * (parallel?.worldSize ?? 1), parallel: parallel, build: {
                 Self.hostBatch($0, shape: shape, spacing: spacing, sigmaMM: sigma, modalityInput: modalityInput)
             }) { batch in
-                let l = try losses(average, batch, window: config.detector.patchShape)
+                let l = try losses(average, batch, window: config.detector.patchShape, measureDice: true)
+                dice += l.vesselDice
                 return (try l.total.item(), try l.probabilities.floats())
             }
         }
+        // Data-parallel: each rank measured its part of the set; sum and count over the ranks.
+        var totals = [dice.reduce(0, +), Double(dice.count)]
+        if let parallel {
+            let t = try Tensor(totals.map(Float.init), shape: [2])
+            try parallel.group.allReduce([t], .sum)
+            totals = try t.floats().map(Double.init)
+        }
+        validationVesselDice = totals[1] > 0 ? totals[0] / totals[1] : nil
         lastDataWait = result.wait
         return (result.loss, result.probabilities)
     }

@@ -138,6 +138,7 @@ public enum ExperimentFile {
                 }
                 config.detector.heatmapLoss = loss
             case "detector.vessel_weight": config.detector.vesselWeight = try number()
+            case "detector.vessel_dice_weight": config.detector.vesselDiceWeight = try number()
             case "detector.classification_weight": config.detector.classificationWeight = try number()
             case "detector.ema_decay": config.detector.emaDecay = try number()
             case "detector.weight_decay": config.detector.weightDecay = try number()

@@ -33,6 +33,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         /// Weight of the positive (aneurysm) side of the BCE heatmap loss.
         public var heatmapPositiveWeight = 20.0
         public var vesselWeight = 0.5
+        /// Weight of the soft Dice term beside cross-entropy in the vessel loss (nnU-Net's pair): the
+        /// vessel term is `vesselWeight · (CE + vesselDiceWeight · (1 − Dice))`.
+        public var vesselDiceWeight = 1.0
         public var classificationWeight = 1.0
         /// Exponential moving average of the weights, used for validation and saved weights.
         public var emaDecay = 0.99

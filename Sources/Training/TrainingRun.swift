@@ -51,6 +51,8 @@ public struct TrainingRun {
         public var dataWaitFraction: Double?
         /// Seconds of the training pass alone (`seconds` includes validation).
         public var trainSeconds: Double?
+        /// Detector: mean Dice of the vessel head on the labelled validation series.
+        public var vesselDice: Double?
         /// Data-parallel runs: the processes, seconds spent all-reducing gradients, and whether every
         /// rank's weights were bit-identical at the end of the epoch.
         public var worldSize: Int?
@@ -150,6 +152,7 @@ public struct TrainingRun {
                                      learningRate: trainer.learningRate,
                                      seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9, dataWaitFraction: wait)
             record.trainSeconds = trainSeconds
+            record.vesselDice = trainer.validationVesselDice
             if let parallel {
                 record.worldSize = parallel.worldSize
                 record.allReduceSeconds = parallel.reduceSeconds
@@ -171,7 +174,7 @@ public struct TrainingRun {
             try writeCurves()
             let scoreText = score.map { String(format: "%.4f", $0) } ?? "n/a"
             log("epoch \(trainer.epoch)/\(config.epochs)  " + String(format: "train loss %.4f  val loss %.4f", trainLoss, validationLoss)
-                + "  score \(scoreText)  " + String(format: "lr %.2g  %.1f s (training %.1f s)  data wait %.1f%%", record.learningRate, record.seconds, trainSeconds, wait * 100)
+                + "  score \(scoreText)  " + (record.vesselDice.map { String(format: "vessel Dice %.3f  ", $0) } ?? "") + String(format: "lr %.2g  %.1f s (training %.1f s)  data wait %.1f%%", record.learningRate, record.seconds, trainSeconds, wait * 100)
                 + (record.allReduceSeconds.map { String(format: "  all-reduce %.2f s, replicas identical", $0) } ?? ""))
         }
         if isLeader { try saveWeights(trainer, to: "\(output)/model.safetensors") }

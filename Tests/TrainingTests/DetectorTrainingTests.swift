@@ -221,6 +221,54 @@ import Training
         #expect(abs(loss - (-sum / max(positives, 1))) < 1e-4 * max(1, abs(loss)), "\(loss) vs \(-sum / max(positives, 1))")
     }
 
+    /// The vessel loss's soft Dice and the validation's hard Dice equal their formulas computed here.
+    @Test func vesselDiceMatchesItsFormulas() throws {
+        var g = SystemRandomNumberGeneratorSeeded(21)
+        let (m, classes, n) = (2, 14, 4 * 4 * 4)
+        let logits = (0..<(m * classes * n)).map { _ in Float(Int(g.next() % 2000) - 1000) / 250 }
+        // Sample 0 uses labels 0…4, sample 1 only background and label 7.
+        let target = (0..<(m * n)).map { i -> Int64 in i < n ? Int64(i % 5) : (i % 3 == 0 ? 7 : 0) }
+        let x = try Tensor(logits, shape: [m, classes, 4, 4, 4])
+        let soft = try DetectorTrainer.softDiceLoss(x, Tensor(target, shape: [m, 4, 4, 4])).item()
+        var softExpected = 0.0
+        var hardExpected: [Double] = []
+        for s in 0..<m {
+            var inter = [Double](repeating: 0, count: classes), sizes = [Double](repeating: 0, count: classes)
+            var both = [Int](repeating: 0, count: classes), counts = [Int](repeating: 0, count: classes)
+            for v in 0..<n {
+                let z = (0..<classes).map { Double(logits[(s * classes + $0) * n + v]) }
+                let e = z.map { exp($0 - (z.max() ?? 0)) }, total = e.reduce(0, +)
+                let label = Int(target[s * n + v])
+                for c in 0..<classes {
+                    let p = e[c] / total
+                    sizes[c] += p + (c == label ? 1 : 0)
+                    if c == label { inter[c] += p }
+                }
+                let predicted = z.indices.max { z[$0] < z[$1] } ?? 0
+                counts[predicted] += 1
+                counts[label] += 1
+                if predicted == label { both[label] += 1 }
+            }
+            let dice: [Double] = (1..<classes).map { c in (2 * inter[c] + 1) / (sizes[c] + 1) }
+            let meanDice: Double = dice.reduce(0, +) / Double(classes - 1)
+            softExpected += (1 - meanDice) / Double(m)
+            let present = (1..<classes).filter { counts[$0] > 0 }
+            let hard: [Double] = present.map { c in 2 * Double(both[c]) / Double(counts[c]) }
+            hardExpected.append(hard.reduce(0, +) / Double(present.count))
+        }
+        #expect(abs(soft - softExpected) < 1e-4, "\(soft) vs \(softExpected)")
+        let hard = try DetectorTrainer.hardDice(x, target)
+        #expect(zip(hard, hardExpected).allSatisfy { abs($0 - $1) < 1e-9 }, "\(hard) vs \(hardExpected)")
+        // A prediction that is the target scores Dice 1 and a soft loss near 0.
+        let perfect = (0..<(m * classes * n)).map { i -> Float in
+            let (s, c, v) = (i / (classes * n), (i / n) % classes, i % n)
+            return Int64(c) == target[s * n + v] ? 20 : -20
+        }
+        let sharp = try Tensor(perfect, shape: [m, classes, 4, 4, 4])
+        #expect(try DetectorTrainer.hardDice(sharp, target) == [1, 1])
+        #expect(try DetectorTrainer.softDiceLoss(sharp, Tensor(target, shape: [m, 4, 4, 4])).item() < 1e-3)
+    }
+
     /// A series with nothing in view, and one far smaller than the crop, still get predictions, with
     /// warnings that say why they are doubtful.
     @Test func oddSeriesArePredictedWithWarnings() throws {
