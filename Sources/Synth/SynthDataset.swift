@@ -124,7 +124,7 @@ public enum SynthDataset {
             }
         }
         // Acquisition: CT is axial; MR is sometimes sagittal or coronal; some stacks run head to foot.
-        let orientation = modality == .cta
+        var orientation = modality == .cta
             ? pick([("axial", 0.75), ("axial reversed", 0.25)], using: &rng)
             : pick([("axial", 0.55), ("axial reversed", 0.15), ("sagittal", 0.15), ("coronal", 0.15)], using: &rng)
         let (d, h, w) = options.size.shape
@@ -146,6 +146,7 @@ public enum SynthDataset {
                                Double.random(in: -1...1, using: &tilt)).normalized
             let angle = Double.random(in: 8...25, using: &tilt) * .pi / 180
             (col, row, slice) = (rotate(col, axis, angle), rotate(row, axis, angle), rotate(slice, axis, angle))
+            orientation += String(format: " tilted %.1f°", angle * 180 / .pi)
         }
         let spacing = Vector3(extent.0 / Double(w), extent.1 / Double(h), extent.2 / Double(d))
         let origin = centre - col * (spacing.x * Double(w - 1) / 2) - row * (spacing.y * Double(h - 1) / 2) - slice * (spacing.z * Double(d - 1) / 2)

@@ -161,3 +161,20 @@ struct SplitMix {
         return Float((z ^ (z >> 31)) >> 40) / Float(1 << 24)
     }
 }
+
+@Suite struct PreparationSettingsTests {
+    /// Weights written before the MR rule was a setting were trained on z-scored MR: their stored
+    /// preparation, which lacks the key, must read back as that rule; new settings round-trip, and the
+    /// cache folder differs between the rules.
+    @Test func storedPreparationsKeepTheirMRRule() throws {
+        let old = #"{"mode":"improved","shape":[80,96,96],"spacing":1.6,"centreOffset":[0,0,-12]}"#
+        let legacy = try Preparation.from(json: old)
+        #expect(legacy.mrIntensity == .zScore && legacy.plan.intensity(forModality: "MR") == .robustZScore(lowPercentile: 0.5, highPercentile: 99.5))
+        var current = Preparation(mode: .improved, shape: [80, 96, 96])
+        current.spacing = 1.6
+        #expect(current.mrIntensity == .foregroundScale)
+        #expect(try Preparation.from(json: current.json) == current)
+        #expect(current.cacheKey != legacy.cacheKey)
+        #expect(current.plan.intensity(forModality: "CT") == legacy.plan.intensity(forModality: "CTA"))
+    }
+}

@@ -37,6 +37,7 @@ import Training
             if name == "reference.toml" { #expect(config == TrainingConfig(), "reference.toml equals the defaults") }
             if name == "detector.toml" {
                 #expect(config.model == .detector && config.preparation.mode == .improved && config.detector.baseFilters == 16)
+                #expect(config.detector.patchShape == [48, 64, 64] && config.preparation.mrIntensity == .foregroundScale)
             }
             if name == "improved.toml" {
                 #expect(config.preparation.mode == .improved && config.preparation.spacing == 1.2 && config.inputShape == [96, 128, 128])
@@ -46,6 +47,11 @@ import Training
         #expect(throws: ExperimentFile.Error.self) {
             try ExperimentFile.apply(try ExperimentFile.parse("[preprocessing]\nmode = \"fancy\""), to: &bad)
         }
+        #expect(throws: ExperimentFile.Error.self) {
+            try ExperimentFile.apply(try ExperimentFile.parse("[preprocessing]\nmr_intensity = \"zscore\""), to: &bad)
+        }
+        try ExperimentFile.apply(try ExperimentFile.parse("[preprocessing]\nmr_intensity = \"zScore\"\n[detector]\nvessel_dice_weight = 0"), to: &bad)
+        #expect(bad.preparation.mrIntensity == .zScore && bad.detector.vesselDiceWeight == 0)
     }
 
     @Test func errorsNameTheLine() throws {
