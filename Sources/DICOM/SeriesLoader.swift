@@ -33,10 +33,14 @@ public struct SeriesLoader: Sendable {
             throw DICOMError(.io("no such file or folder"), file: path)
         }
         guard isDirectory.boolValue else { return [path] }
-        guard let walker = FileManager.default.enumerator(atPath: path) else { throw DICOMError(.io("cannot list folder"), file: path) }
+        // The enumerator does not descend into a folder given as a symbolic link (a dataset assembled
+        // from links), so walk the folder it points to.
+        let folder = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) != nil
+            ? URL(fileURLWithPath: path).resolvingSymlinksInPath().path : path
+        guard let walker = FileManager.default.enumerator(atPath: folder) else { throw DICOMError(.io("cannot list folder"), file: path) }
         var files: [String] = []
         while let name = walker.nextObject() as? String {
-            let full = (path as NSString).appendingPathComponent(name)
+            let full = (folder as NSString).appendingPathComponent(name)
             var dir: ObjCBool = false
             if FileManager.default.fileExists(atPath: full, isDirectory: &dir), !dir.boolValue, !name.hasPrefix("."),
                !(name as NSString).lastPathComponent.hasPrefix(".") {

@@ -44,7 +44,9 @@ public final class Predictor {
             let (network, preparation) = try Self.load(path, device: device)
             networks.append(network)
             preparations.append(override ?? preparation)
-            windows.append(Self.trainingPatch(path))
+            let trained = Self.trainingSettings(path)
+            windows.append(trained.patch)
+            if case let .detector(net) = network { net.autocast = trained.autocast }
         }
         if let different = zip(paths, preparations).first(where: { $0.1 != preparations[0] }) {
             throw TorchError.invalidArgument("\(different.0) prepares series differently from \(first) (\(different.1.cacheKey) vs \(preparations[0].cacheKey)); an ensemble needs one preparation")
@@ -59,11 +61,22 @@ public final class Predictor {
         self.device = device
     }
 
-    /// The patch shape detector weights were trained on (from their `willis_detector` metadata).
-    static func trainingPatch(_ path: String) -> [Int]? {
-        struct Settings: Decodable { var patchShape: [Int]? }
-        guard let file = try? SafeTensorsFile(path: path), let json = file.metadata["willis_detector"] else { return nil }
-        return (try? JSONDecoder().decode(Settings.self, from: Data(json.utf8)))?.patchShape
+    /// The patch shape and precision detector weights were trained with (their `willis_detector` metadata).
+    static func trainingSettings(_ path: String) -> (patch: [Int]?, autocast: DType?) {
+        struct Settings: Decodable { var patchShape: [Int]?; var precision: String? }
+        guard let file = try? SafeTensorsFile(path: path), let json = file.metadata["willis_detector"],
+              let settings = try? JSONDecoder().decode(Settings.self, from: Data(json.utf8)) else { return (nil, nil) }
+        return (settings.patchShape, settings.precision == "bf16" ? .bfloat16 : nil)
+    }
+
+    /// Mixed precision of the detectors' convolutions (see `Detector.autocast`); defaults to what the
+    /// first weights were trained with.
+    public var autocast: DType? {
+        get {
+            for case let .detector(net) in networks { return net.autocast }
+            return nil
+        }
+        set { for case let .detector(net) in networks { net.autocast = newValue } }
     }
 
     static func load(_ path: String, device: Device) throws -> (Network, Preparation) {

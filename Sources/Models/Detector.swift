@@ -56,6 +56,10 @@ public final class Detector {
 
     public let store: ParameterStore
     public let baseFilters: Int
+    /// Run the convolutions under automatic mixed precision in this type (bf16 on CPUs with AVX-512
+    /// BF16 and on CUDA); the heads' outputs come back in float32 and the pooling into the 14 logits,
+    /// whose clamp near 1 bf16 cannot represent, runs in float32. nil: float32 throughout.
+    public var autocast: DType?
     /// Modalities fed as constant input channels (0: image only).
     public let modalityChannels: Int
     let stem: ResidualBlock
@@ -105,6 +109,15 @@ public final class Detector {
             let planes = try modality.to(image.dtype).reshape([shape[0], modalityChannels, 1, 1, 1]).expand([shape[0], modalityChannels] + Array(shape[2...]))
             x = try Tensor.cat([image, planes], dim: 1)
         }
+        let heads = try autocast.map { dtype in try Torch.withAutocast(image.device, dtype: dtype) { try self.heads(x) } } ?? self.heads(x)
+        let (heatmap, auxiliary, vessels, global) = try autocast == nil ? heads
+            : (heads.0.to(.float32), heads.1.map { try $0.to(.float32) }, heads.2.to(.float32), heads.3.to(.float32))
+        return Output(heatmap: heatmap, auxiliaryHeatmaps: auxiliary, vessels: vessels,
+                      logits: try Self.locationLogits(heatmap: heatmap, vessels: vessels, global: global), global: global)
+    }
+
+    /// Backbone and heads: heatmap, auxiliary heatmaps, vessel logits, the global term.
+    func heads(_ x: Tensor) throws -> (Tensor, [Tensor], Tensor, Tensor) {
         var skips = [try stem(x)]
         for level in 0..<3 { skips.append(try encoder[level](down[level](skips[level]))) }
         var y = skips[3]
@@ -113,14 +126,10 @@ public final class Detector {
             y = try decoder[level](Tensor.cat([up[level](y), skips[2 - level]], dim: 1))
             decoded.append(y)
         }
-        let heatmap = try heatmapHead(y)
-        let auxiliary = try [auxiliaryHeads[0](decoded[1]), auxiliaryHeads[1](decoded[0])]
-        let vessels = try vesselHead(y)
         let bottleneck = skips[3]
         let pooled = try Tensor.cat([bottleneck.adaptiveAvgPool3d((1, 1, 1)), bottleneck.adaptiveMaxPool3d((1, 1, 1))], dim: 1)
-        let global = try globalHead(pooled.flatten(startDim: 1))
-        return Output(heatmap: heatmap, auxiliaryHeatmaps: auxiliary, vessels: vessels,
-                      logits: try Self.locationLogits(heatmap: heatmap, vessels: vessels, global: global), global: global)
+        return (try heatmapHead(y), try [auxiliaryHeads[0](decoded[1]), auxiliaryHeads[1](decoded[0])], try vesselHead(y),
+                try globalHead(pooled.flatten(startDim: 1)))
     }
 
     /// The network over `image` [1, 1, D, H, W] in overlapping windows of `window` (each a multiple of 8,

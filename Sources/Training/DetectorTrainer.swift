@@ -78,6 +78,8 @@ public final class DetectorTrainer: EpochTrainer {
         let net = try Detector(baseFilters: s.baseFilters, modalityChannels: s.modalityInput ? Modality.allCases.count : 0, device: device)
         let copy = try Detector(baseFilters: s.baseFilters, modalityChannels: s.modalityInput ? Modality.allCases.count : 0, device: device)
         try Torch.withNoGrad { for (a, p) in zip(copy.store.entries, net.store.entries) { try a.tensor.copy(from: p.tensor) } }
+        net.autocast = s.precision?.autocast
+        copy.autocast = s.precision?.autocast
         model = net
         average = copy
         optimizer = try Optimizer(.adamW(weightDecay: s.weightDecay), parameters: model.store.parameters, learningRate: config.learningRate)

@@ -139,6 +139,11 @@ public enum ExperimentFile {
                 config.detector.heatmapLoss = loss
             case "detector.vessel_weight": config.detector.vesselWeight = try number()
             case "detector.vessel_dice_weight": config.detector.vesselDiceWeight = try number()
+            case "detector.precision":
+                guard case let .string(v) = value, let precision = TrainingConfig.Precision(rawValue: v) else {
+                    throw Error(line: line, reason: "'detector.precision' is \"fp32\" or \"bf16\"")
+                }
+                config.detector.precision = precision
             case "detector.classification_weight": config.detector.classificationWeight = try number()
             case "detector.ema_decay": config.detector.emaDecay = try number()
             case "detector.weight_decay": config.detector.weightDecay = try number()

@@ -1,4 +1,5 @@
 import Preprocessing
+import Torch
 
 /// How to train; the defaults are the reference notebook's.
 public struct TrainingConfig: Codable, Sendable, Equatable {
@@ -18,6 +19,12 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     }
 
     /// The detector's recipe (used when `model` is `.detector`).
+    public enum Precision: String, Codable, Sendable, CaseIterable {
+        case fp32, bf16
+        /// The autocast type, nil for float32.
+        public var autocast: DType? { self == .bf16 ? .bfloat16 : nil }
+    }
+
     public struct DetectorSettings: Codable, Sendable, Equatable {
         public var baseFilters = 16
         /// σ of the Gaussian around each localizer point, in mm.
@@ -50,6 +57,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         /// Share of patches placed around a localizer point (jittered by up to a quarter patch) of a
         /// series that has one; the rest are placed uniformly.
         public var positiveFraction = 0.5
+        /// Mixed precision for the network's convolutions (training, validation, and prediction by
+        /// default): bf16 autocast on CUDA and on CPUs with AVX-512 BF16; nil or fp32 is float32.
+        public var precision: Precision?
         public init() {}
     }
 

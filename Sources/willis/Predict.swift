@@ -11,6 +11,7 @@ import Synth
 import Preprocessing
 import Reports
 import Torch
+import Training
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -43,6 +44,8 @@ struct Predict: ParsableCommand {
 
     @Option(help: "Detector: sliding window DxHxW, or 'none' for the whole input at once (default: the patch shape the weights were trained on, if any).")
     var window: String?
+    @Option(help: "Detector: fp32, or bf16 (mixed precision: CUDA, or CPUs with AVX-512 BF16) (default: what the weights were trained with).")
+    var precision: String?
 
     @Option(help: "Threads reading and preparing series while the network runs.")
     var workers: Int = 2
@@ -72,6 +75,10 @@ struct Predict: ParsableCommand {
         }
         let predictor = try Predictor(weights: weights, preparation: override, device: Device(parsing: device))
         if let window { predictor.window = window == "none" ? nil : try parseShape(window) }
+        if let precision {
+            guard let p = TrainingConfig.Precision(rawValue: precision) else { throw ValidationError("--precision must be fp32 or bf16") }
+            predictor.autocast = p.autocast
+        }
         if let w = predictor.window { print("sliding window \(w.map(String.init).joined(separator: "x")) over the input") }
         print("preparing series in \(predictor.preparation.mode.rawValue) mode at \(predictor.inputShape.map(String.init).joined(separator: "x"))")
         let children = ((try? FileManager.default.contentsOfDirectory(atPath: series)) ?? []).sorted().filter {

@@ -38,6 +38,7 @@ struct Train: ParsableCommand {
     @Option(help: "reference (sigmoid + BCELoss, default) or logits (BCEWithLogitsLoss).") var loss: String?
     @Option(help: "Detector: train on random patches DxHxW of the input (validation and prediction run over the whole input in sliding windows of the patch).") var patchShape: String?
     @Option(help: "Detector with patches: share of patches placed around an aneurysm (default 0.5).") var positiveFraction: Double?
+    @Option(help: "Detector: fp32, or bf16 (mixed precision: CUDA, or CPUs with AVX-512 BF16).") var precision: String?
     @Flag(help: "Random left-right flips with Left/Right label swap.") var flip = false
     @Option(help: "Random in-plane rotation up to ± this many degrees.") var rotate: Double?
     @Option(help: "Random in-plane scaling by up to ± this fraction.") var scale: Double?
@@ -98,6 +99,10 @@ struct Train: ParsableCommand {
         if let intensityGain { config.augmentation.intensityGain = intensityGain }
         if let noise { config.augmentation.noise = noise }
         if let patchShape { config.detector.patchShape = try parseShape(patchShape) }
+        if let precision {
+            guard let p = TrainingConfig.Precision(rawValue: precision) else { throw ValidationError("--precision must be fp32 or bf16") }
+            config.detector.precision = p
+        }
         if let positiveFraction {
             guard (0...1).contains(positiveFraction) else { throw ValidationError("--positive-fraction must be between 0 and 1") }
             config.detector.positiveFraction = positiveFraction

@@ -65,6 +65,15 @@ import VolumeCore
         #expect(series.transferSyntaxes.count == 2)
     }
 
+    /// A series folder reached through a symbolic link (datasets assembled from links) loads as the folder.
+    @Test func aLinkedSeriesFolderLoadsAsItsTarget() throws {
+        let links = try temporaryDirectory()
+        try FileManager.default.createSymbolicLink(atPath: "\(links)/linked", withDestinationPath: "\(root)/axial_reversed")
+        let direct = try SeriesLoader().load("\(root)/axial_reversed"), linked = try SeriesLoader().load("\(links)/linked")
+        #expect(linked.volume.voxels == direct.volume.voxels && linked.volume.geometry == direct.volume.geometry)
+        #expect(try SeriesLoader.files(at: "\(links)/linked").count == SeriesLoader.files(at: "\(root)/axial_reversed").count)
+    }
+
     @Test func gantryTiltIsDetectedAndKeptInTheAffine() throws {
         let c = try #require(cases["tilt"])
         let series = try SeriesLoader().load("\(root)/tilt")

@@ -269,6 +269,27 @@ import Training
         #expect(try DetectorTrainer.softDiceLoss(sharp, Tensor(target, shape: [m, 4, 4, 4])).item() < 1e-3)
     }
 
+    /// bf16 autocast: the heads come back in float32, close to the float32 network's, and a training
+    /// step back-propagates through the mixed-precision forward.
+    @Test func mixedPrecisionDetectorMatchesFloat32() throws {
+        try Torch.manualSeed(17)
+        let net = try Detector(baseFilters: 4)
+        var g = SystemRandomNumberGeneratorSeeded(4)
+        let x = try Tensor((0..<(2 * 16 * 32 * 32)).map { _ in Float(g.next() % 1000) / 1000 }, shape: [2, 1, 16, 32, 32])
+        let exact = try Torch.withNoGrad { try net(x) }
+        net.autocast = .bfloat16
+        let mixed = try Torch.withNoGrad { try net(x) }
+        for (a, b) in [(exact.heatmap, mixed.heatmap), (exact.vessels, mixed.vessels), (exact.logits, mixed.logits)] {
+            #expect(b.dtype == .float32 && b.shape == a.shape)
+            let error = try (a - b).abs().max().item(), scale = try a.abs().max().item()
+            #expect(error < 0.05 * max(scale, 1), "largest difference \(error) against values up to \(scale)")
+        }
+        let loss = try net(x).logits.sigmoid().mean()
+        try loss.backward()
+        let grad = try #require(net.store.parameters.first?.grad)
+        #expect(try grad.abs().sum().item() > 0)
+    }
+
     /// A series with nothing in view, and one far smaller than the crop, still get predictions, with
     /// warnings that say why they are doubtful.
     @Test func oddSeriesArePredictedWithWarnings() throws {
