@@ -29,9 +29,14 @@ enum TrainingCheckpoint {
     /// must match what the file was written for (nil: the reference loop, which wrote no model name).
     static func read<State: Decodable>(_ path: String, model: String?, optimizer: Optimizer, as: State.Type) throws -> ([String: Tensor], State) {
         let file = try SafeTensorsFile(path: path)
-        guard let json = file.metadata[stateKey], file.metadata[modelKey] == model,
-              let state = try? JSONDecoder().decode(State.self, from: Data(json.utf8)) else {
+        guard let json = file.metadata[stateKey], file.metadata[modelKey] == model else {
             throw TorchError.safetensors(path: path, reason: "not a Willis \(model ?? "reference") training checkpoint")
+        }
+        let state: State
+        do { state = try JSONDecoder().decode(State.self, from: Data(json.utf8)) } catch {
+            // Settings added since the checkpoint was written have no stored value to resume with.
+            throw TorchError.safetensors(path: path, reason: "a \(model ?? "reference") training checkpoint whose settings this version cannot read "
+                                         + "(written before a setting was added? start the run again): \(error)")
         }
         var tensors: [String: Tensor] = [:]
         for name in file.names where name != optimizerKey { tensors[name] = try file.tensor(name) }
