@@ -213,16 +213,24 @@ struct Evaluate: ParsableCommand {
 
     func fmt(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "undefined" }
 
+    /// The candidates recorded for the labelled series, and how many of those series have none.
+    func recordedCandidates(_ folder: ResultsFolder, _ labelled: [SeriesLabels]) -> (candidates: [String: [DetectionScore.Candidate]], missing: Int) {
+        var candidates: [String: [DetectionScore.Candidate]] = [:]
+        for row in labelled {
+            guard let list = folder.result(row.seriesInstanceUID)?.candidates else { continue }
+            candidates[row.seriesInstanceUID] = list.map { DetectionScore.Candidate(lps: $0.lps, probability: $0.probability) }
+        }
+        return (candidates, labelled.count - candidates.count)
+    }
+
     /// Places every localizer point in its series' patient space and scores the recorded candidates.
     func scoreDetection(_ folder: ResultsFolder, localizers: String, seriesRoot: String, labelled: [SeriesLabels]) throws {
         var byUID: [String: [LocalizerPoint]] = [:]
         for p in try RSNATables.readLocalizers(localizers) { byUID[p.seriesInstanceUID, default: []].append(p) }
-        var truth: [String: [[Double]]] = [:], candidates: [String: [DetectionScore.Candidate]] = [:]
-        var unplaced = 0, missing = 0
-        for row in labelled {
-            let uid = row.seriesInstanceUID
-            guard let recorded = folder.result(uid), let list = recorded.candidates else { missing += 1; continue }
-            candidates[uid] = list.map { DetectionScore.Candidate(lps: $0.lps, probability: $0.probability) }
+        let (candidates, missing) = recordedCandidates(folder, labelled)
+        var truth: [String: [[Double]]] = [:]
+        var unplaced = 0
+        for uid in candidates.keys {
             guard let points = byUID[uid], !points.isEmpty else { continue }
             let s = try SeriesLoader().load("\(seriesRoot)/\(uid)")
             truth[uid] = points.compactMap { p in
@@ -240,12 +248,7 @@ struct Evaluate: ParsableCommand {
     func scoreDetection(_ folder: ResultsFolder, synthTruth: String, labelled: [SeriesLabels]) throws {
         var byUID: [String: [SynthAneurysm]] = [:]
         for a in try SynthAneurysm.read(synthTruth) { byUID[a.seriesInstanceUID, default: []].append(a) }
-        var candidates: [String: [DetectionScore.Candidate]] = [:]
-        var missing = 0
-        for row in labelled {
-            guard let recorded = folder.result(row.seriesInstanceUID), let list = recorded.candidates else { missing += 1; continue }
-            candidates[row.seriesInstanceUID] = list.map { DetectionScore.Candidate(lps: $0.lps, probability: $0.probability) }
-        }
+        let (candidates, missing) = recordedCandidates(folder, labelled)
         func targets(_ counted: @escaping (SynthAneurysm) -> Bool) -> [String: [DetectionScore.Target]] {
             byUID.mapValues { $0.map { DetectionScore.Target(lps: [$0.center.x, $0.center.y, $0.center.z], counted: counted($0)) } }
         }
