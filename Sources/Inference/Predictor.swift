@@ -62,11 +62,11 @@ public final class Predictor {
     }
 
     /// The patch shape and precision detector weights were trained with (their `willis_detector` metadata).
-    static func trainingSettings(_ path: String) -> (patch: [Int]?, autocast: DType?) {
-        struct Settings: Decodable { var patchShape: [Int]?; var precision: String? }
+    static func trainingSettings(_ path: String) -> (patch: [Int]?, autocast: DType?, coordinateInput: Bool) {
+        struct Settings: Decodable { var patchShape: [Int]?; var precision: String?; var coordinateInput: Bool? }
         guard let file = try? SafeTensorsFile(path: path), let json = file.metadata["willis_detector"],
-              let settings = try? JSONDecoder().decode(Settings.self, from: Data(json.utf8)) else { return (nil, nil) }
-        return (settings.patchShape, settings.precision == "bf16" ? .bfloat16 : nil)
+              let settings = try? JSONDecoder().decode(Settings.self, from: Data(json.utf8)) else { return (nil, nil, false) }
+        return (settings.patchShape, settings.precision == "bf16" ? .bfloat16 : nil, settings.coordinateInput ?? false)
     }
 
     /// Mixed precision of the detectors' convolutions (see `Detector.autocast`); defaults to what the
@@ -88,7 +88,14 @@ public final class Predictor {
             guard let stem = file.entry("stem.conv1.weight"), stem.shape.count == 5 else {
                 throw TorchError.safetensors(path: path, reason: "detector weights without stem.conv1.weight")
             }
-            let net = try Detector(baseFilters: stem.shape[0], modalityChannels: stem.shape[1] - 1, device: device)
+            // The stem's input channels: the image, the modality one-hot if any, the coordinates if
+            // the weights' settings say so.
+            let coordinates = trainingSettings(path).coordinateInput
+            let modalities = stem.shape[1] - 1 - (coordinates ? 3 : 0)
+            guard modalities >= 0 else {
+                throw TorchError.safetensors(path: path, reason: "stem.conv1.weight takes \(stem.shape[1]) channels, too few for the coordinates its settings name")
+            }
+            let net = try Detector(baseFilters: stem.shape[0], modalityChannels: modalities, coordinateInput: coordinates, device: device)
             try net.store.load(tensors)
             net.store.isTraining = false
             network = .detector(net)
@@ -175,10 +182,15 @@ public final class Predictor {
             guard net.modalityChannels == 0 else {
                 throw TorchError.invalidArgument("these detector weights take the modality as input; prediction from DICOM alone cannot give it")
             }
+            // Coordinates are those of the grid's voxels whatever the image: the mirror is a head whose
+            // left lies where the right was.
+            let spatial = Array(x.shape[2...])
+            let c = net.coordinateChannels == 0 ? nil
+                : try Detector.coordinates(origin: [0, 0, 0], shape: spatial, grid: spatial, spacing: preparation.spacing, device: device)
             return try Torch.withNoGrad {
                 let flipped = try x.flip([4])
-                let a = try window.map { try net.slidingWindow(x, window: $0) } ?? net(x)
-                let b = try window.map { try net.slidingWindow(flipped, window: $0) } ?? net(flipped)
+                let a = try window.map { try net.slidingWindow(x, coordinates: c, window: $0) } ?? net(x, coordinates: c)
+                let b = try window.map { try net.slidingWindow(flipped, coordinates: c, window: $0) } ?? net(flipped, coordinates: c)
                 let direct = try a.logits.sigmoid().floats(), mirrored = try b.logits.sigmoid().floats()
                 let p = LocationLabel.allCases.map { l in (Double(direct[l.rawValue]) + Double(mirrored[l.mirrored.rawValue])) / 2 }
                 guard heatmap else { return (p, nil) }

@@ -10,7 +10,10 @@ import Torch
 ///   aneurysm probability inside l's predicted region (max over voxels of p_aneurysm · p_vessel(l));
 ///   "Aneurysm Present" adds a global branch (average- and max-pooled bottleneck features) to the
 ///   highest aneurysm probability anywhere;
-/// - optionally the modality as extra constant input channels.
+/// - optionally the modality as extra constant input channels;
+/// - optionally each voxel's position in the prepared crop (three coordinate channels, mm from the
+///   crop's centre / 64): the crop is centred on the head, so where a voxel lies says which artery
+///   it can be — context a patch of a few centimetres does not hold.
 ///
 /// Parameter names follow PyTorch module paths (`stem.conv1.weight`, `down.0.weight`, …).
 public final class Detector {
@@ -62,6 +65,9 @@ public final class Detector {
     public var autocast: DType?
     /// Modalities fed as constant input channels (0: image only).
     public let modalityChannels: Int
+    /// 3 when the network takes the voxel coordinates (`coordinates(origin:shape:grid:spacing:device:)`)
+    /// as input channels, else 0.
+    public let coordinateChannels: Int
     let stem: ResidualBlock
     let down: [Conv3d]
     let encoder: [ResidualBlock]
@@ -73,13 +79,14 @@ public final class Detector {
     let globalHead: Linear
 
     /// Three down-sampling steps: spatial sizes must be multiples of 8.
-    public init(baseFilters f: Int = 16, modalityChannels: Int = 0, device: Device = .cpu) throws {
+    public init(baseFilters f: Int = 16, modalityChannels: Int = 0, coordinateInput: Bool = false, device: Device = .cpu) throws {
         let s = ParameterStore(device: device)
         store = s
         baseFilters = f
         self.modalityChannels = modalityChannels
+        coordinateChannels = coordinateInput ? 3 : 0
         let widths = [f, 2 * f, 4 * f, 8 * f]
-        stem = try ResidualBlock(s, "stem", 1 + modalityChannels, f)
+        stem = try ResidualBlock(s, "stem", 1 + modalityChannels + coordinateChannels, f)
         down = try (0..<3).map { try Conv3d(s, "down.\($0)", widths[$0], widths[$0 + 1], kernel: 2, stride: 2) }
         encoder = try (0..<3).map { try ResidualBlock(s, "encoder.\($0)", widths[$0 + 1], widths[$0 + 1]) }
         up = try (0..<3).map { try ConvTranspose3d(s, "up.\($0)", widths[3 - $0], widths[2 - $0], kernel: 2, stride: 2) }
@@ -95,8 +102,26 @@ public final class Detector {
         }
     }
 
-    /// `image` [N, 1, D, H, W]; `modality` [N, modalityChannels] one-hot when the network takes it.
-    public func callAsFunction(_ image: Tensor, modality: Tensor? = nil) throws -> Output {
+    /// The coordinate channels [1, 3, D, H, W] of a block of `shape` voxels starting at `origin` of a
+    /// prepared grid of `grid` voxels spaced `spacing` mm: per axis (depth, height, width), the distance
+    /// from the grid's centre in mm over 64, so that the values do not depend on the spacing or the crop.
+    public static func coordinates(origin: [Int], shape: [Int], grid: [Int], spacing: Double, device: Device = .cpu) throws -> Tensor {
+        guard origin.count == 3, shape.count == 3, grid.count == 3 else {
+            throw TorchError.invalidArgument("coordinates need 3-D origin, shape and grid")
+        }
+        let planes = try (0..<3).map { a -> Tensor in
+            let centre = Double(grid[a] - 1) / 2
+            let values = (0..<shape[a]).map { Float((Double(origin[a] + $0) - centre) * spacing / 64) }
+            var view = [1, 1, 1, 1, 1]
+            view[2 + a] = shape[a]
+            return try Tensor(values, shape: view, device: device).expand([1, 1] + shape)
+        }
+        return try Tensor.cat(planes, dim: 1).contiguous()
+    }
+
+    /// `image` [N, 1, D, H, W]; `modality` [N, modalityChannels] one-hot when the network takes it;
+    /// `coordinates` [N or 1, 3, D, H, W] when it takes them.
+    public func callAsFunction(_ image: Tensor, modality: Tensor? = nil, coordinates: Tensor? = nil) throws -> Output {
         let shape = image.shape
         guard shape.count == 5, shape[1] == 1, shape[2...].allSatisfy({ $0 > 0 && $0 % 8 == 0 }) else {
             throw TorchError.invalidArgument("Detector expects [N, 1, D, H, W] with D, H, W multiples of 8, got \(shape)")
@@ -108,6 +133,14 @@ public final class Detector {
             }
             let planes = try modality.to(image.dtype).reshape([shape[0], modalityChannels, 1, 1, 1]).expand([shape[0], modalityChannels] + Array(shape[2...]))
             x = try Tensor.cat([image, planes], dim: 1)
+        }
+        if coordinateChannels > 0 {
+            guard let coordinates, coordinates.shape.count == 5, coordinates.shape[1] == coordinateChannels,
+                  [1, shape[0]].contains(coordinates.shape[0]), Array(coordinates.shape[2...]) == Array(shape[2...]) else {
+                throw TorchError.invalidArgument("Detector needs coordinates [\(shape[0]), 3, \(shape[2...].map(String.init).joined(separator: ", "))]")
+            }
+            let c = try coordinates.to(image.dtype)
+            x = try Tensor.cat([x, c.shape[0] == shape[0] ? c : c.expand([shape[0], coordinateChannels] + Array(shape[2...]))], dim: 1)
         }
         let heads = try autocast.map { dtype in try Torch.withAutocast(image.device, dtype: dtype) { try self.heads(x) } } ?? self.heads(x)
         let (heatmap, auxiliary, vessels, global) = try autocast == nil ? heads
@@ -137,13 +170,15 @@ public final class Detector {
     /// Gaussian weight that favours each window's centre (σ = window / 8, as nnU-Net), and the 14 logits
     /// pooled from the blended maps; the global term is the windows' mean. For a network trained on
     /// patches, this shows it inputs like those it learned from.
-    public func slidingWindow(_ image: Tensor, modality: Tensor? = nil, window: [Int]) throws -> Output {
+    /// `coordinates`, when the network takes them, cover the whole image ([1, 3, D, H, W]) and are cut
+    /// with each window.
+    public func slidingWindow(_ image: Tensor, modality: Tensor? = nil, coordinates: Tensor? = nil, window: [Int]) throws -> Output {
         let full = Array(image.shape[2...])
         guard image.shape.count == 5, image.shape[0] == 1, window.count == 3,
               (0..<3).allSatisfy({ window[$0] > 0 && window[$0] % 8 == 0 && window[$0] <= full[$0] }) else {
             throw TorchError.invalidArgument("sliding window \(window) does not fit the input \(image.shape)")
         }
-        if window == full { return try self(image, modality: modality) }
+        if window == full { return try self(image, modality: modality, coordinates: coordinates) }
         func starts(_ n: Int, _ w: Int) -> [Int] {
             guard n > w else { return [0] }
             let step = max(1, w / 2), count = (n - w + step - 1) / step + 1
@@ -170,7 +205,7 @@ public final class Detector {
             func region(_ t: Tensor) throws -> Tensor {
                 try t.narrow(dim: 2, start: z, length: window[0]).narrow(dim: 3, start: y, length: window[1]).narrow(dim: 4, start: x, length: window[2])
             }
-            let out = try self(try region(image).contiguous(), modality: modality)
+            let out = try self(try region(image).contiguous(), modality: modality, coordinates: try coordinates.map { try region($0).contiguous() })
             for (target, value) in [(heat, out.heatmap), (vessels, out.vessels), (total, g)] {
                 let view = try region(target)
                 try view.copy(from: view + (value === g ? g : value * g))

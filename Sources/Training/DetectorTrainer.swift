@@ -75,8 +75,9 @@ public final class DetectorTrainer: EpochTrainer {
         self.device = device
         try Torch.manualSeed(config.seed)
         let s = config.detector
-        let net = try Detector(baseFilters: s.baseFilters, modalityChannels: s.modalityInput ? Modality.allCases.count : 0, device: device)
-        let copy = try Detector(baseFilters: s.baseFilters, modalityChannels: s.modalityInput ? Modality.allCases.count : 0, device: device)
+        let modalities = s.modalityInput ? Modality.allCases.count : 0
+        let net = try Detector(baseFilters: s.baseFilters, modalityChannels: modalities, coordinateInput: s.coordinateInput, device: device)
+        let copy = try Detector(baseFilters: s.baseFilters, modalityChannels: modalities, coordinateInput: s.coordinateInput, device: device)
         try Torch.withNoGrad { for (a, p) in zip(copy.store.entries, net.store.entries) { try a.tensor.copy(from: p.tensor) } }
         net.autocast = s.precision?.autocast
         copy.autocast = s.precision?.autocast
@@ -91,15 +92,19 @@ public final class DetectorTrainer: EpochTrainer {
 
     // MARK: - Batches
 
-    static func hostBatch(_ samples: [Sample], shape: [Int], spacing: Double, sigmaMM: Double, modalityInput: Bool) -> HostBatch {
+    static func hostBatch(_ samples: [Sample], shape: [Int], spacing: Double, sigmaMM: Double, modalityInput: Bool,
+                          territoryMM: Double = 0) -> HostBatch {
         var b = HostBatch(ids: samples.map(\.id), inputs: samples.flatMap(\.input),
                           labels: samples.flatMap { $0.labels.map { $0 ? Float(1) : 0 } })
         b.heatmaps = samples.flatMap { ($0.targets ?? DetectionTargets()).heatmap(shape: shape, spacing: spacing, sigmaMM: sigmaMM) }
         for (n, s) in samples.enumerated() {
             guard let v = s.vessels else { continue }
             b.vesselSamples.append(n)
-            b.vessels += v.map(Int64.init)
+            let labels = territoryMM > 0 ? VesselTerritories.widened(v, shape: shape, radius: territoryMM / spacing) : v
+            b.vessels += labels.map(Int64.init)
         }
+        b.gridOrigins = samples.map(\.gridOrigin)
+        b.grid = samples.first?.grid ?? shape
         if modalityInput {
             b.modalities = samples.flatMap { s in (0..<Modality.allCases.count).map { Float(s.modality == $0 ? 1 : 0) } }
         }
@@ -181,17 +186,21 @@ public final class DetectorTrainer: EpochTrainer {
         let shape = [b.count, 1] + grid
         let x = try Tensor(b.inputs, shape: shape, device: device)
         let modality = b.modalities.isEmpty ? nil : try Tensor(b.modalities, shape: [b.count, Modality.allCases.count], device: device)
+        let coordinates = net.coordinateChannels == 0 ? nil : try Tensor.cat(b.gridOrigins.map {
+            try Detector.coordinates(origin: $0, shape: grid, grid: b.grid, spacing: config.preparation.spacing, device: device)
+        }, dim: 0)
         let out: Detector.Output
         if let window, window != grid {
             let parts = try (0..<b.count).map { n in
                 try net.slidingWindow(x.narrow(dim: 0, start: n, length: 1).contiguous(),
-                                      modality: modality?.narrow(dim: 0, start: n, length: 1).contiguous(), window: window)
+                                      modality: modality?.narrow(dim: 0, start: n, length: 1).contiguous(),
+                                      coordinates: coordinates?.narrow(dim: 0, start: n, length: 1).contiguous(), window: window)
             }
             out = Detector.Output(heatmap: try Tensor.cat(parts.map(\.heatmap), dim: 0), auxiliaryHeatmaps: [],
                                   vessels: try Tensor.cat(parts.map(\.vessels), dim: 0), logits: try Tensor.cat(parts.map(\.logits), dim: 0),
                                   global: try Tensor.cat(parts.map(\.global), dim: 0))
         } else {
-            out = try net(x, modality: modality)
+            out = try net(x, modality: modality, coordinates: coordinates)
         }
         let s = config.detector
         let heat = try Tensor(b.heatmaps, shape: shape, device: device)
@@ -281,7 +290,7 @@ public final class DetectorTrainer: EpochTrainer {
         let (full, spacing) = (config.inputShape, config.preparation.spacing)
         let shape = config.detector.patchShape ?? full
         let (sigma, modalityInput) = (config.detector.heatmapSigmaMM, config.detector.modalityInput)
-        let positiveFraction = config.detector.positiveFraction
+        let (positiveFraction, territory) = (config.detector.positiveFraction, config.detector.vesselTerritoryMM)
         let margin = 3 * max(sigma / spacing, 0.5)
         model.store.isTraining = true
         let result = try Passes.train(set, batchSize: config.batchSize, rng: &rng, parallel: parallel, build: { samples, generator in
@@ -290,7 +299,7 @@ public final class DetectorTrainer: EpochTrainer {
                           patch: shape, shape: full, marginVoxels: margin)
             }
             let changed = augmentation.isIdentity ? patches : patches.map { augmentation.apply($0, shape: shape, using: &generator.rng) }
-            return Self.hostBatch(changed, shape: shape, spacing: spacing, sigmaMM: sigma, modalityInput: modalityInput)
+            return Self.hostBatch(changed, shape: shape, spacing: spacing, sigmaMM: sigma, modalityInput: modalityInput, territoryMM: territory)
         }, step: { batch, weight in
             try optimizer.zeroGrad()
             if let parallel {
@@ -317,10 +326,11 @@ public final class DetectorTrainer: EpochTrainer {
         average.store.isTraining = false
         let (shape, spacing) = (config.inputShape, config.preparation.spacing)
         let (sigma, modalityInput) = (config.detector.heatmapSigmaMM, config.detector.modalityInput)
+        let territory = config.detector.vesselTerritoryMM
         var dice: [Double] = []
         let result = try Torch.withNoGrad {
             try Passes.evaluate(set, batchSize: config.batchSize * (parallel?.worldSize ?? 1), parallel: parallel, build: {
-                Self.hostBatch($0, shape: shape, spacing: spacing, sigmaMM: sigma, modalityInput: modalityInput)
+                Self.hostBatch($0, shape: shape, spacing: spacing, sigmaMM: sigma, modalityInput: modalityInput, territoryMM: territory)
             }) { batch in
                 let l = try losses(average, batch, window: config.detector.patchShape, measureDice: true)
                 dice += l.vesselDice

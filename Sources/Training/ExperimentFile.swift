@@ -148,6 +148,11 @@ public enum ExperimentFile {
             case "detector.ema_decay": config.detector.emaDecay = try number()
             case "detector.weight_decay": config.detector.weightDecay = try number()
             case "detector.modality_input": config.detector.modalityInput = try bool()
+            case "detector.coordinate_input": config.detector.coordinateInput = try bool()
+            case "detector.vessel_territory_mm":
+                let v = try number()
+                guard v >= 0, v <= 30 else { throw Error(line: line, reason: "'detector.vessel_territory_mm' is between 0 and 30") }
+                config.detector.vesselTerritoryMM = v
             case "detector.positive_fraction":
                 let v = try number()
                 guard v >= 0, v <= 1 else { throw Error(line: line, reason: "'detector.positive_fraction' is between 0 and 1") }

@@ -11,6 +11,11 @@ public struct Sample: Sendable {
     public var vessels: [UInt8]?
     /// Index into `Modality.allCases`, when known.
     public var modality: Int?
+    /// Where this sample's first voxel lies in the prepared grid it was cut from (D, H, W), and that
+    /// grid's shape (nil: the sample is the whole grid). A left-right flip mirrors the origin too, so
+    /// that the coordinates a network is shown are those of the mirrored head.
+    public var gridOrigin = [0, 0, 0]
+    public var grid: [Int]?
 
     public init(id: String, input: [Float], labels: [Bool], targets: DetectionTargets? = nil, vessels: [UInt8]? = nil, modality: Int? = nil) {
         precondition(labels.count == LocationLabel.allCases.count, "14 labels expected")
@@ -52,7 +57,10 @@ public struct Sample: Sendable {
                 }
             }
         }
-        return Sample(id: id, input: cut(input), labels: labels, targets: targets, vessels: vessels.map(cut), modality: modality)
+        var patchSample = Sample(id: id, input: cut(input), labels: labels, targets: targets, vessels: vessels.map(cut), modality: modality)
+        patchSample.gridOrigin = zip(gridOrigin, origin).map(+)
+        patchSample.grid = grid ?? shape
+        return patchSample
     }
 
     /// The sample mirrored left-right: the volume flipped along its width (the patient's x axis in the
@@ -78,7 +86,11 @@ public struct Sample: Sendable {
             } }
             return m
         }
-        return Sample(id: id, input: out, labels: swapped, targets: targets?.flippedLeftRight(width: w), vessels: mirroredVessels,
-                      modality: modality)
+        var mirrored = Sample(id: id, input: out, labels: swapped, targets: targets?.flippedLeftRight(width: w), vessels: mirroredVessels,
+                              modality: modality)
+        mirrored.grid = grid
+        mirrored.gridOrigin = gridOrigin
+        if let grid { mirrored.gridOrigin[2] = grid[2] - w - gridOrigin[2] }
+        return mirrored
     }
 }

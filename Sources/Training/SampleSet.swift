@@ -61,6 +61,9 @@ struct HostBatch: Sendable {
     var vessels: [Int64] = []
     var vesselSamples: [Int] = []
     var modalities: [Float] = []
+    /// Detector batches: each sample's origin in its prepared grid (3 per sample) and that grid's shape.
+    var gridOrigins: [[Int]] = []
+    var grid: [Int] = []
 }
 
 /// Assembles batches on a background thread, at most `depth` ahead of the consumer, so reading the

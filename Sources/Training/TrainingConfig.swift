@@ -43,6 +43,11 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         /// Weight of the soft Dice term beside cross-entropy in the vessel loss (nnU-Net's pair): the
         /// vessel term is `vesselWeight · (CE + vesselDiceWeight · (1 − Dice))`.
         public var vesselDiceWeight = 1.0
+        /// Train the vessel head on territories: each vessel label widened to the voxels within this
+        /// many mm of it (nearest label wins; `VesselTerritories`); 0 trains on the labels as they are.
+        public var vesselTerritoryMM = 0.0
+        /// Feed each voxel's position in the prepared crop as three input channels (`Detector.coordinates`).
+        public var coordinateInput = false
         public var classificationWeight = 1.0
         /// Exponential moving average of the weights, used for validation and saved weights.
         public var emaDecay = 0.99

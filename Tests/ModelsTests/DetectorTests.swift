@@ -50,6 +50,51 @@ import Torch
         #expect(throws: TorchError.self) { try net(x) }
     }
 
+    /// The coordinate channels: per axis, (index in the grid − the grid's centre) · spacing / 64, for a
+    /// block cut anywhere in the grid.
+    @Test func coordinatePlanesGiveEachVoxelsPlaceInTheGrid() throws {
+        let (origin, shape, grid, spacing) = ([2, 0, 5], [4, 6, 8], [8, 6, 16], 1.5)
+        let c = try Detector.coordinates(origin: origin, shape: shape, grid: grid, spacing: spacing)
+        #expect(c.shape == [1, 3] + shape)
+        let values = try c.floats()
+        let n = shape.reduce(1, *)
+        for k in 0..<shape[0] { for j in 0..<shape[1] { for i in 0..<shape[2] {
+            let v = (k * shape[1] + j) * shape[2] + i
+            for (a, index) in [k, j, i].enumerated() {
+                let expected = (Double(origin[a] + index) - Double(grid[a] - 1) / 2) * spacing / 64
+                #expect(abs(Double(values[a * n + v]) - expected) < 1e-6)
+            }
+        } } }
+    }
+
+    /// A network that takes coordinates: heads keep their shapes, coordinates are required and checked,
+    /// they change the output, and sliding windows cut them with the image (a window alone over a voxel
+    /// gives what the network gives on that window with its own coordinates).
+    @Test func coordinateInputIsCutWithEachWindow() throws {
+        try Torch.manualSeed(4)
+        let net = try Detector(baseFilters: 4, coordinateInput: true)
+        net.store.isTraining = false
+        #expect(net.coordinateChannels == 3 && net.store.entries.first { $0.name == "stem.conv1.weight" }?.tensor.shape[1] == 4)
+        let x = try Tensor.randn([1, 1, 16, 16, 32])
+        let grid = [16, 16, 32]
+        let c = try Detector.coordinates(origin: [0, 0, 0], shape: grid, grid: grid, spacing: 2)
+        try Torch.withNoGrad {
+            let whole = try net(x, coordinates: c)
+            #expect(whole.heatmap.shape == [1, 1] + grid && whole.vessels.shape == [1, 14] + grid && whole.logits.shape == [1, 14])
+            let elsewhere = try net(x, coordinates: c + 0.5)
+            #expect(try maxAbsoluteError(whole.heatmap.floats(), elsewhere.heatmap.floats()) > 1e-4, "the coordinates are an input")
+            #expect(throws: TorchError.self) { try net(x) }
+            #expect(throws: TorchError.self) { try net(x, coordinates: c.narrow(dim: 4, start: 0, length: 16).contiguous()) }
+            let stitched = try net.slidingWindow(x, coordinates: c, window: [16, 16, 16])
+            let last = try net(x.narrow(dim: 4, start: 16, length: 16).contiguous(),
+                               coordinates: Detector.coordinates(origin: [0, 0, 16], shape: [16, 16, 16], grid: grid, spacing: 2))
+            let s = try stitched.heatmap.floats(), b = try last.heatmap.floats()
+            for k in [0, 9] { for j in [3, 15] { for i in 24..<32 {
+                #expect(abs(s[(k * 16 + j) * 32 + i] - b[(k * 16 + j) * 16 + i - 16]) < 1e-5, "only window 2 at x = \(i)")
+            } } }
+        }
+    }
+
     /// Location l's output is the strongest aneurysm evidence inside l's vessel region; "Aneurysm
     /// Present" is the strongest anywhere plus the global branch.
     @Test func locationPoolingReadsTheHeatmapInsideEachRegion() throws {

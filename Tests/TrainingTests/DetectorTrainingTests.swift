@@ -31,12 +31,69 @@ import Training
     /// Untrained detector weights (base 4, seeded) with the small improved preparation, as `willis train`
     /// would save them; returns the path.
     @discardableResult
-    func savedDetector(seed: UInt64, to path: String) throws -> String {
+    func savedDetector(seed: UInt64, to path: String, coordinateInput: Bool = false) throws -> String {
         try Torch.manualSeed(seed)
         var preparation = Preparation(mode: .improved, shape: [16, 32, 32])
         preparation.spacing = 4.8
-        try Detector(baseFilters: 4).store.save(to: path, metadata: ["willis_model": "detector", Preparation.metadataKey: preparation.json])
+        var metadata = ["willis_model": "detector", Preparation.metadataKey: preparation.json]
+        if coordinateInput { metadata["willis_detector"] = #"{"coordinateInput": true}"# }
+        try Detector(baseFilters: 4, coordinateInput: coordinateInput).store.save(to: path, metadata: metadata)
         return path
+    }
+
+    /// A patch remembers where it was cut from, and its mirror where the mirrored head puts it: the
+    /// coordinates the network is shown for each voxel of a flipped patch are the mirror image (x
+    /// negated) of that voxel's coordinates in the unflipped grid.
+    @Test func patchCoordinatesFollowTheCropAndTheFlip() throws {
+        let shape = [4, 6, 20]
+        let n = shape.reduce(1, *)
+        // Each voxel holds its column in the full grid.
+        let input = (0..<n).map { Float($0 % shape[2]) }
+        let sample = Sample(id: "s", input: input, labels: [Bool](repeating: false, count: 14))
+        let patch = sample.cropped(origin: [1, 2, 3], patch: [2, 3, 8], shape: shape, marginVoxels: 1)
+        #expect(patch.gridOrigin == [1, 2, 3] && patch.grid == shape)
+        let flipped = patch.flippedLeftRight(shape: [2, 3, 8])
+        #expect(flipped.gridOrigin == [1, 2, 20 - 8 - 3] && flipped.grid == shape)
+        let spacing = 1.2
+        let c = try Detector.coordinates(origin: flipped.gridOrigin, shape: [2, 3, 8], grid: shape, spacing: spacing).floats()
+        let planeSize = 2 * 3 * 8
+        for v in 0..<planeSize {
+            let column = Double(flipped.input[v])
+            let original = (column - Double(shape[2] - 1) / 2) * spacing / 64
+            #expect(abs(Double(c[2 * planeSize + v]) + original) < 1e-6, "voxel \(v)")
+        }
+        #expect(patch.flippedLeftRight(shape: [2, 3, 8]).flippedLeftRight(shape: [2, 3, 8]).gridOrigin == patch.gridOrigin)
+        #expect(sample.flippedLeftRight(shape: shape).gridOrigin == [0, 0, 0], "a whole grid stays where it is")
+    }
+
+    /// The detector with coordinate input and vessel territories trains on patches end to end, its
+    /// weights say so, and prediction feeds the coordinates (mirroring still swaps the sides exactly).
+    @Test func coordinateInputAndTerritoriesTrainAndPredict() throws {
+        let root = try temporaryDirectory()
+        var options = SynthOptions(count: 6, size: .small, seed: 83)
+        options.segmentationFraction = 1
+        let cases = try SynthDataset.generate(options, into: "\(root)/data")
+        var c = config()
+        c.epochs = 1
+        c.preparation = Preparation(mode: .improved, shape: [32, 48, 48])
+        c.preparation.spacing = 3.2
+        c.detector.patchShape = [16, 24, 24]
+        c.detector.coordinateInput = true
+        c.detector.vesselTerritoryMM = 6.4
+        var run = TrainingRun(dataRoot: "\(root)/data", output: "\(root)/run", config: c)
+        run.folds = 3
+        run.log = { _ in }
+        let records = try run.run()
+        #expect(records.count == 1 && records.allSatisfy { $0.trainLoss.isFinite && $0.validationLoss.isFinite })
+        let predictor = try Predictor(weights: "\(root)/run/model.safetensors")
+        guard case let .detector(net) = predictor.network else { Issue.record("not loaded as a detector"); return }
+        #expect(net.coordinateChannels == 3 && net.modalityChannels == 0)
+        let r = try predictor.predict(series: "\(root)/data/series/\(cases[0].seriesInstanceUID)")
+        #expect(r.probabilities.count == 14 && r.probabilities.allSatisfy { $0 > 0 && $0 < 1 })
+        // Weights whose stem is too narrow for the coordinates their settings name are refused.
+        try Detector(baseFilters: 4).store.save(to: "\(root)/narrow.safetensors", metadata: [
+            "willis_model": "detector", Preparation.metadataKey: c.preparation.json, "willis_detector": #"{"coordinateInput": true}"#])
+        #expect(throws: TorchError.self) { try Predictor(weights: "\(root)/narrow.safetensors") }
     }
 
     /// synth → train the detector 2 epochs (improved cache with targets) → resume to 3 → predict.
@@ -310,9 +367,10 @@ import Training
 
     /// Test-time mirroring: the prediction for a mirrored input is the prediction for the input with every
     /// Left and Right output exchanged.
-    @Test func mirroredInputGivesSideSwappedOutputs() throws {
+    @Test(arguments: [false, true])
+    func mirroredInputGivesSideSwappedOutputs(coordinateInput: Bool) throws {
         let root = try temporaryDirectory()
-        let predictor = try Predictor(weights: savedDetector(seed: 5, to: "\(root)/d.safetensors"))
+        let predictor = try Predictor(weights: savedDetector(seed: 5, to: "\(root)/d.safetensors", coordinateInput: coordinateInput))
         var g = SystemRandomNumberGeneratorSeeded(9)
         let input = (0..<(16 * 32 * 32)).map { _ in Float(g.next() % 1000) / 1000 }
         var mirrored = input

@@ -52,6 +52,11 @@ import Training
         }
         try ExperimentFile.apply(try ExperimentFile.parse("[preprocessing]\nmr_intensity = \"zScore\"\n[detector]\nvessel_dice_weight = 0"), to: &bad)
         #expect(bad.preparation.mrIntensity == .zScore && bad.detector.vesselDiceWeight == 0)
+        try ExperimentFile.apply(try ExperimentFile.parse("[detector]\nvessel_territory_mm = 5\ncoordinate_input = true"), to: &bad)
+        #expect(bad.detector.vesselTerritoryMM == 5 && bad.detector.coordinateInput)
+        #expect(throws: ExperimentFile.Error.self) {
+            try ExperimentFile.apply(try ExperimentFile.parse("[detector]\nvessel_territory_mm = -1"), to: &bad)
+        }
     }
 
     @Test func errorsNameTheLine() throws {
