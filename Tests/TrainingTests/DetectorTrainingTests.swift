@@ -28,6 +28,23 @@ import Training
         return c
     }
 
+    /// `config()` on patches of a larger, finer input.
+    func patchConfig() -> TrainingConfig {
+        var c = config()
+        c.preparation = Preparation(mode: .improved, shape: [32, 48, 48])
+        c.preparation.spacing = 3.2
+        c.detector.patchShape = [16, 24, 24]
+        return c
+    }
+
+    /// Trains `config` on the RSNA folder `data` (3 folds, quiet) into `output`; the epochs' records.
+    func train(_ config: TrainingConfig, on data: String, into output: String) throws -> [TrainingRun.EpochRecord] {
+        var run = TrainingRun(dataRoot: data, output: output, config: config)
+        run.folds = 3
+        run.log = { _ in }
+        return try run.run()
+    }
+
     /// Untrained detector weights (base 4, seeded) with the small improved preparation, as `willis train`
     /// would save them; returns the path.
     @discardableResult
@@ -73,17 +90,11 @@ import Training
         var options = SynthOptions(count: 6, size: .small, seed: 83)
         options.segmentationFraction = 1
         let cases = try SynthDataset.generate(options, into: "\(root)/data")
-        var c = config()
+        var c = patchConfig()
         c.epochs = 1
-        c.preparation = Preparation(mode: .improved, shape: [32, 48, 48])
-        c.preparation.spacing = 3.2
-        c.detector.patchShape = [16, 24, 24]
         c.detector.coordinateInput = true
         c.detector.vesselTerritoryMM = 6.4
-        var run = TrainingRun(dataRoot: "\(root)/data", output: "\(root)/run", config: c)
-        run.folds = 3
-        run.log = { _ in }
-        let records = try run.run()
+        let records = try train(c, on: "\(root)/data", into: "\(root)/run")
         #expect(records.count == 1 && records.allSatisfy { $0.trainLoss.isFinite && $0.validationLoss.isFinite })
         let predictor = try Predictor(weights: "\(root)/run/model.safetensors")
         guard case let .detector(net) = predictor.network else { Issue.record("not loaded as a detector"); return }
@@ -153,14 +164,7 @@ import Training
         var options = SynthOptions(count: 6, size: .small, seed: 82)
         options.segmentationFraction = 0.5
         try SynthDataset.generate(options, into: "\(root)/data")
-        var c = config()
-        c.preparation = Preparation(mode: .improved, shape: [32, 48, 48])
-        c.preparation.spacing = 3.2
-        c.detector.patchShape = [16, 24, 24]
-        var run = TrainingRun(dataRoot: "\(root)/data", output: "\(root)/run", config: c)
-        run.folds = 3
-        run.log = { _ in }
-        let records = try run.run()
+        let records = try train(patchConfig(), on: "\(root)/data", into: "\(root)/run")
         #expect(records.count == 2 && records.allSatisfy { $0.trainLoss.isFinite && $0.validationLoss.isFinite })
         let predictor = try Predictor(weights: "\(root)/run/model.safetensors")
         #expect(predictor.inputShape == [32, 48, 48], "prediction runs on the whole input")
