@@ -41,12 +41,10 @@ public final class Predictor {
         var preparations: [Preparation] = []
         var windows: [[Int]?] = []
         for path in paths {
-            let (network, preparation) = try Self.load(path, device: device)
+            let (network, preparation, patch) = try Self.load(path, device: device)
             networks.append(network)
             preparations.append(override ?? preparation)
-            let trained = Self.trainingSettings(path)
-            windows.append(trained.patch)
-            if case let .detector(net) = network { net.autocast = trained.autocast }
+            windows.append(patch)
         }
         if let different = zip(paths, preparations).first(where: { $0.1 != preparations[0] }) {
             throw TorchError.invalidArgument("\(different.0) prepares series differently from \(first) (\(different.1.cacheKey) vs \(preparations[0].cacheKey)); an ensemble needs one preparation")
@@ -62,9 +60,9 @@ public final class Predictor {
     }
 
     /// The patch shape and precision detector weights were trained with (their `willis_detector` metadata).
-    static func trainingSettings(_ path: String) -> (patch: [Int]?, autocast: DType?, coordinateInput: Bool) {
+    static func trainingSettings(_ file: SafeTensorsFile) -> (patch: [Int]?, autocast: DType?, coordinateInput: Bool) {
         struct Settings: Decodable { var patchShape: [Int]?; var precision: String?; var coordinateInput: Bool? }
-        guard let file = try? SafeTensorsFile(path: path), let json = file.metadata["willis_detector"],
+        guard let json = file.metadata["willis_detector"],
               let settings = try? JSONDecoder().decode(Settings.self, from: Data(json.utf8)) else { return (nil, nil, false) }
         return (settings.patchShape, settings.precision == "bf16" ? .bfloat16 : nil, settings.coordinateInput ?? false)
     }
@@ -79,9 +77,12 @@ public final class Predictor {
         set { for case let .detector(net) in networks { net.autocast = newValue } }
     }
 
-    static func load(_ path: String, device: Device) throws -> (Network, Preparation) {
+    /// The network in `path`, the preparation it was trained with and, for detector weights trained on
+    /// patches, the patch shape (its default sliding window).
+    static func load(_ path: String, device: Device) throws -> (Network, Preparation, patch: [Int]?) {
         let network: Network
         let file = try SafeTensorsFile(path: path)
+        let trained = trainingSettings(file)
         var tensors: [String: Tensor] = [:]
         for name in file.names where !name.hasPrefix("__") { tensors[name] = try file.tensor(name) }
         if file.metadata["willis_model"] == "detector" {
@@ -90,7 +91,7 @@ public final class Predictor {
             }
             // The stem's input channels: the image, the modality one-hot if any, the coordinates if
             // the weights' settings say so.
-            let coordinates = trainingSettings(path).coordinateInput
+            let coordinates = trained.coordinateInput
             let modalities = stem.shape[1] - 1 - (coordinates ? 3 : 0)
             guard modalities >= 0 else {
                 throw TorchError.safetensors(path: path, reason: "stem.conv1.weight takes \(stem.shape[1]) channels, too few for the coordinates its settings name")
@@ -98,6 +99,7 @@ public final class Predictor {
             let net = try Detector(baseFilters: stem.shape[0], modalityChannels: modalities, coordinateInput: coordinates, device: device)
             try net.store.load(tensors)
             net.store.isTraining = false
+            net.autocast = trained.autocast
             network = .detector(net)
         } else {
             guard let first = file.entry("enc1.0.weight"), first.shape.count == 5 else {
@@ -109,7 +111,7 @@ public final class Predictor {
             network = .reference(try model.foldedForInference())
         }
         let preparation = try file.metadata[Preparation.metadataKey].map { try Preparation.from(json: $0) } ?? Preparation()
-        return (network, preparation)
+        return (network, preparation, trained.patch)
     }
 
     /// Probabilities for the one series under `folder` (or a multi-frame file).
