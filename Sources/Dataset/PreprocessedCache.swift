@@ -93,7 +93,7 @@ public struct PreprocessedCache: Sendable {
         } catch {
             throw DatasetError(file: file, reason: "not in the cache: \(error.localizedDescription)")
         }
-        let count = shape.reduce(1, *)
+        let count = preparation.inputCount
         guard data.count == count * 4 else { throw DatasetError(file: file, reason: "\(data.count) bytes, expected \(count * 4)") }
         return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
     }

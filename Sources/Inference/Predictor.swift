@@ -21,6 +21,7 @@ public final class Predictor {
     /// How series are prepared: from the weights' metadata (`willis train` stores it), else the
     /// reference mode at 64×128×128 (the notebook's own weights carry none).
     public let preparation: Preparation
+    /// The grid the outputs (heatmaps, records) live on; the input itself is `preparation.inputShape`.
     public var inputShape: [Int] { preparation.shape }
     /// Detector weights trained on patches: run the network over the input in overlapping windows of
     /// this shape (see `Detector.slidingWindow`); nil runs it on the whole input at once. Defaults to
@@ -85,18 +86,21 @@ public final class Predictor {
         let trained = trainingSettings(file)
         var tensors: [String: Tensor] = [:]
         for name in file.names where !name.hasPrefix("__") { tensors[name] = try file.tensor(name) }
+        let preparation = try file.metadata[Preparation.metadataKey].map { try Preparation.from(json: $0) } ?? Preparation()
         if file.metadata["willis_model"] == "detector" {
             guard let stem = file.entry("stem.conv1.weight"), stem.shape.count == 5 else {
                 throw TorchError.safetensors(path: path, reason: "detector weights without stem.conv1.weight")
             }
-            // The stem's input channels: the image, the modality one-hot if any, the coordinates if
-            // the weights' settings say so.
+            // The stem's input channels: the image (subdivision³ samples per voxel), the modality
+            // one-hot if any, the coordinates if the weights' settings say so.
             let coordinates = trained.coordinateInput
-            let modalities = stem.shape[1] - 1 - (coordinates ? 3 : 0)
+            let n = preparation.subdivision
+            let modalities = stem.shape[1] - n * n * n - (coordinates ? 3 : 0)
             guard modalities >= 0 else {
-                throw TorchError.safetensors(path: path, reason: "stem.conv1.weight takes \(stem.shape[1]) channels, too few for the coordinates its settings name")
+                throw TorchError.safetensors(path: path, reason: "stem.conv1.weight takes \(stem.shape[1]) channels, too few for the image samples and coordinates its settings name")
             }
-            let net = try Detector(baseFilters: stem.shape[0], modalityChannels: modalities, coordinateInput: coordinates, device: device)
+            let net = try Detector(baseFilters: stem.shape[0], modalityChannels: modalities, coordinateInput: coordinates,
+                                   inputSubdivision: n, device: device)
             try net.store.load(tensors)
             net.store.isTraining = false
             net.autocast = trained.autocast
@@ -110,7 +114,6 @@ public final class Predictor {
             model.store.isTraining = false
             network = .reference(try model.foldedForInference())
         }
-        let preparation = try file.metadata[Preparation.metadataKey].map { try Preparation.from(json: $0) } ?? Preparation()
         return (network, preparation, trained.patch)
     }
 
@@ -162,7 +165,7 @@ public final class Predictor {
     /// prepared grid. The detector averages the image and its left-right mirror: the mirror's outputs
     /// with Left and Right exchanged, its heatmap mirrored back.
     public func infer(_ input: [Float], heatmap: Bool) throws -> (probabilities: [Double], heatmap: [Float]?) {
-        let x = try Tensor(input, shape: [1, 1] + inputShape, device: device)
+        let x = try Tensor(input, shape: [1, 1] + preparation.inputShape, device: device)
         var probabilities = [Double](repeating: 0, count: 14)
         var heat: [Float]?
         for network in networks {
@@ -186,7 +189,7 @@ public final class Predictor {
             }
             // Coordinates are those of the grid's voxels whatever the image: the mirror is a head whose
             // left lies where the right was.
-            let spatial = Array(x.shape[2...])
+            let spatial = inputShape
             let c = net.coordinateChannels == 0 ? nil
                 : try Detector.coordinates(origin: [0, 0, 0], shape: spatial, grid: spatial, spacing: preparation.spacing, device: device)
             return try Torch.withNoGrad {

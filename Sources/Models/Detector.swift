@@ -13,7 +13,11 @@ import Torch
 /// - optionally the modality as extra constant input channels;
 /// - optionally each voxel's position in the prepared crop (three coordinate channels, mm from the
 ///   crop's centre / 64): the crop is centred on the head, so where a voxel lies says which artery
-///   it can be — context a patch of a few centimetres does not hold.
+///   it can be — context a patch of a few centimetres does not hold;
+/// - optionally an image sampled n times finer than the grid it computes on (`inputSubdivision`): the
+///   n³ samples inside each grid voxel become n³ input channels (space-to-depth), so detail below the
+///   grid's spacing — a 2 mm aneurysm's bulge on a 4 mm artery at a 1.6 mm grid — reaches the network
+///   at almost the grid's cost (only the stem's first convolution widens).
 ///
 /// Parameter names follow PyTorch module paths (`stem.conv1.weight`, `down.0.weight`, …).
 public final class Detector {
@@ -68,6 +72,8 @@ public final class Detector {
     /// 3 when the network takes the voxel coordinates (`coordinates(origin:shape:grid:spacing:device:)`)
     /// as input channels, else 0.
     public let coordinateChannels: Int
+    /// The image is sampled this many times finer than the grid along each axis (1: on the grid).
+    public let inputSubdivision: Int
     let stem: ResidualBlock
     let down: [Conv3d]
     let encoder: [ResidualBlock]
@@ -79,14 +85,17 @@ public final class Detector {
     let globalHead: Linear
 
     /// Three down-sampling steps: spatial sizes must be multiples of 8.
-    public init(baseFilters f: Int = 16, modalityChannels: Int = 0, coordinateInput: Bool = false, device: Device = .cpu) throws {
+    public init(baseFilters f: Int = 16, modalityChannels: Int = 0, coordinateInput: Bool = false, inputSubdivision: Int = 1,
+                device: Device = .cpu) throws {
+        guard (1...4).contains(inputSubdivision) else { throw TorchError.invalidArgument("input subdivision must be 1 to 4, not \(inputSubdivision)") }
         let s = ParameterStore(device: device)
         store = s
         baseFilters = f
         self.modalityChannels = modalityChannels
         coordinateChannels = coordinateInput ? 3 : 0
+        self.inputSubdivision = inputSubdivision
         let widths = [f, 2 * f, 4 * f, 8 * f]
-        stem = try ResidualBlock(s, "stem", 1 + modalityChannels + coordinateChannels, f)
+        stem = try ResidualBlock(s, "stem", inputSubdivision * inputSubdivision * inputSubdivision + modalityChannels + coordinateChannels, f)
         down = try (0..<3).map { try Conv3d(s, "down.\($0)", widths[$0], widths[$0 + 1], kernel: 2, stride: 2) }
         encoder = try (0..<3).map { try ResidualBlock(s, "encoder.\($0)", widths[$0 + 1], widths[$0 + 1]) }
         up = try (0..<3).map { try ConvTranspose3d(s, "up.\($0)", widths[3 - $0], widths[2 - $0], kernel: 2, stride: 2) }
@@ -119,20 +128,34 @@ public final class Detector {
         return try Tensor.cat(planes, dim: 1).contiguous()
     }
 
-    /// `image` [N, 1, D, H, W]; `modality` [N, modalityChannels] one-hot when the network takes it;
-    /// `coordinates` [N or 1, 3, D, H, W] when it takes them.
-    public func callAsFunction(_ image: Tensor, modality: Tensor? = nil, coordinates: Tensor? = nil) throws -> Output {
-        let shape = image.shape
-        guard shape.count == 5, shape[1] == 1, shape[2...].allSatisfy({ $0 > 0 && $0 % 8 == 0 }) else {
-            throw TorchError.invalidArgument("Detector expects [N, 1, D, H, W] with D, H, W multiples of 8, got \(shape)")
+    /// [N, 1, nD, nH, nW] → [N, n³, D, H, W]: channel (a·n + b)·n + c holds the sample at offset
+    /// (a, b, c) (depth, height, width) inside each grid voxel.
+    public static func spaceToDepth(_ image: Tensor, _ n: Int) throws -> Tensor {
+        let s = image.shape
+        guard n > 1 else { return image }
+        guard s.count == 5, s[1] == 1, s[2...].allSatisfy({ $0 % n == 0 }) else {
+            throw TorchError.invalidArgument("space-to-depth by \(n) needs [N, 1, D, H, W] with sizes divisible by \(n), got \(s)")
         }
-        var x = image
+        let (d, h, w) = (s[2] / n, s[3] / n, s[4] / n)
+        return try image.reshape([s[0], d, n, h, n, w, n]).permute([0, 2, 4, 6, 1, 3, 5]).reshape([s[0], n * n * n, d, h, w]).contiguous()
+    }
+
+    /// `image` [N, 1, nD, nH, nW] (n = `inputSubdivision`; outputs are [D, H, W]); `modality`
+    /// [N, modalityChannels] one-hot when the network takes it; `coordinates` [N or 1, 3, D, H, W] when
+    /// it takes them.
+    public func callAsFunction(_ image: Tensor, modality: Tensor? = nil, coordinates: Tensor? = nil) throws -> Output {
+        let n = inputSubdivision
+        guard image.shape.count == 5, image.shape[1] == 1, image.shape[2...].allSatisfy({ $0 > 0 && $0 % (8 * n) == 0 }) else {
+            throw TorchError.invalidArgument("Detector expects [N, 1, D, H, W] with D, H, W multiples of \(8 * n), got \(image.shape)")
+        }
+        var x = try Self.spaceToDepth(image, n)
+        let shape = [image.shape[0], 1] + image.shape[2...].map { $0 / n }
         if modalityChannels > 0 {
             guard let modality, modality.shape == [shape[0], modalityChannels] else {
                 throw TorchError.invalidArgument("Detector needs a modality one-hot [\(shape[0]), \(modalityChannels)]")
             }
             let planes = try modality.to(image.dtype).reshape([shape[0], modalityChannels, 1, 1, 1]).expand([shape[0], modalityChannels] + Array(shape[2...]))
-            x = try Tensor.cat([image, planes], dim: 1)
+            x = try Tensor.cat([x, planes], dim: 1)
         }
         if coordinateChannels > 0 {
             guard let coordinates, coordinates.shape.count == 5, coordinates.shape[1] == coordinateChannels,
@@ -165,15 +188,16 @@ public final class Detector {
                 try globalHead(pooled.flatten(startDim: 1)))
     }
 
-    /// The network over `image` [1, 1, D, H, W] in overlapping windows of `window` (each a multiple of 8,
-    /// at most the image's size), half a window apart, their heatmap and vessel logits blended with a
+    /// The network over `image` [1, 1, nD, nH, nW] in overlapping windows of `window` (grid voxels, each a
+    /// multiple of 8, at most the grid's size), half a window apart, their heatmap and vessel logits blended with a
     /// Gaussian weight that favours each window's centre (σ = window / 8, as nnU-Net), and the 14 logits
     /// pooled from the blended maps; the global term is the windows' mean. For a network trained on
     /// patches, this shows it inputs like those it learned from.
     /// `coordinates`, when the network takes them, cover the whole image ([1, 3, D, H, W]) and are cut
     /// with each window.
     public func slidingWindow(_ image: Tensor, modality: Tensor? = nil, coordinates: Tensor? = nil, window: [Int]) throws -> Output {
-        let full = Array(image.shape[2...])
+        let n = inputSubdivision
+        let full = image.shape[2...].map { $0 / n }
         guard image.shape.count == 5, image.shape[0] == 1, window.count == 3,
               (0..<3).allSatisfy({ window[$0] > 0 && window[$0] % 8 == 0 && window[$0] <= full[$0] }) else {
             throw TorchError.invalidArgument("sliding window \(window) does not fit the input \(image.shape)")
@@ -202,10 +226,11 @@ public final class Detector {
         var global: Tensor?
         var windows = 0
         for z in starts(full[0], window[0]) { for y in starts(full[1], window[1]) { for x in starts(full[2], window[2]) {
-            func region(_ t: Tensor) throws -> Tensor {
-                try t.narrow(dim: 2, start: z, length: window[0]).narrow(dim: 3, start: y, length: window[1]).narrow(dim: 4, start: x, length: window[2])
+            func region(_ t: Tensor, scale: Int = 1) throws -> Tensor {
+                try t.narrow(dim: 2, start: z * scale, length: window[0] * scale).narrow(dim: 3, start: y * scale, length: window[1] * scale)
+                    .narrow(dim: 4, start: x * scale, length: window[2] * scale)
             }
-            let out = try self(try region(image).contiguous(), modality: modality, coordinates: try coordinates.map { try region($0).contiguous() })
+            let out = try self(try region(image, scale: n).contiguous(), modality: modality, coordinates: try coordinates.map { try region($0).contiguous() })
             for (target, value) in [(heat, out.heatmap), (vessels, out.vessels), (total, g)] {
                 let view = try region(target)
                 try view.copy(from: view + (value === g ? g : value * g))

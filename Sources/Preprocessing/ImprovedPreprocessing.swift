@@ -34,6 +34,8 @@ public struct ImprovedPlan: Codable, Sendable, Equatable {
     /// lies below the centre of the head.
     public var centreOffset: [Double] = [0, 0, -12]
     public var mrIntensity = MRIntensity.foregroundScale
+    /// Samples per grid voxel along each axis (the image at `spacing / subdivision` over the grid's box).
+    public var subdivision = 1
 
     public init() {}
 
@@ -62,7 +64,10 @@ public struct PreparationRecord: Codable, Sendable, Equatable {
 }
 
 public enum ImprovedPreprocessing {
-    /// Resamples `volume` onto the plan's grid (trilinear) and normalises it.
+    /// Resamples `volume` onto the plan's grid (trilinear) and normalises it. With a subdivision n > 1 the
+    /// image is sampled on the grid's n-times finer twin: the same box, spacing / n, the n³ samples of
+    /// grid voxel (i, j, k) at fine indices n·i … n·i + n − 1 (and so on per axis). The record's `output`
+    /// is the grid itself, where targets and heatmaps live.
     public static func prepare(_ volume: Volume, modality: String, plan: ImprovedPlan = ImprovedPlan(),
                                normalize: Bool = true) -> (input: [Float], record: PreparationRecord) {
         let intensity = plan.intensity(forModality: modality)
@@ -73,15 +78,20 @@ public enum ImprovedPreprocessing {
         let origin = centre - Vector3(s * Double(w - 1) / 2, s * Double(h - 1) / 2, s * Double(d - 1) / 2)
         let grid = Geometry(origin: origin, spacing: Vector3(s, s, s), columnDirection: Vector3(1, 0, 0),
                             rowDirection: Vector3(0, 1, 0), sliceDirection: Vector3(0, 0, 1))
-        var out = [Float](repeating: background, count: d * h * w)
-        var outside = [Int](repeating: 0, count: d)
+        let n = max(plan.subdivision, 1)
+        let f = s / Double(n), inset = (s - f) / 2
+        let sampled = n == 1 ? grid : Geometry(origin: origin - Vector3(inset, inset, inset), spacing: Vector3(f, f, f),
+                                               columnDirection: Vector3(1, 0, 0), rowDirection: Vector3(0, 1, 0), sliceDirection: Vector3(0, 0, 1))
+        let (fd, fh, fw) = (d * n, h * n, w * n)
+        var out = [Float](repeating: background, count: fd * fh * fw)
+        var outside = [Int](repeating: 0, count: fd)
         let src = volume
         out.withUnsafeMutableBufferPointer { o in
             outside.withUnsafeMutableBufferPointer { miss in
-                DispatchQueue.concurrentPerform(iterations: d) { k in
-                    for j in 0..<h { for i in 0..<w {
-                        let v = src.geometry.voxel(grid.patient(i: Double(i), j: Double(j), k: Double(k)))
-                        if let value = trilinear(src, v) { o[(k * h + j) * w + i] = value } else { miss[k] += 1 }
+                DispatchQueue.concurrentPerform(iterations: fd) { k in
+                    for j in 0..<fh { for i in 0..<fw {
+                        let v = src.geometry.voxel(sampled.patient(i: Double(i), j: Double(j), k: Double(k)))
+                        if let value = trilinear(src, v) { o[(k * fh + j) * fw + i] = value } else { miss[k] += 1 }
                     } }
                 }
             }

@@ -22,13 +22,18 @@ public struct Preparation: Codable, Sendable, Equatable {
     /// Improved mode: how MR intensities are normalised. Weights written before this setting existed
     /// were trained with the z-score, so that is what a stored preparation without it means.
     public var mrIntensity = ImprovedPlan.MRIntensity.foregroundScale
+    /// Improved mode: the image is sampled n times finer along each axis than the grid (`spacing / n`,
+    /// over the same box), so that a network computing at `spacing` still sees detail below it (see
+    /// `Detector`'s `inputSubdivision`); 1 samples the grid itself. Targets, vessel labels, heatmaps and
+    /// records stay on the grid.
+    public var subdivision = 1
 
     public init(mode: Mode = .reference, shape: [Int] = [64, 128, 128]) {
         self.mode = mode
         self.shape = shape
     }
 
-    enum CodingKeys: String, CodingKey { case mode, shape, spacing, centreOffset, mrIntensity }
+    enum CodingKeys: String, CodingKey { case mode, shape, spacing, centreOffset, mrIntensity, subdivision }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -37,6 +42,30 @@ public struct Preparation: Codable, Sendable, Equatable {
         spacing = try c.decode(Double.self, forKey: .spacing)
         centreOffset = try c.decode([Double].self, forKey: .centreOffset)
         mrIntensity = try c.decodeIfPresent(ImprovedPlan.MRIntensity.self, forKey: .mrIntensity) ?? .zScore
+        subdivision = try c.decodeIfPresent(Int.self, forKey: .subdivision) ?? 1
+    }
+
+    /// Values in one prepared input: the grid's voxels, times subdivision³ in improved mode.
+    public var inputCount: Int {
+        shape.reduce(1, *) * (mode == .improved ? subdivision * subdivision * subdivision : 1)
+    }
+
+    /// The prepared input's own shape: the grid's, times the subdivision in improved mode.
+    public var inputShape: [Int] { mode == .improved ? shape.map { $0 * subdivision } : shape }
+
+    /// `input` (this preparation's, `inputShape`) on the grid (`shape`): each voxel the mean of the
+    /// subdivision³ samples inside it. For pictures drawn on the grid.
+    public func onGrid(_ input: [Float]) -> [Float] {
+        let n = mode == .improved ? subdivision : 1
+        guard n > 1, input.count == inputCount else { return input }
+        let (d, h, w) = (shape[0], shape[1], shape[2])
+        let (fh, fw) = (h * n, w * n)
+        var out = [Float](repeating: 0, count: d * h * w)
+        let scale = 1 / Float(n * n * n)
+        for k in 0..<(d * n) { for j in 0..<fh { for i in 0..<fw {
+            out[((k / n) * h + j / n) * w + i / n] += input[(k * fh + j) * fw + i] * scale
+        } } }
+        return out
     }
 
     /// The improved mode's resampling plan.
@@ -46,6 +75,7 @@ public struct Preparation: Codable, Sendable, Equatable {
         p.spacing = spacing
         p.centreOffset = centreOffset
         p.mrIntensity = mrIntensity
+        p.subdivision = subdivision
         return p
     }
 
@@ -70,7 +100,8 @@ public struct Preparation: Codable, Sendable, Equatable {
             let offset = centreOffset.map { String(format: "%g", $0) }.joined(separator: ",")
             // v2: entries also hold the detector's targets.
             let mr = mrIntensity == .zScore ? "" : "-mr\(mrIntensity.rawValue)"
-            return "improved-\(size)-\(String(format: "%g", spacing))mm-at\(offset)\(mr)-v2"
+            let finer = subdivision == 1 ? "" : "-sub\(subdivision)"
+            return "improved-\(size)-\(String(format: "%g", spacing))mm\(finer)-at\(offset)\(mr)-v2"
         }
     }
 
@@ -83,6 +114,7 @@ public struct Preparation: Codable, Sendable, Equatable {
         guard centreOffset.count == 3, centreOffset.allSatisfy(\.isFinite) else {
             throw PreparationError("centre offset must be three finite numbers (mm)")
         }
+        guard (1...4).contains(subdivision) else { throw PreparationError("subdivision must be 1 to 4, not \(subdivision)") }
     }
 
     /// The metadata key under which training stores this in safetensors files.

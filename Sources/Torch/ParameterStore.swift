@@ -106,6 +106,45 @@ public final class ParameterStore {
         for p in entries { try p.tensor.copy(from: value(p.name)) }
     }
 
+    /// Starts this store from another network's weights (fine-tuning, or a wider input): every entry
+    /// must be in `file` under its name, with its shape — except that a weight stored with one input
+    /// channel (dim 1) where this store has k is spread evenly over the k (each gets 1/k of it), so
+    /// that an input sampled k ways (e.g. `Detector`'s subdivided image) starts as the one-channel
+    /// network on the samples' mean. Entries of `file` this store lacks are ignored.
+    /// All mismatches are reported together; nothing is copied unless all match. Returns what was
+    /// spread or ignored, as notes.
+    public func initialise(from file: SafeTensorsFile) throws -> [String] {
+        let names = Set(file.names)
+        let missing = entries.map(\.name).filter { !names.contains($0) }
+        var mismatched: [String] = [], spread: [String] = []
+        for p in entries {
+            guard let s = file.entry(p.name)?.shape, s != p.tensor.shape else { continue }
+            let own = p.tensor.shape
+            if s.count == own.count, s.count >= 2, s[1] == 1, own[1] > 1, s[0] == own[0], s[2...] == own[2...] {
+                spread.append(p.name)
+            } else {
+                mismatched.append("\(p.name): file \(s), model \(own)")
+            }
+        }
+        guard missing.isEmpty, mismatched.isEmpty else {
+            throw TorchError.stateDictMismatch(missing: missing, unexpected: [], shapeMismatches: mismatched)
+        }
+        try Torch.withNoGrad {
+            for p in entries {
+                let stored = try file.tensor(p.name).to(p.tensor.dtype)
+                if spread.contains(p.name) {
+                    try p.tensor.copy(from: stored.expand(p.tensor.shape) * (1.0 / Double(p.tensor.shape[1])))
+                } else {
+                    try p.tensor.copy(from: stored)
+                }
+            }
+        }
+        let ignored = names.subtracting(entries.map(\.name)).filter { !$0.hasPrefix("__") }
+        let widths = Dictionary(entries.map { ($0.name, $0.tensor.shape[1...].first ?? 0) }, uniquingKeysWith: { a, _ in a })
+        return spread.map { name in "\(name): its one input channel spread over \(widths[name] ?? 0)" }
+            + (ignored.isEmpty ? [] : ["\(ignored.count) tensors of the file not in this network ignored (\(ignored.sorted().prefix(3).joined(separator: ", ")))"])
+    }
+
     /// Writes every parameter and buffer to a safetensors file, atomically.
     public func save(to path: String, metadata: [String: String] = [:]) throws {
         try SafeTensors.write(namedTensors, metadata: metadata, to: path)

@@ -27,6 +27,9 @@ public protocol EpochTrainer: AnyObject {
     func loadCheckpoint(from path: String) throws
     /// The weights to predict with, under their PyTorch names.
     func saveWeights(to path: String, metadata: [String: String]) throws
+    /// Starts from the weights in `path` instead of random ones (`ParameterStore.initialise(from:)`);
+    /// returns its notes.
+    func initialise(from path: String) throws -> [String]
 }
 
 extension Trainer: EpochTrainer {
@@ -35,6 +38,7 @@ extension Trainer: EpochTrainer {
     public var replicatedTensors: [Tensor] { model.store.entries.map(\.tensor) }
     public func synchronizeReplicas() throws { try parallel?.synchronize(replicatedTensors) }
     public func saveWeights(to path: String, metadata: [String: String]) throws { try model.store.save(to: path, metadata: metadata) }
+    public func initialise(from path: String) throws -> [String] { try model.store.initialise(from: SafeTensorsFile(path: path)) }
 }
 
 /// Trains `Models.Detector` on improved-mode inputs: a Gaussian heatmap loss around the localizer points
@@ -76,8 +80,11 @@ public final class DetectorTrainer: EpochTrainer {
         try Torch.manualSeed(config.seed)
         let s = config.detector
         let modalities = s.modalityInput ? Modality.allCases.count : 0
-        let net = try Detector(baseFilters: s.baseFilters, modalityChannels: modalities, coordinateInput: s.coordinateInput, device: device)
-        let copy = try Detector(baseFilters: s.baseFilters, modalityChannels: modalities, coordinateInput: s.coordinateInput, device: device)
+        let n = config.preparation.subdivision
+        let net = try Detector(baseFilters: s.baseFilters, modalityChannels: modalities, coordinateInput: s.coordinateInput,
+                               inputSubdivision: n, device: device)
+        let copy = try Detector(baseFilters: s.baseFilters, modalityChannels: modalities, coordinateInput: s.coordinateInput,
+                                inputSubdivision: n, device: device)
         try Torch.withNoGrad { for (a, p) in zip(copy.store.entries, net.store.entries) { try a.tensor.copy(from: p.tensor) } }
         net.autocast = s.precision?.autocast
         copy.autocast = s.precision?.autocast
@@ -184,7 +191,8 @@ public final class DetectorTrainer: EpochTrainer {
                 measureDice: Bool = false) throws -> Losses {
         let grid = inputShape ?? config.inputShape
         let shape = [b.count, 1] + grid
-        let x = try Tensor(b.inputs, shape: shape, device: device)
+        let n = config.preparation.subdivision
+        let x = try Tensor(b.inputs, shape: [b.count, 1] + grid.map { $0 * n }, device: device)
         let modality = b.modalities.isEmpty ? nil : try Tensor(b.modalities, shape: [b.count, Modality.allCases.count], device: device)
         let coordinates = net.coordinateChannels == 0 ? nil : try Tensor.cat(b.gridOrigins.map {
             try Detector.coordinates(origin: $0, shape: grid, grid: b.grid, spacing: config.preparation.spacing, device: device)
@@ -356,6 +364,13 @@ public final class DetectorTrainer: EpochTrainer {
     // MARK: - Checkpoints
 
     typealias State = TrainingCheckpoint.State<CosineSchedule>
+
+    /// Both the network and its weight average start from the file's weights.
+    public func initialise(from path: String) throws -> [String] {
+        let file = try SafeTensorsFile(path: path)
+        _ = try average.store.initialise(from: file)
+        return try model.store.initialise(from: file)
+    }
 
     public func saveCheckpoint(to path: String) throws {
         try TrainingCheckpoint.write(model.store.namedTensors + average.store.namedTensors.map { ("average.\($0.0)", $0.1) },

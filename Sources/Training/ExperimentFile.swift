@@ -184,6 +184,10 @@ public enum ExperimentFile {
                 }
                 config.preparation.mode = mode
             case "preprocessing.spacing": config.preparation.spacing = try number()
+            case "preprocessing.subdivision":
+                let v = try number()
+                guard v == v.rounded(), (1...4).contains(Int(v)) else { throw Error(line: line, reason: "'preprocessing.subdivision' is 1, 2, 3 or 4") }
+                config.preparation.subdivision = Int(v)
             case "preprocessing.mr_intensity":
                 guard case let .string(v) = value, let rule = ImprovedPlan.MRIntensity(rawValue: v) else {
                     throw Error(line: line, reason: "'preprocessing.mr_intensity' is \"foregroundScale\" or \"zScore\"")

@@ -16,6 +16,10 @@ public struct Sample: Sendable {
     /// that the coordinates a network is shown are those of the mirrored head.
     public var gridOrigin = [0, 0, 0]
     public var grid: [Int]?
+    /// The input is sampled this many times finer than the grid along each axis
+    /// (`Preparation.subdivision`): it holds subdivision³ values per grid voxel, laid out as a volume
+    /// of the grid's shape times the subdivision. Targets and vessel labels are on the grid.
+    public var inputSubdivision = 1
 
     public init(id: String, input: [Float], labels: [Bool], targets: DetectionTargets? = nil, vessels: [UInt8]? = nil, modality: Int? = nil) {
         precondition(labels.count == LocationLabel.allCases.count, "14 labels expected")
@@ -32,14 +36,15 @@ public struct Sample: Sendable {
     /// patch without the aneurysm is a negative. (A positive series whose points could not be placed
     /// keeps its series labels.)
     public func cropped(origin: [Int], patch: [Int], shape: [Int], marginVoxels: Double) -> Sample {
-        let (h, w) = (shape[1], shape[2])
-        func cut<T>(_ values: [T]) -> [T] {
+        func cut<T>(_ values: [T], scale n: Int = 1) -> [T] {
+            let (h, w) = (shape[1] * n, shape[2] * n)
+            let (o, p) = (origin.map { $0 * n }, patch.map { $0 * n })
             var out: [T] = []
-            out.reserveCapacity(patch[0] * patch[1] * patch[2])
-            for k in origin[0]..<(origin[0] + patch[0]) {
-                for j in origin[1]..<(origin[1] + patch[1]) {
+            out.reserveCapacity(p[0] * p[1] * p[2])
+            for k in o[0]..<(o[0] + p[0]) {
+                for j in o[1]..<(o[1] + p[1]) {
                     let row = (k * h + j) * w
-                    out.append(contentsOf: values[(row + origin[2])..<(row + origin[2] + patch[2])])
+                    out.append(contentsOf: values[(row + o[2])..<(row + o[2] + p[2])])
                 }
             }
             return out
@@ -57,7 +62,9 @@ public struct Sample: Sendable {
                 }
             }
         }
-        var patchSample = Sample(id: id, input: cut(input), labels: labels, targets: targets, vessels: vessels.map(cut), modality: modality)
+        var patchSample = Sample(id: id, input: cut(input, scale: inputSubdivision), labels: labels, targets: targets,
+                                 vessels: vessels.map { cut($0) }, modality: modality)
+        patchSample.inputSubdivision = inputSubdivision
         patchSample.gridOrigin = zip(gridOrigin, origin).map(+)
         patchSample.grid = grid ?? shape
         return patchSample
@@ -67,10 +74,12 @@ public struct Sample: Sendable {
     /// canonical LPS+ layout) and every Left/Right location label swapped with its twin.
     public func flippedLeftRight(shape: [Int]) -> Sample {
         let (d, h, w) = (shape[0], shape[1], shape[2])
+        let n = inputSubdivision
         var out = [Float](repeating: 0, count: input.count)
-        for k in 0..<d { for j in 0..<h {
-            let row = (k * h + j) * w
-            for i in 0..<w { out[row + i] = input[row + w - 1 - i] }
+        let (fh, fw) = (h * n, w * n)
+        for k in 0..<(d * n) { for j in 0..<fh {
+            let row = (k * fh + j) * fw
+            for i in 0..<fw { out[row + i] = input[row + fw - 1 - i] }
         } }
         var swapped = labels
         for l in LocationLabel.allCases { swapped[l.mirrored.rawValue] = labels[l.rawValue] }
@@ -89,6 +98,7 @@ public struct Sample: Sendable {
         var mirrored = Sample(id: id, input: out, labels: swapped, targets: targets?.flippedLeftRight(width: w), vessels: mirroredVessels,
                               modality: modality)
         mirrored.grid = grid
+        mirrored.inputSubdivision = n
         mirrored.gridOrigin = gridOrigin
         if let grid { mirrored.gridOrigin[2] = grid[2] - w - gridOrigin[2] }
         return mirrored

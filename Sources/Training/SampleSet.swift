@@ -12,6 +12,8 @@ public struct SampleSet: Sendable {
     /// The detector's targets per example (nil: the set has none).
     var targets: (@Sendable (Int) throws -> (DetectionTargets, [UInt8]?))?
     public var modalities: [Int?] = []
+    /// `Sample.inputSubdivision` of every example.
+    public var inputSubdivision = 1
 
     public var count: Int { ids.count }
 
@@ -31,6 +33,7 @@ public struct SampleSet: Sendable {
             self.targets = { targets[$0] }
         }
         modalities = samples.map(\.modality)
+        inputSubdivision = samples.first?.inputSubdivision ?? 1
     }
 
     /// Adds the detector's targets (read on demand) and each example's modality index.
@@ -45,6 +48,7 @@ public struct SampleSet: Sendable {
         var s = Sample(id: ids[i], input: try input(i), labels: labels[i])
         if let targets { (s.targets, s.vessels) = try targets(i) }
         if i < modalities.count { s.modality = modalities[i] }
+        s.inputSubdivision = inputSubdivision
         return s
     }
 }

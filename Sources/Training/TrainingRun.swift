@@ -19,6 +19,8 @@ public struct TrainingRun {
     public var validationFold = 0
     public var cacheRoot: String?
     public var resume = false
+    /// Start from these weights (fine-tuning) unless a checkpoint is resumed.
+    public var initialWeights: String?
     /// Stop after the epoch that passes this many seconds of training (nil: run all epochs).
     public var timeLimit: Double?
     /// Where the network runs (batches are assembled on the CPU).
@@ -107,7 +109,8 @@ public struct TrainingRun {
         }
         func samples(_ list: [SeriesLabels]) -> SampleSet {
             let uids = list.map(\.seriesInstanceUID)
-            let set = SampleSet(ids: uids, labels: list.map(\.labels), input: { try cache.load(uids[$0]) })
+            var set = SampleSet(ids: uids, labels: list.map(\.labels), input: { try cache.load(uids[$0]) })
+            set.inputSubdivision = config.preparation.mode == .improved ? config.preparation.subdivision : 1
             guard detector else { return set }
             let modalities = list.map { row in Modality.allCases.firstIndex(of: row.modality) }
             return set.withTargets(modalities: modalities) { try cache.targets(uids[$0]) }
@@ -123,6 +126,9 @@ public struct TrainingRun {
         if resume && FileManager.default.fileExists(atPath: last) {
             try trainer.loadCheckpoint(from: last)
             log("resumed from \(last) at epoch \(trainer.epoch)")
+        } else if let initialWeights {
+            let notes = try trainer.initialise(from: initialWeights)
+            log("starting from the weights in \(initialWeights)" + (notes.isEmpty ? "" : ": " + notes.joined(separator: "; ")))
         }
         if let parallel {
             trainer.parallel = parallel

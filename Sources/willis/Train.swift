@@ -50,6 +50,8 @@ struct Train: ParsableCommand {
     @Option(help: "Cache folder (default DATA/.willis-cache).") var cache: String?
     @Option(help: "Seed (default 0).") var seed: UInt64?
     @Flag(help: "Continue from OUT/last.safetensors.") var resume = false
+    @Option(help: ArgumentHelp("Start from these weights instead of random ones (fine-tuning); a weight stored with one input channel is spread over a wider input's channels.",
+                               valueName: "weights.safetensors")) var initWeights: String?
     @Flag(help: "Channels-last 3D weights and inputs (faster convolutions; same arithmetic, another summation order).") var channelsLast = false
     @Option(help: "cpu, cuda or cuda:N (data-parallel on CUDA: cuda means cuda:LOCAL_RANK).") var device: String = "cpu"
     @Option(help: "Data-parallel runs: seconds a collective waits for the other processes before failing.") var distTimeout: Double = 600
@@ -125,6 +127,7 @@ struct Train: ParsableCommand {
         run.validationFold = fold
         run.cacheRoot = cache
         run.resume = resume
+        run.initialWeights = initWeights
         run.device = try Device(parsing: device)
         let bar = ProgressBar(label: "preparing inputs")
         run.cacheProgress = { done, total in bar.update(done, total) }

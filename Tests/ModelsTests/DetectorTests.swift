@@ -30,6 +30,55 @@ import Torch
         }
     }
 
+    /// Space-to-depth: channel (a·2 + b)·2 + c of grid voxel (k, j, i) is the fine sample at
+    /// (2k + a, 2j + b, 2i + c).
+    @Test func spaceToDepthPutsEachSampleInItsChannel() throws {
+        let (d, h, w) = (2, 3, 4)
+        let fine = (0..<(8 * d * h * w)).map { Float($0) }
+        let out = try Detector.spaceToDepth(Tensor(fine, shape: [1, 1, 2 * d, 2 * h, 2 * w]), 2)
+        #expect(out.shape == [1, 8, d, h, w])
+        let values = try out.floats()
+        for a in 0..<2 { for b in 0..<2 { for c in 0..<2 { for k in 0..<d { for j in 0..<h { for i in 0..<w {
+            let channel = (a * 2 + b) * 2 + c
+            let expected = fine[((2 * k + a) * 2 * h + 2 * j + b) * 2 * w + 2 * i + c]
+            #expect(values[((channel * d + k) * h + j) * w + i] == expected)
+        } } } } } }
+        #expect(throws: TorchError.self) { try Detector.spaceToDepth(Tensor.randn([1, 1, 5, 6, 6]), 2) }
+    }
+
+    /// A detector taking a twice-subdivided image, started from one-channel weights with their input
+    /// channel spread over the 8 samples, is that network on an image whose 8 samples per voxel are the
+    /// voxel's value: the same outputs, whole and in sliding windows. Weights of another width are refused.
+    @Test func aSubdividedDetectorStartsAsTheNetworkItWasSpreadFrom() throws {
+        let root = try temporaryDirectory()
+        try Torch.manualSeed(5)
+        let coarse = try Detector(baseFilters: 4)
+        try coarse.store.save(to: "\(root)/coarse.safetensors")
+        let fine = try Detector(baseFilters: 4, inputSubdivision: 2)
+        let notes = try fine.store.initialise(from: SafeTensorsFile(path: "\(root)/coarse.safetensors"))
+        #expect(notes.count == 2 && notes.allSatisfy { $0.contains("spread over 8") })  // stem.conv1 and stem.shortcut
+        coarse.store.isTraining = false
+        fine.store.isTraining = false
+        let x = try Tensor.randn([1, 1, 16, 16, 32])
+        let repeated = try x.reshape([1, 1, 16, 1, 16, 1, 32, 1]).expand([1, 1, 16, 2, 16, 2, 32, 2]).contiguous().reshape([1, 1, 32, 32, 64])
+        try Torch.withNoGrad {
+            let (a, b) = (try coarse(x), try fine(repeated))
+            #expect(b.heatmap.shape == [1, 1, 16, 16, 32])
+            #expect(try maxAbsoluteError(a.heatmap.floats(), b.heatmap.floats()) < 1e-4)
+            #expect(try maxAbsoluteError(a.vessels.floats(), b.vessels.floats()) < 1e-4)
+            #expect(try maxAbsoluteError(a.logits.floats(), b.logits.floats()) < 1e-4)
+            let (sa, sb) = (try coarse.slidingWindow(x, window: [16, 16, 16]), try fine.slidingWindow(repeated, window: [16, 16, 16]))
+            #expect(sb.heatmap.shape == [1, 1, 16, 16, 32])
+            #expect(try maxAbsoluteError(sa.heatmap.floats(), sb.heatmap.floats()) < 1e-4)
+            #expect(try maxAbsoluteError(sa.logits.floats(), sb.logits.floats()) < 1e-4)
+            // The fine image must be twice a grid of multiples of 8.
+            #expect(throws: TorchError.self) { try fine(Tensor.randn([1, 1, 24, 32, 32])) }
+        }
+        #expect(throws: TorchError.self) {
+            try Detector(baseFilters: 8, inputSubdivision: 2).store.initialise(from: SafeTensorsFile(path: "\(root)/coarse.safetensors"))
+        }
+    }
+
     @Test func headsHaveTheirShapes() throws {
         try Torch.manualSeed(1)
         let net = try Detector(baseFilters: 4, modalityChannels: 4)

@@ -61,6 +61,47 @@ import VolumeCore
         #expect(abs(record.outsideFraction - Double(16 * 20 * 24 - inside) / Double(16 * 20 * 24)) < 1e-12)
     }
 
+    /// With a subdivision of 2 the image is sampled at half the spacing over the same box: the record
+    /// keeps the grid, every sample holds the field at its own patient position (o − s/4 + m·s/2 per
+    /// axis), and the mean of the 8 samples inside a grid voxel is the field at that voxel's centre (the
+    /// field is linear), which is what the grid alone holds.
+    @Test func aSubdividedInputSamplesTheGridsBoxTwiceAsFinely() throws {
+        let g = Geometry(origin: Vector3(-35, -40, -30), spacing: Vector3(0.8, 0.9, 1.7), columnDirection: Vector3(1, 0, 0),
+                         rowDirection: Vector3(0, 1, 0), sliceDirection: Vector3(0, 0, 1))
+        let volume = try linearField((40, 90, 80), g)
+        var fine = plan
+        fine.subdivision = 2
+        let (coarseInput, coarse) = ImprovedPreprocessing.prepare(volume, modality: "CT", plan: plan, normalize: false)
+        let (input, record) = ImprovedPreprocessing.prepare(volume, modality: "CT", plan: fine, normalize: false)
+        #expect(record.output == coarse.output)
+        #expect(input.count == 8 * 16 * 20 * 24)
+        let o = coarse.output.origin
+        var allInside = [Bool](repeating: true, count: 16 * 20 * 24)
+        var checked = 0
+        for k in 0..<32 { for j in 0..<40 { for i in 0..<48 {
+            let p = Vector3(o.x - 0.375 + 0.75 * Double(i), o.y - 0.375 + 0.75 * Double(j), o.z - 0.375 + 0.75 * Double(k))
+            let v = g.voxel(p)
+            let within = v.x >= 0 && v.y >= 0 && v.z >= 0 && v.x <= 79 && v.y <= 89 && v.z <= 39
+            let value = input[(k * 40 + j) * 48 + i]
+            if within {
+                checked += 1
+                #expect(abs(Double(value) - (p.x + 2 * p.y + 3 * p.z)) < 1e-2, "sample (\(i),\(j),\(k))")
+            } else {
+                allInside[((k / 2) * 20 + j / 2) * 24 + i / 2] = false
+            }
+        } } }
+        #expect(checked > 8 * 16 * 20 * 24 / 2)
+        var p = Preparation(mode: .improved, shape: plan.shape)
+        (p.spacing, p.centreOffset, p.subdivision) = (plan.spacing, plan.centreOffset, 2)
+        let onGrid = p.onGrid(input)
+        var compared = 0
+        for (n, inside) in allInside.enumerated() where inside {
+            compared += 1
+            #expect(abs(onGrid[n] - coarseInput[n]) < 1e-2, "grid voxel \(n)")
+        }
+        #expect(compared > 16 * 20 * 24 / 2)
+    }
+
     @Test func ctIsWindowedAndMRIsScaledByItsHead() throws {
         let g = Geometry(origin: Vector3(-40, -40, -40), spacing: Vector3(1, 1, 1), columnDirection: Vector3(1, 0, 0),
                          rowDirection: Vector3(0, 1, 0), sliceDirection: Vector3(0, 0, 1))
@@ -176,5 +217,15 @@ struct SplitMix {
         #expect(try Preparation.from(json: current.json) == current)
         #expect(current.cacheKey != legacy.cacheKey)
         #expect(current.plan.intensity(forModality: "CT") == legacy.plan.intensity(forModality: "CTA"))
+        // Without the subdivision key a stored preparation samples the grid itself; with it, it
+        // round-trips, needs 8× the values and its own cache folder; out-of-range values are refused.
+        #expect(legacy.subdivision == 1 && legacy.inputCount == 80 * 96 * 96)
+        var finer = current
+        finer.subdivision = 2
+        #expect(try Preparation.from(json: finer.json) == finer)
+        #expect(finer.inputCount == 8 * 80 * 96 * 96 && finer.inputShape == [160, 192, 192])
+        #expect(finer.cacheKey != current.cacheKey)
+        finer.subdivision = 5
+        #expect(throws: PreparationError.self) { try finer.validate() }
     }
 }

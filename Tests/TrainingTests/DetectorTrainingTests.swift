@@ -83,6 +83,88 @@ import Training
         #expect(sample.flippedLeftRight(shape: shape).gridOrigin == [0, 0, 0], "a whole grid stays where it is")
     }
 
+    /// A subdivided input is cut and mirrored with its grid: the fine samples of a patch (and of its
+    /// mirror) are those of the grid voxels the patch covers, in the same places as the vessel labels.
+    @Test func subdividedInputsAreCutAndMirroredWithTheirGrid() throws {
+        let shape = [4, 6, 10]
+        var preparation = Preparation(mode: .improved, shape: shape)
+        preparation.subdivision = 2
+        let fine = preparation.inputShape
+        // Each fine sample encodes its grid voxel (×8) plus its offset inside it (0 … 7).
+        var input = [Float](repeating: 0, count: preparation.inputCount)
+        for k in 0..<fine[0] { for j in 0..<fine[1] { for i in 0..<fine[2] {
+            let voxel = ((k / 2) * shape[1] + j / 2) * shape[2] + i / 2
+            input[(k * fine[1] + j) * fine[2] + i] = Float(8 * voxel + ((k % 2) * 2 + j % 2) * 2 + i % 2)
+        } } }
+        let vessels = (0..<shape.reduce(1, *)).map { UInt8($0 % 200) }
+        var sample = Sample(id: "s", input: input, labels: [Bool](repeating: false, count: 14), vessels: vessels)
+        sample.inputSubdivision = 2
+        func voxelOf(_ v: Float) -> Int { Int(v) / 8 }
+        let (origin, size) = ([1, 2, 3], [2, 3, 6])
+        let patch = sample.cropped(origin: origin, patch: size, shape: shape, marginVoxels: 1)
+        #expect(patch.inputSubdivision == 2 && patch.input.count == 8 * size.reduce(1, *))
+        for k in 0..<(2 * size[0]) { for j in 0..<(2 * size[1]) { for i in 0..<(2 * size[2]) {
+            let v = patch.input[(k * 2 * size[1] + j) * 2 * size[2] + i]
+            let expectedVoxel = ((origin[0] + k / 2) * shape[1] + origin[1] + j / 2) * shape[2] + origin[2] + i / 2
+            #expect(voxelOf(v) == expectedVoxel && Int(v) % 8 == ((k % 2) * 2 + j % 2) * 2 + i % 2)
+            // The vessel label at the same grid voxel of the patch.
+            #expect(patch.vessels?[((k / 2) * size[1] + j / 2) * size[2] + i / 2] == vessels[expectedVoxel])
+        } } }
+        let mirrored = patch.flippedLeftRight(shape: size)
+        for k in 0..<(2 * size[0]) { for j in 0..<(2 * size[1]) { for i in 0..<(2 * size[2]) {
+            let v = mirrored.input[(k * 2 * size[1] + j) * 2 * size[2] + i]
+            let original = patch.input[(k * 2 * size[1] + j) * 2 * size[2] + 2 * size[2] - 1 - i]
+            #expect(v == original)
+            // Fine column i lies in grid column i / 2 of the mirror, which is grid column size − 1 − i / 2 of the patch.
+            #expect(voxelOf(v) % shape[2] == origin[2] + size[2] - 1 - i / 2)
+        } } }
+    }
+
+    /// Fine-tuning onto a subdivided input: `TrainingRun.initialWeights` starts the detector from weights
+    /// trained on the grid (their input channel spread over the 8 samples), it trains on patches, its
+    /// weights name the subdivision, and prediction samples series at it, writing the evidence on the grid.
+    @Test func aSubdividedDetectorFineTunesAndPredicts() throws {
+        let root = try temporaryDirectory()
+        var options = SynthOptions(count: 6, size: .small, seed: 85)
+        options.segmentationFraction = 1
+        let cases = try SynthDataset.generate(options, into: "\(root)/data")
+        var first = patchConfig()
+        first.epochs = 1
+        _ = try train(first, on: "\(root)/data", into: "\(root)/grid")
+        var c = first
+        c.preparation.subdivision = 2
+        var run = TrainingRun(dataRoot: "\(root)/data", output: "\(root)/fine", config: c)
+        run.folds = 3
+        var lines: [String] = []
+        run.log = { lines.append($0) }
+        run.initialWeights = "\(root)/grid/model.safetensors"
+        let records = try run.run()
+        #expect(records.count == 1 && records.allSatisfy { $0.trainLoss.isFinite && $0.validationLoss.isFinite })
+        #expect(lines.contains { $0.contains("starting from the weights") && $0.contains("spread over 8") })
+        let predictor = try Predictor(weights: "\(root)/fine/model.safetensors")
+        guard case let .detector(net) = predictor.network else { Issue.record("not loaded as a detector"); return }
+        #expect(net.inputSubdivision == 2 && predictor.preparation.subdivision == 2 && predictor.inputShape == c.preparation.shape)
+        var pipeline = BatchPrediction(workers: 1, queueDepth: 1)
+        let results = ResultsFolder("\(root)/results")
+        pipeline.results = results
+        var probabilities: [Double]?
+        pipeline.run(["\(root)/data/series/\(cases[0].seriesInstanceUID)"], predictor: predictor) { _, outcome in
+            #expect(outcome.error == nil, "\(outcome.error ?? "")")
+            probabilities = outcome.probabilities
+        }
+        #expect(probabilities.map { $0.count == 14 && $0.allSatisfy { $0 > 0 && $0 < 1 } } == true)
+        let image = try NIfTI.read("\(results.folder(for: cases[0].seriesInstanceUID))/heatmap.nii.gz")
+        #expect([image.volume.shape.depth, image.volume.rows, image.volume.columns] == c.preparation.shape)
+        // Grid weights cannot start a network of another width.
+        var wider = c
+        wider.detector.baseFilters = 8
+        var refused = TrainingRun(dataRoot: "\(root)/data", output: "\(root)/wider", config: wider)
+        refused.folds = 3
+        refused.log = { _ in }
+        refused.initialWeights = "\(root)/grid/model.safetensors"
+        #expect(throws: TorchError.self) { try refused.run() }
+    }
+
     /// The detector with coordinate input and vessel territories trains on patches end to end, its
     /// weights say so, and prediction feeds the coordinates (mirroring still swaps the sides exactly).
     @Test func coordinateInputAndTerritoriesTrainAndPredict() throws {

@@ -39,6 +39,9 @@ import Training
                 #expect(config.model == .detector && config.preparation.mode == .improved && config.detector.baseFilters == 16)
                 #expect(config.detector.patchShape == [48, 64, 64] && config.preparation.mrIntensity == .foregroundScale)
             }
+            if name == "detector-subvoxel.toml" {
+                #expect(config.model == .detector && config.preparation.subdivision == 2 && config.preparation.spacing == 1.6)
+            }
             if name == "improved.toml" {
                 #expect(config.preparation.mode == .improved && config.preparation.spacing == 1.2 && config.inputShape == [96, 128, 128])
             }
@@ -56,6 +59,11 @@ import Training
         #expect(bad.detector.vesselTerritoryMM == 5 && bad.detector.coordinateInput)
         #expect(throws: ExperimentFile.Error.self) {
             try ExperimentFile.apply(try ExperimentFile.parse("[detector]\nvessel_territory_mm = -1"), to: &bad)
+        }
+        for wrong in ["0", "1.5", "5"] {
+            #expect(throws: ExperimentFile.Error.self) {
+                try ExperimentFile.apply(try ExperimentFile.parse("[preprocessing]\nsubdivision = \(wrong)"), to: &bad)
+            }
         }
     }
 
