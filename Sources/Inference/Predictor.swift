@@ -68,6 +68,15 @@ public final class Predictor {
         return (settings.patchShape, settings.precision == "bf16" ? .bfloat16 : nil, settings.coordinateInput ?? false)
     }
 
+    /// How the detectors pool their heatmap into the 13 locations (default: `lumen`, as trained).
+    public var locationPooling: Detector.LocationPooling {
+        get {
+            for case let .detector(net) in networks { return net.locationPooling }
+            return .lumen
+        }
+        set { for case let .detector(net) in networks { net.locationPooling = newValue } }
+    }
+
     /// Mixed precision of the detectors' convolutions (see `Detector.autocast`); defaults to what the
     /// first weights were trained with.
     public var autocast: DType? {

@@ -74,6 +74,18 @@ public final class Detector {
     public let coordinateChannels: Int
     /// The image is sampled this many times finer than the grid along each axis (1: on the grid).
     public let inputSubdivision: Int
+    /// How the heatmap is pooled into the 13 location outputs (`locationLogits`).
+    public enum LocationPooling: String, Sendable, CaseIterable {
+        /// Each voxel weighted by the vessel head's probability that it is artery l's lumen
+        /// (softmax over background and the 13 arteries): what training optimises.
+        case lumen
+        /// Each voxel weighted by the probability that it belongs to artery l rather than to another
+        /// artery (softmax over the 13 arteries alone, background left out). An aneurysm's centre lies
+        /// beside its artery's lumen, where the lumen probability is small and the background's large;
+        /// this asks only which artery the voxel is nearest.
+        case artery
+    }
+    public var locationPooling = LocationPooling.lumen
     let stem: ResidualBlock
     let down: [Conv3d]
     let encoder: [ResidualBlock]
@@ -169,7 +181,7 @@ public final class Detector {
         let (heatmap, auxiliary, vessels, global) = try autocast == nil ? heads
             : (heads.0.to(.float32), heads.1.map { try $0.to(.float32) }, heads.2.to(.float32), heads.3.to(.float32))
         return Output(heatmap: heatmap, auxiliaryHeatmaps: auxiliary, vessels: vessels,
-                      logits: try Self.locationLogits(heatmap: heatmap, vessels: vessels, global: global), global: global)
+                      logits: try Self.locationLogits(heatmap: heatmap, vessels: vessels, global: global, pooling: locationPooling), global: global)
     }
 
     /// Backbone and heads: heatmap, auxiliary heatmaps, vessel logits, the global term.
@@ -241,17 +253,20 @@ public final class Detector {
         let h = try heat / total, v = try vessels / total
         let meanGlobal = try (global ?? Tensor.zeros([1, 1], device: device)) * (1.0 / Double(max(windows, 1)))
         return Output(heatmap: h, auxiliaryHeatmaps: [], vessels: v,
-                      logits: try Self.locationLogits(heatmap: h, vessels: v, global: meanGlobal), global: meanGlobal)
+                      logits: try Self.locationLogits(heatmap: h, vessels: v, global: meanGlobal, pooling: locationPooling), global: meanGlobal)
     }
 
     /// The 14 output logits from the heads: for location l, logit(max over voxels of
-    /// σ(heatmap) · softmax(vessels)[1 + l]); for "Aneurysm Present", logit(max σ(heatmap)) + `global`.
-    public static func locationLogits(heatmap: Tensor, vessels: Tensor, global: Tensor) throws -> Tensor {
+    /// σ(heatmap) · r_l), r_l = softmax(vessels)[1 + l] (`lumen`) or the softmax of the 13 artery
+    /// channels alone (`artery`); for "Aneurysm Present", logit(max σ(heatmap)) + `global`.
+    public static func locationLogits(heatmap: Tensor, vessels: Tensor, global: Tensor, pooling: LocationPooling = .lumen) throws -> Tensor {
         let n = heatmap.shape[0]
         let p = try heatmap.sigmoid()                                              // [N, 1, D, H, W]
-        let shifted = try vessels - vessels.max(dims: [1], keepDims: true)         // stable softmax
+        let channels = pooling == .artery ? try vessels.narrow(dim: 1, start: 1, length: 13) : vessels
+        let shifted = try channels - channels.max(dims: [1], keepDims: true)       // stable softmax
         let e = try shifted.exp()
-        let regions = try (e / e.sum(dims: [1], keepDims: true)).narrow(dim: 1, start: 1, length: 13)  // [N, 13, …]
+        let softmax = try e / e.sum(dims: [1], keepDims: true)
+        let regions = pooling == .artery ? softmax : try softmax.narrow(dim: 1, start: 1, length: 13)  // [N, 13, …]
         let perLocation = try (p * regions).reshape([n, 13, -1]).max(dims: [2])     // [N, 13]
         let anywhere = try p.reshape([n, -1]).max(dims: [1], keepDims: true)       // [N, 1]
         func logit(_ q: Tensor) throws -> Tensor {

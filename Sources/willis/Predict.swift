@@ -6,6 +6,7 @@ import Dataset
 import Dispatch
 import Foundation
 import Inference
+import Models
 import Scoring
 import Synth
 import Preprocessing
@@ -46,6 +47,8 @@ struct Predict: ParsableCommand {
     var window: String?
     @Option(help: "Detector: fp32, or bf16 (mixed precision: CUDA, or CPUs with AVX-512 BF16) (default: what the weights were trained with).")
     var precision: String?
+    @Option(help: "Detector: how the heatmap is pooled into the 13 locations: lumen (each voxel weighted by its probability of being the artery's lumen, as trained) or artery (by its probability of belonging to that artery rather than another).")
+    var locationPooling: String = "lumen"
 
     @Option(help: "Threads reading and preparing series while the network runs.")
     var workers: Int = 2
@@ -79,6 +82,8 @@ struct Predict: ParsableCommand {
             guard let p = TrainingConfig.Precision(rawValue: precision) else { throw ValidationError("--precision must be fp32 or bf16") }
             predictor.autocast = p.autocast
         }
+        guard let pooling = Detector.LocationPooling(rawValue: locationPooling) else { throw ValidationError("--location-pooling must be lumen or artery") }
+        predictor.locationPooling = pooling
         if let w = predictor.window { print("sliding window \(w.map(String.init).joined(separator: "x")) over the input") }
         print("preparing series in \(predictor.preparation.mode.rawValue) mode at \(predictor.inputShape.map(String.init).joined(separator: "x"))")
         let children = ((try? FileManager.default.contentsOfDirectory(atPath: series)) ?? []).sorted().filter {
@@ -159,6 +164,8 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Detection: a candidate within this many mm of an aneurysm finds it.") var radius: Double = 7
     @Option(name: .customLong("truth"), help: "Detection on synthetic data: synth_aneurysms.csv (centres and sizes; instead of --localizers and --series), adding the FROC of small aneurysms.") var synthTruth: String?
     @Option(help: "Detection with --truth: aneurysms up to this diameter (mm) are scored as small.") var smallDiameter: Double = 3
+    @Option(help: "Bootstrap resamples of the series for the score's 95 % interval (0: none).") var bootstrap: Int = 1000
+    @Option(help: "Another submission.csv of the same series: the paired difference of the scores, with its bootstrap interval.") var compare: String?
 
     func run() throws {
         let truth = try RSNATables.readLabels(labels)
@@ -171,6 +178,24 @@ struct Evaluate: ParsableCommand {
         let result = CompetitionScore(predictions: p, truth: matched.map(\.labels))
         print(String(format: "competition score: %@  (AUC Aneurysm Present %@, mean location AUC %@) over %d series",
                      fmt(result.score), fmt(result.auc[.aneurysmPresent] ?? nil), fmt(result.meanLocationAUC), matched.count))
+        var rng = SplitMix64(seed: 20251)
+        if bootstrap > 0, let ci = ScoreUncertainty.score(predictions: p, truth: matched.map(\.labels), resamples: bootstrap, using: &rng) {
+            print(String(format: "  95 %% bootstrap interval over the series: %.4f to %.4f (%d resamples)", ci.lower, ci.upper, ci.defined))
+        }
+        if let compare {
+            let other = try Submission.read(compare)
+            let shared = matched.indices.filter { other[matched[$0].seriesInstanceUID] != nil }
+            guard shared.count == matched.count else {
+                throw ValidationError("\(compare) lacks \(matched.count - shared.count) of the series scored here")
+            }
+            let q = matched.map { other[$0.seriesInstanceUID] ?? [] }
+            if let d = ScoreUncertainty.difference(p, q, truth: matched.map(\.labels), resamples: max(bootstrap, 1), using: &rng) {
+                print(String(format: "  minus %@: %+.4f, 95 %% paired bootstrap interval %+.4f to %+.4f (above zero in %.1f %% of %d resamples)",
+                             compare, d.estimate, d.lower, d.upper, 100 * (d.shareAboveZero ?? 0), d.defined))
+            } else {
+                print("  minus \(compare): undefined (a column holds one class only)")
+            }
+        }
         for label in LocationLabel.allCases {
             print("  \(label.columnName.padding(toLength: 46, withPad: " ", startingAt: 0)) AUC \(fmt(result.auc[label] ?? nil))")
         }

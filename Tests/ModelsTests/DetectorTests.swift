@@ -173,6 +173,20 @@ import Torch
         #expect(abs(Double(logits[13]) - (logit(sigmoid(3)) + 0.5)) < 1e-3)
         // Every other location sees only background-dominated voxels: far below both.
         for l in 0..<13 where l != 4 && l != 11 { #expect(logits[l] < logits[11] - 3, "location \(l): \(logits[l])") }
+
+        // Artery pooling leaves the background out: voxel 60's evidence, beside no lumen, counts for the
+        // artery its logits favour. There the 13 artery logits are 0 except the Right MCA's (label 5) at 2.
+        vessels[(1 + 5) * count + 60] = 2
+        let artery = try Detector.locationLogits(heatmap: Tensor(heat, shape: [1, 1, d, h, w]),
+                                                 vessels: Tensor(vessels, shape: [1, 14, d, h, w]),
+                                                 global: Tensor([0.5], shape: [1, 1]), pooling: .artery).floats()
+        let favoured = exp(2.0) / (exp(2.0) + 12), other = 1 / (exp(2.0) + 12)
+        let own = 1 / (1 + 12 * exp(-10.0))                   // a lumen voxel's own artery, among the 13
+        #expect(abs(Double(artery[5]) - logit(sigmoid(2) * favoured)) < 1e-3)
+        #expect(abs(Double(artery[4]) - logit(sigmoid(3) * own)) < 1e-3)
+        // Another artery's best voxel: voxel 60 (or the basilar voxel for nothing), by the formula.
+        #expect(abs(Double(artery[0]) - logit(max(sigmoid(2) * other, sigmoid(3) * exp(-10.0) * own))) < 1e-3)
+        #expect(abs(Double(artery[13]) - Double(logits[13])) < 1e-6, "Aneurysm Present does not depend on the pooling")
     }
 
     @Test func everyHeadLearnsFromTheOutputs() throws {
