@@ -45,6 +45,13 @@ import Training
         return try run.run()
     }
 
+    /// Six small synthetic series, every one with vessel labels, as an RSNA folder at `folder`.
+    func labelledSeries(seed: UInt64, into folder: String) throws -> [SynthCase] {
+        var options = SynthOptions(count: 6, size: .small, seed: seed)
+        options.segmentationFraction = 1
+        return try SynthDataset.generate(options, into: folder)
+    }
+
     /// Untrained detector weights (base 4, seeded) with the small improved preparation, as `willis train`
     /// would save them; returns the path.
     @discardableResult
@@ -125,9 +132,7 @@ import Training
     /// weights name the subdivision, and prediction samples series at it, writing the evidence on the grid.
     @Test func aSubdividedDetectorFineTunesAndPredicts() throws {
         let root = try temporaryDirectory()
-        var options = SynthOptions(count: 6, size: .small, seed: 85)
-        options.segmentationFraction = 1
-        let cases = try SynthDataset.generate(options, into: "\(root)/data")
+        let cases = try labelledSeries(seed: 85, into: "\(root)/data")
         var first = patchConfig()
         first.epochs = 1
         _ = try train(first, on: "\(root)/data", into: "\(root)/grid")
@@ -169,9 +174,7 @@ import Training
     /// weights say so, and prediction feeds the coordinates (mirroring still swaps the sides exactly).
     @Test func coordinateInputAndTerritoriesTrainAndPredict() throws {
         let root = try temporaryDirectory()
-        var options = SynthOptions(count: 6, size: .small, seed: 83)
-        options.segmentationFraction = 1
-        let cases = try SynthDataset.generate(options, into: "\(root)/data")
+        let cases = try labelledSeries(seed: 83, into: "\(root)/data")
         var c = patchConfig()
         c.epochs = 1
         c.detector.coordinateInput = true
