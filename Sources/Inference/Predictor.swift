@@ -103,7 +103,7 @@ public final class Predictor {
             // The stem's input channels: the image (subdivision³ samples per voxel), the modality
             // one-hot if any, the coordinates if the weights' settings say so.
             let coordinates = trained.coordinateInput
-            let n = preparation.subdivision
+            let n = preparation.inputSubdivision
             let modalities = stem.shape[1] - n * n * n - (coordinates ? 3 : 0)
             guard modalities >= 0 else {
                 throw TorchError.safetensors(path: path, reason: "stem.conv1.weight takes \(stem.shape[1]) channels, too few for the image samples and coordinates its settings name")

@@ -45,18 +45,20 @@ public struct Preparation: Codable, Sendable, Equatable {
         subdivision = try c.decodeIfPresent(Int.self, forKey: .subdivision) ?? 1
     }
 
-    /// Values in one prepared input: the grid's voxels, times subdivision³ in improved mode.
-    public var inputCount: Int {
-        shape.reduce(1, *) * (mode == .improved ? subdivision * subdivision * subdivision : 1)
-    }
+    /// Samples per grid voxel along each axis in the prepared input: `subdivision` in improved mode,
+    /// 1 in reference mode (which has no grid to subdivide).
+    public var inputSubdivision: Int { mode == .improved ? subdivision : 1 }
 
-    /// The prepared input's own shape: the grid's, times the subdivision in improved mode.
-    public var inputShape: [Int] { mode == .improved ? shape.map { $0 * subdivision } : shape }
+    /// Values in one prepared input: the grid's voxels times inputSubdivision³.
+    public var inputCount: Int { shape.reduce(1, *) * inputSubdivision * inputSubdivision * inputSubdivision }
+
+    /// The prepared input's own shape: the grid's times inputSubdivision.
+    public var inputShape: [Int] { shape.map { $0 * inputSubdivision } }
 
     /// `input` (this preparation's, `inputShape`) on the grid (`shape`): each voxel the mean of the
     /// subdivision³ samples inside it. For pictures drawn on the grid.
     public func onGrid(_ input: [Float]) -> [Float] {
-        let n = mode == .improved ? subdivision : 1
+        let n = inputSubdivision
         guard n > 1, input.count == inputCount else { return input }
         let (d, h, w) = (shape[0], shape[1], shape[2])
         let (fh, fw) = (h * n, w * n)

@@ -116,12 +116,12 @@ public final class ParameterStore {
     public func initialise(from file: SafeTensorsFile) throws -> [String] {
         let names = Set(file.names)
         let missing = entries.map(\.name).filter { !names.contains($0) }
-        var mismatched: [String] = [], spread: [String] = []
+        var mismatched: [String] = [], spread: [String: Int] = [:]  // name → input channels it is spread over
         for p in entries {
             guard let s = file.entry(p.name)?.shape, s != p.tensor.shape else { continue }
             let own = p.tensor.shape
             if s.count == own.count, s.count >= 2, s[1] == 1, own[1] > 1, s[0] == own[0], s[2...] == own[2...] {
-                spread.append(p.name)
+                spread[p.name] = own[1]
             } else {
                 mismatched.append("\(p.name): file \(s), model \(own)")
             }
@@ -132,16 +132,15 @@ public final class ParameterStore {
         try Torch.withNoGrad {
             for p in entries {
                 let stored = try file.tensor(p.name).to(p.tensor.dtype)
-                if spread.contains(p.name) {
-                    try p.tensor.copy(from: stored.expand(p.tensor.shape) * (1.0 / Double(p.tensor.shape[1])))
+                if let k = spread[p.name] {
+                    try p.tensor.copy(from: stored.expand(p.tensor.shape) * (1.0 / Double(k)))
                 } else {
                     try p.tensor.copy(from: stored)
                 }
             }
         }
         let ignored = names.subtracting(entries.map(\.name)).filter { !$0.hasPrefix("__") }
-        let widths = Dictionary(entries.map { ($0.name, $0.tensor.shape[1...].first ?? 0) }, uniquingKeysWith: { a, _ in a })
-        return spread.map { name in "\(name): its one input channel spread over \(widths[name] ?? 0)" }
+        return spread.sorted { $0.key < $1.key }.map { "\($0.key): its one input channel spread over \($0.value)" }
             + (ignored.isEmpty ? [] : ["\(ignored.count) tensors of the file not in this network ignored (\(ignored.sorted().prefix(3).joined(separator: ", ")))"])
     }
 

@@ -110,7 +110,7 @@ public struct TrainingRun {
         func samples(_ list: [SeriesLabels]) -> SampleSet {
             let uids = list.map(\.seriesInstanceUID)
             var set = SampleSet(ids: uids, labels: list.map(\.labels), input: { try cache.load(uids[$0]) })
-            set.inputSubdivision = config.preparation.mode == .improved ? config.preparation.subdivision : 1
+            set.inputSubdivision = config.preparation.inputSubdivision
             guard detector else { return set }
             let modalities = list.map { row in Modality.allCases.firstIndex(of: row.modality) }
             return set.withTargets(modalities: modalities) { try cache.targets(uids[$0]) }

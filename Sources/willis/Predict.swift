@@ -184,12 +184,13 @@ struct Evaluate: ParsableCommand {
         }
         if let compare {
             let other = try Submission.read(compare)
-            let shared = matched.indices.filter { other[matched[$0].seriesInstanceUID] != nil }
-            guard shared.count == matched.count else {
-                throw ValidationError("\(compare) lacks \(matched.count - shared.count) of the series scored here")
-            }
+            let absent = matched.filter { other[$0.seriesInstanceUID] == nil }.count
+            guard absent == 0 else { throw ValidationError("\(compare) lacks \(absent) of the series scored here") }
             let q = matched.map { other[$0.seriesInstanceUID] ?? [] }
-            if let d = ScoreUncertainty.difference(p, q, truth: matched.map(\.labels), resamples: max(bootstrap, 1), using: &rng) {
+            if bootstrap == 0 {
+                let (a, b) = (result.score, CompetitionScore(predictions: q, truth: matched.map(\.labels)).score)
+                print("  minus \(compare): " + (a.flatMap { x in b.map { String(format: "%+.4f", x - $0) } } ?? "undefined"))
+            } else if let d = ScoreUncertainty.difference(p, q, truth: matched.map(\.labels), resamples: bootstrap, using: &rng) {
                 print(String(format: "  minus %@: %+.4f, 95 %% paired bootstrap interval %+.4f to %+.4f (above zero in %.1f %% of %d resamples)",
                              compare, d.estimate, d.lower, d.upper, 100 * (d.shareAboveZero ?? 0), d.defined))
             } else {
