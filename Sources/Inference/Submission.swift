@@ -9,10 +9,13 @@ public enum Submission {
             .joined(separator: ",")
     }
 
+    /// Each probability in the shortest form that reads back as the same number. A fixed number of
+    /// decimals would tie small probabilities (1e-9 and 3e-9 both "0.000000") and so change the AUC, which
+    /// ranks them.
     public static func encode(_ rows: [(uid: String, probabilities: [Double])]) -> String {
         var text = header + "\n"
         for row in rows {
-            text += ([row.uid] + row.probabilities.map { String(format: "%.6f", $0) }).joined(separator: ",") + "\n"
+            text += ([row.uid] + row.probabilities.map { "\($0)" }).joined(separator: ",") + "\n"
         }
         return text
     }

@@ -23,6 +23,22 @@ import Testing
         #expect(Sharding.fromEnvironment([:]) == nil)
     }
 
+    /// submission.csv reads back as exactly the probabilities written, so small ones keep their order
+    /// (the AUC ranks them): 1e-9 and 3e-9 stay apart, as do two values closer than a millionth.
+    @Test func submissionsReadBackExactly() throws {
+        let dir = try temporaryDirectory()
+        var p = (0..<14).map { 1 / Double($0 + 3) }
+        p[0] = 1e-9
+        p[1] = 3e-9
+        p[2] = 0.5 + 1e-9
+        p[3] = 0
+        p[4] = 1
+        p[5] = 5e-324
+        try Data(Submission.encode([("a", p), ("b", p.reversed())]).utf8).write(to: URL(fileURLWithPath: "\(dir)/s.csv"))
+        let read = try Submission.read("\(dir)/s.csv")
+        #expect(read["a"] == p && read["b"] == p.reversed())
+    }
+
     @Test func mergingShardsKeepsEveryRowOnceAndNamesRepeats() throws {
         let dir = try temporaryDirectory()
         let p = (0..<14).map { Double($0) / 20 }
