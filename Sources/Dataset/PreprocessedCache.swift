@@ -73,15 +73,19 @@ public struct PreprocessedCache: Sendable {
 
     /// The detector's targets of `uid` (improved mode), and its vessel labels when it has them.
     public func targets(_ uid: String) throws -> (targets: DetectionTargets, vessels: [UInt8]?) {
-        let file = targetsPath(uid)
-        let targets: DetectionTargets
-        do { targets = try JSONDecoder().decode(DetectionTargets.self, from: Data(contentsOf: URL(fileURLWithPath: file))) } catch {
-            throw DatasetError(file: file, reason: "no detection targets (improved-mode cache only): \(error.localizedDescription)")
-        }
+        let targets = try detectionTargets(uid)
         guard targets.hasVessels else { return (targets, nil) }
         let bytes = try Data(contentsOf: URL(fileURLWithPath: vesselsPath(uid)), options: .alwaysMapped)
         guard bytes.count == shape.reduce(1, *) else { throw DatasetError(file: vesselsPath(uid), reason: "\(bytes.count) bytes, expected \(shape.reduce(1, *))") }
         return (targets, [UInt8](bytes))
+    }
+
+    /// The detector's targets of `uid` alone (improved mode), without reading its vessel labels.
+    public func detectionTargets(_ uid: String) throws -> DetectionTargets {
+        let file = targetsPath(uid)
+        do { return try JSONDecoder().decode(DetectionTargets.self, from: Data(contentsOf: URL(fileURLWithPath: file))) } catch {
+            throw DatasetError(file: file, reason: "no detection targets (improved-mode cache only): \(error.localizedDescription)")
+        }
     }
 
     /// The cached input of `uid`.

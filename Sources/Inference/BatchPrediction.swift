@@ -118,7 +118,7 @@ public struct BatchPrediction {
                     outcome.probabilities = result.probabilities
                     if let results, let grid = prepared.grid {
                         evidence = try Evidence.write(input: predictor.preparation.onGrid(input), heatmap: result.heatmap, grid: grid, shape: predictor.inputShape,
-                                                      to: results.folder(for: key))
+                                                      candidateCount: predictor.candidateCount, to: results.folder(for: key))
                     }
                 } catch {
                     outcome.probabilities = nil

@@ -23,27 +23,12 @@ public enum Evidence {
     public static let candidatesFile = "candidates.json"
     public static func projectionFile(_ view: Projection) -> String { "\(view.rawValue).png" }
 
-    /// Local maxima of `heatmap` (26-neighbourhood), strongest first, at most `count`, above `threshold`.
+    /// The strongest local maxima of `heatmap` (see `HeatmapPeak.find`) with their place in the patient.
     public static func candidates(_ heatmap: [Float], shape: [Int], grid: Geometry, count: Int = 5, threshold: Float = 0.05) -> [Candidate] {
-        let (d, h, w) = (shape[0], shape[1], shape[2])
-        var found: [Candidate] = []
-        for k in 0..<d { for j in 0..<h { for i in 0..<w {
-            let v = heatmap[(k * h + j) * w + i]
-            guard v >= threshold else { continue }
-            var peak = true
-            search: for dk in -1...1 { for dj in -1...1 { for di in -1...1 where dk != 0 || dj != 0 || di != 0 {
-                let (kk, jj, ii) = (k + dk, j + dj, i + di)
-                guard kk >= 0, jj >= 0, ii >= 0, kk < d, jj < h, ii < w else { continue }
-                let u = heatmap[(kk * h + jj) * w + ii]
-                // Ties go to the first voxel in memory order, so a plateau yields one candidate.
-                if u > v || (u == v && (kk * h + jj) * w + ii < (k * h + j) * w + i) { peak = false; break search }
-            } } }
-            if peak {
-                let p = grid.patient(i: Double(i), j: Double(j), k: Double(k))
-                found.append(Candidate(lps: [p.x, p.y, p.z], voxel: [i, j, k], probability: Double(v)))
-            }
-        } } }
-        return Array(found.sorted { $0.probability > $1.probability }.prefix(count))
+        HeatmapPeak.find(heatmap, shape: shape, count: count, threshold: threshold).map { peak in
+            let p = grid.patient(i: Double(peak.voxel[0]), j: Double(peak.voxel[1]), k: Double(peak.voxel[2]))
+            return Candidate(lps: [p.x, p.y, p.z], voxel: peak.voxel, probability: peak.probability)
+        }
     }
 
     static func sliceWindow(_ values: [Float]) -> (low: Float, high: Float) {
@@ -58,7 +43,8 @@ public enum Evidence {
     /// axial, coronal and sagittal MIPs; with a heatmap also `heatmap.nii.gz`, `candidates.json`, and the
     /// heatmap in red over the MIPs. Returns the names written and the candidates.
     @discardableResult
-    public static func write(input: [Float], heatmap: [Float]?, grid: Geometry, shape: [Int], to folder: String) throws
+    public static func write(input: [Float], heatmap: [Float]?, grid: Geometry, shape: [Int], candidateCount: Int = 5,
+                             to folder: String) throws
         -> (files: [String], candidates: [Candidate]?) {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let dims = (shape[0], shape[1], shape[2])
@@ -75,7 +61,7 @@ public enum Evidence {
         if let heatmap {
             let volume = try Volume(shape: dims, voxels: heatmap, geometry: grid)
             try NIfTI.write(volume, to: "\(folder)/\(heatmapFile)", dataType: .float32)
-            let c = candidates(heatmap, shape: shape, grid: grid)
+            let c = candidates(heatmap, shape: shape, grid: grid, count: candidateCount)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try AtomicFile.write(try encoder.encode(c), to: "\(folder)/\(candidatesFile)")

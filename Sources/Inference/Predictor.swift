@@ -27,7 +27,25 @@ public final class Predictor {
     /// this shape (see `Detector.slidingWindow`); nil runs it on the whole input at once. Defaults to
     /// the patch shape the weights were trained with.
     public var window: [Int]?
+    /// Where each location's aneurysms lie in the crop, fitted to the training localizers (from the first
+    /// weights file that carries one; `willis train` stores it, `willis location-prior` adds it).
+    public let locationPrior: LocationPrior?
+    /// How the 14 probabilities are read from the detectors.
+    public enum Readout: Equatable, Sendable {
+        /// The networks' own 14 outputs: the heatmap pooled over each artery's predicted lumen, and the
+        /// global branch for Aneurysm Present.
+        case pooled
+        /// The heatmap's strongest peaks, named by the location prior (see `CandidateReadout`).
+        case candidates(CandidateReadout)
+    }
+    /// Defaults to `candidates` when the weights are a detector's with a location prior, else `pooled`.
+    public var readout: Readout
     let device: Device
+    /// Candidates listed in a series' evidence: those the readout used, and at least 5.
+    public var candidateCount: Int {
+        if case let .candidates(r) = readout { return max(5, r.count) }
+        return 5
+    }
 
     /// Loads weights saved by `willis train` or exported from the notebook (state_dict names);
     /// the base width is read from `enc1.0.weight`. `preparation` overrides what the file says.
@@ -41,11 +59,19 @@ public final class Predictor {
         var networks: [Network] = []
         var preparations: [Preparation] = []
         var windows: [[Int]?] = []
+        var prior: LocationPrior?
         for path in paths {
             let (network, preparation, patch) = try Self.load(path, device: device)
             networks.append(network)
             preparations.append(override ?? preparation)
             windows.append(patch)
+            if prior == nil, case .detector = network {
+                prior = try SafeTensorsFile(path: path).metadata[LocationPrior.metadataKey].map {
+                    do { return try LocationPrior.from(json: $0) } catch {
+                        throw TorchError.safetensors(path: path, reason: "its location prior cannot be read: \(error)")
+                    }
+                }
+            }
         }
         if let different = zip(paths, preparations).first(where: { $0.1 != preparations[0] }) {
             throw TorchError.invalidArgument("\(different.0) prepares series differently from \(first) (\(different.1.cacheKey) vs \(preparations[0].cacheKey)); an ensemble needs one preparation")
@@ -58,6 +84,8 @@ public final class Predictor {
             throw TorchError.invalidArgument("detector weights need improved preprocessing, not \(preparation.mode.rawValue)")
         }
         self.device = device
+        locationPrior = prior
+        readout = prior.map { .candidates(CandidateReadout(prior: $0)) } ?? .pooled
     }
 
     /// The patch shape and precision detector weights were trained with (their `willis_detector` metadata).
@@ -177,15 +205,21 @@ public final class Predictor {
         let x = try Tensor(input, shape: [1, 1] + preparation.inputShape, device: device)
         var probabilities = [Double](repeating: 0, count: 14)
         var heat: [Float]?
+        var candidates: CandidateReadout?
+        if case let .candidates(r) = readout { candidates = r }
         for network in networks {
-            let (p, h) = try infer(x, network, heatmap: heatmap)
+            let (p, h) = try infer(x, network, heatmap: heatmap || candidates != nil)
             for c in 0..<14 { probabilities[c] += p[c] / Double(networks.count) }
             if let h {
                 let scale = Float(networks.count)
                 heat = heat.map { zip($0, h).map { $0 + $1 / scale } } ?? h.map { $0 / scale }
             }
         }
-        return (probabilities, heat)
+        if let candidates {
+            guard let heat else { throw TorchError.invalidArgument("the candidate readout needs detector weights (a heatmap)") }
+            probabilities = candidates.probabilities(heatmap: heat, preparation: preparation)
+        }
+        return (probabilities, heatmap ? heat : nil)
     }
 
     func infer(_ x: Tensor, _ network: Network, heatmap: Bool) throws -> (probabilities: [Double], heatmap: [Float]?) {

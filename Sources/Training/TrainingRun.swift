@@ -79,10 +79,7 @@ public struct TrainingRun {
         let items = present.map { (uid: $0.seriesInstanceUID, modality: $0.modality.rawValue) }
         let toBuild = cache.missing(items).count
         let start = DispatchTime.now().uptimeNanoseconds
-        var localizers: [String: [LocalizerPoint]] = [:]
-        if config.preparation.mode == .improved, FileManager.default.fileExists(atPath: "\(dataRoot)/train_localizers.csv") {
-            for p in try RSNATables.readLocalizers("\(dataRoot)/train_localizers.csv") { localizers[p.seriesInstanceUID, default: []].append(p) }
-        }
+        let localizers = config.preparation.mode == .improved ? try Self.localizers(dataRoot) : [:]
         var failed: [(uid: String, error: String)] = []
         if isLeader {
             failed = try cache.build(items, seriesRoot: "\(dataRoot)/series", localizers: localizers,
@@ -118,6 +115,12 @@ public struct TrainingRun {
         let trainSet = samples(usable.filter { fold[$0.seriesInstanceUID] != validationFold })
         let validationSet = samples(usable.filter { fold[$0.seriesInstanceUID] == validationFold })
         log("training on \(trainSet.count) series, validating on \(validationSet.count) (fold \(validationFold) of \(folds))")
+        // Fitted to the training fold only, so the validation scores are honest.
+        var weightsMetadata: [String: String] = [:]
+        if detector, let prior = try Self.fitLocationPrior(cache: cache, uids: trainSet.ids, preparation: config.preparation) {
+            weightsMetadata[LocationPrior.metadataKey] = prior.json
+            log("location prior fitted to \(prior.components.map(\.count).reduce(0, +)) localizer points of the training series")
+        }
 
         let trainer: EpochTrainer = config.model == .detector ? try DetectorTrainer(config: config, device: device)
                                                               : try Trainer(config: config, device: device)
@@ -175,7 +178,8 @@ public struct TrainingRun {
             try appendLog(record)
             if let score, score > best {
                 best = score
-                try saveWeights(trainer, to: "\(output)/best-model.safetensors", extra: ["epoch": String(trainer.epoch), "score": String(score)])
+                try saveWeights(trainer, to: "\(output)/best-model.safetensors",
+                                extra: weightsMetadata.merging(["epoch": String(trainer.epoch), "score": String(score)]) { $1 })
             }
             try writeCurves()
             let scoreText = score.map { String(format: "%.4f", $0) } ?? "n/a"
@@ -183,7 +187,7 @@ public struct TrainingRun {
                 + "  score \(scoreText)  " + (record.vesselDice.map { String(format: "vessel Dice %.3f  ", $0) } ?? "") + String(format: "lr %.2g  %.1f s (training %.1f s)  data wait %.1f%%", record.learningRate, record.seconds, trainSeconds, wait * 100)
                 + (record.allReduceSeconds.map { String(format: "  all-reduce %.2f s, replicas identical", $0) } ?? ""))
         }
-        if isLeader { try saveWeights(trainer, to: "\(output)/model.safetensors") }
+        if isLeader { try saveWeights(trainer, to: "\(output)/model.safetensors", extra: weightsMetadata) }
         try parallel?.group.barrier()
         return records
     }
@@ -194,6 +198,25 @@ public struct TrainingRun {
         var metadata = extra
         metadata[Preparation.metadataKey] = config.preparation.json
         try trainer.saveWeights(to: path, metadata: metadata)
+    }
+
+    /// train_localizers.csv of an RSNA folder by series (empty when the folder has none).
+    static func localizers(_ dataRoot: String) throws -> [String: [LocalizerPoint]] {
+        var out: [String: [LocalizerPoint]] = [:]
+        guard FileManager.default.fileExists(atPath: "\(dataRoot)/train_localizers.csv") else { return out }
+        for p in try RSNATables.readLocalizers("\(dataRoot)/train_localizers.csv") { out[p.seriesInstanceUID, default: []].append(p) }
+        return out
+    }
+
+    /// The location prior of the localizer points placed in the cached series `uids` (nil: none placed).
+    public static func fitLocationPrior(cache: PreprocessedCache, uids: [String], preparation: Preparation) throws -> LocationPrior? {
+        var points: [(position: [Double], location: LocationLabel)] = []
+        for uid in uids {
+            for p in try cache.detectionTargets(uid).points {
+                points.append((preparation.cropFrame(i: p.i, j: p.j, k: p.k), p.location))
+            }
+        }
+        return points.isEmpty ? nil : try LocationPrior.fit(points)
     }
 
     /// Every epoch logged so far (a resumed run's included).

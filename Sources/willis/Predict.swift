@@ -49,6 +49,10 @@ struct Predict: ParsableCommand {
     var precision: String?
     @Option(help: "Detector: how the heatmap is pooled into the 13 locations: lumen (each voxel weighted by its probability of being the artery's lumen, as trained) or artery (by its probability of belonging to that artery rather than another).")
     var locationPooling: String = "lumen"
+    @Option(help: "Detector: where the 14 probabilities come from: candidates (the heatmap's strongest peaks, each named by the location prior stored in the weights, combined as independent chances) or pooled (the network's own outputs) (default: candidates when the weights carry a location prior, else pooled).")
+    var readout: String?
+    @Option(help: "Detector with --readout candidates: heatmap peaks used per series.")
+    var candidates: Int = CandidateReadout.defaultCount
 
     @Option(help: "Threads reading and preparing series while the network runs.")
     var workers: Int = 2
@@ -84,6 +88,24 @@ struct Predict: ParsableCommand {
         }
         guard let pooling = Detector.LocationPooling(rawValue: locationPooling) else { throw ValidationError("--location-pooling must be lumen or artery") }
         predictor.locationPooling = pooling
+        guard candidates >= 1 else { throw ValidationError("--candidates must be at least 1") }
+        switch readout {
+        case nil:
+            if case var .candidates(r) = predictor.readout {
+                r.count = candidates
+                predictor.readout = .candidates(r)
+            }
+        case "pooled": predictor.readout = .pooled
+        case "candidates":
+            guard let prior = predictor.locationPrior else {
+                throw ValidationError("--readout candidates needs a location prior in the weights: add one with willis location-prior --data TRAINING-DATA --weights \(weights[0])")
+            }
+            predictor.readout = .candidates(CandidateReadout(prior: prior, count: candidates))
+        default: throw ValidationError("--readout must be candidates or pooled")
+        }
+        if case let .candidates(r) = predictor.readout {
+            print("reading the \(r.count) strongest heatmap peaks of each series, named by the weights' location prior")
+        }
         if let w = predictor.window { print("sliding window \(w.map(String.init).joined(separator: "x")) over the input") }
         print("preparing series in \(predictor.preparation.mode.rawValue) mode at \(predictor.inputShape.map(String.init).joined(separator: "x"))")
         let children = ((try? FileManager.default.contentsOfDirectory(atPath: series)) ?? []).sorted().filter {

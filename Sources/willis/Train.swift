@@ -145,3 +145,39 @@ struct Train: ParsableCommand {
         if run.parallel?.isLeader ?? true { print("done: \(out)/model.safetensors") }
     }
 }
+
+struct LocationPriorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "location-prior",
+        abstract: "Store in detector weights where each location's aneurysms lie, fitted to a training folder's localizers.",
+        discussion: """
+            willis train does this itself (from the training fold); this adds the prior to weights trained \
+            before it did, or refits it to other data. The series are prepared as the weights say (through \
+            the same cache as training), and each localizer point is placed in the prepared crop. \
+            willis predict then reads each series' strongest heatmap peaks, named by the prior.
+            """)
+
+    @OptionGroup var engineOptions: EngineOptions
+    @Option(help: "RSNA-layout folder (train.csv, train_localizers.csv, series/) the weights were trained on.") var data: String
+    @Option(help: "Detector weights (.safetensors from willis train).") var weights: String
+    @Option(help: "Write the weights with the prior here (default: replace WEIGHTS).") var out: String?
+    @Option(help: "Cache folder (default DATA/.willis-cache).") var cache: String?
+
+    func run() throws {
+        _ = try engineOptions.load()
+        var fit = LocationPriorFit(dataRoot: data, weights: weights)
+        fit.output = out
+        fit.cacheRoot = cache
+        let bar = ProgressBar(label: "preparing series")
+        fit.cacheProgress = { done, total in bar.update(done, total) }
+        fit.log = { line in
+            bar.finishIfStarted()
+            print(line)
+        }
+        let prior = try fit.run()
+        for c in prior.components {
+            let name = c.location.columnName.padding(toLength: 44, withPad: " ", startingAt: 0)
+            print("  \(name)" + String(format: "%4d points, centre (%6.1f, %6.1f, %6.1f) mm", c.count, c.mean[0], c.mean[1], c.mean[2]))
+        }
+    }
+}

@@ -197,9 +197,11 @@ import Training
         let root = try temporaryDirectory()
         var options = SynthOptions(count: 8, size: .small, seed: 81)
         options.segmentationFraction = 0.5
+        options.positiveFraction = 0.9
         let cases = try SynthDataset.generate(options, into: "\(root)/data")
         var run = TrainingRun(dataRoot: "\(root)/data", output: "\(root)/run", config: config())
         run.folds = 4
+        run.validationFold = 1  // of these series, the fold with an aneurysm inside its crop
         run.log = { _ in }
         let records = try run.run()
         #expect(records.map(\.epoch) == [1, 2])
@@ -212,7 +214,52 @@ import Training
         guard case .detector = predictor.network else { Issue.record("not loaded as a detector"); return }
         #expect(predictor.preparation == run.config.preparation)
         let r = try predictor.predict(series: "\(root)/data/series/\(cases[0].seriesInstanceUID)")
-        #expect(r.probabilities.count == 14 && r.probabilities.allSatisfy { $0 > 0 && $0 < 1 })
+        #expect(r.probabilities.count == 14 && r.probabilities.allSatisfy { $0 >= 0 && $0 < 1 })
+        // The weights carry the location prior of the training fold's localizer points (not the
+        // validation fold's), and prediction reads the heatmap's peaks with it by default.
+        let labels = try RSNATables.readLabels("\(root)/data/train.csv")
+        let fold = Folds.assign(labels, folds: 4, seed: run.config.seed)
+        let cache = PreprocessedCache(root: "\(root)/data/.willis-cache", preparation: run.config.preparation)
+        let trainUIDs = labels.map(\.seriesInstanceUID).filter { fold[$0] != 1 }
+        let expected = try #require(try TrainingRun.fitLocationPrior(cache: cache, uids: trainUIDs, preparation: run.config.preparation))
+        let all = try TrainingRun.fitLocationPrior(cache: cache, uids: labels.map(\.seriesInstanceUID), preparation: run.config.preparation)
+        #expect(all != expected, "the validation fold holds points of its own")
+        #expect(predictor.locationPrior == expected)
+        #expect(predictor.readout == .candidates(CandidateReadout(prior: expected)))
+        let series = try SeriesLoader().load("\(root)/data/series/\(cases[0].seriesInstanceUID)")
+        let heat = try #require(try predictor.infer(predictor.prepare(series), heatmap: true).heatmap)
+        #expect(r.probabilities == CandidateReadout(prior: expected).probabilities(heatmap: heat, preparation: predictor.preparation))
+        predictor.readout = .pooled
+        let pooled = try predictor.predict(series)
+        #expect(pooled.probabilities != r.probabilities && pooled.probabilities.allSatisfy { $0 > 0 && $0 < 1 })
+    }
+
+    /// `willis location-prior`: weights trained without a prior get the one of the data's localizer
+    /// points, their tensors and other metadata unchanged; weights that are not a detector's are refused.
+    @Test func aLocationPriorIsAddedToWeightsWithoutOne() throws {
+        let root = try temporaryDirectory()
+        try labelledSeries(seed: 83, into: "\(root)/data")
+        let plain = try savedDetector(seed: 9, to: "\(root)/plain.safetensors")
+        #expect(try Predictor(weights: plain).readout == .pooled)
+        var fit = LocationPriorFit(dataRoot: "\(root)/data", weights: plain)
+        fit.output = "\(root)/with-prior.safetensors"
+        fit.log = { _ in }
+        let prior = try fit.run()
+        let preparation = try Predictor(weights: plain).preparation
+        // Only the series with localizer points are prepared.
+        let positives = Set(try RSNATables.readLocalizers("\(root)/data/train_localizers.csv").map(\.seriesInstanceUID))
+        let cache = PreprocessedCache(root: "\(root)/data/.willis-cache", preparation: preparation)
+        let uids = try RSNATables.readLabels("\(root)/data/train.csv").map(\.seriesInstanceUID).filter(positives.contains)
+        #expect(try TrainingRun.fitLocationPrior(cache: cache, uids: uids, preparation: preparation) == prior)
+        #expect(prior.components.map(\.count).reduce(0, +) > 1)
+        let before = try SafeTensorsFile(path: plain), after = try SafeTensorsFile(path: "\(root)/with-prior.safetensors")
+        #expect(before.names == after.names)
+        for name in before.names { #expect(try before.tensor(name).floats() == after.tensor(name).floats(), "\(name)") }
+        #expect(after.metadata.filter { $0.key != LocationPrior.metadataKey } == before.metadata)
+        let predictor = try Predictor(weights: "\(root)/with-prior.safetensors")
+        #expect(predictor.locationPrior == prior && predictor.readout == .candidates(CandidateReadout(prior: prior)))
+        try UNet3D(baseFilters: 4).store.save(to: "\(root)/unet.safetensors")
+        #expect(throws: TorchError.self) { try LocationPriorFit(dataRoot: "\(root)/data", weights: "\(root)/unet.safetensors").run() }
     }
 
     /// A patch holds the input, vessel labels and points of its part of the grid, and the labels of the

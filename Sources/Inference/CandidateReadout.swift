@@ -1,0 +1,82 @@
+import Anatomy
+import Preprocessing
+
+/// A local maximum of the detector's aneurysm heatmap: a voxel of the prepared grid (i along the
+/// width, j, k along the depth) and the heatmap's value there.
+public struct HeatmapPeak: Sendable, Equatable {
+    public var voxel: [Int]
+    public var probability: Double
+
+    public init(voxel: [Int], probability: Double) {
+        self.voxel = voxel
+        self.probability = probability
+    }
+
+    /// Local maxima of `heatmap` (26-neighbourhood; `shape` depth, height, width), strongest first, at
+    /// most `count`, at or above `threshold`. Ties go to the first voxel in memory order, so a plateau
+    /// yields one peak.
+    public static func find(_ heatmap: [Float], shape: [Int], count: Int, threshold: Float = 0.05) -> [HeatmapPeak] {
+        let (d, h, w) = (shape[0], shape[1], shape[2])
+        guard count > 0, heatmap.count == d * h * w else { return [] }
+        var found: [HeatmapPeak] = []
+        for k in 0..<d { for j in 0..<h { for i in 0..<w {
+            let at = (k * h + j) * w + i
+            let v = heatmap[at]
+            guard v >= threshold else { continue }
+            var peak = true
+            search: for dk in -1...1 { for dj in -1...1 { for di in -1...1 where dk != 0 || dj != 0 || di != 0 {
+                let (kk, jj, ii) = (k + dk, j + dj, i + di)
+                guard kk >= 0, jj >= 0, ii >= 0, kk < d, jj < h, ii < w else { continue }
+                let other = (kk * h + jj) * w + ii
+                let u = heatmap[other]
+                if u > v || (u == v && other < at) { peak = false; break search }
+            } } }
+            if peak { found.append(HeatmapPeak(voxel: [i, j, k], probability: Double(v))) }
+        } } }
+        return Array(found.sorted { $0.probability > $1.probability }.prefix(count))
+    }
+}
+
+/// The 14 probabilities read from the detector's aneurysm heatmap rather than from its pooled outputs.
+/// The strongest `count` peaks are taken as candidate aneurysms. Each candidate is named by the
+/// location prior (where in the crop each artery's aneurysms lie), and the candidates are combined as
+/// independent chances ("noisy or"):
+/// - Aneurysm Present = 1 − Π (1 − p_k);
+/// - location L = 1 − Π (1 − p_k · P(L | position_k)).
+///
+/// Why: the pooled outputs average the heatmap over each artery's predicted lumen, which a weak vessel
+/// head blurs, and a single global logit ranks series by their overall look. Several peaks each with a
+/// modest probability are evidence that adds up.
+public struct CandidateReadout: Sendable, Equatable {
+    public var prior: LocationPrior
+    /// Peaks used per series.
+    public var count: Int
+    /// Peaks below this heatmap value are not candidates.
+    public var threshold: Float
+
+    public static let defaultCount = 3
+
+    public init(prior: LocationPrior, count: Int = CandidateReadout.defaultCount, threshold: Float = 0.05) {
+        self.prior = prior
+        self.count = count
+        self.threshold = threshold
+    }
+
+    /// The 14 probabilities (competition order) for these peaks of a heatmap on `preparation`'s grid.
+    public func probabilities(_ peaks: [HeatmapPeak], preparation: Preparation) -> [Double] {
+        var absent = [Double](repeating: 1, count: LocationLabel.locations.count)
+        var none = 1.0
+        for peak in peaks.prefix(count) {
+            let p = min(max(peak.probability, 0), 1)
+            let position = preparation.cropFrame(i: Double(peak.voxel[0]), j: Double(peak.voxel[1]), k: Double(peak.voxel[2]))
+            for (l, q) in prior.posterior(at: position).enumerated() { absent[l] *= 1 - p * q }
+            none *= 1 - p
+        }
+        return absent.map { 1 - $0 } + [1 - none]
+    }
+
+    /// The probabilities read from `heatmap` (on `preparation`'s grid).
+    public func probabilities(heatmap: [Float], preparation: Preparation) -> [Double] {
+        probabilities(HeatmapPeak.find(heatmap, shape: preparation.shape, count: count, threshold: threshold), preparation: preparation)
+    }
+}
