@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "Zlib", dependencies: ["CSystemZlib"]),
         .target(name: "Anatomy"),
         .target(name: "Scoring", dependencies: ["Anatomy"]),
-        .target(name: "Preprocessing", dependencies: ["VolumeCore"]),
+        .target(name: "Preprocessing", dependencies: ["VolumeCore", "Anatomy"]),
         .target(name: "Dataset", dependencies: ["Anatomy", "Preprocessing", "DICOM", "NIfTI", "AtomicFile", "VolumeCore"]),
         .target(name: "Training", dependencies: ["Torch", "Models", "Dataset", "Anatomy", "Scoring", "Preprocessing", "Reports", "AtomicFile"]),
         .target(name: "Inference", dependencies: ["Torch", "Models", "DICOM", "Preprocessing", "Dataset", "Anatomy", "NIfTI", "VolumeCore", "AtomicFile", "Reports"]),

@@ -1,3 +1,4 @@
+import Anatomy
 import AtomicFile
 import Foundation
 import NIfTI

@@ -217,7 +217,7 @@ public final class Predictor {
         }
         if let candidates {
             guard let heat else { throw TorchError.invalidArgument("the candidate readout needs detector weights (a heatmap)") }
-            probabilities = candidates.probabilities(heatmap: heat, preparation: preparation)
+            probabilities = candidates.probabilities(heatmap: heat, grid: preparation.cropGrid)
         }
         return (probabilities, heatmap ? heat : nil)
     }

@@ -1,3 +1,4 @@
+import Anatomy
 import Foundation
 import VolumeCore
 
@@ -70,13 +71,8 @@ public struct Preparation: Codable, Sendable, Equatable {
         return out
     }
 
-    /// Where the grid voxel (i along the width, j, k along the depth; fractional allowed) lies in the
-    /// crop's own frame: millimetres from the crop's centre along the grid's axes, which in improved
-    /// mode are the patient's x, y and z. The same artery lands at about the same place in this frame in
-    /// every series, whatever the crop's shape or spacing.
-    public func cropFrame(i: Double, j: Double, k: Double) -> [Double] {
-        [(i - Double(shape[2] - 1) / 2) * spacing, (j - Double(shape[1] - 1) / 2) * spacing, (k - Double(shape[0] - 1) / 2) * spacing]
-    }
+    /// The grid as the location prior sees it (see `CropGrid`).
+    public var cropGrid: CropGrid { CropGrid(shape: shape, spacing: spacing) }
 
     /// The improved mode's resampling plan.
     public var plan: ImprovedPlan {

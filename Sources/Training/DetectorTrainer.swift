@@ -60,6 +60,9 @@ public final class DetectorTrainer: EpochTrainer {
     let device: Device
     public private(set) var lastDataWait = (seconds: 0.0, fraction: 0.0)
     public private(set) var validationVesselDice: Double?
+    /// When set, validation reads its probabilities from the heatmap's peaks as `willis predict` does
+    /// with a location prior (without the mirror), instead of the network's pooled outputs.
+    public var readout: CandidateReadout?
     public var onBatch: (Int, Int) -> Void = { _, _ in }
     public var learningRate: Double { optimizer.learningRate }
 
@@ -136,6 +139,8 @@ public final class DetectorTrainer: EpochTrainer {
     struct Losses {
         var total: Tensor
         var probabilities: Tensor
+        /// The aneurysm heatmap's logits [m, 1, …] on the grid.
+        var heatmap: Tensor
         /// Data-parallel training: this rank's part of the global batch's loss (what it back-propagates);
         /// the parts summed over the ranks equal `total` computed on the whole global batch.
         var share: Tensor
@@ -264,7 +269,7 @@ public final class DetectorTrainer: EpochTrainer {
         total = try total + classification
         share = try share + classification * (weight ?? 1)
         if weight == 0 { share = try share * 0.0 }
-        return Losses(total: total, probabilities: try out.logits.sigmoid(), share: weight == nil ? total : share, vesselDice: dice)
+        return Losses(total: total, probabilities: try out.logits.sigmoid(), heatmap: out.heatmap, share: weight == nil ? total : share, vesselDice: dice)
     }
 
     /// CenterNet's penalty-reduced focal loss (α = 2, β = 4) on heatmap logits, summed and divided by
@@ -335,6 +340,7 @@ public final class DetectorTrainer: EpochTrainer {
         let (shape, spacing) = (config.inputShape, config.preparation.spacing)
         let (sigma, modalityInput) = (config.detector.heatmapSigmaMM, config.detector.modalityInput)
         let territory = config.detector.vesselTerritoryMM
+        let (readout, grid) = (self.readout, config.preparation.cropGrid)
         var dice: [Double] = []
         let result = try Torch.withNoGrad {
             try Passes.evaluate(set, batchSize: config.batchSize * (parallel?.worldSize ?? 1), parallel: parallel, build: {
@@ -342,7 +348,13 @@ public final class DetectorTrainer: EpochTrainer {
             }) { batch in
                 let l = try losses(average, batch, window: config.detector.patchShape, measureDice: true)
                 dice += l.vesselDice
-                return (try l.total.item(), try l.probabilities.floats())
+                guard let readout else { return (try l.total.item(), try l.probabilities.floats()) }
+                let heat = try l.heatmap.sigmoid().floats()
+                let size = heat.count / max(batch.count, 1)
+                let p = (0..<batch.count).flatMap { n in
+                    readout.probabilities(heatmap: Array(heat[(n * size)..<((n + 1) * size)]), grid: grid).map(Float.init)
+                }
+                return (try l.total.item(), p)
             }
         }
         // Data-parallel: each rank measured its part of the set; sum and count over the ranks.

@@ -117,13 +117,15 @@ public struct TrainingRun {
         log("training on \(trainSet.count) series, validating on \(validationSet.count) (fold \(validationFold) of \(folds))")
         // Fitted to the training fold only, so the validation scores are honest.
         var weightsMetadata: [String: String] = [:]
-        if detector, let prior = try Self.fitLocationPrior(cache: cache, uids: trainSet.ids, preparation: config.preparation) {
+        let prior = detector ? try Self.fitLocationPrior(cache: cache, uids: trainSet.ids, preparation: config.preparation) : nil
+        if let prior {
             weightsMetadata[LocationPrior.metadataKey] = prior.json
-            log("location prior fitted to \(prior.components.map(\.count).reduce(0, +)) localizer points of the training series")
+            log("location prior fitted to \(prior.components.map(\.count).reduce(0, +)) localizer points of the training series; validation reads the heatmap's peaks with it")
         }
 
         let trainer: EpochTrainer = config.model == .detector ? try DetectorTrainer(config: config, device: device)
                                                               : try Trainer(config: config, device: device)
+        if let prior, let detectorTrainer = trainer as? DetectorTrainer { detectorTrainer.readout = CandidateReadout(prior: prior) }
         if isLeader { trainer.onBatch = { [batchProgress, weak trainer] done, total in batchProgress((trainer?.epoch ?? 0) + 1, done, total) } }
         let last = "\(output)/last.safetensors"
         if resume && FileManager.default.fileExists(atPath: last) {
@@ -211,9 +213,10 @@ public struct TrainingRun {
     /// The location prior of the localizer points placed in the cached series `uids` (nil: none placed).
     public static func fitLocationPrior(cache: PreprocessedCache, uids: [String], preparation: Preparation) throws -> LocationPrior? {
         var points: [(position: [Double], location: LocationLabel)] = []
+        let grid = preparation.cropGrid
         for uid in uids {
             for p in try cache.detectionTargets(uid).points {
-                points.append((preparation.cropFrame(i: p.i, j: p.j, k: p.k), p.location))
+                points.append((grid.position(i: p.i, j: p.j, k: p.k), p.location))
             }
         }
         return points.isEmpty ? nil : try LocationPrior.fit(points)

@@ -228,7 +228,7 @@ import Training
         #expect(predictor.readout == .candidates(CandidateReadout(prior: expected)))
         let series = try SeriesLoader().load("\(root)/data/series/\(cases[0].seriesInstanceUID)")
         let heat = try #require(try predictor.infer(predictor.prepare(series), heatmap: true).heatmap)
-        #expect(r.probabilities == CandidateReadout(prior: expected).probabilities(heatmap: heat, preparation: predictor.preparation))
+        #expect(r.probabilities == CandidateReadout(prior: expected).probabilities(heatmap: heat, grid: predictor.preparation.cropGrid))
         predictor.readout = .pooled
         let pooled = try predictor.predict(series)
         #expect(pooled.probabilities != r.probabilities && pooled.probabilities.allSatisfy { $0 > 0 && $0 < 1 })
@@ -301,6 +301,37 @@ import Training
         let predictor = try Predictor(weights: "\(root)/run/model.safetensors")
         #expect(predictor.inputShape == [32, 48, 48], "prediction runs on the whole input")
         #expect(predictor.window == [16, 24, 24], "in windows of the training patch")
+    }
+
+    /// With a location prior, validation reads each series' probabilities from the weight average's
+    /// heatmap peaks, as prediction does: the same numbers as the readout applied to that heatmap, and not
+    /// the pooled outputs it gives without one. The validation loss does not change.
+    @Test func validationReadsTheHeatmapWithTheLocationPrior() throws {
+        var g = SystemRandomNumberGeneratorSeeded(5)
+        let inputs = (0..<3).map { _ in (0..<(16 * 32 * 32)).map { _ in Float(g.next() % 1000) / 1000 } }
+        let set = SampleSet(inputs.enumerated().map { n, input in
+            Sample(id: "s\(n)", input: input, labels: [Bool](repeating: false, count: 14), targets: DetectionTargets())
+        })
+        let c = config()
+        try Torch.manualSeed(11)
+        let trainer = try DetectorTrainer(config: c)
+        let pooled = try trainer.evaluate(set)
+        let prior = try LocationPrior.fit([(position: [20, 0, 0], location: .leftMCA), (position: [-20, 0, 0], location: .rightMCA),
+                                           (position: [0, -15, 10], location: .anteriorCommunicating)])
+        // A low threshold, so that the untrained network's heatmap has peaks to read.
+        let readout = CandidateReadout(prior: prior, count: 3, threshold: 0)
+        trainer.readout = readout
+        let read = try trainer.evaluate(set)
+        #expect(read.loss == pooled.loss)
+        for (n, input) in inputs.enumerated() {
+            let heat = try Torch.withNoGrad {
+                try trainer.average(Tensor(input, shape: [1, 1, 16, 32, 32])).heatmap.sigmoid().floats()
+            }
+            let expected = readout.probabilities(heatmap: heat, grid: c.preparation.cropGrid)
+            #expect(expected[13] > 0)
+            #expect(zip(read.probabilities[n], expected).allSatisfy { abs($0 - $1) < 1e-6 }, "series \(n): \(read.probabilities[n]) vs \(expected)")
+            #expect(read.probabilities[n] != pooled.probabilities[n])
+        }
     }
 
     /// A resumed detector run (weights, weight average, AdamW state, cosine schedule, generator) continues

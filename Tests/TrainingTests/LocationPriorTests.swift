@@ -50,15 +50,14 @@ import Testing
     @Test func candidateReadoutMatchesTheNoisyOrOracle() throws {
         let o = try oracle()
         let prior = try fitted(o)
-        var preparation = Preparation(mode: .improved, shape: o.shape)
-        preparation.spacing = o.spacing
+        let grid = CropGrid(shape: o.shape, spacing: o.spacing)
         let peaks = o.peaks.map { HeatmapPeak(voxel: $0.voxel, probability: $0.probability) }
         for (count, expected) in o.readouts {
-            let p = CandidateReadout(prior: prior, count: try #require(Int(count))).probabilities(peaks, preparation: preparation)
+            let p = CandidateReadout(prior: prior, count: try #require(Int(count))).probabilities(peaks, grid: grid)
             #expect(p.count == 14)
             #expect(zip(p, expected).allSatisfy { abs($0 - $1) < 1e-9 }, "\(count) peaks: \(p) vs \(expected)")
         }
-        #expect(CandidateReadout(prior: prior).probabilities([], preparation: preparation) == [Double](repeating: 0, count: 14))
+        #expect(CandidateReadout(prior: prior).probabilities([], grid: grid) == [Double](repeating: 0, count: 14))
     }
 
     /// Peaks are the local maxima at or above the threshold, strongest first: a plateau gives one peak

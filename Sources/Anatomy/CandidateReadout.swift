@@ -1,5 +1,21 @@
-import Anatomy
-import Preprocessing
+/// The prepared crop as the location prior sees it: its grid's shape (depth, height, width) and
+/// isotropic spacing, with axes along the patient's x, y and z (improved mode).
+public struct CropGrid: Sendable, Equatable {
+    public var shape: [Int]
+    public var spacing: Double
+
+    public init(shape: [Int], spacing: Double) {
+        self.shape = shape
+        self.spacing = spacing
+    }
+
+    /// Where the grid voxel (i along the width, j, k along the depth; fractional allowed) lies in the
+    /// crop's own frame: millimetres from the crop's centre along the grid's axes. The same artery lands
+    /// at about the same place in this frame in every series, whatever the crop's shape or spacing.
+    public func position(i: Double, j: Double, k: Double) -> [Double] {
+        [(i - Double(shape[2] - 1) / 2) * spacing, (j - Double(shape[1] - 1) / 2) * spacing, (k - Double(shape[0] - 1) / 2) * spacing]
+    }
+}
 
 /// A local maximum of the detector's aneurysm heatmap: a voxel of the prepared grid (i along the
 /// width, j, k along the depth) and the heatmap's value there.
@@ -62,21 +78,21 @@ public struct CandidateReadout: Sendable, Equatable {
         self.threshold = threshold
     }
 
-    /// The 14 probabilities (competition order) for these peaks of a heatmap on `preparation`'s grid.
-    public func probabilities(_ peaks: [HeatmapPeak], preparation: Preparation) -> [Double] {
+    /// The 14 probabilities (competition order) for these peaks of a heatmap on `grid`.
+    public func probabilities(_ peaks: [HeatmapPeak], grid: CropGrid) -> [Double] {
         var absent = [Double](repeating: 1, count: LocationLabel.locations.count)
         var none = 1.0
         for peak in peaks.prefix(count) {
             let p = min(max(peak.probability, 0), 1)
-            let position = preparation.cropFrame(i: Double(peak.voxel[0]), j: Double(peak.voxel[1]), k: Double(peak.voxel[2]))
+            let position = grid.position(i: Double(peak.voxel[0]), j: Double(peak.voxel[1]), k: Double(peak.voxel[2]))
             for (l, q) in prior.posterior(at: position).enumerated() { absent[l] *= 1 - p * q }
             none *= 1 - p
         }
         return absent.map { 1 - $0 } + [1 - none]
     }
 
-    /// The probabilities read from `heatmap` (on `preparation`'s grid).
-    public func probabilities(heatmap: [Float], preparation: Preparation) -> [Double] {
-        probabilities(HeatmapPeak.find(heatmap, shape: preparation.shape, count: count, threshold: threshold), preparation: preparation)
+    /// The probabilities read from `heatmap` (on `grid`).
+    public func probabilities(heatmap: [Float], grid: CropGrid) -> [Double] {
+        probabilities(HeatmapPeak.find(heatmap, shape: grid.shape, count: count, threshold: threshold), grid: grid)
     }
 }
