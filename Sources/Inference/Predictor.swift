@@ -61,17 +61,11 @@ public final class Predictor {
         var windows: [[Int]?] = []
         var prior: LocationPrior?
         for path in paths {
-            let (network, preparation, patch) = try Self.load(path, device: device)
+            let (network, preparation, patch, locationPrior) = try Self.load(path, device: device)
             networks.append(network)
             preparations.append(override ?? preparation)
             windows.append(patch)
-            if prior == nil, case .detector = network {
-                prior = try SafeTensorsFile(path: path).metadata[LocationPrior.metadataKey].map {
-                    do { return try LocationPrior.from(json: $0) } catch {
-                        throw TorchError.safetensors(path: path, reason: "its location prior cannot be read: \(error)")
-                    }
-                }
-            }
+            prior = prior ?? locationPrior
         }
         if let different = zip(paths, preparations).first(where: { $0.1 != preparations[0] }) {
             throw TorchError.invalidArgument("\(different.0) prepares series differently from \(first) (\(different.1.cacheKey) vs \(preparations[0].cacheKey)); an ensemble needs one preparation")
@@ -115,10 +109,11 @@ public final class Predictor {
         set { for case let .detector(net) in networks { net.autocast = newValue } }
     }
 
-    /// The network in `path`, the preparation it was trained with and, for detector weights trained on
-    /// patches, the patch shape (its default sliding window).
-    static func load(_ path: String, device: Device) throws -> (Network, Preparation, patch: [Int]?) {
+    /// The network in `path`, the preparation it was trained with and, for detector weights, the patch
+    /// shape they were trained on (their default sliding window) and their location prior, if any.
+    static func load(_ path: String, device: Device) throws -> (Network, Preparation, patch: [Int]?, prior: LocationPrior?) {
         let network: Network
+        var prior: LocationPrior?
         let file = try SafeTensorsFile(path: path)
         let trained = trainingSettings(file)
         var tensors: [String: Tensor] = [:]
@@ -142,6 +137,11 @@ public final class Predictor {
             net.store.isTraining = false
             net.autocast = trained.autocast
             network = .detector(net)
+            prior = try file.metadata[LocationPrior.metadataKey].map {
+                do { return try LocationPrior.from(json: $0) } catch {
+                    throw TorchError.safetensors(path: path, reason: "its location prior cannot be read: \(error)")
+                }
+            }
         } else {
             guard let first = file.entry("enc1.0.weight"), first.shape.count == 5 else {
                 throw TorchError.safetensors(path: path, reason: "no enc1.0.weight: not UNet3D weights")
@@ -151,7 +151,7 @@ public final class Predictor {
             model.store.isTraining = false
             network = .reference(try model.foldedForInference())
         }
-        return (network, preparation, trained.patch)
+        return (network, preparation, trained.patch, prior)
     }
 
     /// Probabilities for the one series under `folder` (or a multi-frame file).
