@@ -47,7 +47,7 @@ struct Predict: ParsableCommand {
     var window: String?
     @Option(help: "Detector: fp32, or bf16 (mixed precision: CUDA, or CPUs with AVX-512 BF16) (default: what the weights were trained with).")
     var precision: String?
-    @Option(help: "Detector: how the heatmap is pooled into the 13 locations: lumen (each voxel weighted by its probability of being the artery's lumen, as trained) or artery (by its probability of belonging to that artery rather than another).")
+    @Option(help: "Detector with --readout pooled: how the heatmap is pooled into the 13 locations: lumen (each voxel weighted by its probability of being the artery's lumen, as trained) or artery (by its probability of belonging to that artery rather than another).")
     var locationPooling: String = "lumen"
     @Option(help: "Detector: where the 14 probabilities come from: candidates (the heatmap's strongest peaks, each named by the location prior stored in the weights, combined as independent chances) or pooled (the network's own outputs) (default: candidates when the weights carry a location prior, else pooled).")
     var readout: String?
