@@ -1,0 +1,112 @@
+import Foundation
+import Torch
+
+/// The detector's second stage: a small 3D CNN that looks at a cube of the prepared image around one of
+/// the heatmap's peaks, at the image's finest sampling, and gives the logit that an aneurysm lies there.
+///
+/// Why a second stage: the detector's heatmap finds aneurysms above 5 mm almost always, but gives those of
+/// 3 mm or less a value near 0.1, below the false peaks of negative series (RESULTS.md, stop 16). It
+/// computes on a 1.6 mm grid over the whole crop; a 1.5 mm bulge is a sub-voxel detail there. This
+/// network sees only a 19 mm cube (24 samples at 0.8 mm) around each candidate, so it can spend its
+/// capacity on the detail at a small cost per series.
+///
+/// Layers (PyTorch module paths): `block0` conv 3³ 1→f at 24³; `down0` conv 2³ stride 2 f→2f;
+/// `block1` conv 3³ at 12³; `down1` 2f→4f; `block2` conv 3³ at 6³; each conv followed by instance
+/// norm and leaky ReLU; then the average and the maximum over the cube, and `head` (linear 8f → 1).
+public final class CandidateClassifier {
+    final class Block {
+        let conv: Conv3d, norm: InstanceNorm3d
+        init(_ s: ParameterStore, _ name: String, _ inChannels: Int, _ outChannels: Int) throws {
+            conv = try Conv3d(s, "\(name).conv", inChannels, outChannels, kernel: 3, padding: 1)
+            norm = try InstanceNorm3d(s, "\(name).norm", outChannels)
+        }
+        func callAsFunction(_ x: Tensor) throws -> Tensor { try norm(conv(x)).leakyRelu() }
+    }
+
+    public let store: ParameterStore
+    public let baseFilters: Int
+    /// The cube's edge in samples of the prepared image (a multiple of 4).
+    public let patchSize: Int
+    let blocks: [Block]
+    let down: [Conv3d]
+    let head: Linear
+
+    public static let defaultPatchSize = 24
+
+    public init(baseFilters f: Int = 16, patchSize: Int = CandidateClassifier.defaultPatchSize, device: Device = .cpu) throws {
+        guard f > 0, patchSize >= 8, patchSize % 4 == 0 else {
+            throw TorchError.invalidArgument("a candidate classifier needs base filters > 0 and a patch size that is a multiple of 4 (at least 8), not \(f) and \(patchSize)")
+        }
+        let s = ParameterStore(device: device)
+        store = s
+        baseFilters = f
+        self.patchSize = patchSize
+        blocks = try [Block(s, "block0", 1, f), Block(s, "block1", 2 * f, 2 * f), Block(s, "block2", 4 * f, 4 * f)]
+        down = try [Conv3d(s, "down0", f, 2 * f, kernel: 2, stride: 2), Conv3d(s, "down1", 2 * f, 4 * f, kernel: 2, stride: 2)]
+        head = try Linear(s, "head", 8 * f, 1)
+    }
+
+    /// `patches` [N, 1, P, P, P] → logits [N].
+    public func callAsFunction(_ patches: Tensor) throws -> Tensor {
+        let p = patchSize
+        guard patches.shape.count == 5, patches.shape[1] == 1, Array(patches.shape[2...]) == [p, p, p] else {
+            throw TorchError.invalidArgument("CandidateClassifier expects [N, 1, \(p), \(p), \(p)], got \(patches.shape)")
+        }
+        var x = try blocks[0](patches)
+        x = try blocks[1](down[0](x))
+        x = try blocks[2](down[1](x))
+        let pooled = try Tensor.cat([x.adaptiveAvgPool3d((1, 1, 1)), x.adaptiveMaxPool3d((1, 1, 1))], dim: 1).flatten(startDim: 1)
+        return try head(pooled).flatten(startDim: 0)
+    }
+
+    /// The cube of `size` samples of `image` (depth, height, width = `shape`, row-major) whose centre is
+    /// at `centre` (sample coordinates i along the width, j, k along the depth; a cube of even size is
+    /// centred between samples). Samples beyond the image repeat its edge, so a candidate near the crop's
+    /// border still gets a full cube.
+    public static func cube(_ image: [Float], shape: [Int], centre: [Double], size: Int) -> [Float] {
+        let (d, h, w) = (shape[0], shape[1], shape[2])
+        let start = centre.map { Int(($0 - Double(size - 1) / 2 + 0.5).rounded(.down)) }
+        var out = [Float](repeating: 0, count: size * size * size)
+        guard d > 0, h > 0, w > 0, image.count == d * h * w else { return out }
+        var at = 0
+        for c in 0..<size {
+            let k = min(max(start[2] + c, 0), d - 1)
+            for b in 0..<size {
+                let j = min(max(start[1] + b, 0), h - 1)
+                let row = (k * h + j) * w
+                for a in 0..<size {
+                    out[at] = image[row + min(max(start[0] + a, 0), w - 1)]
+                    at += 1
+                }
+            }
+        }
+        return out
+    }
+
+    /// Where the centre of the grid voxel (i, j, k) lies in the image's samples when the image is sampled
+    /// `subdivision` times finer than the grid.
+    public static func sampleCentre(gridVoxel v: [Double], subdivision n: Int) -> [Double] {
+        v.map { $0 * Double(n) + Double(n - 1) / 2 }
+    }
+}
+
+/// What a candidate classifier was trained for, stored in its weights (`willis_candidate_classifier`), so
+/// that `willis predict` reads the same peaks and cuts the same cubes.
+public struct CandidateClassifierSettings: Codable, Sendable, Equatable {
+    public static let metadataKey = "willis_candidate_classifier"
+    public var baseFilters: Int
+    public var patchSize: Int
+    /// Peaks of the heatmap looked at per series, and the least heatmap value of one.
+    public var peaksPerSeries: Int
+    public var peakThreshold: Float
+    /// The preparation (`Preparation.cacheKey`) whose images the classifier was trained on.
+    public var preparation: String
+
+    public init(baseFilters: Int, patchSize: Int, peaksPerSeries: Int, peakThreshold: Float, preparation: String) {
+        self.baseFilters = baseFilters
+        self.patchSize = patchSize
+        self.peaksPerSeries = peaksPerSeries
+        self.peakThreshold = peakThreshold
+        self.preparation = preparation
+    }
+}

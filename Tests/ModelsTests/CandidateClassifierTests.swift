@@ -1,0 +1,60 @@
+import Foundation
+import Models
+import TestSupport
+import Testing
+import Torch
+
+/// The detector's second stage against PyTorch (tools/oracles/candidate_classifier.py): the same module
+/// loads Willis's weights strictly and gives the same logits; the cubes it is shown equal numpy's
+/// edge-padded slices.
+@Suite(.serialized) struct CandidateClassifierTests {
+    init() throws { try engine() }
+
+    @Test func pyTorchLoadsTheWeightsStrictlyAndGivesTheSameLogits() throws {
+        let dir = try temporaryDirectory()
+        try Torch.manualSeed(11)
+        let model = try CandidateClassifier(baseFilters: 4, patchSize: 12)
+        model.store.isTraining = false
+        #expect(model.store.namedTensors.map(\.0) == [
+            "block0.conv.weight", "block0.conv.bias", "block0.norm.weight", "block0.norm.bias",
+            "block1.conv.weight", "block1.conv.bias", "block1.norm.weight", "block1.norm.bias",
+            "block2.conv.weight", "block2.conv.bias", "block2.norm.weight", "block2.norm.bias",
+            "down0.weight", "down0.bias", "down1.weight", "down1.bias", "head.weight", "head.bias",
+        ])
+        // Trained-looking norms: not the ones and zeros they start at.
+        try Torch.withNoGrad {
+            for (name, t) in model.store.namedTensors where name.contains("norm") {
+                try t.copy(from: Tensor.randn(t.shape) * 0.3 + (name.hasSuffix("weight") ? 1.0 : 0.0))
+            }
+        }
+        try model.store.save(to: "\(dir)/classifier.safetensors")
+        let input = try Tensor.randn([3, 1, 12, 12, 12])
+        try SafeTensors.write([("input", input)], to: "\(dir)/probe.safetensors")
+        try runOracle("candidate_classifier.py", ["forward", "\(dir)/classifier.safetensors", "\(dir)/probe.safetensors", "\(dir)/out.safetensors"])
+        let ours = try Torch.withNoGrad { try model(input) }
+        #expect(ours.shape == [3])
+        let theirs = try SafeTensorsFile(path: "\(dir)/out.safetensors").tensor("logits")
+        #expect(maxAbsoluteError(try ours.floats(), try theirs.floats()) < 1e-4)
+        #expect(throws: TorchError.self) { try model(Tensor.randn([1, 1, 12, 12, 8])) }
+        #expect(throws: TorchError.self) { try CandidateClassifier(baseFilters: 4, patchSize: 10) }
+    }
+
+    @Test func cubesAreNumpysEdgePaddedSlices() throws {
+        let dir = try temporaryDirectory()
+        let shape = [7, 9, 11]
+        let image = (0..<shape.reduce(1, *)).map { Float($0) }
+        // Inside, on the edges, beyond them, and between samples (a subdivided grid's voxel centres).
+        let centres: [[Double]] = [[5, 4, 3], [0, 0, 0], [10, 8, 6], [-3, 12, 2], [5.5, 4.5, 3.5], [2.4, 6.6, 1]]
+        for size in [4, 5] {
+            try SafeTensors.write([("image", Tensor(image, shape: shape)), ("centres", Tensor(centres.flatMap { $0.map(Float.init) }, shape: [centres.count, 3])),
+                                   ("size", Tensor([Float(size)], shape: [1]))], to: "\(dir)/probe.safetensors")
+            try runOracle("candidate_classifier.py", ["cube", "\(dir)/probe.safetensors", "\(dir)/cubes.safetensors"])
+            let expected = try SafeTensorsFile(path: "\(dir)/cubes.safetensors").tensor("cubes").floats()
+            let cubes = centres.flatMap { CandidateClassifier.cube(image, shape: shape, centre: $0, size: size) }
+            #expect(cubes == expected, "size \(size)")
+        }
+        // A grid voxel's centre among the samples of a twice-finer image: the middle of its 2 × 2 × 2.
+        #expect(CandidateClassifier.sampleCentre(gridVoxel: [3, 0, 10], subdivision: 2) == [6.5, 0.5, 20.5])
+        #expect(CandidateClassifier.sampleCentre(gridVoxel: [3, 0, 10], subdivision: 1) == [3, 0, 10])
+    }
+}
