@@ -18,14 +18,21 @@ public struct CropGrid: Sendable, Equatable {
 }
 
 /// A local maximum of the detector's aneurysm heatmap: a voxel of the prepared grid (i along the
-/// width, j, k along the depth) and the heatmap's value there.
+/// width, j, k along the depth) and the probability that an aneurysm lies there: the heatmap's value,
+/// or, once a candidate classifier has looked at it, the two combined (`CandidateScoring`).
 public struct HeatmapPeak: Sendable, Equatable {
     public var voxel: [Int]
     public var probability: Double
+    /// The candidate classifier's probability, when one scored this peak.
+    public var classifier: Double?
+    /// The heatmap's own value, when `probability` is no longer it.
+    public var heatmap: Double?
 
-    public init(voxel: [Int], probability: Double) {
+    public init(voxel: [Int], probability: Double, classifier: Double? = nil, heatmap: Double? = nil) {
         self.voxel = voxel
         self.probability = probability
+        self.classifier = classifier
+        self.heatmap = heatmap
     }
 
     /// Local maxima of `heatmap` (26-neighbourhood; `shape` depth, height, width), strongest first, at
@@ -94,5 +101,35 @@ public struct CandidateReadout: Sendable, Equatable {
     /// The probabilities read from `heatmap` (on `grid`).
     public func probabilities(heatmap: [Float], grid: CropGrid) -> [Double] {
         probabilities(HeatmapPeak.find(heatmap, shape: grid.shape, count: count, threshold: threshold), grid: grid)
+    }
+}
+
+/// How a candidate's probability is made from the heatmap's value p at its peak and the candidate
+/// classifier's probability q of the cube around it.
+public enum CandidateScoring: String, Sendable, CaseIterable, Codable {
+    /// q alone: the classifier re-ranks the heatmap's peaks.
+    case classifier
+    /// √(p·q): a candidate needs both to be strong.
+    case geometricMean = "geometric-mean"
+    /// p alone (the classifier's q is recorded, not used).
+    case heatmap
+
+    public func combine(heatmap p: Double, classifier q: Double) -> Double {
+        switch self {
+        case .classifier: return q
+        case .geometricMean: return (max(p, 0) * max(q, 0)).squareRoot()
+        case .heatmap: return p
+        }
+    }
+
+    /// `peaks` with their classifier probabilities `q` (in the same order) scored by this rule,
+    /// strongest first; equal scores keep the heatmap's order.
+    public func rescore(_ peaks: [HeatmapPeak], classifier q: [Double]) -> [HeatmapPeak] {
+        zip(peaks, q).enumerated().map { n, pair in
+            (n, HeatmapPeak(voxel: pair.0.voxel, probability: combine(heatmap: pair.0.probability, classifier: pair.1),
+                            classifier: pair.1, heatmap: pair.0.probability))
+        }
+        .sorted { $0.1.probability > $1.1.probability || ($0.1.probability == $1.1.probability && $0.0 < $1.0) }
+        .map(\.1)
     }
 }

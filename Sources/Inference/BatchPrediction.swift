@@ -117,7 +117,8 @@ public struct BatchPrediction {
                     let result = try predictor.infer(input, heatmap: results != nil)
                     outcome.probabilities = result.probabilities
                     if let results, let grid = prepared.grid {
-                        evidence = try Evidence.write(input: predictor.preparation.onGrid(input), heatmap: result.heatmap, grid: grid, shape: predictor.inputShape,
+                        evidence = try Evidence.write(input: predictor.preparation.onGrid(input), heatmap: result.heatmap, peaks: result.peaks, grid: grid,
+                                                      shape: predictor.inputShape,
                                                       candidateCount: predictor.candidateCount, to: results.folder(for: key))
                     }
                 } catch {

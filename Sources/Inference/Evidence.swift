@@ -16,6 +16,10 @@ public enum Evidence {
         public var lps: [Double]
         public var voxel: [Int]
         public var probability: Double
+        /// With a candidate classifier: its probability, and the heatmap's value (`probability` is then
+        /// the two combined).
+        public var classifier: Double?
+        public var heatmap: Double?
     }
 
     /// File names inside a series' folder.
@@ -26,9 +30,15 @@ public enum Evidence {
 
     /// The strongest local maxima of `heatmap` (see `HeatmapPeak.find`) with their place in the patient.
     public static func candidates(_ heatmap: [Float], shape: [Int], grid: Geometry, count: Int = 5, threshold: Float = 0.05) -> [Candidate] {
-        HeatmapPeak.find(heatmap, shape: shape, count: count, threshold: threshold).map { peak in
+        candidates(HeatmapPeak.find(heatmap, shape: shape, count: count, threshold: threshold), grid: grid)
+    }
+
+    /// `peaks` with their place in the patient.
+    public static func candidates(_ peaks: [HeatmapPeak], grid: Geometry) -> [Candidate] {
+        peaks.map { peak in
             let p = grid.patient(i: Double(peak.voxel[0]), j: Double(peak.voxel[1]), k: Double(peak.voxel[2]))
-            return Candidate(lps: [p.x, p.y, p.z], voxel: peak.voxel, probability: peak.probability)
+            return Candidate(lps: [p.x, p.y, p.z], voxel: peak.voxel, probability: peak.probability, classifier: peak.classifier,
+                             heatmap: peak.heatmap)
         }
     }
 
@@ -42,10 +52,12 @@ public enum Evidence {
 
     /// Writes into `folder`: `input.nii.gz` (the prepared input windowed to 8 bits, on `grid`) and the
     /// axial, coronal and sagittal MIPs; with a heatmap also `heatmap.nii.gz`, `candidates.json`, and the
-    /// heatmap in red over the MIPs. Returns the names written and the candidates.
+    /// heatmap in red over the MIPs. The candidates are `peaks` (those the readout used) when given,
+    /// else the heatmap's strongest local maxima; `candidateCount` of them. Returns the names written
+    /// and the candidates.
     @discardableResult
-    public static func write(input: [Float], heatmap: [Float]?, grid: Geometry, shape: [Int], candidateCount: Int = 5,
-                             to folder: String) throws
+    public static func write(input: [Float], heatmap: [Float]?, peaks: [HeatmapPeak]? = nil, grid: Geometry, shape: [Int],
+                             candidateCount: Int = 5, to folder: String) throws
         -> (files: [String], candidates: [Candidate]?) {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let dims = (shape[0], shape[1], shape[2])
@@ -62,7 +74,8 @@ public enum Evidence {
         if let heatmap {
             let volume = try Volume(shape: dims, voxels: heatmap, geometry: grid)
             try NIfTI.write(volume, to: "\(folder)/\(heatmapFile)", dataType: .float32)
-            let c = candidates(heatmap, shape: shape, grid: grid, count: candidateCount)
+            let c = peaks.map { candidates(Array($0.prefix(candidateCount)), grid: grid) }
+                ?? candidates(heatmap, shape: shape, grid: grid, count: candidateCount)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try AtomicFile.write(try encoder.encode(c), to: "\(folder)/\(candidatesFile)")

@@ -40,11 +40,63 @@ public final class Predictor {
     }
     /// Defaults to `candidates` when the weights are a detector's with a location prior, else `pooled`.
     public var readout: Readout
+    /// The detector's second stage (`useCandidateClassifier(at:scoring:)`): it scores the cube of the
+    /// prepared image around each of the heatmap's peaks, and the candidate readout ranks the peaks by
+    /// `scoring`.
+    public struct CandidateStage {
+        public let classifier: CandidateClassifier
+        public let settings: CandidateClassifierSettings
+        public var scoring: CandidateScoring
+    }
+    public var candidateStage: CandidateStage?
     let device: Device
     /// Candidates listed in a series' evidence: those the readout used, and at least 5.
     public var candidateCount: Int {
+        if let stage = candidateStage { return max(5, stage.settings.peaksPerSeries) }
         if case let .candidates(r) = readout { return max(5, r.count) }
         return 5
+    }
+
+    /// Adds the candidate classifier in `path` (from `willis train-candidates`) as the detector's second
+    /// stage. It must have been trained on images prepared as these weights prepare them, and needs the
+    /// candidate readout (weights with a location prior).
+    public func useCandidateClassifier(at path: String, scoring: CandidateScoring) throws {
+        guard case .candidates = readout else {
+            throw TorchError.invalidArgument("a candidate classifier re-scores the candidate readout's peaks: the detector weights need a location prior (willis location-prior)")
+        }
+        let file = try SafeTensorsFile(path: path)
+        guard file.metadata["willis_model"] == "candidate_classifier", let json = file.metadata[CandidateClassifierSettings.metadataKey],
+              let settings = try? JSONDecoder().decode(CandidateClassifierSettings.self, from: Data(json.utf8)) else {
+            throw TorchError.safetensors(path: path, reason: "not candidate classifier weights (willis train-candidates writes them)")
+        }
+        guard settings.preparation == preparation.cacheKey else {
+            throw TorchError.safetensors(path: path, reason: "trained on images prepared as \(settings.preparation), but the detector prepares them as \(preparation.cacheKey)")
+        }
+        guard settings.peaksPerSeries > 0, settings.peakThreshold.isFinite else {
+            throw TorchError.safetensors(path: path, reason: "its settings ask for \(settings.peaksPerSeries) peaks above \(settings.peakThreshold)")
+        }
+        let classifier = try CandidateClassifier(baseFilters: settings.baseFilters, patchSize: settings.patchSize, device: device)
+        var tensors: [String: Tensor] = [:]
+        for name in file.names where !name.hasPrefix("__") { tensors[name] = try file.tensor(name) }
+        try classifier.store.load(tensors)
+        classifier.store.isTraining = false
+        candidateStage = CandidateStage(classifier: classifier, settings: settings, scoring: scoring)
+    }
+
+    /// The classifier's probability for the cube of the prepared `input` around each peak: the mean of
+    /// the cube's and its left-right mirror's.
+    func classify(_ input: [Float], _ peaks: [HeatmapPeak], _ stage: CandidateStage) throws -> [Double] {
+        guard !peaks.isEmpty else { return [] }
+        let size = stage.settings.patchSize, n = preparation.inputSubdivision
+        let cubes = peaks.flatMap { peak in
+            CandidateClassifier.cube(input, shape: preparation.inputShape,
+                                     centre: CandidateClassifier.sampleCentre(gridVoxel: peak.voxel.map(Double.init), subdivision: n), size: size)
+        }
+        return try Torch.withNoGrad {
+            let x = try Tensor(cubes, shape: [peaks.count, 1, size, size, size], device: device)
+            let direct = try stage.classifier(x).sigmoid(), mirrored = try stage.classifier(x.flip([4])).sigmoid()
+            return try ((direct + mirrored) * 0.5).floats().map(Double.init)
+        }
     }
 
     /// Loads weights saved by `willis train` or exported from the notebook (state_dict names);
@@ -201,7 +253,9 @@ public final class Predictor {
     /// The 14 probabilities and, for the detector when asked, its aneurysm probability per voxel of the
     /// prepared grid. The detector averages the image and its left-right mirror: the mirror's outputs
     /// with Left and Right exchanged, its heatmap mirrored back.
-    public func infer(_ input: [Float], heatmap: Bool) throws -> (probabilities: [Double], heatmap: [Float]?) {
+    /// With the candidate readout, `peaks` are the candidates it read, strongest first (scored by the
+    /// candidate classifier when there is one).
+    public func infer(_ input: [Float], heatmap: Bool) throws -> (probabilities: [Double], heatmap: [Float]?, peaks: [HeatmapPeak]?) {
         let x = try Tensor(input, shape: [1, 1] + preparation.inputShape, device: device)
         var probabilities = [Double](repeating: 0, count: 14)
         var heat: [Float]?
@@ -215,11 +269,20 @@ public final class Predictor {
                 heat = heat.map { zip($0, h).map { $0 + $1 / scale } } ?? h.map { $0 / scale }
             }
         }
+        var peaks: [HeatmapPeak]?
         if let candidates {
             guard let heat else { throw TorchError.invalidArgument("the candidate readout needs detector weights (a heatmap)") }
-            probabilities = candidates.probabilities(heatmap: heat, grid: preparation.cropGrid)
+            var found: [HeatmapPeak]
+            if let stage = candidateStage {
+                found = HeatmapPeak.find(heat, shape: preparation.shape, count: stage.settings.peaksPerSeries, threshold: stage.settings.peakThreshold)
+                found = stage.scoring.rescore(found, classifier: try classify(input, found, stage))
+            } else {
+                found = HeatmapPeak.find(heat, shape: preparation.shape, count: candidates.count, threshold: candidates.threshold)
+            }
+            probabilities = candidates.probabilities(found, grid: preparation.cropGrid)
+            peaks = found
         }
-        return (probabilities, heatmap ? heat : nil)
+        return (probabilities, heatmap ? heat : nil, peaks)
     }
 
     func infer(_ x: Tensor, _ network: Network, heatmap: Bool) throws -> (probabilities: [Double], heatmap: [Float]?) {

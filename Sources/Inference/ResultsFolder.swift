@@ -63,9 +63,14 @@ public struct RunInfo: Codable, Sendable, Equatable {
     /// Absolute paths of the weights files (an ensemble when several).
     public var weights: [String]
     public var preparation: Preparation
-    public init(weights: [String], preparation: Preparation) {
+    /// The second stage's weights and how its scores were combined, when one was used.
+    public var candidateClassifier: String?
+    public var candidateScoring: String?
+    public init(weights: [String], preparation: Preparation, candidateClassifier: String? = nil, candidateScoring: String? = nil) {
         self.weights = weights
         self.preparation = preparation
+        self.candidateClassifier = candidateClassifier
+        self.candidateScoring = candidateScoring
     }
 }
 

@@ -53,6 +53,11 @@ struct Predict: ParsableCommand {
     var readout: String?
     @Option(help: "Detector with --readout candidates: heatmap peaks used per series.")
     var candidates: Int = CandidateReadout.defaultCount
+    @Option(help: ArgumentHelp("Detector with --readout candidates: a second stage from willis train-candidates that scores the image around each heatmap peak.",
+                               valueName: "candidate-classifier.safetensors"))
+    var candidateClassifier: String?
+    @Option(help: "With --candidate-classifier: how a peak's probability is made from the heatmap's value p and the classifier's q: classifier (q), geometric-mean (√(p·q)) or heatmap (p; q is only recorded).")
+    var candidateScoring: String = CandidateScoring.classifier.rawValue
 
     @Option(help: "Threads reading and preparing series while the network runs.")
     var workers: Int = 2
@@ -103,8 +108,19 @@ struct Predict: ParsableCommand {
             predictor.readout = .candidates(CandidateReadout(prior: prior, count: candidates))
         default: throw ValidationError("--readout must be candidates or pooled")
         }
+        guard let scoring = CandidateScoring(rawValue: candidateScoring) else {
+            throw ValidationError("--candidate-scoring must be \(CandidateScoring.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if let candidateClassifier {
+            guard case .candidates = predictor.readout else { throw ValidationError("--candidate-classifier needs --readout candidates (and weights with a location prior)") }
+            try predictor.useCandidateClassifier(at: candidateClassifier, scoring: scoring)
+        }
         if case let .candidates(r) = predictor.readout {
-            print("reading the \(r.count) strongest heatmap peaks of each series, named by the weights' location prior")
+            if let stage = predictor.candidateStage {
+                print("scoring the \(stage.settings.peaksPerSeries) strongest heatmap peaks of each series with \(candidateClassifier ?? "") (\(scoring.rawValue)); reading the \(r.count) best, named by the weights' location prior")
+            } else {
+                print("reading the \(r.count) strongest heatmap peaks of each series, named by the weights' location prior")
+            }
         }
         if let w = predictor.window { print("sliding window \(w.map(String.init).joined(separator: "x")) over the input") }
         print("preparing series in \(predictor.preparation.mode.rawValue) mode at \(predictor.inputShape.map(String.init).joined(separator: "x"))")
@@ -134,7 +150,9 @@ struct Predict: ParsableCommand {
         var loader = SeriesLoader()
         if let results {
             let folder = ResultsFolder(results)
-            try folder.writeRun(RunInfo(weights: weights.map(absolutePath), preparation: predictor.preparation))
+            try folder.writeRun(RunInfo(weights: weights.map(absolutePath), preparation: predictor.preparation,
+                                        candidateClassifier: predictor.candidateStage == nil ? nil : candidateClassifier.map(absolutePath),
+                                        candidateScoring: predictor.candidateStage?.scoring.rawValue))
             pipeline.results = folder
             // Kept in the series' identifying.json, which willis serve shows only with --show-phi.
             loader = SeriesLoader(options: SeriesLoader.Options(includePHI: true))

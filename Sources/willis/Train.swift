@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Models
 import Preprocessing
 import Torch
 import Training
@@ -179,5 +180,68 @@ struct LocationPriorCommand: ParsableCommand {
             let name = c.location.columnName.padding(toLength: 44, withPad: " ", startingAt: 0)
             print("  \(name)" + String(format: "%4d points, centre (%6.1f, %6.1f, %6.1f) mm", c.count, c.mean[0], c.mean[1], c.mean[2]))
         }
+    }
+}
+
+struct TrainCandidatesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train-candidates",
+        abstract: "Train the detector's second stage: a classifier of the cubes around its heatmap's peaks.",
+        discussion: """
+            The detector's heatmap ranks small aneurysms below its false peaks. This reads the detector's \
+            strongest peaks on every series of a training folder (as willis predict reads them), labels each \
+            by the localizer points (a peak within --match-mm of one is an aneurysm), and trains a small 3D \
+            network on the prepared image around each, at its finest sampling. Every tenth series is held \
+            out and scored. Writes OUT/candidate-classifier.safetensors; willis predict \
+            --candidate-classifier uses it.
+            """)
+
+    @OptionGroup var engineOptions: EngineOptions
+    @Option(help: "RSNA-layout folder (train.csv, train_localizers.csv, series/).") var data: String
+    @Option(help: "Detector weights (.safetensors from willis train) whose peaks are classified.") var detector: String
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "Cache folder (default DATA/.willis-cache).") var cache: String?
+    @Option(help: "Training steps.") var steps: Int = 2000
+    @Option(help: "Cubes per step, half of them aneurysms.") var batchSize: Int = 32
+    @Option(help: "Learning rate (AdamW, cosine).") var learningRate: Double = 1e-3
+    @Option(help: "The cube's edge in samples of the prepared image (a multiple of 4).") var patchSize: Int = CandidateClassifier.defaultPatchSize
+    @Option(help: "Peaks per series.") var peaks: Int = 20
+    @Option(help: "A peak this close to a localizer point (mm) is an aneurysm.") var matchMM: Double = 4
+    @Option(help: "Seed.") var seed: UInt64 = 0
+
+    func validate() throws {
+        guard steps > 0, batchSize >= 2, learningRate > 0, learningRate.isFinite, peaks > 0, matchMM > 0, matchMM.isFinite else {
+            throw ValidationError("--steps, --peaks and --match-mm must be positive, --batch-size at least 2, --learning-rate a positive number")
+        }
+        guard patchSize >= 8, patchSize % 4 == 0 else { throw ValidationError("--patch-size must be a multiple of 4, at least 8") }
+    }
+
+    func run() throws {
+        _ = try engineOptions.load()
+        var training = CandidateClassifierTraining(dataRoot: data, detectorWeights: detector, output: out)
+        training.cacheRoot = cache
+        training.steps = steps
+        training.batchSize = batchSize
+        training.learningRate = learningRate
+        training.peaksPerSeries = peaks
+        training.patchSize = patchSize
+        training.matchMM = matchMM
+        training.seed = seed
+        var bar: ProgressBar?
+        var stage = ""
+        training.progress = { label, done, total in
+            if label != stage {
+                bar?.finishIfStarted()
+                bar = ProgressBar(label: label)
+                stage = label
+            }
+            bar?.update(done, total)
+        }
+        training.log = { line in
+            bar?.finishIfStarted()
+            print(line)
+            fflush(stdout)  // a log redirected to a file shows each step as it comes
+        }
+        try training.run()
     }
 }

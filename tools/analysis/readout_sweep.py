@@ -51,7 +51,9 @@ def score(truth, pred, names, uids):
     return 0.5 * (aucs[13] + np.nanmean(aucs[:13])), np.nanmean(aucs[:13]), aucs[13]
 
 
-def main(results, train_csv, weights, ks):
+def setting(results, train_csv, weights):
+    """The weights' prior, the crop frame of a grid voxel, the labels, the 14 column names, and the
+    labelled series of the results folder."""
     comps, prep = prior_from(weights)
     d, h, w = prep["shape"]
     s = prep["spacing"]
@@ -59,6 +61,11 @@ def main(results, train_csv, weights, ks):
     truth = {r["SeriesInstanceUID"]: r for r in csv.DictReader(open(train_csv))}
     names = list(next(iter(truth.values())).keys())[4:]
     uids = sorted(u for u in os.listdir(os.path.join(results, "series")) if u in truth)
+    return comps, frame, truth, names, uids
+
+
+def main(results, train_csv, weights, ks):
+    comps, frame, truth, names, uids = setting(results, train_csv, weights)
     found = {u: peaks(os.path.join(results, "series", u, "heatmap.nii.gz")) for u in uids}
     for combine in ("noisy-or", "max"):
         for k in ks:

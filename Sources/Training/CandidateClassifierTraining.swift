@@ -1,0 +1,233 @@
+import Anatomy
+import AtomicFile
+import Dataset
+import Foundation
+import Inference
+import Models
+import Preprocessing
+import Scoring
+import Torch
+
+/// `willis train-candidates`: trains the detector's second stage (`CandidateClassifier`) on the cubes
+/// around the detector's own heatmap peaks in a training folder.
+///
+/// - Examples: every series is prepared as the detector's weights say (through the training cache);
+///   the detector's heatmap (read as `willis predict` reads it, mirror included) gives up to
+///   `peaksPerSeries` peaks. A peak within `matchMM` of a localizer point is a positive, any other a
+///   negative; each localizer point is also a positive of its own. So the classifier learns to tell the
+///   aneurysms from exactly the false peaks the detector makes.
+/// - Every tenth series (in UID order) is held out. The classifier is scored there on the peaks alone,
+///   as prediction will use it, against the heatmap's own ranking of the same peaks.
+/// - Batches hold as many positives as negatives; cubes are shifted by up to `jitter` samples and
+///   flipped along each axis at random.
+public struct CandidateClassifierTraining {
+    public var dataRoot: String
+    public var detectorWeights: String
+    public var output: String
+    public var cacheRoot: String?
+    public var steps = 2000
+    public var batchSize = 32
+    public var learningRate = 1e-3
+    public var baseFilters = 16
+    public var patchSize = CandidateClassifier.defaultPatchSize
+    public var peaksPerSeries = 20
+    public var peakThreshold: Float = 0.01
+    public var matchMM = 4.0
+    public var jitter = 2
+    public var seed: UInt64 = 0
+    public var device: Device = .cpu
+    public var log: (String) -> Void = { print($0) }
+    public var progress: (String, Int, Int) -> Void = { _, _, _ in }
+
+    public init(dataRoot: String, detectorWeights: String, output: String) {
+        self.dataRoot = dataRoot
+        self.detectorWeights = detectorWeights
+        self.output = output
+    }
+
+    /// One cube around a candidate, cut `jitter` samples wider on every side than the classifier's patch.
+    public struct Example: Sendable {
+        public var uid: String
+        public var positive: Bool
+        /// From the heatmap's peaks (the others sit on localizer points).
+        public var isPeak: Bool
+        public var heatmap: Double
+        public var cube: [Float]
+    }
+
+    public struct Report: Sendable {
+        public var trainingExamples: (positive: Int, negative: Int)
+        /// Held-out peaks: how many are positives, and the AUC of the heatmap's value and of the classifier.
+        public var heldOutPeaks: (positive: Int, negative: Int)
+        public var heldOutHeatmapAUC: Double?
+        public var heldOutClassifierAUC: Double?
+        public var seconds: Double
+    }
+
+    /// The examples of the series `uids` of `cache`, with the detector read through `predictor`.
+    public func examples(_ uids: [String], cache: PreprocessedCache, predictor: Predictor) throws -> [Example] {
+        let preparation = predictor.preparation
+        let n = preparation.inputSubdivision
+        let size = patchSize + 2 * jitter
+        var out: [Example] = []
+        for (done, uid) in uids.enumerated() {
+            progress("reading the detector's peaks", done, uids.count)
+            let input = try cache.load(uid)
+            let targets = try cache.detectionTargets(uid).points
+            func cube(_ voxel: [Double]) -> [Float] {
+                CandidateClassifier.cube(input, shape: preparation.inputShape,
+                                         centre: CandidateClassifier.sampleCentre(gridVoxel: voxel, subdivision: n), size: size)
+            }
+            for peak in try peaks(uid, input: input, predictor: predictor) {
+                let v = peak.voxel.map(Double.init)
+                let near = targets.contains { t in
+                    let d = [t.i - v[0], t.j - v[1], t.k - v[2]].map { $0 * preparation.spacing }
+                    return (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).squareRoot() <= matchMM
+                }
+                out.append(Example(uid: uid, positive: near, isPeak: true, heatmap: peak.probability, cube: cube(v)))
+            }
+            for t in targets { out.append(Example(uid: uid, positive: true, isPeak: false, heatmap: 1, cube: cube([t.i, t.j, t.k]))) }
+        }
+        progress("reading the detector's peaks", uids.count, uids.count)
+        return out
+    }
+
+    /// The detector's peaks on the prepared `input` of `uid`. Reading them costs a prediction per series,
+    /// the most of a run, so they are kept in `OUTPUT/peaks/<uid>.json` and read back by a later run
+    /// with the same detector weights (path, size and modification time) and peak settings.
+    func peaks(_ uid: String, input: [Float], predictor: Predictor) throws -> [HeatmapPeak] {
+        struct Stored: Codable, Equatable {
+            var detector: String, detectorBytes: Int, detectorModified: Double, count: Int, threshold: Float
+            var voxels: [[Int]] = [], probabilities: [Double] = []
+        }
+        let attributes = try FileManager.default.attributesOfItem(atPath: detectorWeights)
+        var stored = Stored(detector: URL(fileURLWithPath: detectorWeights).standardizedFileURL.path,
+                            detectorBytes: (attributes[.size] as? Int) ?? -1,
+                            detectorModified: ((attributes[.modificationDate] as? Date) ?? .distantPast).timeIntervalSince1970,
+                            count: peaksPerSeries, threshold: peakThreshold)
+        let path = "\(output)/peaks/\(uid).json"
+        if let data = FileManager.default.contents(atPath: path), let old = try? JSONDecoder().decode(Stored.self, from: data),
+           Stored(detector: old.detector, detectorBytes: old.detectorBytes, detectorModified: old.detectorModified, count: old.count,
+                  threshold: old.threshold) == stored, old.voxels.count == old.probabilities.count {
+            return zip(old.voxels, old.probabilities).map { HeatmapPeak(voxel: $0, probability: $1) }
+        }
+        guard let heat = try predictor.infer(input, heatmap: true).heatmap else {
+            throw TorchError.invalidArgument("\(detectorWeights) gives no heatmap: candidate classifiers need detector weights")
+        }
+        let found = HeatmapPeak.find(heat, shape: predictor.preparation.shape, count: peaksPerSeries, threshold: peakThreshold)
+        (stored.voxels, stored.probabilities) = (found.map(\.voxel), found.map(\.probability))
+        try FileManager.default.createDirectory(atPath: "\(output)/peaks", withIntermediateDirectories: true)
+        try AtomicFile.write(try JSONEncoder().encode(stored), to: path)
+        return found
+    }
+
+    /// A batch [N, 1, P, P, P] of `chosen` examples: each cube cut at `offsets` (nil: the centre) and
+    /// flipped along the axes `flips` says.
+    func batch(_ chosen: [Example], offsets: [[Int]]?, flips: [[Bool]]?) throws -> Tensor {
+        let p = patchSize, size = patchSize + 2 * jitter
+        var values = [Float](repeating: 0, count: chosen.count * p * p * p)
+        var at = 0
+        for (e, example) in chosen.enumerated() {
+            let o = offsets?[e] ?? [jitter, jitter, jitter]
+            let f = flips?[e] ?? [false, false, false]
+            for c in 0..<p {
+                let k = o[2] + (f[2] ? p - 1 - c : c)
+                for b in 0..<p {
+                    let j = o[1] + (f[1] ? p - 1 - b : b)
+                    let row = (k * size + j) * size
+                    for a in 0..<p {
+                        values[at] = example.cube[row + o[0] + (f[0] ? p - 1 - a : a)]
+                        at += 1
+                    }
+                }
+            }
+        }
+        return try Tensor(values, shape: [chosen.count, 1, p, p, p], device: device)
+    }
+
+    /// The classifier's probabilities for `examples`, cut at their centres.
+    public func probabilities(_ model: CandidateClassifier, _ examples: [Example]) throws -> [Double] {
+        model.store.isTraining = false
+        defer { model.store.isTraining = true }
+        return try Torch.withNoGrad {
+            var out: [Double] = []
+            for start in stride(from: 0, to: examples.count, by: 64) {
+                let chunk = Array(examples[start..<min(start + 64, examples.count)])
+                out += try model(batch(chunk, offsets: nil, flips: nil)).sigmoid().floats().map(Double.init)
+            }
+            return out
+        }
+    }
+
+    @discardableResult
+    public func run() throws -> Report {
+        let start = Date()
+        let predictor = try Predictor(weights: [detectorWeights], device: device)
+        guard case .detector = predictor.network else {
+            throw TorchError.safetensors(path: detectorWeights, reason: "not detector weights: the candidate classifier reads a detector's heatmap")
+        }
+        let preparation = predictor.preparation
+        let labels = try RSNATables.readLabels("\(dataRoot)/train.csv")
+        let localizers = try TrainingRun.localizers(dataRoot)
+        let cache = PreprocessedCache(root: cacheRoot ?? "\(dataRoot)/.willis-cache", preparation: preparation)
+        let items = labels.map { (uid: $0.seriesInstanceUID, modality: $0.modality.rawValue) }
+        let failed = try cache.build(items, seriesRoot: "\(dataRoot)/series", localizers: localizers,
+                                     segmentationRoot: "\(dataRoot)/segmentations")
+        for f in failed { log("skipped series \(f.uid): \(f.error)") }
+        let failedUIDs = Set(failed.map(\.uid))
+        let uids = items.map(\.uid).filter { !failedUIDs.contains($0) }.sorted()
+        guard uids.count >= 2 else { throw DatasetError(file: "\(dataRoot)/train.csv", reason: "\(uids.count) series could be prepared; at least 2 are needed (one is held out)") }
+        let heldOutUIDs = Set(uids.enumerated().filter { $0.offset % 10 == 0 }.map(\.element))
+        let all = try examples(uids, cache: cache, predictor: predictor)
+        let training = all.filter { !heldOutUIDs.contains($0.uid) }
+        let heldOut = all.filter { heldOutUIDs.contains($0.uid) && $0.isPeak }
+        let positives = training.filter(\.positive), negatives = training.filter { !$0.positive }
+        guard !positives.isEmpty, !negatives.isEmpty else {
+            throw DatasetError(file: "\(dataRoot)/train_localizers.csv", reason: "the training series give \(positives.count) positive and \(negatives.count) negative candidates; both are needed")
+        }
+        log("candidates: \(positives.count) positive and \(negatives.count) negative in \(uids.count - heldOutUIDs.count) training series; \(heldOut.filter(\.positive).count) positive of \(heldOut.count) peaks in \(heldOutUIDs.count) held-out series")
+
+        try Torch.manualSeed(seed)
+        let model = try CandidateClassifier(baseFilters: baseFilters, patchSize: patchSize, device: device)
+        let optimizer = try Optimizer(.adamW(), parameters: model.store.parameters, learningRate: learningRate)
+        var schedule = CosineSchedule(base: learningRate, totalEpochs: steps, warmupEpochs: min(100, steps / 10))
+        var rng = SplitMix64(seed: seed, stream: 7)
+        let half = batchSize / 2
+        var recent: [Double] = []
+        for step in 0..<steps {
+            try optimizer.setLearningRate(schedule.step(epoch: step, metric: nil))
+            let chosen = (0..<half).map { _ in positives[Int.random(in: 0..<positives.count, using: &rng)] }
+                + (0..<(batchSize - half)).map { _ in negatives[Int.random(in: 0..<negatives.count, using: &rng)] }
+            let offsets = chosen.map { _ in (0..<3).map { _ in Int.random(in: 0...(2 * jitter), using: &rng) } }
+            let flips = chosen.map { _ in (0..<3).map { _ in Bool.random(using: &rng) } }
+            let target = try Tensor(chosen.map { $0.positive ? Float(1) : 0 }, shape: [chosen.count], device: device)
+            try optimizer.zeroGrad()
+            let loss = try model(batch(chosen, offsets: offsets, flips: flips)).binaryCrossEntropyWithLogits(target: target)
+            try loss.backward()
+            try optimizer.step()
+            recent.append(try loss.item())
+            if recent.count == 100 || step == steps - 1 {
+                log(String(format: "step %d/%d: loss %.4f", step + 1, steps, recent.reduce(0, +) / Double(recent.count)))
+                recent.removeAll()
+            }
+            progress("training", step + 1, steps)
+        }
+
+        let truth = heldOut.map(\.positive)
+        let heatmapAUC = areaUnderROC(scores: heldOut.map(\.heatmap), labels: truth)
+        let classifierAUC = heldOut.isEmpty ? nil : areaUnderROC(scores: try probabilities(model, heldOut), labels: truth)
+        let settings = CandidateClassifierSettings(baseFilters: baseFilters, patchSize: patchSize, peaksPerSeries: peaksPerSeries,
+                                                   peakThreshold: peakThreshold, preparation: preparation.cacheKey)
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        let metadata = ["willis_model": "candidate_classifier",
+                        CandidateClassifierSettings.metadataKey: String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)]
+        try model.store.save(to: "\(output)/candidate-classifier.safetensors", metadata: metadata)
+        let report = Report(trainingExamples: (positives.count, negatives.count),
+                            heldOutPeaks: (truth.filter { $0 }.count, truth.filter { !$0 }.count),
+                            heldOutHeatmapAUC: heatmapAUC, heldOutClassifierAUC: classifierAUC,
+                            seconds: Date().timeIntervalSince(start))
+        func f(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "n/a" }
+        log("held-out peaks: AUC of the heatmap \(f(heatmapAUC)), of the classifier \(f(classifierAUC)); written to \(output)/candidate-classifier.safetensors")
+        return report
+    }
+}

@@ -1,0 +1,194 @@
+import Anatomy
+import DICOM
+import Dataset
+import Foundation
+import Inference
+import Models
+import Preprocessing
+import Synth
+import TestSupport
+import Testing
+import Torch
+import Training
+
+/// The detector's second stage: trained on the detector's own peaks, labelled by the localizer points,
+/// and used by `Predictor` to re-score the candidate readout's peaks.
+@Suite(.serialized) struct CandidateClassifierTrainingTests {
+    init() throws { try engine() }
+
+    /// Six small synthetic series with localizers, and untrained detector weights (base 4) with a
+    /// location prior fitted to them.
+    func detectorWithPrior(seed: UInt64, in root: String) throws -> String {
+        var options = SynthOptions(count: 6, size: .small, seed: seed)
+        options.positiveFraction = 0.7
+        _ = try SynthDataset.generate(options, into: "\(root)/data")
+        try Torch.manualSeed(seed)
+        var preparation = Preparation(mode: .improved, shape: [16, 32, 32])
+        preparation.spacing = 4.8
+        try Detector(baseFilters: 4).store.save(to: "\(root)/detector.safetensors",
+                                                metadata: ["willis_model": "detector", Preparation.metadataKey: preparation.json])
+        var fit = LocationPriorFit(dataRoot: "\(root)/data", weights: "\(root)/detector.safetensors")
+        fit.log = { _ in }
+        try fit.run()
+        return "\(root)/detector.safetensors"
+    }
+
+    func training(_ root: String, detector: String) -> CandidateClassifierTraining {
+        var t = CandidateClassifierTraining(dataRoot: "\(root)/data", detectorWeights: detector, output: "\(root)/stage2")
+        t.steps = 3
+        t.batchSize = 4
+        t.baseFilters = 4
+        t.patchSize = 8
+        t.peaksPerSeries = 6
+        t.peakThreshold = 0  // an untrained heatmap sits near 0.01 everywhere: take every local maximum
+        t.matchMM = 10
+        t.log = { _ in }
+        return t
+    }
+
+    @Test func scoringRulesCombineAndReorderThePeaks() {
+        let peaks = [HeatmapPeak(voxel: [1, 1, 1], probability: 0.8), HeatmapPeak(voxel: [2, 2, 2], probability: 0.4),
+                     HeatmapPeak(voxel: [3, 3, 3], probability: 0.1)]
+        let q = [0.2, 0.9, 0.2]
+        let byClassifier = CandidateScoring.classifier.rescore(peaks, classifier: q)
+        #expect(byClassifier.map(\.voxel) == [[2, 2, 2], [1, 1, 1], [3, 3, 3]], "0.9 first; the 0.2 tie keeps the heatmap's order")
+        #expect(byClassifier.map(\.probability) == [0.9, 0.2, 0.2])
+        #expect(byClassifier.map(\.heatmap) == [0.4, 0.8, 0.1] && byClassifier.map(\.classifier) == [0.9, 0.2, 0.2])
+        let byMean = CandidateScoring.geometricMean.rescore(peaks, classifier: q)
+        #expect(byMean.map(\.voxel) == [[2, 2, 2], [1, 1, 1], [3, 3, 3]])
+        #expect(byMean.map(\.probability) == [(0.4 * 0.9).squareRoot(), (0.8 * 0.2).squareRoot(), (0.1 * 0.2).squareRoot()])
+        let byHeatmap = CandidateScoring.heatmap.rescore(peaks, classifier: q)
+        #expect(byHeatmap.map(\.probability) == [0.8, 0.4, 0.1] && byHeatmap.map(\.classifier) == q)
+    }
+
+    /// Examples: every peak is labelled by its distance to the localizer points, and every point is a
+    /// positive of its own, cut from the image around it. Training writes weights whose settings say how
+    /// to read the peaks; prediction then scores the readout's peaks with them: each candidate's
+    /// probability is the classifier's mean over the cube and its mirror, and the 14 outputs are the
+    /// readout of the re-scored peaks.
+    @Test func trainsOnTheDetectorsPeaksAndRescoresThemInPrediction() throws {
+        let root = try temporaryDirectory()
+        let detector = try detectorWithPrior(seed: 31, in: root)
+        let training = training(root, detector: detector)
+        let report = try training.run()
+        #expect(report.trainingExamples.positive > 0 && report.trainingExamples.negative > 0)
+
+        // The examples, recomputed, against the cache's targets.
+        let predictor = try Predictor(weights: detector)
+        let cache = PreprocessedCache(root: "\(root)/data/.willis-cache", preparation: predictor.preparation)
+        let uids = try RSNATables.readLabels("\(root)/data/train.csv").map(\.seriesInstanceUID).sorted()
+        let examples = try training.examples(uids, cache: cache, predictor: predictor)
+        var points = 0
+        for uid in uids {
+            let targets = try cache.detectionTargets(uid).points
+            let input = try cache.load(uid)
+            let heat = try #require(try predictor.infer(input, heatmap: true).heatmap)
+            let peaks = HeatmapPeak.find(heat, shape: predictor.preparation.shape, count: 6, threshold: 0)
+            let mine = examples.filter { $0.uid == uid }
+            #expect(mine.filter(\.isPeak).count == peaks.count)
+            for (example, peak) in zip(mine.filter(\.isPeak), peaks) {
+                let near = targets.contains { t in
+                    let d = [t.i - Double(peak.voxel[0]), t.j - Double(peak.voxel[1]), t.k - Double(peak.voxel[2])]
+                    return (d.map { $0 * $0 }.reduce(0, +)).squareRoot() * 4.8 <= 10
+                }
+                #expect(example.positive == near && example.heatmap == peak.probability)
+                #expect(example.cube == CandidateClassifier.cube(input, shape: [16, 32, 32], centre: peak.voxel.map(Double.init), size: 8 + 2 * training.jitter))
+            }
+            #expect(mine.filter { !$0.isPeak }.count == targets.count && mine.filter { !$0.isPeak }.allSatisfy(\.positive))
+            points += targets.count
+        }
+        #expect(points > 0, "the data has localizer points")
+
+        // The weights and their settings.
+        let file = try SafeTensorsFile(path: "\(root)/stage2/candidate-classifier.safetensors")
+        #expect(file.metadata["willis_model"] == "candidate_classifier")
+        let settings = try JSONDecoder().decode(CandidateClassifierSettings.self,
+                                                from: Data(try #require(file.metadata[CandidateClassifierSettings.metadataKey]).utf8))
+        #expect(settings == CandidateClassifierSettings(baseFilters: 4, patchSize: 8, peaksPerSeries: 6, peakThreshold: 0,
+                                                        preparation: predictor.preparation.cacheKey))
+
+        // Prediction with the second stage.
+        try predictor.useCandidateClassifier(at: "\(root)/stage2/candidate-classifier.safetensors", scoring: .classifier)
+        let stage = try #require(predictor.candidateStage)
+        guard case let .candidates(readout) = predictor.readout else { Issue.record("no candidate readout"); return }
+        let input = try cache.load(uids[0])
+        let result = try predictor.infer(input, heatmap: true)
+        let heat = try #require(result.heatmap)
+        let peaks = try #require(result.peaks)
+        let found = HeatmapPeak.find(heat, shape: [16, 32, 32], count: 6, threshold: 0)
+        #expect(Set(peaks.map(\.voxel)) == Set(found.map(\.voxel)) && peaks.count == found.count)
+        for peak in peaks {
+            let cube = CandidateClassifier.cube(input, shape: [16, 32, 32], centre: peak.voxel.map(Double.init), size: 8)
+            let x = try Tensor(cube, shape: [1, 1, 8, 8, 8])
+            let q = try Torch.withNoGrad { (try stage.classifier(x).sigmoid().item() + stage.classifier(x.flip([4])).sigmoid().item()) / 2 }
+            #expect(abs(try #require(peak.classifier) - q) < 1e-6 && peak.probability == peak.classifier)
+            #expect(peak.heatmap == found.first { $0.voxel == peak.voxel }?.probability)
+        }
+        #expect(zip(peaks, peaks.dropFirst()).allSatisfy { $0.probability >= $1.probability })
+        #expect(result.probabilities == readout.probabilities(peaks, grid: predictor.preparation.cropGrid))
+        #expect(predictor.candidateCount == 6)
+
+        // A results folder lists the same candidates, each with both probabilities.
+        var pipeline = BatchPrediction(workers: 1, queueDepth: 1)
+        let results = ResultsFolder("\(root)/results")
+        pipeline.results = results
+        pipeline.run(["\(root)/data/series/\(uids[0])"], predictor: predictor, loader: SeriesLoader()) { _, outcome in
+            #expect(outcome.error == nil, "\(outcome.error ?? "")")
+        }
+        let recorded = try #require(results.result(uids[0])?.candidates)
+        #expect(recorded.map(\.voxel) == peaks.map(\.voxel))
+        for (r, peak) in zip(recorded, peaks) {
+            #expect(abs(r.probability - peak.probability) < 1e-6 && abs((r.classifier ?? -1) - (peak.classifier ?? -2)) < 1e-6 && r.heatmap == peak.heatmap)
+        }
+    }
+
+    /// The detector's peaks are kept in OUT/peaks and read back by the next run with the same detector
+    /// weights (a stored peak that was changed by hand comes back changed), and read again from the
+    /// detector once its weights file changes.
+    @Test func peaksAreKeptForTheNextRunOfTheSameDetector() throws {
+        let root = try temporaryDirectory()
+        let detector = try detectorWithPrior(seed: 33, in: root)
+        let training = training(root, detector: detector)
+        let predictor = try Predictor(weights: detector)
+        let cache = PreprocessedCache(root: "\(root)/data/.willis-cache", preparation: predictor.preparation)
+        try training.run()
+        let uid = try RSNATables.readLabels("\(root)/data/train.csv").map(\.seriesInstanceUID).sorted()[1]
+        let stored = "\(root)/stage2/peaks/\(uid).json"
+        let first = try training.examples([uid], cache: cache, predictor: predictor).filter(\.isPeak)
+        #expect(!first.isEmpty)
+        var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stored))) as? [String: Any])
+        var probabilities = try #require(json["probabilities"] as? [Double])
+        probabilities[0] = 0.123
+        json["probabilities"] = probabilities
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: stored))
+        #expect(try training.examples([uid], cache: cache, predictor: predictor).filter(\.isPeak).first?.heatmap == 0.123)
+        // New weights in the same file: the peaks are read from the detector again.
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: 60)], ofItemAtPath: detector)
+        #expect(try training.examples([uid], cache: cache, predictor: predictor).filter(\.isPeak).map(\.heatmap) == first.map(\.heatmap))
+    }
+
+    /// The second stage is refused where it cannot work: without the candidate readout, with weights that
+    /// are not a candidate classifier's, or with one trained on images prepared otherwise.
+    @Test func mismatchedSecondStagesAreRefused() throws {
+        let root = try temporaryDirectory()
+        let detector = try detectorWithPrior(seed: 32, in: root)
+        try training(root, detector: detector).run()
+        let weights = "\(root)/stage2/candidate-classifier.safetensors"
+        let pooled = try Predictor(weights: detector)
+        pooled.readout = .pooled
+        #expect(throws: TorchError.self) { try pooled.useCandidateClassifier(at: weights, scoring: .classifier) }
+        #expect(throws: TorchError.self) { try Predictor(weights: detector).useCandidateClassifier(at: detector, scoring: .classifier) }
+        let file = try SafeTensorsFile(path: weights)
+        var metadata = file.metadata
+        var settings = try JSONDecoder().decode(CandidateClassifierSettings.self, from: Data(try #require(metadata[CandidateClassifierSettings.metadataKey]).utf8))
+        settings.preparation = "improved-16x32x32-1.0mm"
+        metadata[CandidateClassifierSettings.metadataKey] = String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)
+        try SafeTensors.write(try file.names.filter { !$0.hasPrefix("__") }.map { ($0, try file.tensor($0)) }, metadata: metadata,
+                              to: "\(root)/other.safetensors")
+        #expect(throws: TorchError.self) { try Predictor(weights: detector).useCandidateClassifier(at: "\(root)/other.safetensors", scoring: .classifier) }
+        // A detector without a location prior has no candidate readout to re-score.
+        try Detector(baseFilters: 4).store.save(to: "\(root)/plain.safetensors",
+                                                metadata: ["willis_model": "detector", Preparation.metadataKey: try Predictor(weights: detector).preparation.json])
+        #expect(throws: TorchError.self) { try Predictor(weights: "\(root)/plain.safetensors").useCandidateClassifier(at: weights, scoring: .classifier) }
+    }
+}

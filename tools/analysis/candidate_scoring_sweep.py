@@ -1,0 +1,47 @@
+"""Scores the candidate readout under each way of combining the heatmap's value p and the candidate
+classifier's probability q (`willis predict --candidate-classifier ... --candidate-scoring`), and each
+number of candidates K, from a `willis predict --results` folder whose candidates.json files hold both
+(the classifier's peaks, all of them). It re-implements the readout's arithmetic in numpy
+(tools/analysis/readout_sweep.py) so a rule and K can be chosen on a validation set; Willis itself
+never runs it.
+
+    python tools/analysis/candidate_scoring_sweep.py RESULTS_DIR TRAIN_CSV WEIGHTS [K ...]
+"""
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from readout_sweep import posterior, score, setting  # noqa: E402
+
+RULES = {
+    "heatmap": lambda p, q: p,
+    "classifier": lambda p, q: q,
+    "geometric-mean": lambda p, q: np.sqrt(p * q),
+}
+
+
+def main(results, train_csv, weights, ks):
+    comps, frame, truth, names, uids = setting(results, train_csv, weights)
+    found = {}
+    for u in uids:
+        cands = json.load(open(os.path.join(results, "series", u, "candidates.json")))
+        if cands and "classifier" not in cands[0]:
+            sys.exit(f"{u}: candidates.json holds no classifier probabilities (predict with --candidate-classifier)")
+        found[u] = [(np.array(c["voxel"], float), c["heatmap"], c["classifier"]) for c in cands]
+    for rule, combine in RULES.items():
+        for k in ks:
+            pred = {}
+            for u in uids:
+                scored = sorted(((combine(p, q), v) for v, p, q in found[u]), key=lambda t: -t[0])[:k]
+                absent = np.ones(13)
+                for value, v in scored:
+                    absent *= 1 - value * posterior(comps, frame(v))
+                pred[u] = list(1 - absent) + [1 - np.prod([1 - value for value, _ in scored])]
+            print("%-15s K=%2d  score %.4f  mean location AUC %.4f  AUC Aneurysm Present %.4f" % ((rule, k) + score(truth, pred, names, uids)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3], [int(k) for k in sys.argv[4:]] or [1, 2, 3, 5, 8])
