@@ -61,7 +61,8 @@ public final class DetectorTrainer: EpochTrainer {
     public private(set) var lastDataWait = (seconds: 0.0, fraction: 0.0)
     public private(set) var validationVesselDice: Double?
     /// When set, validation reads its probabilities from the heatmap's peaks as `willis predict` does
-    /// with a location prior (without the mirror), instead of the network's pooled outputs.
+    /// with a location prior (of the image and its mirror averaged, as `willis predict` reads them),
+    /// instead of the network's pooled outputs.
     public var readout: CandidateReadout?
     public var onBatch: (Int, Int) -> Void = { _, _ in }
     public var learningRate: Double { optimizer.learningRate }
@@ -192,6 +193,33 @@ public final class DetectorTrainer: EpochTrainer {
     /// process would compute on the global batch.
     /// `window`: run the network in sliding windows of this shape, one sample at a time, as prediction
     /// does for weights trained on patches (validation then measures what prediction will do).
+    /// The network over the batch `x`: whole, or each input in sliding windows of `window` when that is
+    /// smaller than `grid`.
+    static func forward(_ net: Detector, _ x: Tensor, modality: Tensor?, coordinates: Tensor?, window: [Int]?, grid: [Int]) throws -> Detector.Output {
+        guard let window, window != grid else { return try net(x, modality: modality, coordinates: coordinates) }
+        let parts = try (0..<x.shape[0]).map { n in
+            try net.slidingWindow(x.narrow(dim: 0, start: n, length: 1).contiguous(),
+                                  modality: modality?.narrow(dim: 0, start: n, length: 1).contiguous(),
+                                  coordinates: coordinates?.narrow(dim: 0, start: n, length: 1).contiguous(), window: window)
+        }
+        return Detector.Output(heatmap: try Tensor.cat(parts.map(\.heatmap), dim: 0), auxiliaryHeatmaps: [],
+                               vessels: try Tensor.cat(parts.map(\.vessels), dim: 0), logits: try Tensor.cat(parts.map(\.logits), dim: 0),
+                               global: try Tensor.cat(parts.map(\.global), dim: 0))
+    }
+
+    /// The heatmap probabilities of the batch's left-right mirror, mirrored back: the other half of what
+    /// `willis predict` averages. The coordinates stay those of the grid's voxels, as in prediction (the
+    /// mirror is a head whose left lies where the right was).
+    func mirroredHeatmap(_ net: Detector, _ b: HostBatch, window: [Int]?) throws -> Tensor {
+        let grid = config.inputShape, n = config.preparation.subdivision
+        let x = try Tensor(b.inputs, shape: [b.count, 1] + grid.map { $0 * n }, device: device).flip([4])
+        let modality = b.modalities.isEmpty ? nil : try Tensor(b.modalities, shape: [b.count, Modality.allCases.count], device: device)
+        let coordinates = net.coordinateChannels == 0 ? nil : try Tensor.cat(b.gridOrigins.map {
+            try Detector.coordinates(origin: $0, shape: grid, grid: b.grid, spacing: config.preparation.spacing, device: device)
+        }, dim: 0)
+        return try Self.forward(net, x, modality: modality, coordinates: coordinates, window: window, grid: grid).heatmap.sigmoid().flip([4])
+    }
+
     func losses(_ net: Detector, _ b: HostBatch, shape inputShape: [Int]? = nil, weight: Double? = nil, window: [Int]? = nil,
                 measureDice: Bool = false) throws -> Losses {
         let grid = inputShape ?? config.inputShape
@@ -202,19 +230,7 @@ public final class DetectorTrainer: EpochTrainer {
         let coordinates = net.coordinateChannels == 0 ? nil : try Tensor.cat(b.gridOrigins.map {
             try Detector.coordinates(origin: $0, shape: grid, grid: b.grid, spacing: config.preparation.spacing, device: device)
         }, dim: 0)
-        let out: Detector.Output
-        if let window, window != grid {
-            let parts = try (0..<b.count).map { n in
-                try net.slidingWindow(x.narrow(dim: 0, start: n, length: 1).contiguous(),
-                                      modality: modality?.narrow(dim: 0, start: n, length: 1).contiguous(),
-                                      coordinates: coordinates?.narrow(dim: 0, start: n, length: 1).contiguous(), window: window)
-            }
-            out = Detector.Output(heatmap: try Tensor.cat(parts.map(\.heatmap), dim: 0), auxiliaryHeatmaps: [],
-                                  vessels: try Tensor.cat(parts.map(\.vessels), dim: 0), logits: try Tensor.cat(parts.map(\.logits), dim: 0),
-                                  global: try Tensor.cat(parts.map(\.global), dim: 0))
-        } else {
-            out = try net(x, modality: modality, coordinates: coordinates)
-        }
+        let out = try Self.forward(net, x, modality: modality, coordinates: coordinates, window: window, grid: grid)
         let s = config.detector
         let heat = try Tensor(b.heatmaps, shape: shape, device: device)
         let positive = try Tensor([Float(s.heatmapPositiveWeight)], shape: [1], device: device)
@@ -349,7 +365,9 @@ public final class DetectorTrainer: EpochTrainer {
                 let l = try losses(average, batch, window: config.detector.patchShape, measureDice: true)
                 dice += l.vesselDice
                 guard let readout else { return (try l.total.item(), try l.probabilities.floats()) }
-                let heat = try l.heatmap.sigmoid().floats()
+                // The image and its mirror averaged, as willis predict reads them.
+                let mirrored = try mirroredHeatmap(average, batch, window: config.detector.patchShape)
+                let heat = try ((l.heatmap.sigmoid() + mirrored) * 0.5).floats()
                 let size = heat.count / max(batch.count, 1)
                 let p = (0..<batch.count).flatMap { n in
                     readout.probabilities(heatmap: Array(heat[(n * size)..<((n + 1) * size)]), grid: grid).map(Float.init)

@@ -305,8 +305,9 @@ import Training
     }
 
     /// With a location prior, validation reads each series' probabilities from the weight average's
-    /// heatmap peaks, as prediction does: the same numbers as the readout applied to that heatmap, and not
-    /// the pooled outputs it gives without one. The validation loss does not change.
+    /// heatmap peaks, as prediction does: the same numbers as the readout applied to the heatmap of the
+    /// image and its mirror averaged, and as `Predictor` gives from the saved weights; not the pooled
+    /// outputs it gives without one. The validation loss does not change.
     @Test func validationReadsTheHeatmapWithTheLocationPrior() throws {
         var g = SystemRandomNumberGeneratorSeeded(5)
         let inputs = (0..<3).map { _ in (0..<(16 * 32 * 32)).map { _ in Float(g.next() % 1000) / 1000 } }
@@ -324,14 +325,25 @@ import Training
         trainer.readout = readout
         let read = try trainer.evaluate(set)
         #expect(read.loss == pooled.loss)
+        // The weight average saved as willis train saves it, read by willis predict's Predictor.
+        let root = try temporaryDirectory()
+        try trainer.average.store.save(to: "\(root)/model.safetensors", metadata: [
+            "willis_model": "detector", Preparation.metadataKey: c.preparation.json, LocationPrior.metadataKey: prior.json])
+        let predictor = try Predictor(weights: "\(root)/model.safetensors")
+        predictor.readout = .candidates(readout)
         for (n, input) in inputs.enumerated() {
+            // The image and its mirror, averaged.
             let heat = try Torch.withNoGrad {
-                try trainer.average(Tensor(input, shape: [1, 1, 16, 32, 32])).heatmap.sigmoid().floats()
+                let x = try Tensor(input, shape: [1, 1, 16, 32, 32])
+                return try ((trainer.average(x).heatmap.sigmoid() + trainer.average(x.flip([4])).heatmap.sigmoid().flip([4])) * 0.5).floats()
             }
             let expected = readout.probabilities(heatmap: heat, grid: c.preparation.cropGrid)
             #expect(expected[13] > 0)
             #expect(zip(read.probabilities[n], expected).allSatisfy { abs($0 - $1) < 1e-6 }, "series \(n): \(read.probabilities[n]) vs \(expected)")
             #expect(read.probabilities[n] != pooled.probabilities[n])
+            // The logged validation score is the one prediction gives.
+            let predicted = try predictor.infer(input)
+            #expect(zip(read.probabilities[n], predicted).allSatisfy { abs($0 - $1) < 1e-6 }, "series \(n): \(read.probabilities[n]) vs predict \(predicted)")
         }
     }
 
