@@ -78,7 +78,7 @@ public struct CandidateClassifierTraining {
                 CandidateClassifier.cube(input, shape: preparation.inputShape,
                                          centre: CandidateClassifier.sampleCentre(gridVoxel: voxel, subdivision: n), size: size)
             }
-            for peak in try peaks(uid, input: input, predictor: predictor) {
+            for peak in try peaks(uid, input: input, predictor: predictor, cache: cache) {
                 let v = peak.voxel.map(Double.init)
                 let near = targets.contains { t in
                     let d = [t.i - v[0], t.j - v[1], t.k - v[2]].map { $0 * preparation.spacing }
@@ -92,10 +92,21 @@ public struct CandidateClassifierTraining {
         return out
     }
 
+    /// Where the detector's peaks are kept: beside the prepared inputs in the cache, in a folder named by
+    /// the detector weights' path, size and modification time.
+    public func peaksFolder(_ cache: PreprocessedCache) throws -> String {
+        let attributes = try FileManager.default.attributesOfItem(atPath: detectorWeights)
+        let signature = "\(URL(fileURLWithPath: detectorWeights).standardizedFileURL.path)|\((attributes[.size] as? Int) ?? -1)|"
+            + "\(((attributes[.modificationDate] as? Date) ?? .distantPast).timeIntervalSince1970)"
+        // FNV-1a, for a short stable name.
+        let hash = signature.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+        return "\(cache.folder)/peaks-\(String(hash, radix: 16))"
+    }
+
     /// The detector's peaks on the prepared `input` of `uid`. Reading them costs a prediction per series,
-    /// the most of a run, so they are kept in `OUTPUT/peaks/<uid>.json` and read back by a later run
-    /// with the same detector weights (path, size and modification time) and peak settings.
-    func peaks(_ uid: String, input: [Float], predictor: Predictor) throws -> [HeatmapPeak] {
+    /// the most of a run, so they are kept in the cache (`peaksFolder`) and read back by any later run with
+    /// the same detector weights (path, size and modification time) and peak settings.
+    func peaks(_ uid: String, input: [Float], predictor: Predictor, cache: PreprocessedCache) throws -> [HeatmapPeak] {
         struct Stored: Codable, Equatable {
             var detector: String, detectorBytes: Int, detectorModified: Double, count: Int, threshold: Float
             var voxels: [[Int]] = [], probabilities: [Double] = []
@@ -105,7 +116,8 @@ public struct CandidateClassifierTraining {
                             detectorBytes: (attributes[.size] as? Int) ?? -1,
                             detectorModified: ((attributes[.modificationDate] as? Date) ?? .distantPast).timeIntervalSince1970,
                             count: peaksPerSeries, threshold: peakThreshold)
-        let path = "\(output)/peaks/\(uid).json"
+        let folder = try peaksFolder(cache)
+        let path = "\(folder)/\(uid).json"
         if let data = FileManager.default.contents(atPath: path), let old = try? JSONDecoder().decode(Stored.self, from: data),
            Stored(detector: old.detector, detectorBytes: old.detectorBytes, detectorModified: old.detectorModified, count: old.count,
                   threshold: old.threshold) == stored, old.voxels.count == old.probabilities.count {
@@ -116,7 +128,7 @@ public struct CandidateClassifierTraining {
         }
         let found = HeatmapPeak.find(heat, shape: predictor.preparation.shape, count: peaksPerSeries, threshold: peakThreshold)
         (stored.voxels, stored.probabilities) = (found.map(\.voxel), found.map(\.probability))
-        try FileManager.default.createDirectory(atPath: "\(output)/peaks", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try AtomicFile.write(try JSONEncoder().encode(stored), to: path)
         return found
     }

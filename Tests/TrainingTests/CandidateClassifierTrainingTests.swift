@@ -142,9 +142,9 @@ import Training
         }
     }
 
-    /// The detector's peaks are kept in OUT/peaks and read back by the next run with the same detector
-    /// weights (a stored peak that was changed by hand comes back changed), and read again from the
-    /// detector once its weights file changes.
+    /// The detector's peaks are kept in the cache and read back by the next run with the same detector
+    /// weights, into any output folder (a stored peak that was changed by hand comes back changed), and
+    /// read again from the detector once its weights file changes.
     @Test func peaksAreKeptForTheNextRunOfTheSameDetector() throws {
         let root = try temporaryDirectory()
         let detector = try detectorWithPrior(seed: 33, in: root)
@@ -153,18 +153,21 @@ import Training
         let cache = PreprocessedCache(root: "\(root)/data/.willis-cache", preparation: predictor.preparation)
         try training.run()
         let uid = try RSNATables.readLabels("\(root)/data/train.csv").map(\.seriesInstanceUID).sorted()[1]
-        let stored = "\(root)/stage2/peaks/\(uid).json"
-        let first = try training.examples([uid], cache: cache, predictor: predictor).filter(\.isPeak)
+        let stored = "\(try training.peaksFolder(cache))/\(uid).json"
+        #expect(stored.hasPrefix(cache.folder + "/peaks-"))
+        var elsewhere = training
+        elsewhere.output = "\(root)/another-run"
+        let first = try elsewhere.examples([uid], cache: cache, predictor: predictor).filter(\.isPeak)
         #expect(!first.isEmpty)
         var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stored))) as? [String: Any])
         var probabilities = try #require(json["probabilities"] as? [Double])
         probabilities[0] = 0.123
         json["probabilities"] = probabilities
         try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: stored))
-        #expect(try training.examples([uid], cache: cache, predictor: predictor).filter(\.isPeak).first?.heatmap == 0.123)
+        #expect(try elsewhere.examples([uid], cache: cache, predictor: predictor).filter(\.isPeak).first?.heatmap == 0.123)
         // New weights in the same file: the peaks are read from the detector again.
         try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: 60)], ofItemAtPath: detector)
-        #expect(try training.examples([uid], cache: cache, predictor: predictor).filter(\.isPeak).map(\.heatmap) == first.map(\.heatmap))
+        #expect(try elsewhere.examples([uid], cache: cache, predictor: predictor).filter(\.isPeak).map(\.heatmap) == first.map(\.heatmap))
     }
 
     /// The second stage is refused where it cannot work: without the candidate readout, with weights that
