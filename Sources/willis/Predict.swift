@@ -57,7 +57,7 @@ struct Predict: ParsableCommand {
                                valueName: "candidate-classifier.safetensors"))
     var candidateClassifier: String?
     @Option(help: "With --candidate-classifier: how a peak's probability is made from the heatmap's value p and the classifier's q: classifier (q), geometric-mean (√(p·q)) or heatmap (p; q is only recorded).")
-    var candidateScoring: String = CandidateScoring.classifier.rawValue
+    var candidateScoring: String = CandidateScoring.geometricMean.rawValue
 
     @Option(help: "Threads reading and preparing series while the network runs.")
     var workers: Int = 2
