@@ -239,7 +239,9 @@ public struct CandidateClassifierTraining {
                             heldOutHeatmapAUC: heatmapAUC, heldOutClassifierAUC: classifierAUC,
                             seconds: Date().timeIntervalSince(start))
         func f(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "n/a" }
-        log("held-out peaks: AUC of the heatmap \(f(heatmapAUC)), of the classifier \(f(classifierAUC)); written to \(output)/candidate-classifier.safetensors")
+        // The detector was usually trained on these series too, so its heatmap ranks their peaks better
+        // than it will on new series: a check that training worked, not an estimate of the gain.
+        log("held-out peaks: AUC of the heatmap \(f(heatmapAUC)), of the classifier \(f(classifierAUC)) (series the detector may have trained on: score new data with willis predict and willis evaluate); written to \(output)/candidate-classifier.safetensors")
         return report
     }
 }
