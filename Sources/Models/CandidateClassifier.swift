@@ -34,8 +34,9 @@ public final class CandidateClassifier {
     public static let defaultPatchSize = 24
 
     public init(baseFilters f: Int = 16, patchSize: Int = CandidateClassifier.defaultPatchSize, device: Device = .cpu) throws {
-        guard f > 0, patchSize >= 8, patchSize % 4 == 0 else {
-            throw TorchError.invalidArgument("a candidate classifier needs base filters > 0 and a patch size that is a multiple of 4 (at least 8), not \(f) and \(patchSize)")
+        // Bounded, since both come from a weights file's metadata: a cube of 128³ samples is 8 MB per peak.
+        guard (1...256).contains(f), (8...128).contains(patchSize), patchSize % 4 == 0 else {
+            throw TorchError.invalidArgument("a candidate classifier needs 1 to 256 base filters and a patch size that is a multiple of 4 from 8 to 128, not \(f) and \(patchSize)")
         }
         let s = ParameterStore(device: device)
         store = s

@@ -23,6 +23,9 @@ public enum Pages {
         """
     }
 
+    /// Candidates marked on the MIPs (all are listed in the table).
+    static let markedCandidates = 5
+
     static func percent(_ p: Double?) -> String { p.map { String(format: "%.1f %%", $0 * 100) } ?? "–" }
 
     /// The worklist: series sorted by Aneurysm Present, highest first; failed series last.
@@ -77,7 +80,8 @@ public enum Pages {
             for view in Projection.allCases {
                 var markers = ""
                 if let shape = r.inputShape, shape.count == 3 {
-                    for (n, c) in (r.candidates ?? []).enumerated() where c.voxel.count == 3 {
+                    // The strongest few: a second stage lists 20 peaks, too many to mark legibly.
+                    for (n, c) in (r.candidates ?? []).prefix(Self.markedCandidates).enumerated() where c.voxel.count == 3 {
                         let (x, y) = markerPosition(view, voxel: c.voxel, shape: shape)
                         markers += String(format: #"<span class="marker" style="left:%.2f%%;top:%.2f%%" title="candidate %d: %.0f %%">%d</span>"#,
                                           x * 100, y * 100, n + 1, c.probability * 100, n + 1)
@@ -100,9 +104,14 @@ public enum Pages {
         }
         body += "</table></div></section>"
         if let candidates = r.candidates, !candidates.isEmpty {
-            body += #"<h2>Candidates</h2><table class="candidates"><tr><th>#</th><th>probability</th><th>patient position (LPS, mm)</th><th>voxel (i, j, k)</th></tr>"#
+            // With a second stage, each candidate's probability combines the heatmap's and the classifier's.
+            let staged = candidates.contains { $0.classifier != nil }
+            body += #"<h2>Candidates</h2><table class="candidates"><tr><th>#</th><th>probability</th>"#
+                + (staged ? "<th>heatmap</th><th>classifier</th>" : "") + "<th>patient position (LPS, mm)</th><th>voxel (i, j, k)</th></tr>"
             for (n, c) in candidates.enumerated() {
-                body += "<tr><td>\(n + 1)</td><td class=\"num\">\(percent(c.probability))</td><td>\(c.lps.map { String(format: "%.1f", $0) }.joined(separator: ", "))</td><td>\(c.voxel.map(String.init).joined(separator: ", "))</td></tr>"
+                body += "<tr><td>\(n + 1)</td><td class=\"num\">\(percent(c.probability))</td>"
+                if staged { body += "<td class=\"num\">\(percent(c.heatmap))</td><td class=\"num\">\(percent(c.classifier))</td>" }
+                body += "<td>\(c.lps.map { String(format: "%.1f", $0) }.joined(separator: ", "))</td><td>\(c.voxel.map(String.init).joined(separator: ", "))</td></tr>"
             }
             body += "</table>"
         }

@@ -37,6 +37,7 @@ import Torch
         #expect(maxAbsoluteError(try ours.floats(), try theirs.floats()) < 1e-4)
         #expect(throws: TorchError.self) { try model(Tensor.randn([1, 1, 12, 12, 8])) }
         #expect(throws: TorchError.self) { try CandidateClassifier(baseFilters: 4, patchSize: 10) }
+        #expect(throws: TorchError.self) { try CandidateClassifier(baseFilters: 4, patchSize: 4096) }  // as a hostile file might ask
     }
 
     @Test func cubesAreNumpysEdgePaddedSlices() throws {
