@@ -20,6 +20,14 @@ public enum Evidence {
         /// the two combined).
         public var classifier: Double?
         public var heatmap: Double?
+
+        public init(lps: [Double], voxel: [Int], probability: Double, classifier: Double? = nil, heatmap: Double? = nil) {
+            self.lps = lps
+            self.voxel = voxel
+            self.probability = probability
+            self.classifier = classifier
+            self.heatmap = heatmap
+        }
     }
 
     /// File names inside a series' folder.

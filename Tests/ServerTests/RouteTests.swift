@@ -53,6 +53,27 @@ import ZIPFoundation
         }
     }
 
+    /// Candidates scored by a second stage: the table shows the heatmap's and the classifier's
+    /// probabilities beside the combined one, and only the 5 strongest are marked on the MIPs.
+    @Test func aSecondStagesCandidatesShowBothProbabilities() {
+        let candidates: [Evidence.Candidate] = (0..<8).map { (n: Int) -> Evidence.Candidate in
+            let x = Double(n)
+            return Evidence.Candidate(lps: [x, 0, 0], voxel: [n, 1, 1], probability: 0.9 - 0.1 * x, classifier: 0.5 + 0.01 * x,
+                                      heatmap: 0.25 + 0.01 * x)
+        }
+        let r = SeriesResult(key: "k", seriesInstanceUID: "1.2.3", source: "s", modality: "CT", status: .ok,
+                             probabilities: [Double](repeating: 0.5, count: 14), error: nil, warnings: [], inputShape: [16, 32, 32],
+                             files: ["axial.png", "coronal.png", "sagittal.png"], candidates: candidates)
+        let html = Pages.series(r, depth: 16, identifying: nil)
+        #expect(html.contains("<th>heatmap</th><th>classifier</th>"))
+        #expect(html.contains("<td class=\"num\">90.0 %</td><td class=\"num\">25.0 %</td><td class=\"num\">50.0 %</td>"))
+        #expect(html.contains("<td class=\"num\">20.0 %</td><td class=\"num\">32.0 %</td><td class=\"num\">57.0 %</td>"), "all 8 listed")
+        #expect(html.components(separatedBy: "class=\"marker\"").count - 1 == 3 * 5)
+        var plain = r
+        plain.candidates = candidates.map { Evidence.Candidate(lps: $0.lps, voxel: $0.voxel, probability: $0.probability) }
+        #expect(!Pages.series(plain, depth: 16, identifying: nil).contains("<th>classifier</th>"))
+    }
+
     @Test func aSeriesPageShowsItsEvidence() async throws {
         let f = try ServerFixture.get()
         let r = try #require(f.results.results().first { $0.status == .ok && !($0.candidates ?? []).isEmpty })
