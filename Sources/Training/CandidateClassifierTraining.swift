@@ -25,7 +25,7 @@ public struct CandidateClassifierTraining {
     public var detectorWeights: String
     public var output: String
     public var cacheRoot: String?
-    public var steps = 2000
+    public var steps = 8000
     public var batchSize = 32
     public var learningRate = 1e-3
     public var baseFilters = 16

@@ -201,7 +201,7 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Option(help: "Detector weights (.safetensors from willis train) whose peaks are classified.") var detector: String
     @Option(help: "Output folder.") var out: String
     @Option(help: "Cache folder (default DATA/.willis-cache).") var cache: String?
-    @Option(help: "Training steps.") var steps: Int = 2000
+    @Option(help: "Training steps (8000 scored best on validation, RESULTS.md stop 16).") var steps: Int = 8000
     @Option(help: "Cubes per step, half of them aneurysms.") var batchSize: Int = 32
     @Option(help: "Learning rate (AdamW, cosine).") var learningRate: Double = 1e-3
     @Option(help: "The cube's edge in samples of the prepared image (a multiple of 4).") var patchSize: Int = CandidateClassifier.defaultPatchSize
