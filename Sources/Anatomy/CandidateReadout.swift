@@ -114,7 +114,9 @@ public enum CandidateScoring: String, Sendable, CaseIterable, Codable {
     /// p alone (the classifier's q is recorded, not used).
     case heatmap
 
+    /// A value that is not finite (a cube with NaN in it; prediction warns of such inputs) counts as 0.
     public func combine(heatmap p: Double, classifier q: Double) -> Double {
+        let (p, q) = (p.isFinite ? p : 0, q.isFinite ? q : 0)
         switch self {
         case .classifier: return q
         case .geometricMean: return (max(p, 0) * max(q, 0)).squareRoot()

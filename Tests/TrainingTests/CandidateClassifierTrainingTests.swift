@@ -57,6 +57,9 @@ import Training
         let byMean = CandidateScoring.geometricMean.rescore(peaks, classifier: q)
         #expect(byMean.map(\.voxel) == [[2, 2, 2], [1, 1, 1], [3, 3, 3]])
         #expect(byMean.map(\.probability) == [(0.4 * 0.9).squareRoot(), (0.8 * 0.2).squareRoot(), (0.1 * 0.2).squareRoot()])
+        // A classifier probability that is not finite counts as 0, so it cannot reorder or poison the readout.
+        let poisoned = CandidateScoring.geometricMean.rescore(peaks, classifier: [.nan, 0.9, 0.2])
+        #expect(poisoned.map(\.voxel) == [[2, 2, 2], [3, 3, 3], [1, 1, 1]] && poisoned.last?.probability == 0)
         let byHeatmap = CandidateScoring.heatmap.rescore(peaks, classifier: q)
         #expect(byHeatmap.map(\.probability) == [0.8, 0.4, 0.1] && byHeatmap.map(\.classifier) == q)
     }
