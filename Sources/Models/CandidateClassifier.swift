@@ -32,12 +32,10 @@ public final class CandidateClassifier {
     let head: Linear
 
     public static let defaultPatchSize = 24
+    public static let defaultBaseFilters = 16
 
-    public init(baseFilters f: Int = 16, patchSize: Int = CandidateClassifier.defaultPatchSize, device: Device = .cpu) throws {
-        // Bounded, since both come from a weights file's metadata: a cube of 128³ samples is 8 MB per peak.
-        guard (1...256).contains(f), (8...128).contains(patchSize), patchSize % 4 == 0 else {
-            throw TorchError.invalidArgument("a candidate classifier needs 1 to 256 base filters and a patch size that is a multiple of 4 from 8 to 128, not \(f) and \(patchSize)")
-        }
+    public init(baseFilters f: Int = CandidateClassifier.defaultBaseFilters, patchSize: Int = CandidateClassifier.defaultPatchSize, device: Device = .cpu) throws {
+        try Self.checkSizes(baseFilters: f, patchSize: patchSize)
         let s = ParameterStore(device: device)
         store = s
         baseFilters = f
@@ -45,6 +43,14 @@ public final class CandidateClassifier {
         blocks = try [Block(s, "block0", 1, f), Block(s, "block1", 2 * f, 2 * f), Block(s, "block2", 4 * f, 4 * f)]
         down = try [Conv3d(s, "down0", f, 2 * f, kernel: 2, stride: 2), Conv3d(s, "down1", 2 * f, 4 * f, kernel: 2, stride: 2)]
         head = try Linear(s, "head", 8 * f, 1)
+    }
+
+    /// Refuses sizes the network cannot take. Bounded, since both come from a weights file's metadata or
+    /// the command line: a cube of 128³ samples is 8 MB per peak.
+    public static func checkSizes(baseFilters f: Int, patchSize: Int) throws {
+        guard (1...256).contains(f), (8...128).contains(patchSize), patchSize % 4 == 0 else {
+            throw TorchError.invalidArgument("a candidate classifier needs 1 to 256 base filters and a patch size that is a multiple of 4 from 8 to 128, not \(f) and \(patchSize)")
+        }
     }
 
     /// `patches` [N, 1, P, P, P] → logits [N].

@@ -28,7 +28,7 @@ public struct CandidateClassifierTraining {
     public var steps = 8000
     public var batchSize = 32
     public var learningRate = 1e-3
-    public var baseFilters = 16
+    public var baseFilters = CandidateClassifier.defaultBaseFilters
     public var patchSize = CandidateClassifier.defaultPatchSize
     public var peaksPerSeries = 20
     public var peakThreshold: Float = 0.01
@@ -69,6 +69,8 @@ public struct CandidateClassifierTraining {
         let preparation = predictor.preparation
         let n = preparation.inputSubdivision
         let size = patchSize + 2 * jitter
+        let signature = try detectorSignature()
+        let folder = peaksFolder(cache, signature: signature)
         var out: [Example] = []
         for (done, uid) in uids.enumerated() {
             progress("reading the detector's peaks", done, uids.count)
@@ -78,7 +80,7 @@ public struct CandidateClassifierTraining {
                 CandidateClassifier.cube(input, shape: preparation.inputShape,
                                          centre: CandidateClassifier.sampleCentre(gridVoxel: voxel, subdivision: n), size: size)
             }
-            for peak in try peaks(uid, input: input, predictor: predictor, cache: cache) {
+            for peak in try peaks(uid, input: input, predictor: predictor, folder: folder, signature: signature) {
                 let v = peak.voxel.map(Double.init)
                 let near = targets.contains { t in
                     let d = [t.i - v[0], t.j - v[1], t.k - v[2]].map { $0 * preparation.spacing }
@@ -92,42 +94,44 @@ public struct CandidateClassifierTraining {
         return out
     }
 
-    /// Where the detector's peaks are kept: beside the prepared inputs in the cache, in a folder named by
-    /// the detector weights' path, size and modification time.
-    public func peaksFolder(_ cache: PreprocessedCache) throws -> String {
+    /// The detector weights as the kept peaks know them: their path, size and modification time.
+    func detectorSignature() throws -> String {
         let attributes = try FileManager.default.attributesOfItem(atPath: detectorWeights)
-        let signature = "\(URL(fileURLWithPath: detectorWeights).standardizedFileURL.path)|\((attributes[.size] as? Int) ?? -1)|"
+        return "\(URL(fileURLWithPath: detectorWeights).standardizedFileURL.path)|\((attributes[.size] as? Int) ?? -1)|"
             + "\(((attributes[.modificationDate] as? Date) ?? .distantPast).timeIntervalSince1970)"
+    }
+
+    /// Where the detector's peaks are kept: beside the prepared inputs in the cache, in a folder named by
+    /// the detector's signature (`detectorSignature`).
+    public func peaksFolder(_ cache: PreprocessedCache) throws -> String {
+        try peaksFolder(cache, signature: detectorSignature())
+    }
+
+    func peaksFolder(_ cache: PreprocessedCache, signature: String) -> String {
         // FNV-1a, for a short stable name.
         let hash = signature.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
         return "\(cache.folder)/peaks-\(String(hash, radix: 16))"
     }
 
     /// The detector's peaks on the prepared `input` of `uid`. Reading them costs a prediction per series,
-    /// the most of a run, so they are kept in the cache (`peaksFolder`) and read back by any later run with
-    /// the same detector weights (path, size and modification time) and peak settings.
-    func peaks(_ uid: String, input: [Float], predictor: Predictor, cache: PreprocessedCache) throws -> [HeatmapPeak] {
-        struct Stored: Codable, Equatable {
-            var detector: String, detectorBytes: Int, detectorModified: Double, count: Int, threshold: Float
-            var voxels: [[Int]] = [], probabilities: [Double] = []
+    /// the most of a run, so they are kept in `folder` and read back by any later run with the same
+    /// detector `signature` and peak settings.
+    func peaks(_ uid: String, input: [Float], predictor: Predictor, folder: String, signature: String) throws -> [HeatmapPeak] {
+        struct Stored: Codable {
+            var detector: String, count: Int, threshold: Float
+            var voxels: [[Int]], probabilities: [Double]
         }
-        let attributes = try FileManager.default.attributesOfItem(atPath: detectorWeights)
-        var stored = Stored(detector: URL(fileURLWithPath: detectorWeights).standardizedFileURL.path,
-                            detectorBytes: (attributes[.size] as? Int) ?? -1,
-                            detectorModified: ((attributes[.modificationDate] as? Date) ?? .distantPast).timeIntervalSince1970,
-                            count: peaksPerSeries, threshold: peakThreshold)
-        let folder = try peaksFolder(cache)
         let path = "\(folder)/\(uid).json"
         if let data = FileManager.default.contents(atPath: path), let old = try? JSONDecoder().decode(Stored.self, from: data),
-           Stored(detector: old.detector, detectorBytes: old.detectorBytes, detectorModified: old.detectorModified, count: old.count,
-                  threshold: old.threshold) == stored, old.voxels.count == old.probabilities.count {
+           old.detector == signature, old.count == peaksPerSeries, old.threshold == peakThreshold, old.voxels.count == old.probabilities.count {
             return zip(old.voxels, old.probabilities).map { HeatmapPeak(voxel: $0, probability: $1) }
         }
         guard let heat = try predictor.infer(input, heatmap: true).heatmap else {
             throw TorchError.invalidArgument("\(detectorWeights) gives no heatmap: candidate classifiers need detector weights")
         }
         let found = HeatmapPeak.find(heat, shape: predictor.preparation.shape, count: peaksPerSeries, threshold: peakThreshold)
-        (stored.voxels, stored.probabilities) = (found.map(\.voxel), found.map(\.probability))
+        let stored = Stored(detector: signature, count: peaksPerSeries, threshold: peakThreshold,
+                            voxels: found.map(\.voxel), probabilities: found.map(\.probability))
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try AtomicFile.write(try JSONEncoder().encode(stored), to: path)
         return found
@@ -190,6 +194,8 @@ public struct CandidateClassifierTraining {
         let uids = items.map(\.uid).filter { !failedUIDs.contains($0) }.sorted()
         guard uids.count >= 2 else { throw DatasetError(file: "\(dataRoot)/train.csv", reason: "\(uids.count) series could be prepared; at least 2 are needed (one is held out)") }
         let heldOutUIDs = Set(uids.enumerated().filter { $0.offset % 10 == 0 }.map(\.element))
+        // Sizes are checked before the long part, reading the peaks.
+        try CandidateClassifier.checkSizes(baseFilters: baseFilters, patchSize: patchSize)
         let all = try examples(uids, cache: cache, predictor: predictor)
         let training = all.filter { !heldOutUIDs.contains($0.uid) }
         let heldOut = all.filter { heldOutUIDs.contains($0.uid) && $0.isPeak }

@@ -186,13 +186,6 @@ public final class DetectorTrainer: EpochTrainer {
         }
     }
 
-    /// The loss of batch `b`. With `weight` (this rank's share of a data-parallel global batch) every
-    /// term is normalised over the global batch: the heatmap terms by the positive voxels of all ranks
-    /// (one small all-reduce of the counts), the vessel term by all ranks' labelled series, the
-    /// classification term by the share, so that what the ranks back-propagate adds up to the loss one
-    /// process would compute on the global batch.
-    /// `window`: run the network in sliding windows of this shape, one sample at a time, as prediction
-    /// does for weights trained on patches (validation then measures what prediction will do).
     /// The network over the batch `x`: whole, or each input in sliding windows of `window` when that is
     /// smaller than `grid`.
     static func forward(_ net: Detector, _ x: Tensor, modality: Tensor?, coordinates: Tensor?, window: [Int]?, grid: [Int]) throws -> Detector.Output {
@@ -207,29 +200,39 @@ public final class DetectorTrainer: EpochTrainer {
                                global: try Tensor.cat(parts.map(\.global), dim: 0))
     }
 
-    /// The heatmap probabilities of the batch's left-right mirror, mirrored back: the other half of what
-    /// `willis predict` averages. The coordinates stay those of the grid's voxels, as in prediction (the
-    /// mirror is a head whose left lies where the right was).
-    func mirroredHeatmap(_ net: Detector, _ b: HostBatch, window: [Int]?) throws -> Tensor {
-        let grid = config.inputShape, n = config.preparation.subdivision
-        let x = try Tensor(b.inputs, shape: [b.count, 1] + grid.map { $0 * n }, device: device).flip([4])
-        let modality = b.modalities.isEmpty ? nil : try Tensor(b.modalities, shape: [b.count, Modality.allCases.count], device: device)
-        let coordinates = net.coordinateChannels == 0 ? nil : try Tensor.cat(b.gridOrigins.map {
-            try Detector.coordinates(origin: $0, shape: grid, grid: b.grid, spacing: config.preparation.spacing, device: device)
-        }, dim: 0)
-        return try Self.forward(net, x, modality: modality, coordinates: coordinates, window: window, grid: grid).heatmap.sigmoid().flip([4])
-    }
-
-    func losses(_ net: Detector, _ b: HostBatch, shape inputShape: [Int]? = nil, weight: Double? = nil, window: [Int]? = nil,
-                measureDice: Bool = false) throws -> Losses {
-        let grid = inputShape ?? config.inputShape
-        let shape = [b.count, 1] + grid
+    /// The network's inputs for batch `b` on a grid of `grid` voxels: the image, the modality one-hot and
+    /// the coordinate channels when the network takes them.
+    func networkInputs(_ net: Detector, _ b: HostBatch, grid: [Int]) throws -> (image: Tensor, modality: Tensor?, coordinates: Tensor?) {
         let n = config.preparation.subdivision
         let x = try Tensor(b.inputs, shape: [b.count, 1] + grid.map { $0 * n }, device: device)
         let modality = b.modalities.isEmpty ? nil : try Tensor(b.modalities, shape: [b.count, Modality.allCases.count], device: device)
         let coordinates = net.coordinateChannels == 0 ? nil : try Tensor.cat(b.gridOrigins.map {
             try Detector.coordinates(origin: $0, shape: grid, grid: b.grid, spacing: config.preparation.spacing, device: device)
         }, dim: 0)
+        return (x, modality, coordinates)
+    }
+
+    /// The heatmap probabilities of the batch's left-right mirror, mirrored back: the other half of what
+    /// `willis predict` averages. The coordinates stay those of the grid's voxels, as in prediction (the
+    /// mirror is a head whose left lies where the right was).
+    func mirroredHeatmap(_ net: Detector, _ b: HostBatch, window: [Int]?) throws -> Tensor {
+        let grid = config.inputShape
+        let (x, modality, coordinates) = try networkInputs(net, b, grid: grid)
+        return try Self.forward(net, x.flip([4]), modality: modality, coordinates: coordinates, window: window, grid: grid).heatmap.sigmoid().flip([4])
+    }
+
+    /// The loss of batch `b`. With `weight` (this rank's share of a data-parallel global batch) every
+    /// term is normalised over the global batch: the heatmap terms by the positive voxels of all ranks
+    /// (one small all-reduce of the counts), the vessel term by all ranks' labelled series, the
+    /// classification term by the share, so that what the ranks back-propagate adds up to the loss one
+    /// process would compute on the global batch.
+    /// `window`: run the network in sliding windows of this shape, one sample at a time, as prediction
+    /// does for weights trained on patches (validation then measures what prediction will do).
+    func losses(_ net: Detector, _ b: HostBatch, shape inputShape: [Int]? = nil, weight: Double? = nil, window: [Int]? = nil,
+                measureDice: Bool = false) throws -> Losses {
+        let grid = inputShape ?? config.inputShape
+        let shape = [b.count, 1] + grid
+        let (x, modality, coordinates) = try networkInputs(net, b, grid: grid)
         let out = try Self.forward(net, x, modality: modality, coordinates: coordinates, window: window, grid: grid)
         let s = config.detector
         let heat = try Tensor(b.heatmaps, shape: shape, device: device)

@@ -204,7 +204,7 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Option(help: "Training steps (8000 scored best on validation, RESULTS.md stop 16).") var steps: Int = 8000
     @Option(help: "Cubes per step, half of them aneurysms.") var batchSize: Int = 32
     @Option(help: "Learning rate (AdamW, cosine).") var learningRate: Double = 1e-3
-    @Option(help: "The cube's edge in samples of the prepared image (a multiple of 4).") var patchSize: Int = CandidateClassifier.defaultPatchSize
+    @Option(help: "The cube's edge in samples of the prepared image (a multiple of 4, 8 to 128).") var patchSize: Int = CandidateClassifier.defaultPatchSize
     @Option(help: "Peaks per series.") var peaks: Int = 20
     @Option(help: "A peak this close to a localizer point (mm) is an aneurysm.") var matchMM: Double = 4
     @Option(help: "Seed.") var seed: UInt64 = 0
@@ -213,7 +213,7 @@ struct TrainCandidatesCommand: ParsableCommand {
         guard steps > 0, batchSize >= 2, learningRate > 0, learningRate.isFinite, peaks > 0, matchMM > 0, matchMM.isFinite else {
             throw ValidationError("--steps, --peaks and --match-mm must be positive, --batch-size at least 2, --learning-rate a positive number")
         }
-        guard patchSize >= 8, patchSize % 4 == 0 else { throw ValidationError("--patch-size must be a multiple of 4, at least 8") }
+        do { try CandidateClassifier.checkSizes(baseFilters: CandidateClassifier.defaultBaseFilters, patchSize: patchSize) } catch { throw ValidationError("--patch-size: \(error)") }
     }
 
     func run() throws {
