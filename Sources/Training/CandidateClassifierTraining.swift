@@ -16,8 +16,12 @@ import Torch
 ///   `peaksPerSeries` peaks. A peak within `matchMM` of a localizer point is a positive, any other a
 ///   negative; each localizer point is also a positive of its own. So the classifier learns to tell the
 ///   aneurysms from exactly the false peaks the detector makes.
-/// - Every tenth series (in UID order) is held out. The classifier is scored there on the peaks alone,
-///   as prediction will use it, against the heatmap's own ranking of the same peaks.
+/// - The classifier is scored on peaks alone, as prediction will use it, against the heatmap's own
+///   ranking of the same peaks: on a validation folder (`validationRoot`) if one is given, else on every
+///   tenth training series (in UID order), held out. The detector usually trained on those, so only a
+///   validation folder it never saw gives an honest number.
+/// - Folders in `positiveRoots` add their localizer points as positives without reading the detector's
+///   peaks there: a point's cube costs a cached preparation, a series' peaks a prediction (about 2 s).
 /// - Batches hold as many positives as negatives; cubes are shifted by up to `jitter` samples and
 ///   flipped along each axis at random.
 public struct CandidateClassifierTraining {
@@ -25,6 +29,10 @@ public struct CandidateClassifierTraining {
     public var detectorWeights: String
     public var output: String
     public var cacheRoot: String?
+    /// An RSNA-layout folder whose peaks score the classifier instead of held-out training series.
+    public var validationRoot: String?
+    /// RSNA-layout folders whose localizer points are further positives.
+    public var positiveRoots: [String] = []
     public var steps = 8000
     public var batchSize = 32
     public var learningRate = 1e-3
@@ -64,23 +72,26 @@ public struct CandidateClassifierTraining {
         public var seconds: Double
     }
 
-    /// The examples of the series `uids` of `cache`, with the detector read through `predictor`.
-    public func examples(_ uids: [String], cache: PreprocessedCache, predictor: Predictor) throws -> [Example] {
+    /// The examples of the series `uids` of `cache`, with the detector read through `predictor`; with
+    /// `readingPeaks` false, only the localizer points' cubes.
+    public func examples(_ uids: [String], cache: PreprocessedCache, predictor: Predictor, readingPeaks: Bool = true) throws -> [Example] {
         let preparation = predictor.preparation
         let n = preparation.inputSubdivision
         let size = patchSize + 2 * jitter
         let signature = try detectorSignature()
         let folder = peaksFolder(cache, signature: signature)
+        let stage = readingPeaks ? "reading the detector's peaks" : "cutting the localizer points' cubes"
         var out: [Example] = []
         for (done, uid) in uids.enumerated() {
-            progress("reading the detector's peaks", done, uids.count)
+            progress(stage, done, uids.count)
             let input = try cache.load(uid)
             let targets = try cache.detectionTargets(uid).points
             func cube(_ voxel: [Double]) -> [Float] {
                 CandidateClassifier.cube(input, shape: preparation.inputShape,
                                          centre: CandidateClassifier.sampleCentre(gridVoxel: voxel, subdivision: n), size: size)
             }
-            for peak in try peaks(uid, input: input, predictor: predictor, folder: folder, signature: signature) {
+            let found = readingPeaks ? try peaks(uid, input: input, predictor: predictor, folder: folder, signature: signature) : []
+            for peak in found {
                 let v = peak.voxel.map(Double.init)
                 let near = targets.contains { t in
                     let d = [t.i - v[0], t.j - v[1], t.k - v[2]].map { $0 * preparation.spacing }
@@ -90,7 +101,7 @@ public struct CandidateClassifierTraining {
             }
             for t in targets { out.append(Example(uid: uid, positive: true, isPeak: false, heatmap: 1, cube: cube([t.i, t.j, t.k]))) }
         }
-        progress("reading the detector's peaks", uids.count, uids.count)
+        progress(stage, uids.count, uids.count)
         return out
     }
 
@@ -175,6 +186,33 @@ public struct CandidateClassifierTraining {
         }
     }
 
+    /// The series of the RSNA-layout folder `root`, prepared through the cache; those that fail are logged
+    /// and left out.
+    func prepared(_ root: String, preparation: Preparation) throws -> (cache: PreprocessedCache, uids: [String]) {
+        let labels = try RSNATables.readLabels("\(root)/train.csv")
+        let cache = PreprocessedCache(root: cacheRoot ?? "\(root)/.willis-cache", preparation: preparation)
+        let items = labels.map { (uid: $0.seriesInstanceUID, modality: $0.modality.rawValue) }
+        let failed = try cache.build(items, seriesRoot: "\(root)/series", localizers: try TrainingRun.localizers(root),
+                                     segmentationRoot: "\(root)/segmentations")
+        for f in failed { log("skipped series \(f.uid) of \(root): \(f.error)") }
+        let failedUIDs = Set(failed.map(\.uid))
+        return (cache, items.map(\.uid).filter { !failedUIDs.contains($0) }.sorted())
+    }
+
+    /// A series in two of the folders would be trained and scored on, or counted twice, and (with one
+    /// `cacheRoot`) prepared once for both: refused.
+    static func checkDisjoint(_ folders: [(root: String, uids: [String])]) throws {
+        var owner: [String: String] = [:]
+        for (root, uids) in folders {
+            for uid in uids {
+                if let first = owner[uid] {
+                    throw DatasetError(file: "\(root)/train.csv", reason: "series \(uid) is also in \(first): the training, validation and positive folders must not share series")
+                }
+                owner[uid] = root
+            }
+        }
+    }
+
     @discardableResult
     public func run() throws -> Report {
         let start = Date()
@@ -183,27 +221,35 @@ public struct CandidateClassifierTraining {
             throw TorchError.safetensors(path: detectorWeights, reason: "not detector weights: the candidate classifier reads a detector's heatmap")
         }
         let preparation = predictor.preparation
-        let labels = try RSNATables.readLabels("\(dataRoot)/train.csv")
-        let localizers = try TrainingRun.localizers(dataRoot)
-        let cache = PreprocessedCache(root: cacheRoot ?? "\(dataRoot)/.willis-cache", preparation: preparation)
-        let items = labels.map { (uid: $0.seriesInstanceUID, modality: $0.modality.rawValue) }
-        let failed = try cache.build(items, seriesRoot: "\(dataRoot)/series", localizers: localizers,
-                                     segmentationRoot: "\(dataRoot)/segmentations")
-        for f in failed { log("skipped series \(f.uid): \(f.error)") }
-        let failedUIDs = Set(failed.map(\.uid))
-        let uids = items.map(\.uid).filter { !failedUIDs.contains($0) }.sorted()
-        guard uids.count >= 2 else { throw DatasetError(file: "\(dataRoot)/train.csv", reason: "\(uids.count) series could be prepared; at least 2 are needed (one is held out)") }
-        let heldOutUIDs = Set(uids.enumerated().filter { $0.offset % 10 == 0 }.map(\.element))
+        let folders = [dataRoot] + (validationRoot.map { [$0] } ?? []) + positiveRoots
+        let prepared = try folders.map { try self.prepared($0, preparation: preparation) }
+        try Self.checkDisjoint(zip(folders, prepared.map(\.uids)).map { ($0, $1) })
+        let (cache, uids) = prepared[0]
+        let minimum = validationRoot == nil ? 2 : 1
+        guard uids.count >= minimum else {
+            throw DatasetError(file: "\(dataRoot)/train.csv", reason: "\(uids.count) series could be prepared; at least \(minimum) needed"
+                + (validationRoot == nil ? " (one is held out)" : ""))
+        }
+        let heldOutUIDs = validationRoot == nil ? Set(uids.enumerated().filter { $0.offset % 10 == 0 }.map(\.element)) : []
         // Sizes are checked before the long part, reading the peaks.
         try CandidateClassifier.checkSizes(baseFilters: baseFilters, patchSize: patchSize)
         let all = try examples(uids, cache: cache, predictor: predictor)
-        let training = all.filter { !heldOutUIDs.contains($0.uid) }
-        let heldOut = all.filter { heldOutUIDs.contains($0.uid) && $0.isPeak }
+        var training = all.filter { !heldOutUIDs.contains($0.uid) }
+        let heldOut: [Example]
+        if validationRoot != nil {
+            heldOut = try examples(prepared[1].uids, cache: prepared[1].cache, predictor: predictor).filter(\.isPeak)
+        } else {
+            heldOut = all.filter { heldOutUIDs.contains($0.uid) && $0.isPeak }
+        }
+        let pointsOnly = prepared.dropFirst(validationRoot == nil ? 1 : 2)
+        let extra = try pointsOnly.flatMap { try examples($0.uids, cache: $0.cache, predictor: predictor, readingPeaks: false) }
+        training += extra
         let positives = training.filter(\.positive), negatives = training.filter { !$0.positive }
         guard !positives.isEmpty, !negatives.isEmpty else {
             throw DatasetError(file: "\(dataRoot)/train_localizers.csv", reason: "the training series give \(positives.count) positive and \(negatives.count) negative candidates; both are needed")
         }
-        log("candidates: \(positives.count) positive and \(negatives.count) negative in \(uids.count - heldOutUIDs.count) training series; \(heldOut.filter(\.positive).count) positive of \(heldOut.count) peaks in \(heldOutUIDs.count) held-out series")
+        let scoredOn = validationRoot.map { "the validation folder \($0)" } ?? "\(heldOutUIDs.count) held-out series"
+        log("candidates: \(positives.count) positive (\(extra.count) of them points of \(positiveRoots.count) further folders) and \(negatives.count) negative in \(uids.count - heldOutUIDs.count) training series; \(heldOut.filter(\.positive).count) positive of \(heldOut.count) peaks in \(scoredOn)")
 
         try Torch.manualSeed(seed)
         let model = try CandidateClassifier(baseFilters: baseFilters, patchSize: patchSize, device: device)
@@ -245,9 +291,13 @@ public struct CandidateClassifierTraining {
                             heldOutHeatmapAUC: heatmapAUC, heldOutClassifierAUC: classifierAUC,
                             seconds: Date().timeIntervalSince(start))
         func f(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "n/a" }
-        // The detector was usually trained on these series too, so its heatmap ranks their peaks better
-        // than it will on new series: a check that training worked, not an estimate of the gain.
-        log("held-out peaks: AUC of the heatmap \(f(heatmapAUC)), of the classifier \(f(classifierAUC)) (series the detector may have trained on: score new data with willis predict and willis evaluate); written to \(output)/candidate-classifier.safetensors")
+        if validationRoot != nil {
+            log("validation peaks: AUC of the heatmap \(f(heatmapAUC)), of the classifier \(f(classifierAUC)); written to \(output)/candidate-classifier.safetensors")
+        } else {
+            // The detector was usually trained on these series too, so its heatmap ranks their peaks better
+            // than it will on new series: a check that training worked, not an estimate of the gain.
+            log("held-out peaks: AUC of the heatmap \(f(heatmapAUC)), of the classifier \(f(classifierAUC)) (series the detector may have trained on: --validation-data gives an honest number); written to \(output)/candidate-classifier.safetensors")
+        }
         return report
     }
 }

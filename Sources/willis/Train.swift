@@ -191,16 +191,20 @@ struct TrainCandidatesCommand: ParsableCommand {
             The detector's heatmap ranks small aneurysms below its false peaks. This reads the detector's \
             strongest peaks on every series of a training folder (as willis predict reads them), labels each \
             by the localizer points (a peak within --match-mm of one is an aneurysm), and trains a small 3D \
-            network on the prepared image around each, at its finest sampling. Every tenth series is held \
-            out and scored. Writes OUT/candidate-classifier.safetensors; willis predict \
-            --candidate-classifier uses it.
+            network on the prepared image around each, at its finest sampling. It is scored on the peaks of \
+            --validation-data (series the detector did not train on give an honest number), or else on every \
+            tenth training series, held out. --positive-data adds the localizer points of further folders \
+            as aneurysms without reading the detector there. Writes OUT/candidate-classifier.safetensors; \
+            willis predict --candidate-classifier uses it.
             """)
 
     @OptionGroup var engineOptions: EngineOptions
     @Option(help: "RSNA-layout folder (train.csv, train_localizers.csv, series/).") var data: String
     @Option(help: "Detector weights (.safetensors from willis train) whose peaks are classified.") var detector: String
     @Option(help: "Output folder.") var out: String
-    @Option(help: "Cache folder (default DATA/.willis-cache).") var cache: String?
+    @Option(help: "RSNA-layout folder whose peaks score the classifier (default: every tenth training series, held out).") var validationData: String?
+    @Option(help: "RSNA-layout folder whose localizer points add aneurysm cubes; no peaks are read there (repeatable).") var positiveData: [String] = []
+    @Option(help: "Cache folder for every folder (default DATA/.willis-cache for each).") var cache: String?
     @Option(help: "Training steps (8000 scored best on validation, RESULTS.md stop 16).") var steps: Int = 8000
     @Option(help: "Cubes per step, half of them aneurysms.") var batchSize: Int = 32
     @Option(help: "Learning rate (AdamW, cosine).") var learningRate: Double = 1e-3
@@ -220,6 +224,8 @@ struct TrainCandidatesCommand: ParsableCommand {
         _ = try engineOptions.load()
         var training = CandidateClassifierTraining(dataRoot: data, detectorWeights: detector, output: out)
         training.cacheRoot = cache
+        training.validationRoot = validationData
+        training.positiveRoots = positiveData
         training.steps = steps
         training.batchSize = batchSize
         training.learningRate = learningRate

@@ -173,6 +173,49 @@ import Training
         #expect(try elsewhere.examples([uid], cache: cache, predictor: predictor).filter(\.isPeak).map(\.heatmap) == first.map(\.heatmap))
     }
 
+    /// With a validation folder, every training series trains and the classifier is scored on that
+    /// folder's peaks; a positive folder adds exactly its localizer points, and no peaks are read there; a
+    /// series in two of the folders is refused.
+    @Test func validationAndPositiveFoldersServeAsSaid() throws {
+        let root = try temporaryDirectory()
+        let detector = try detectorWithPrior(seed: 34, in: root)
+        var options = SynthOptions(count: 3, size: .small, seed: 35)
+        options.positiveFraction = 1
+        _ = try SynthDataset.generate(options, into: "\(root)/val")
+        options.seed = 36
+        _ = try SynthDataset.generate(options, into: "\(root)/points")
+        var training = training(root, detector: detector)
+        training.validationRoot = "\(root)/val"
+        training.positiveRoots = ["\(root)/points"]
+        let report = try training.run()
+
+        let predictor = try Predictor(weights: detector)
+        func cache(_ folder: String) -> PreprocessedCache {
+            PreprocessedCache(root: "\(root)/\(folder)/.willis-cache", preparation: predictor.preparation)
+        }
+        func examples(_ folder: String, readingPeaks: Bool) throws -> [CandidateClassifierTraining.Example] {
+            let uids = try RSNATables.readLabels("\(root)/\(folder)/train.csv").map(\.seriesInstanceUID).sorted()
+            return try training.examples(uids, cache: cache(folder), predictor: predictor, readingPeaks: readingPeaks)
+        }
+        let peaksFolder = try training.peaksFolder(cache("points"))
+        #expect(!FileManager.default.fileExists(atPath: peaksFolder), "no peaks are read in a positive folder")
+        let trained = try examples("data", readingPeaks: true)
+        let points = try examples("points", readingPeaks: false)
+        #expect(!points.isEmpty && points.allSatisfy { $0.positive && !$0.isPeak })
+        #expect(report.trainingExamples.positive == trained.filter(\.positive).count + points.count, "every training series trains")
+        #expect(report.trainingExamples.negative == trained.filter { !$0.positive }.count)
+        let validation = try examples("val", readingPeaks: true).filter(\.isPeak)
+        #expect(!validation.isEmpty)
+        #expect(report.heldOutPeaks.positive == validation.filter(\.positive).count
+            && report.heldOutPeaks.negative == validation.filter { !$0.positive }.count)
+
+        training.positiveRoots = ["\(root)/val"]
+        #expect(throws: DatasetError.self) { try training.run() }
+        training.positiveRoots = []
+        training.validationRoot = "\(root)/data"
+        #expect(throws: DatasetError.self) { try training.run() }
+    }
+
     /// The second stage is refused where it cannot work: without the candidate readout, with weights that
     /// are not a candidate classifier's, or with one trained on images prepared otherwise.
     @Test func mismatchedSecondStagesAreRefused() throws {
