@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import Preprocessing
 
 /// A TOML experiment file for `willis train` (the subset experiments need: `[tables]`, `key = value`
@@ -99,9 +100,13 @@ public enum ExperimentFile {
         }
     }
 
-    /// Applies a parsed file to `config`; unknown keys and wrong types are errors naming the line.
+    /// Applies a parsed file to `config`; unknown keys and wrong types are errors naming the line. The
+    /// `[candidates]` table belongs to `willis train-candidates` (`applyCandidates`); it is checked here
+    /// too, so one file can hold both stages' recipe and a mistake in either shows at once.
     public static func apply(_ entries: [String: (value: Value, line: Int)], to config: inout TrainingConfig) throws {
-        for (key, (value, line)) in entries.sorted(by: { $0.value.line < $1.value.line }) {
+        var secondStage = CandidateClassifierTraining(dataRoot: "", detectorWeights: "", output: "")
+        try applyCandidates(entries, to: &secondStage)
+        for (key, (value, line)) in entries.sorted(by: { $0.value.line < $1.value.line }) where !key.hasPrefix(candidatesTable) {
             func number() throws -> Double {
                 guard case let .number(v) = value else { throw Error(line: line, reason: "'\(key)' needs a number") }
                 return v
@@ -207,6 +212,59 @@ public enum ExperimentFile {
             case "augmentation.noise": config.augmentation.noise = Float(try number())
             default: throw Error(line: line, reason: "unknown setting '\(key)'")
             }
+        }
+    }
+
+    static let candidatesTable = "candidates."
+
+    /// Applies the file's `[candidates]` table (the detector's second stage) to `training`; the other
+    /// tables are `willis train`'s and left alone.
+    ///
+    ///     [candidates]
+    ///     steps = 8000
+    ///     batch_size = 32
+    ///     learning_rate = 1e-3
+    ///     base_filters = 16
+    ///     patch_size = 24        # samples of the prepared image, a multiple of 4
+    ///     peaks = 20             # per series
+    ///     peak_threshold = 0.01
+    ///     match_mm = 4.0
+    ///     jitter = 2             # samples
+    ///     seed = 0
+    public static func applyCandidates(_ entries: [String: (value: Value, line: Int)], to training: inout CandidateClassifierTraining) throws {
+        for (key, (value, line)) in entries.sorted(by: { $0.value.line < $1.value.line }) where key.hasPrefix(candidatesTable) {
+            let name = String(key.dropFirst(candidatesTable.count))
+            func number(_ allowed: ClosedRange<Double>) throws -> Double {
+                guard case let .number(v) = value, allowed.contains(v) else {
+                    throw Error(line: line, reason: "'\(key)' needs a number from \(allowed.lowerBound) to \(allowed.upperBound)")
+                }
+                return v
+            }
+            func integer(_ allowed: ClosedRange<Int>) throws -> Int {
+                guard case let .number(v) = value, v == v.rounded(), abs(v) < 1e9, allowed.contains(Int(v)) else {
+                    throw Error(line: line, reason: "'\(key)' needs an integer from \(allowed.lowerBound) to \(allowed.upperBound)")
+                }
+                return Int(v)
+            }
+            switch name {
+            case "steps": training.steps = try integer(1...10_000_000)
+            case "batch_size": training.batchSize = try integer(2...4096)
+            case "learning_rate": training.learningRate = try number(1e-9...10)
+            case "base_filters": training.baseFilters = try integer(1...256)
+            case "patch_size": training.patchSize = try integer(8...128)
+            case "peaks": training.peaksPerSeries = try integer(1...1000)
+            case "peak_threshold": training.peakThreshold = Float(try number(0...1))
+            case "match_mm": training.matchMM = try number(1e-3...100)
+            case "jitter": training.jitter = try integer(0...32)
+            case "seed": training.seed = UInt64(try integer(0...Int(Int32.max)))
+            default: throw Error(line: line, reason: "unknown setting '\(key)'")
+            }
+        }
+        do {
+            try CandidateClassifier.checkSizes(baseFilters: training.baseFilters, patchSize: training.patchSize)
+        } catch {
+            let line = entries.filter { $0.key.hasPrefix(candidatesTable) }.map(\.value.line).min() ?? 0
+            throw Error(line: line, reason: "[candidates]: \(error)")
         }
     }
 }

@@ -205,34 +205,49 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Option(help: "RSNA-layout folder whose peaks score the classifier (default: every tenth training series, held out).") var validationData: String?
     @Option(help: "RSNA-layout folder whose localizer points add aneurysm cubes; no peaks are read there (repeatable).") var positiveData: [String] = []
     @Option(help: "Cache folder for every folder (default DATA/.willis-cache for each).") var cache: String?
-    @Option(help: "Training steps (8000 scored best on validation, RESULTS.md stop 16).") var steps: Int = 8000
-    @Option(help: "Cubes per step, half of them aneurysms.") var batchSize: Int = 32
-    @Option(help: "Learning rate (AdamW, cosine).") var learningRate: Double = 1e-3
-    @Option(help: "The cube's edge in samples of the prepared image (a multiple of 4, 8 to 128).") var patchSize: Int = CandidateClassifier.defaultPatchSize
-    @Option(help: "Peaks per series.") var peaks: Int = 20
-    @Option(help: "A peak this close to a localizer point (mm) is an aneurysm.") var matchMM: Double = 4
-    @Option(help: "Seed.") var seed: UInt64 = 0
+    @Option(help: "TOML experiment file whose [candidates] table sets the recipe (see ExperimentFile.applyCandidates); flags given here override it.") var config: String?
+    @Option(help: "Training steps (default 8000, which scored best on validation, RESULTS.md stop 16).") var steps: Int?
+    @Option(help: "Cubes per step, half of them aneurysms (default 32).") var batchSize: Int?
+    @Option(help: "Learning rate (AdamW, cosine; default 1e-3).") var learningRate: Double?
+    @Option(help: "The cube's edge in samples of the prepared image (a multiple of 4, 8 to 128; default \(CandidateClassifier.defaultPatchSize)).") var patchSize: Int?
+    @Option(help: "Peaks per series (default 20).") var peaks: Int?
+    @Option(help: "A peak this close to a localizer point (mm) is an aneurysm (default 4).") var matchMM: Double?
+    @Option(help: "Seed (default 0).") var seed: UInt64?
 
     func validate() throws {
-        guard steps > 0, batchSize >= 2, learningRate > 0, learningRate.isFinite, peaks > 0, matchMM > 0, matchMM.isFinite else {
-            throw ValidationError("--steps, --peaks and --match-mm must be positive, --batch-size at least 2, --learning-rate a positive number")
+        guard (steps ?? 1) > 0, (batchSize ?? 2) >= 2, (peaks ?? 1) > 0 else {
+            throw ValidationError("--steps and --peaks must be positive, --batch-size at least 2")
         }
-        do { try CandidateClassifier.checkSizes(baseFilters: CandidateClassifier.defaultBaseFilters, patchSize: patchSize) } catch { throw ValidationError("--patch-size: \(error)") }
+        for (flag, value) in [("--learning-rate", learningRate), ("--match-mm", matchMM)] {
+            if let value, !(value > 0 && value.isFinite) { throw ValidationError("\(flag) must be a positive number") }
+        }
+        if let patchSize {
+            do { try CandidateClassifier.checkSizes(baseFilters: CandidateClassifier.defaultBaseFilters, patchSize: patchSize) } catch { throw ValidationError("--patch-size: \(error)") }
+        }
     }
 
     func run() throws {
         _ = try engineOptions.load()
         var training = CandidateClassifierTraining(dataRoot: data, detectorWeights: detector, output: out)
+        if let path = config {
+            let text: String
+            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch { throw ValidationError("cannot read \(path): \(error.localizedDescription)") }
+            do {
+                try ExperimentFile.applyCandidates(try ExperimentFile.parse(text), to: &training)
+            } catch let e as ExperimentFile.Error {
+                throw ValidationError("\(path): \(e)")
+            }
+        }
         training.cacheRoot = cache
         training.validationRoot = validationData
         training.positiveRoots = positiveData
-        training.steps = steps
-        training.batchSize = batchSize
-        training.learningRate = learningRate
-        training.peaksPerSeries = peaks
-        training.patchSize = patchSize
-        training.matchMM = matchMM
-        training.seed = seed
+        if let steps { training.steps = steps }
+        if let batchSize { training.batchSize = batchSize }
+        if let learningRate { training.learningRate = learningRate }
+        if let peaks { training.peaksPerSeries = peaks }
+        if let patchSize { training.patchSize = patchSize }
+        if let matchMM { training.matchMM = matchMM }
+        if let seed { training.seed = seed }
         var bar: ProgressBar?
         var stage = ""
         training.progress = { label, done, total in

@@ -67,6 +67,56 @@ import Training
         }
     }
 
+    /// The `[candidates]` table sets `willis train-candidates`' recipe; `willis train` leaves it alone but
+    /// refuses a mistake in it; the committed sub-voxel recipe writes out the defaults chosen in stop 16.
+    @Test func candidatesTableSetsTheSecondStage() throws {
+        let text = """
+        epochs = 3
+        [candidates]
+        steps = 500
+        batch_size = 16
+        learning_rate = 2e-4
+        base_filters = 8
+        patch_size = 32
+        peaks = 12
+        peak_threshold = 0.05
+        match_mm = 3.5
+        jitter = 3
+        seed = 9
+        """
+        var training = CandidateClassifierTraining(dataRoot: "d", detectorWeights: "w", output: "o")
+        try ExperimentFile.applyCandidates(try ExperimentFile.parse(text), to: &training)
+        #expect(training.steps == 500 && training.batchSize == 16 && training.learningRate == 2e-4 && training.baseFilters == 8)
+        #expect(training.patchSize == 32 && training.peaksPerSeries == 12 && training.peakThreshold == 0.05)
+        #expect(training.matchMM == 3.5 && training.jitter == 3 && training.seed == 9)
+        var config = TrainingConfig()
+        try ExperimentFile.apply(try ExperimentFile.parse(text), to: &config)
+        #expect(config.epochs == 3)
+
+        for (wrong, line) in [("[candidates]\npeak = 5", 2), ("epochs = 2\n[candidates]\nsteps = 0", 3),
+                              ("[candidates]\npatch_size = 30", 2), ("[candidates]\npeak_threshold = \"high\"", 2)] {
+            var t = CandidateClassifierTraining(dataRoot: "d", detectorWeights: "w", output: "o")
+            #expect(throws: ExperimentFile.Error.self) { try ExperimentFile.applyCandidates(try ExperimentFile.parse(wrong), to: &t) }
+            do {
+                var c = TrainingConfig()
+                try ExperimentFile.apply(try ExperimentFile.parse(wrong), to: &c)
+                Issue.record("willis train accepted \(wrong)")
+            } catch let e as ExperimentFile.Error {
+                #expect(e.line == line, "\(wrong): \(e)")
+            }
+        }
+
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../experiments").standardized.path
+        var committed = CandidateClassifierTraining(dataRoot: "d", detectorWeights: "w", output: "o")
+        let entries = try ExperimentFile.parse(String(contentsOfFile: "\(folder)/detector-subvoxel.toml", encoding: .utf8))
+        #expect(entries.keys.contains("candidates.steps"))
+        try ExperimentFile.applyCandidates(entries, to: &committed)
+        let defaults = CandidateClassifierTraining(dataRoot: "d", detectorWeights: "w", output: "o")
+        #expect(committed.steps == defaults.steps && committed.batchSize == defaults.batchSize && committed.learningRate == defaults.learningRate)
+        #expect(committed.baseFilters == defaults.baseFilters && committed.patchSize == defaults.patchSize && committed.jitter == defaults.jitter)
+        #expect(committed.peaksPerSeries == defaults.peaksPerSeries && committed.peakThreshold == defaults.peakThreshold && committed.matchMM == defaults.matchMM)
+    }
+
     @Test func errorsNameTheLine() throws {
         func error(_ text: String) -> ExperimentFile.Error? {
             var c = TrainingConfig()
