@@ -61,15 +61,7 @@ struct Train: ParsableCommand {
         _ = try engineOptions.load()
         setvbuf(stdout, nil, _IOLBF, 0)
         var config = TrainingConfig()
-        if let path = self.config {
-            let text: String
-            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch { throw ValidationError("cannot read \(path): \(error.localizedDescription)") }
-            do {
-                try ExperimentFile.apply(try ExperimentFile.parse(text), to: &config)
-            } catch let e as ExperimentFile.Error {
-                throw ValidationError("\(path): \(e)")
-            }
-        }
+        if let path = self.config { try applyExperimentFile(path) { try ExperimentFile.apply($0, to: &config) } }
         if let epochs { config.epochs = epochs }
         if let batchSize { config.batchSize = batchSize }
         if let learningRate { config.learningRate = learningRate }
@@ -229,15 +221,7 @@ struct TrainCandidatesCommand: ParsableCommand {
     func run() throws {
         _ = try engineOptions.load()
         var training = CandidateClassifierTraining(dataRoot: data, detectorWeights: detector, output: out)
-        if let path = config {
-            let text: String
-            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch { throw ValidationError("cannot read \(path): \(error.localizedDescription)") }
-            do {
-                try ExperimentFile.applyCandidates(try ExperimentFile.parse(text), to: &training)
-            } catch let e as ExperimentFile.Error {
-                throw ValidationError("\(path): \(e)")
-            }
-        }
+        if let path = config { try applyExperimentFile(path) { try ExperimentFile.applyCandidates($0, to: &training) } }
         training.cacheRoot = cache
         training.validationRoot = validationData
         training.positiveRoots = positiveData
@@ -264,5 +248,16 @@ struct TrainCandidatesCommand: ParsableCommand {
             fflush(stdout)  // a log redirected to a file shows each step as it comes
         }
         try training.run()
+    }
+}
+
+/// Reads the experiment file at `path` and hands its entries to `apply`; its mistakes name the file and line.
+func applyExperimentFile(_ path: String, _ apply: ([String: (value: ExperimentFile.Value, line: Int)]) throws -> Void) throws {
+    let text: String
+    do { text = try String(contentsOfFile: path, encoding: .utf8) } catch { throw ValidationError("cannot read \(path): \(error.localizedDescription)") }
+    do {
+        try apply(try ExperimentFile.parse(text))
+    } catch let e as ExperimentFile.Error {
+        throw ValidationError("\(path): \(e)")
     }
 }
