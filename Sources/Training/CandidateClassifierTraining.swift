@@ -222,8 +222,10 @@ public struct CandidateClassifierTraining {
         }
         let preparation = predictor.preparation
         let folders = [dataRoot] + (validationRoot.map { [$0] } ?? []) + positiveRoots
+        // Checked on the tables, before any folder is prepared: a wrong folder is refused in a second, not
+        // after minutes of preparation.
+        try Self.checkDisjoint(try folders.map { ($0, try RSNATables.readLabels("\($0)/train.csv").map(\.seriesInstanceUID)) })
         let prepared = try folders.map { try self.prepared($0, preparation: preparation) }
-        try Self.checkDisjoint(zip(folders, prepared.map(\.uids)).map { ($0, $1) })
         let (cache, uids) = prepared[0]
         let minimum = validationRoot == nil ? 2 : 1
         guard uids.count >= minimum else {

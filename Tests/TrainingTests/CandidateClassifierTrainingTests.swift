@@ -214,6 +214,14 @@ import Training
         training.positiveRoots = []
         training.validationRoot = "\(root)/data"
         #expect(throws: DatasetError.self) { try training.run() }
+        // The tables are compared before anything is prepared: a folder holding only a copy of the training
+        // table (no series to read) is refused for sharing them, and gets no cache.
+        training.validationRoot = "\(root)/val"
+        try FileManager.default.createDirectory(atPath: "\(root)/copy", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "\(root)/data/train.csv", toPath: "\(root)/copy/train.csv")
+        training.positiveRoots = ["\(root)/copy"]
+        #expect { try training.run() } throws: { ($0 as? DatasetError)?.reason.contains("also in \(root)/data") == true }
+        #expect(!FileManager.default.fileExists(atPath: "\(root)/copy/.willis-cache"))
     }
 
     /// The second stage is refused where it cannot work: without the candidate readout, with weights that
