@@ -31,7 +31,7 @@ struct Predict: ParsableCommand {
     @Option(help: "Weights (.safetensors from willis train or the notebook's state_dict); repeat it for an ensemble (e.g. one per fold), whose probabilities are averaged.")
     var weights: [String]
 
-    @Option(help: "Output CSV (default: submission.csv, or RESULTS/submission.csv with --results).")
+    @Option(help: "Output CSV (default: submission.csv, or RESULTS/submission.csv with --results; with --shard i/N that name with .rank<i> before .csv).")
     var out: String?
 
     @Option(help: "Input size DxHxW (default: what the weights say, else 64x128x128).")
@@ -129,10 +129,11 @@ struct Predict: ParsableCommand {
             return FileManager.default.fileExists(atPath: "\(series)/\($0)", isDirectory: &dir) && dir.boolValue
         }
         var folders = children.isEmpty ? [series] : children.map { "\(series)/\($0)" }
-        var environmentShard: Int?
+        var environmentShard: Int?, flagShard: Int?
         if let shard {
             guard let (i, n) = Sharding.parse(shard) else { throw ValidationError("--shard must be i/N with 0 ≤ i < N, not \(shard)") }
             folders = Sharding.select(folders, shard: i, of: n)
+            flagShard = i
             print("shard \(i)/\(n): \(folders.count) series")
         } else if let (i, n) = Sharding.fromEnvironment() {
             folders = Sharding.select(folders, shard: i, of: n)
@@ -158,8 +159,9 @@ struct Predict: ParsableCommand {
             loader = SeriesLoader(options: SeriesLoader.Options(includePHI: true))
         }
         var out = out ?? results.map { ResultsFolder($0).submissionPath } ?? "submission.csv"
-        // Launched processes all get the same --out: each shard writes its own file, for merge-predictions.
-        if let environmentShard { out = Sharding.outputPath(out, shard: environmentShard) }
+        // Launched processes all get the same --out, and shards given by flag the same default (often one
+        // --results folder): each shard writes its own file, for merge-predictions, so none overwrites another.
+        if let i = environmentShard ?? (self.out == nil ? flagShard : nil) { out = Sharding.outputPath(out, shard: i) }
         pipeline.run(folders, predictor: predictor, loader: loader) { i, outcome in
             if let p = outcome.probabilities, let uid = outcome.uid {
                 for w in outcome.warnings { FileHandle.standardError.write(Data("warning: \(outcome.folder): \(w)\n".utf8)) }
