@@ -71,3 +71,17 @@ public struct Augmentation: Codable, Sendable, Equatable {
         return out
     }
 }
+
+// Read back from checkpoints: settings added after one was written take their defaults (see TrainingConfig).
+extension Augmentation {
+    public init(from decoder: Decoder) throws {
+        self.init()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        flipLeftRight = try c.value(.flipLeftRight, or: flipLeftRight)
+        rotationDegrees = try c.value(.rotationDegrees, or: rotationDegrees)
+        scale = try c.value(.scale, or: scale)
+        intensityShift = try c.value(.intensityShift, or: intensityShift)
+        intensityGain = try c.value(.intensityGain, or: intensityGain)
+        noise = try c.value(.noise, or: noise)
+    }
+}

@@ -129,6 +129,11 @@ public enum ExperimentFile {
             case "base_filters": config.baseFilters = try integer()
             case "seed": config.seed = UInt64(max(0, try integer()))
             case "channels_last": config.channelsLast = try bool()
+            case "sampling":
+                guard case let .string(v) = value, let s = SeriesSampling(rawValue: v) else {
+                    throw Error(line: line, reason: "'sampling' is \"uniform\" or \"balanced\"")
+                }
+                config.sampling = s
             case "model":
                 guard case let .string(v) = value, let m = TrainingConfig.Model(rawValue: v) else {
                     throw Error(line: line, reason: "'model' is \"reference\" or \"detector\"")

@@ -34,9 +34,9 @@ enum TrainingCheckpoint {
         }
         let state: State
         do { state = try JSONDecoder().decode(State.self, from: Data(json.utf8)) } catch {
-            // Settings added since the checkpoint was written have no stored value to resume with.
-            throw TorchError.safetensors(path: path, reason: "a \(model ?? "reference") training checkpoint whose settings this version cannot read "
-                                         + "(written before a setting was added? start the run again): \(error)")
+            // Settings added since the checkpoint was written take their defaults (TrainingConfig's decoding),
+            // so this is a damaged or foreign state, not an older one.
+            throw TorchError.safetensors(path: path, reason: "a \(model ?? "reference") training checkpoint whose state cannot be read: \(error)")
         }
         var tensors: [String: Tensor] = [:]
         for name in file.names where name != optimizerKey { tensors[name] = try file.tensor(name) }

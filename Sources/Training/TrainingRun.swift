@@ -108,13 +108,16 @@ public struct TrainingRun {
             let uids = list.map(\.seriesInstanceUID)
             var set = SampleSet(ids: uids, labels: list.map(\.labels), input: { try cache.load(uids[$0]) })
             set.inputSubdivision = config.preparation.inputSubdivision
-            guard detector else { return set }
+            // Balanced sampling reads the modalities, the detector also its modality input.
             let modalities = list.map { row in Modality.allCases.firstIndex(of: row.modality) }
+            set.modalities = modalities
+            guard detector else { return set }
             return set.withTargets(modalities: modalities) { try cache.targets(uids[$0]) }
         }
         let trainSet = samples(usable.filter { fold[$0.seriesInstanceUID] != validationFold })
         let validationSet = samples(usable.filter { fold[$0.seriesInstanceUID] == validationFold })
-        log("training on \(trainSet.count) series, validating on \(validationSet.count) (fold \(validationFold) of \(folds))")
+        log("training on \(trainSet.count) series, validating on \(validationSet.count) (fold \(validationFold) of \(folds))"
+            + (config.sampling == .balanced ? "; each epoch draws \(trainSet.count) of them balanced across modalities and locations" : ""))
         // Fitted to the training fold only, so the validation scores are honest.
         var weightsMetadata: [String: String] = [:]
         let prior = detector ? try Self.fitLocationPrior(cache: cache, uids: trainSet.ids, preparation: config.preparation) : nil

@@ -11,6 +11,7 @@ import Training
         input_shape = [32, 64, 64]
         loss = "logits"
         seed = 7
+        sampling = "balanced"
 
         [augmentation]
         flip = true
@@ -23,6 +24,9 @@ import Training
         #expect(config.loss == .bceWithLogits && config.seed == 7)
         #expect(config.augmentation.flipLeftRight && config.augmentation.rotationDegrees == 12.5 && config.augmentation.noise == 0.01)
         #expect(config.batchSize == 2, "unset keys keep the reference defaults")
+        #expect(config.sampling == .balanced && TrainingConfig().sampling == .uniform)
+        #expect { try ExperimentFile.apply(try ExperimentFile.parse("epochs = 3\nsampling = \"stratified\""), to: &config) }
+            throws: { ($0 as? ExperimentFile.Error)?.line == 2 }
     }
 
     /// Every committed experiment file reads, and the improved one sets the improved preparation.
