@@ -151,8 +151,8 @@ enum Passes {
         return (prefetcher.waitSeconds, elapsed > 0 ? prefetcher.waitSeconds / elapsed : 0)
     }
 
-    /// One epoch in an order drawn with `rng` (`sampling`: every sample once, shuffled, or balanced draws). `build` turns a batch's samples into a host batch and
-    /// may draw augmentations from the generator it is given, in batch order, so that a run resumed from
+    /// One epoch in an order drawn with `rng` by `sampling` (every sample once, shuffled; or balanced
+    /// draws). `build` turns a batch's samples into a host batch and may draw augmentations from the generator it is given, in batch order, so that a run resumed from
     /// the generator's saved state repeats them; `rng` ends where those draws left it. `step` gets each
     /// batch and its weight in the mean over the global batch (1 on one process; see `DataParallel`),
     /// and returns its part of the global batch's loss (the whole loss on one process). The mean loss is
@@ -161,7 +161,7 @@ enum Passes {
                       sampling: SeriesSampling = .uniform,
                       build: @escaping @Sendable ([Sample], GeneratorBox) -> HostBatch,
                       step: (HostBatch, Double) throws -> Double, onBatch: (Int, Int) -> Void) throws -> (meanLoss: Double, wait: Wait) {
-        let order = BalancedSampling.order(sampling, labels: set.labels, modalities: set.modalities, using: &rng)
+        let order = sampling.order(labels: set.labels, modalities: set.modalities, using: &rng)
         let world = parallel?.worldSize ?? 1, rank = parallel?.rank ?? 0
         let global = stride(from: 0, to: order.count, by: batchSize * world).map { Array(order[$0..<min(order.count, $0 + batchSize * world)]) }
         var batches: [[Int]] = [], weights: [Double] = []

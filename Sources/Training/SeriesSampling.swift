@@ -8,6 +8,18 @@ public enum SeriesSampling: String, Codable, Sendable, CaseIterable {
     /// equally often and, within it, each aneurysm location equally often. A series of a rare modality
     /// or location is seen several times an epoch, a common one may be left out.
     case balanced
+
+    /// The series (indices into `labels`) of one epoch, in order.
+    func order(labels: [[Bool]], modalities: [Int?], using rng: inout SplitMix64) -> [Int] {
+        switch self {
+        case .uniform:
+            var order = Array(0..<labels.count)
+            order.shuffle(using: &rng)
+            return order
+        case .balanced:
+            return BalancedSampling(labels: labels, modalities: modalities).draw(labels.count, using: &rng)
+        }
+    }
 }
 
 /// Per-series draw weights that balance modalities and locations (`SeriesSampling.balanced`):
@@ -70,18 +82,6 @@ public struct BalancedSampling: Sendable {
                 if cumulative[mid] > u { hi = mid } else { lo = mid + 1 }
             }
             return lo
-        }
-    }
-
-    /// The order of one epoch of `set` under `sampling`.
-    static func order(_ sampling: SeriesSampling, labels: [[Bool]], modalities: [Int?], using rng: inout SplitMix64) -> [Int] {
-        switch sampling {
-        case .uniform:
-            var order = Array(0..<labels.count)
-            order.shuffle(using: &rng)
-            return order
-        case .balanced:
-            return BalancedSampling(labels: labels, modalities: modalities).draw(labels.count, using: &rng)
         }
     }
 }

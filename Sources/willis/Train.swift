@@ -39,6 +39,7 @@ struct Train: ParsableCommand {
     @Option(help: "reference (sigmoid + BCELoss, default) or logits (BCEWithLogitsLoss).") var loss: String?
     @Option(help: "Detector: train on random patches DxHxW of the input (validation and prediction run over the whole input in sliding windows of the patch).") var patchShape: String?
     @Option(help: "Detector with patches: share of patches placed around an aneurysm (default 0.5).") var positiveFraction: Double?
+    @Option(help: "How each epoch draws its series: uniform (each once, shuffled; the default) or balanced (with replacement, every modality and, within it, every aneurysm location equally often).") var sampling: String?
     @Option(help: "Detector: fp32, or bf16 (mixed precision: CUDA, or CPUs with AVX-512 BF16).") var precision: String?
     @Flag(help: "Random left-right flips with Left/Right label swap.") var flip = false
     @Option(help: "Random in-plane rotation up to ± this many degrees.") var rotate: Double?
@@ -101,6 +102,10 @@ struct Train: ParsableCommand {
         if let positiveFraction {
             guard (0...1).contains(positiveFraction) else { throw ValidationError("--positive-fraction must be between 0 and 1") }
             config.detector.positiveFraction = positiveFraction
+        }
+        if let sampling {
+            guard let s = SeriesSampling(rawValue: sampling) else { throw ValidationError("--sampling must be uniform or balanced") }
+            config.sampling = s
         }
         if let seed { config.seed = seed }
         if channelsLast { config.channelsLast = true }
