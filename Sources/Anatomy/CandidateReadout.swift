@@ -19,7 +19,8 @@ public struct CropGrid: Sendable, Equatable {
 
 /// A local maximum of the detector's aneurysm heatmap: a voxel of the prepared grid (i along the
 /// width, j, k along the depth) and the probability that an aneurysm lies there: the heatmap's value,
-/// or, once a candidate classifier has looked at it, the two combined (`CandidateScoring`).
+/// or, once a candidate classifier has looked at it, the two combined (`CandidateScoring`) and, when the
+/// classifier carries one, calibrated (`CandidateCalibration`).
 public struct HeatmapPeak: Sendable, Equatable {
     public var voxel: [Int]
     public var probability: Double

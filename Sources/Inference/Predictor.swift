@@ -42,11 +42,12 @@ public final class Predictor {
     public var readout: Readout
     /// The detector's second stage (`useCandidateClassifier(at:scoring:)`): it scores the cube of the
     /// prepared image around each of the heatmap's peaks, and the candidate readout ranks the peaks by
-    /// `scoring`.
+    /// `scoring`, calibrated by `calibration` when the classifier carries one for that rule.
     public struct CandidateStage {
         public let classifier: CandidateClassifier
         public let settings: CandidateClassifierSettings
         public var scoring: CandidateScoring
+        public var calibration: CandidateCalibration?
     }
     public var candidateStage: CandidateStage?
     let device: Device
@@ -59,8 +60,9 @@ public final class Predictor {
 
     /// Adds the candidate classifier in `path` (from `willis train-candidates`) as the detector's second
     /// stage. It must have been trained on images prepared as these weights prepare them, and needs the
-    /// candidate readout (weights with a location prior).
-    public func useCandidateClassifier(at path: String, scoring: CandidateScoring) throws {
+    /// candidate readout (weights with a location prior). With `calibrated`, each peak's score is mapped
+    /// through the calibration that `willis train-candidates` fitted for `scoring`, if the file has one.
+    public func useCandidateClassifier(at path: String, scoring: CandidateScoring, calibrated: Bool = true) throws {
         guard case .candidates = readout else {
             throw TorchError.invalidArgument("a candidate classifier re-scores the candidate readout's peaks: the detector weights need a location prior (willis location-prior)")
         }
@@ -80,7 +82,17 @@ public final class Predictor {
         for name in file.names where !name.hasPrefix("__") { tensors[name] = try file.tensor(name) }
         try classifier.store.load(tensors)
         classifier.store.isTraining = false
-        candidateStage = CandidateStage(classifier: classifier, settings: settings, scoring: scoring)
+        var calibration: CandidateCalibration?
+        if calibrated, let json = file.metadata[CandidateCalibration.metadataKey] {
+            guard let all = try? JSONDecoder().decode([String: CandidateCalibration].self, from: Data(json.utf8)) else {
+                throw TorchError.safetensors(path: path, reason: "its calibration (\(CandidateCalibration.metadataKey)) cannot be read")
+            }
+            calibration = all[scoring.rawValue]
+            guard calibration.map({ $0.slope > 0 && $0.slope.isFinite && $0.intercept.isFinite }) ?? true else {
+                throw TorchError.safetensors(path: path, reason: "its calibration for \(scoring.rawValue) does not keep the scores' order")
+            }
+        }
+        candidateStage = CandidateStage(classifier: classifier, settings: settings, scoring: scoring, calibration: calibration)
     }
 
     /// The classifier's probability for the cube of the prepared `input` around each peak: the mean of
@@ -276,6 +288,9 @@ public final class Predictor {
             if let stage = candidateStage {
                 found = HeatmapPeak.find(heat, shape: preparation.shape, count: stage.settings.peaksPerSeries, threshold: stage.settings.peakThreshold)
                 found = stage.scoring.rescore(found, classifier: try classify(input, found, stage))
+                if let calibrate = stage.calibration {
+                    found = found.map { var peak = $0; peak.probability = calibrate(peak.probability); return peak }
+                }
             } else {
                 found = HeatmapPeak.find(heat, shape: preparation.shape, count: candidates.count, threshold: candidates.threshold)
             }

@@ -66,11 +66,15 @@ public struct RunInfo: Codable, Sendable, Equatable {
     /// The second stage's weights and how its scores were combined, when one was used.
     public var candidateClassifier: String?
     public var candidateScoring: String?
-    public init(weights: [String], preparation: Preparation, candidateClassifier: String? = nil, candidateScoring: String? = nil) {
+    /// The calibration the combined scores went through, when one did.
+    public var candidateCalibration: CandidateCalibration?
+    public init(weights: [String], preparation: Preparation, candidateClassifier: String? = nil, candidateScoring: String? = nil,
+                candidateCalibration: CandidateCalibration? = nil) {
         self.weights = weights
         self.preparation = preparation
         self.candidateClassifier = candidateClassifier
         self.candidateScoring = candidateScoring
+        self.candidateCalibration = candidateCalibration
     }
 }
 

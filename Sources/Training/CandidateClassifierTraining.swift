@@ -69,6 +69,8 @@ public struct CandidateClassifierTraining {
         public var heldOutPeaks: (positive: Int, negative: Int)
         public var heldOutHeatmapAUC: Double?
         public var heldOutClassifierAUC: Double?
+        /// Per scoring rule, the calibration fitted on the scored peaks and written with the weights.
+        public var calibrations: [String: CandidateCalibration]
         public var seconds: Double
     }
 
@@ -172,7 +174,8 @@ public struct CandidateClassifierTraining {
         return try Tensor(values, shape: [chosen.count, 1, p, p, p], device: device)
     }
 
-    /// The classifier's probabilities for `examples`, cut at their centres.
+    /// The classifier's probabilities for `examples`, cut at their centres: the mean of the cube's and its
+    /// left-right mirror's, as prediction reads them.
     public func probabilities(_ model: CandidateClassifier, _ examples: [Example]) throws -> [Double] {
         model.store.isTraining = false
         defer { model.store.isTraining = true }
@@ -180,10 +183,22 @@ public struct CandidateClassifierTraining {
             var out: [Double] = []
             for start in stride(from: 0, to: examples.count, by: 64) {
                 let chunk = Array(examples[start..<min(start + 64, examples.count)])
-                out += try model(batch(chunk, offsets: nil, flips: nil)).sigmoid().floats().map(Double.init)
+                let x = try batch(chunk, offsets: nil, flips: nil)
+                out += try ((model(x).sigmoid() + model(x.flip([4])).sigmoid()) * 0.5).floats().map(Double.init)
             }
             return out
         }
+    }
+
+    /// For each scoring rule, the calibration of its scores on the scored peaks (`heldOut`, with the
+    /// classifier's probabilities `q`); rules whose fit fails (one class only) are left out.
+    static func calibrations(_ heldOut: [Example], q: [Double], source: String) -> [String: CandidateCalibration] {
+        var out: [String: CandidateCalibration] = [:]
+        for rule in CandidateScoring.allCases {
+            let scores = zip(heldOut, q).map { rule.combine(heatmap: $0.heatmap, classifier: $1) }
+            out[rule.rawValue] = CandidateCalibration.fit(scores: scores, labels: heldOut.map(\.positive), source: source)
+        }
+        return out
     }
 
     /// The series of the RSNA-layout folder `root`, prepared through the cache; those that fail are logged
@@ -281,18 +296,28 @@ public struct CandidateClassifierTraining {
 
         let truth = heldOut.map(\.positive)
         let heatmapAUC = areaUnderROC(scores: heldOut.map(\.heatmap), labels: truth)
-        let classifierAUC = heldOut.isEmpty ? nil : areaUnderROC(scores: try probabilities(model, heldOut), labels: truth)
+        let q = try probabilities(model, heldOut)
+        let classifierAUC = heldOut.isEmpty ? nil : areaUnderROC(scores: q, labels: truth)
+        let calibrations = Self.calibrations(heldOut, q: q, source: validationRoot.map { "peaks of \($0)" } ?? "peaks of held-out training series")
         let settings = CandidateClassifierSettings(baseFilters: baseFilters, patchSize: patchSize, peaksPerSeries: peaksPerSeries,
                                                    peakThreshold: peakThreshold, preparation: preparation.cacheKey)
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-        let metadata = ["willis_model": "candidate_classifier",
+        var metadata = ["willis_model": "candidate_classifier",
                         CandidateClassifierSettings.metadataKey: String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)]
+        if !calibrations.isEmpty {
+            metadata[CandidateCalibration.metadataKey] = String(decoding: try JSONEncoder().encode(calibrations), as: UTF8.self)
+        }
         try model.store.save(to: "\(output)/candidate-classifier.safetensors", metadata: metadata)
         let report = Report(trainingExamples: (positives.count, negatives.count),
                             heldOutPeaks: (truth.filter { $0 }.count, truth.filter { !$0 }.count),
-                            heldOutHeatmapAUC: heatmapAUC, heldOutClassifierAUC: classifierAUC,
+                            heldOutHeatmapAUC: heatmapAUC, heldOutClassifierAUC: classifierAUC, calibrations: calibrations,
                             seconds: Date().timeIntervalSince(start))
         func f(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "n/a" }
+        for (rule, c) in calibrations.sorted(by: { $0.key < $1.key }) {
+            log(String(format: "calibration of %@ scores: σ(%.3f · logit(s) %+.3f), fitted on %d %@ (%d aneurysms)",
+                       rule, c.slope, c.intercept, c.peaks, c.source, c.positives))
+        }
+        if calibrations.isEmpty { log("no calibration: the scored peaks hold one class only; prediction will use the scores as they are") }
         if validationRoot != nil {
             log("validation peaks: AUC of the heatmap \(f(heatmapAUC)), of the classifier \(f(classifierAUC)); written to \(output)/candidate-classifier.safetensors")
         } else {

@@ -58,6 +58,8 @@ struct Predict: ParsableCommand {
     var candidateClassifier: String?
     @Option(help: "With --candidate-classifier: how a peak's probability is made from the heatmap's value p and the classifier's q: classifier (q), geometric-mean (√(p·q)) or heatmap (p; q is only recorded).")
     var candidateScoring: String = CandidateScoring.geometricMean.rawValue
+    @Flag(help: "With --candidate-classifier: use the scoring rule's values as they are, not mapped through the calibration that willis train-candidates fitted on peaks neither stage trained on.")
+    var uncalibrated = false
 
     @Option(help: "Threads reading and preparing series while the network runs.")
     var workers: Int = 2
@@ -113,11 +115,17 @@ struct Predict: ParsableCommand {
         }
         if let candidateClassifier {
             guard case .candidates = predictor.readout else { throw ValidationError("--candidate-classifier needs --readout candidates (and weights with a location prior)") }
-            try predictor.useCandidateClassifier(at: candidateClassifier, scoring: scoring)
+            try predictor.useCandidateClassifier(at: candidateClassifier, scoring: scoring, calibrated: !uncalibrated)
         }
         if case let .candidates(r) = predictor.readout {
             if let stage = predictor.candidateStage {
                 print("scoring the \(stage.settings.peaksPerSeries) strongest heatmap peaks of each series with \(candidateClassifier ?? "") (\(scoring.rawValue)); reading the \(r.count) best, named by the weights' location prior")
+                if let c = stage.calibration {
+                    print(String(format: "each peak's score calibrated: σ(%.3f · logit(s) %+.3f), fitted on %d %@ (%d aneurysms)", c.slope, c.intercept, c.peaks, c.source, c.positives))
+                } else {
+                    print(uncalibrated ? "peaks' scores used as they are (--uncalibrated)"
+                          : "warning: \(candidateClassifier ?? "") carries no calibration for \(scoring.rawValue): its scores are not probabilities of an aneurysm (train it again with willis train-candidates)")
+                }
             } else {
                 print("reading the \(r.count) strongest heatmap peaks of each series, named by the weights' location prior")
             }
@@ -153,7 +161,8 @@ struct Predict: ParsableCommand {
             let folder = ResultsFolder(results)
             try folder.writeRun(RunInfo(weights: weights.map(absolutePath), preparation: predictor.preparation,
                                         candidateClassifier: predictor.candidateStage == nil ? nil : candidateClassifier.map(absolutePath),
-                                        candidateScoring: predictor.candidateStage?.scoring.rawValue))
+                                        candidateScoring: predictor.candidateStage?.scoring.rawValue,
+                                        candidateCalibration: predictor.candidateStage?.calibration))
             pipeline.results = folder
             // Kept in the series' identifying.json, which willis serve shows only with --show-phi.
             loader = SeriesLoader(options: SeriesLoader.Options(includePHI: true))
@@ -253,6 +262,13 @@ struct Evaluate: ParsableCommand {
         let positives = matched.indices.filter { matched[$0].isPositive }, negatives = matched.indices.filter { !matched[$0].isPositive }
         let tp = positives.filter { p[$0][ap] >= threshold }.count, tn = negatives.filter { p[$0][ap] < threshold }.count
         print(String(format: "at threshold %.2f: sensitivity %d/%d, specificity %d/%d", threshold, tp, positives.count, tn, negatives.count))
+        if let r = Reliability(probabilities: matched.indices.map { p[$0][ap] }, labels: matched.map(\.isPositive)) {
+            print(String(format: "calibration of Aneurysm Present: mean %.3f against %.3f positive; Brier score %.4f (%.4f predicting %.3f for every series)",
+                         r.meanPredicted, r.prevalence, r.brier, r.brierOfPrevalence, r.prevalence))
+            for band in r.bands {
+                print(String(format: "  predicted %.1f–%.1f: %3d series, mean %.3f, positive %.3f", band.lower, band.upper, band.count, band.meanPredicted, band.observed))
+            }
+        }
         let fn = positives.sorted { p[$0][ap] < p[$1][ap] }.prefix(worst)
         let fp = negatives.sorted { p[$0][ap] > p[$1][ap] }.prefix(worst)
         print("worst false negatives (lowest Aneurysm Present among positives):")

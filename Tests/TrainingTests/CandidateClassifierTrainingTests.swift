@@ -224,6 +224,75 @@ import Training
         #expect(!FileManager.default.fileExists(atPath: "\(root)/copy/.willis-cache"))
     }
 
+    /// Training fits, for each scoring rule, the calibration of its scores on the validation peaks (with
+    /// the classifier's probabilities read as prediction reads them) and writes it with the weights.
+    /// Prediction maps each peak's combined score through the calibration of its rule, unless asked not
+    /// to; a calibration that would reverse the order, or cannot be read, is refused.
+    @Test func calibrationIsFittedOnValidationPeaksAndMapsEveryPeak() throws {
+        let root = try temporaryDirectory()
+        let detector = try detectorWithPrior(seed: 34, in: root)
+        var options = SynthOptions(count: 3, size: .small, seed: 35)
+        options.positiveFraction = 1
+        _ = try SynthDataset.generate(options, into: "\(root)/val")
+        var training = training(root, detector: detector)
+        training.validationRoot = "\(root)/val"
+        let report = try training.run()
+        let weights = "\(root)/stage2/candidate-classifier.safetensors"
+        let file = try SafeTensorsFile(path: weights)
+        let stored = try JSONDecoder().decode([String: CandidateCalibration].self,
+                                              from: Data(try #require(file.metadata[CandidateCalibration.metadataKey]).utf8))
+        #expect(stored == report.calibrations)
+
+        // The fit, recomputed from the validation peaks and the saved classifier.
+        let predictor = try Predictor(weights: detector)
+        let cache = PreprocessedCache(root: "\(root)/val/.willis-cache", preparation: predictor.preparation)
+        let uids = try RSNATables.readLabels("\(root)/val/train.csv").map(\.seriesInstanceUID).sorted()
+        let peaks = try training.examples(uids, cache: cache, predictor: predictor).filter(\.isPeak)
+        try #require(peaks.contains(where: \.positive) && peaks.contains { !$0.positive }, "the validation peaks hold both classes")
+        let reader = try Predictor(weights: detector)
+        try reader.useCandidateClassifier(at: weights, scoring: .classifier, calibrated: false)
+        let q = try training.probabilities(try #require(reader.candidateStage).classifier, peaks)
+        for rule in CandidateScoring.allCases {
+            let expected = CandidateCalibration.fit(scores: zip(peaks, q).map { rule.combine(heatmap: $0.heatmap, classifier: $1) },
+                                                    labels: peaks.map(\.positive), source: "peaks of \(root)/val")
+            let ours = report.calibrations[rule.rawValue]
+            #expect((ours == nil) == (expected == nil), "\(rule)")
+            if let ours, let expected {
+                #expect(abs(ours.slope - expected.slope) < 1e-9 && abs(ours.intercept - expected.intercept) < 1e-9 && ours.peaks == peaks.count)
+                #expect(ours.source == expected.source && ours.positives == expected.positives)
+            }
+        }
+
+        // A known calibration, written by hand, maps every peak's √(p·q).
+        var metadata = file.metadata
+        let known = CandidateCalibration(slope: 2, intercept: -3, peaks: 10, positives: 1, source: "by hand")
+        metadata[CandidateCalibration.metadataKey] = String(decoding: try JSONEncoder().encode([CandidateScoring.geometricMean.rawValue: known]), as: UTF8.self)
+        let tensors = try file.names.filter { !$0.hasPrefix("__") }.map { ($0, try file.tensor($0)) }
+        try SafeTensors.write(tensors, metadata: metadata, to: "\(root)/known.safetensors")
+        let calibrated = try Predictor(weights: detector), raw = try Predictor(weights: detector)
+        try calibrated.useCandidateClassifier(at: "\(root)/known.safetensors", scoring: .geometricMean)
+        try raw.useCandidateClassifier(at: "\(root)/known.safetensors", scoring: .geometricMean, calibrated: false)
+        #expect(calibrated.candidateStage?.calibration == known && raw.candidateStage?.calibration == nil)
+        let input = try cache.load(uids[0])
+        let a = try #require(try calibrated.infer(input, heatmap: false).peaks), b = try #require(try raw.infer(input, heatmap: false).peaks)
+        #expect(!a.isEmpty && a.map(\.voxel) == b.map(\.voxel), "the map keeps the peaks' order")
+        for (x, y) in zip(a, b) {
+            let combined = CandidateScoring.geometricMean.combine(heatmap: try #require(y.heatmap), classifier: try #require(y.classifier))
+            #expect(abs(y.probability - combined) < 1e-12)
+            #expect(abs(x.probability - 1 / (1 + exp(-(2 * log(combined / (1 - combined)) - 3)))) < 1e-9)
+        }
+        // No calibration for the rule asked for: the scores as they are.
+        let other = try Predictor(weights: detector)
+        try other.useCandidateClassifier(at: "\(root)/known.safetensors", scoring: .classifier)
+        #expect(other.candidateStage?.calibration == nil)
+        // A reversing or unreadable calibration is refused.
+        for bad in [String(decoding: try JSONEncoder().encode(["geometric-mean": CandidateCalibration(slope: -1, intercept: 0, peaks: 1, positives: 1, source: "")]), as: UTF8.self), "{not json"] {
+            metadata[CandidateCalibration.metadataKey] = bad
+            try SafeTensors.write(tensors, metadata: metadata, to: "\(root)/bad.safetensors")
+            #expect(throws: TorchError.self) { try Predictor(weights: detector).useCandidateClassifier(at: "\(root)/bad.safetensors", scoring: .geometricMean) }
+        }
+    }
+
     /// The second stage is refused where it cannot work: without the candidate readout, with weights that
     /// are not a candidate classifier's, or with one trained on images prepared otherwise.
     @Test func mismatchedSecondStagesAreRefused() throws {

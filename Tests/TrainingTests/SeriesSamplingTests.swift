@@ -62,7 +62,7 @@ import Training
     /// The trainer's epochs follow the configured sampling: uniform sees every series once an epoch; a
     /// balanced one draws the only series of a rare modality about as often as the nine of the other.
     @Test func trainingEpochsDrawTheConfiguredSampling() throws {
-        try engine()
+        _ = try engine()
         try Torch.setThreadCount(1)
         let shape = [16, 32, 32]
         final class Reads: @unchecked Sendable {

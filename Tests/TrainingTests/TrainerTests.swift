@@ -29,7 +29,7 @@ import Training
     }
 
     init() throws {
-        try engine()
+        _ = try engine()
         try Torch.setThreadCount(1)
     }
 

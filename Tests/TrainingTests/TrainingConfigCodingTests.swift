@@ -82,7 +82,7 @@ import Training
 
     /// A checkpoint written before a setting existed (its stored settings lack it) still resumes.
     @Test func anOlderCheckpointResumes() throws {
-        try engine()
+        _ = try engine()
         var config = TrainingConfig()
         config.baseFilters = 4
         config.inputShape = [16, 32, 32]
