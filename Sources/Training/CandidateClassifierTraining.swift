@@ -317,7 +317,7 @@ public struct CandidateClassifierTraining {
             log(String(format: "calibration of %@ scores: σ(%.3f · logit(s) %+.3f), fitted on %d %@ (%d aneurysms)",
                        rule, c.slope, c.intercept, c.peaks, c.source, c.positives))
         }
-        if calibrations.isEmpty { log("no calibration: the scored peaks hold one class only; prediction will use the scores as they are") }
+        if calibrations.isEmpty { log("no calibration: the scored peaks hold one class only, or none; prediction will use the scores as they are") }
         if validationRoot != nil {
             log("validation peaks: AUC of the heatmap \(f(heatmapAUC)), of the classifier \(f(classifierAUC)); written to \(output)/candidate-classifier.safetensors")
         } else {
