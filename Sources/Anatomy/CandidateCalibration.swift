@@ -4,10 +4,10 @@ import Foundation
 /// aneurysm lies there, as measured on peaks that neither stage trained on:
 /// σ(slope · logit(s) + intercept), Platt scaling on the score's logit.
 ///
-/// Why: the candidate classifier trains on batches that are half aneurysms, while about one peak in
-/// twenty is one, so its q, and √(p·q), run far too high. Combined over a series' peaks as independent
-/// chances, that put every series' Aneurysm Present above 0.6 (stop 18, held out), so a threshold of
-/// 0.5 told nothing. The map increases with the score, so each series' peaks keep their order.
+/// Why: the candidate classifier trains on batches that are half aneurysms, while fewer than one peak
+/// in thirty is one (33 of 2000 validation peaks, stop 19), so its q, and √(p·q), run far too high.
+/// Combined over a series' peaks as independent chances, that put every series' Aneurysm Present above
+/// 0.5 (stop 18, held out), so a threshold of 0.5 told nothing. The map increases with the score, so each series' peaks keep their order.
 public struct CandidateCalibration: Codable, Sendable, Equatable {
     public var slope: Double
     public var intercept: Double

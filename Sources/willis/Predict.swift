@@ -262,7 +262,7 @@ struct Evaluate: ParsableCommand {
         let positives = matched.indices.filter { matched[$0].isPositive }, negatives = matched.indices.filter { !matched[$0].isPositive }
         let tp = positives.filter { p[$0][ap] >= threshold }.count, tn = negatives.filter { p[$0][ap] < threshold }.count
         print(String(format: "at threshold %.2f: sensitivity %d/%d, specificity %d/%d", threshold, tp, positives.count, tn, negatives.count))
-        if let r = Reliability(probabilities: matched.indices.map { p[$0][ap] }, labels: matched.map(\.isPositive)) {
+        if let r = Reliability(probabilities: p.map { $0[ap] }, labels: matched.map(\.isPositive)) {
             print(String(format: "calibration of Aneurysm Present: mean %.3f against %.3f positive; Brier score %.4f (%.4f predicting %.3f for every series)",
                          r.meanPredicted, r.prevalence, r.brier, r.brierOfPrevalence, r.prevalence))
             for band in r.bands {

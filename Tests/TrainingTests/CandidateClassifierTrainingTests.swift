@@ -14,7 +14,7 @@ import Training
 /// The detector's second stage: trained on the detector's own peaks, labelled by the localizer points,
 /// and used by `Predictor` to re-score the candidate readout's peaks.
 @Suite(.serialized) struct CandidateClassifierTrainingTests {
-    init() throws { try engine() }
+    init() throws { _ = try engine() }
 
     /// Six small synthetic series with localizers, and untrained detector weights (base 4) with a
     /// location prior fitted to them.
@@ -31,6 +31,13 @@ import Training
         fit.log = { _ in }
         try fit.run()
         return "\(root)/detector.safetensors"
+    }
+
+    /// Three small synthetic series, each with an aneurysm: a validation or positive folder.
+    func positiveSeries(seed: UInt64, into folder: String) throws {
+        var options = SynthOptions(count: 3, size: .small, seed: seed)
+        options.positiveFraction = 1
+        _ = try SynthDataset.generate(options, into: folder)
     }
 
     func training(_ root: String, detector: String) -> CandidateClassifierTraining {
@@ -179,11 +186,8 @@ import Training
     @Test func validationAndPositiveFoldersServeAsSaid() throws {
         let root = try temporaryDirectory()
         let detector = try detectorWithPrior(seed: 34, in: root)
-        var options = SynthOptions(count: 3, size: .small, seed: 35)
-        options.positiveFraction = 1
-        _ = try SynthDataset.generate(options, into: "\(root)/val")
-        options.seed = 36
-        _ = try SynthDataset.generate(options, into: "\(root)/points")
+        try positiveSeries(seed: 35, into: "\(root)/val")
+        try positiveSeries(seed: 36, into: "\(root)/points")
         var training = training(root, detector: detector)
         training.validationRoot = "\(root)/val"
         training.positiveRoots = ["\(root)/points"]
@@ -231,9 +235,7 @@ import Training
     @Test func calibrationIsFittedOnValidationPeaksAndMapsEveryPeak() throws {
         let root = try temporaryDirectory()
         let detector = try detectorWithPrior(seed: 34, in: root)
-        var options = SynthOptions(count: 3, size: .small, seed: 35)
-        options.positiveFraction = 1
-        _ = try SynthDataset.generate(options, into: "\(root)/val")
+        try positiveSeries(seed: 35, into: "\(root)/val")
         var training = training(root, detector: detector)
         training.validationRoot = "\(root)/val"
         let report = try training.run()
