@@ -16,7 +16,10 @@ import Torch
         let x = try Tensor.randn([1, 1, 16, 16, 32])
         try Torch.withNoGrad {
             let whole = try net.slidingWindow(x, window: [16, 16, 32])
-            #expect(try maxAbsoluteError(whole.logits.floats(), net(x).logits.floats()) == 0)
+            // Not bit-for-bit: on the CI machine two forwards of the same input through the same network
+            // did not give identical logits (libtorch's CPU kernels may reduce in another order from call
+            // to call), so the whole-input window is held to float rounding.
+            #expect(try maxAbsoluteError(whole.logits.floats(), net(x).logits.floats()) < 1e-5)
             let stitched = try net.slidingWindow(x, window: [16, 16, 16])   // windows at x = 0, 8, 16
             #expect(stitched.heatmap.shape == [1, 1, 16, 16, 32] && stitched.vessels.shape == [1, 14, 16, 16, 32] && stitched.logits.shape == [1, 14])
             let first = try net(x.narrow(dim: 4, start: 0, length: 16).contiguous())
