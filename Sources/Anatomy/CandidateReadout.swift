@@ -128,11 +128,31 @@ public enum CandidateScoring: String, Sendable, CaseIterable, Codable {
     /// `peaks` with their classifier probabilities `q` (in the same order) scored by this rule,
     /// strongest first; equal scores keep the heatmap's order.
     public func rescore(_ peaks: [HeatmapPeak], classifier q: [Double]) -> [HeatmapPeak] {
-        zip(peaks, q).enumerated().map { n, pair in
-            (n, HeatmapPeak(voxel: pair.0.voxel, probability: combine(heatmap: pair.0.probability, classifier: pair.1),
-                            classifier: pair.1, heatmap: pair.0.probability))
+        rescore(peaks, classifiers: [q], calibrations: [nil])
+    }
+
+    /// `peaks` scored by an ensemble of classifiers, `q[m][i]` being classifier m's probability for peak
+    /// i: each classifier's score by this rule goes through its own calibration, when it has one, and a
+    /// peak's probability is their mean (each map was fitted on its own classifier's scores, so the maps
+    /// are applied before averaging, not after). The peak records the classifiers' mean q. Strongest
+    /// first; equal scores keep the heatmap's order.
+    public func rescore(_ peaks: [HeatmapPeak], classifiers q: [[Double]], calibrations: [CandidateCalibration?]) -> [HeatmapPeak] {
+        let members = min(q.count, calibrations.count)
+        guard members > 0 else { return peaks }
+        var scored: [(order: Int, peak: HeatmapPeak)] = []
+        for (n, peak) in peaks.enumerated() {
+            var score = 0.0, meanQ = 0.0
+            for m in 0..<members {
+                let qm: Double = n < q[m].count ? q[m][n] : .nan
+                let s = combine(heatmap: peak.probability, classifier: qm)
+                let calibrated: Double = calibrations[m].map { $0(s) } ?? s
+                score += calibrated / Double(members)
+                meanQ += qm / Double(members)
+            }
+            scored.append((n, HeatmapPeak(voxel: peak.voxel, probability: score, classifier: meanQ, heatmap: peak.probability)))
         }
-        .sorted { $0.1.probability > $1.1.probability || ($0.1.probability == $1.1.probability && $0.0 < $1.0) }
-        .map(\.1)
+        return scored
+            .sorted { $0.peak.probability > $1.peak.probability || ($0.peak.probability == $1.peak.probability && $0.order < $1.order) }
+            .map(\.peak)
     }
 }

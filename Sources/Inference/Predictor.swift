@@ -40,14 +40,22 @@ public final class Predictor {
     }
     /// Defaults to `candidates` when the weights are a detector's with a location prior, else `pooled`.
     public var readout: Readout
-    /// The detector's second stage (`useCandidateClassifier(at:scoring:)`): it scores the cube of the
-    /// prepared image around each of the heatmap's peaks, and the candidate readout ranks the peaks by
-    /// `scoring`, calibrated by `calibration` when the classifier carries one for that rule.
+    /// The detector's second stage (`useCandidateClassifiers(at:scoring:)`): one classifier, or an
+    /// ensemble (e.g. one per fold or seed), scores the cube of the prepared image around each of the
+    /// heatmap's peaks, and the candidate readout ranks the peaks by `scoring`, each member's score mapped
+    /// through its calibration when it carries one for that rule, averaged over the members.
     public struct CandidateStage {
-        public let classifier: CandidateClassifier
-        public let settings: CandidateClassifierSettings
+        public struct Member {
+            public let path: String
+            public let classifier: CandidateClassifier
+            public let settings: CandidateClassifierSettings
+            public let calibration: CandidateCalibration?
+        }
+        public let members: [Member]
         public var scoring: CandidateScoring
-        public var calibration: CandidateCalibration?
+        /// Peaks per series and their threshold, which every member shares.
+        public var settings: CandidateClassifierSettings { members[0].settings }
+        public var calibrations: [CandidateCalibration?] { members.map(\.calibration) }
     }
     public var candidateStage: CandidateStage?
     let device: Device
@@ -59,13 +67,37 @@ public final class Predictor {
     }
 
     /// Adds the candidate classifier in `path` (from `willis train-candidates`) as the detector's second
-    /// stage. It must have been trained on images prepared as these weights prepare them, and needs the
-    /// candidate readout (weights with a location prior). With `calibrated`, each peak's score is mapped
-    /// through the calibration that `willis train-candidates` fitted for `scoring`, if the file has one.
+    /// stage; see `useCandidateClassifiers(at:scoring:calibrated:)`.
     public func useCandidateClassifier(at path: String, scoring: CandidateScoring, calibrated: Bool = true) throws {
+        try useCandidateClassifiers(at: [path], scoring: scoring, calibrated: calibrated)
+    }
+
+    /// Adds the candidate classifiers in `paths` (from `willis train-candidates`) as the detector's second
+    /// stage, an ensemble when several. Each must have been trained on images prepared as these weights
+    /// prepare them, and all must read the same peaks (count and threshold); the stage needs the candidate
+    /// readout (weights with a location prior). With `calibrated`, each member's scores are mapped through
+    /// the calibration that `willis train-candidates` fitted for `scoring`: every member must then carry
+    /// one, or none may (calibrated and raw scores do not average into anything meaningful).
+    public func useCandidateClassifiers(at paths: [String], scoring: CandidateScoring, calibrated: Bool = true) throws {
         guard case .candidates = readout else {
             throw TorchError.invalidArgument("a candidate classifier re-scores the candidate readout's peaks: the detector weights need a location prior (willis location-prior)")
         }
+        guard !paths.isEmpty else { throw TorchError.invalidArgument("no candidate classifier given") }
+        let members = try paths.map { try loadCandidateClassifier($0, scoring: scoring, calibrated: calibrated) }
+        let first = members[0]
+        for member in members.dropFirst() {
+            guard member.settings.peaksPerSeries == first.settings.peaksPerSeries, member.settings.peakThreshold == first.settings.peakThreshold else {
+                throw TorchError.safetensors(path: member.path, reason: "reads \(member.settings.peaksPerSeries) peaks above \(member.settings.peakThreshold), but \(first.path) reads \(first.settings.peaksPerSeries) above \(first.settings.peakThreshold); an ensemble scores one set of peaks")
+            }
+            guard (member.calibration == nil) == (first.calibration == nil) else {
+                let (with, without) = member.calibration == nil ? (first, member) : (member, first)
+                throw TorchError.safetensors(path: without.path, reason: "carries no calibration for \(scoring.rawValue), but \(with.path) does: train it again with willis train-candidates, or use every classifier's raw scores (--uncalibrated)")
+            }
+        }
+        candidateStage = CandidateStage(members: members, scoring: scoring)
+    }
+
+    func loadCandidateClassifier(_ path: String, scoring: CandidateScoring, calibrated: Bool) throws -> CandidateStage.Member {
         let file = try SafeTensorsFile(path: path)
         guard file.metadata["willis_model"] == "candidate_classifier", let json = file.metadata[CandidateClassifierSettings.metadataKey],
               let settings = try? JSONDecoder().decode(CandidateClassifierSettings.self, from: Data(json.utf8)) else {
@@ -92,21 +124,21 @@ public final class Predictor {
                 throw TorchError.safetensors(path: path, reason: "its calibration for \(scoring.rawValue) does not keep the scores' order")
             }
         }
-        candidateStage = CandidateStage(classifier: classifier, settings: settings, scoring: scoring, calibration: calibration)
+        return CandidateStage.Member(path: path, classifier: classifier, settings: settings, calibration: calibration)
     }
 
-    /// The classifier's probability for the cube of the prepared `input` around each peak: the mean of
+    /// A classifier's probability for the cube of the prepared `input` around each peak: the mean of
     /// the cube's and its left-right mirror's.
-    func classify(_ input: [Float], _ peaks: [HeatmapPeak], _ stage: CandidateStage) throws -> [Double] {
+    func classify(_ input: [Float], _ peaks: [HeatmapPeak], _ member: CandidateStage.Member) throws -> [Double] {
         guard !peaks.isEmpty else { return [] }
-        let size = stage.settings.patchSize, n = preparation.inputSubdivision
+        let size = member.settings.patchSize, n = preparation.inputSubdivision
         let cubes = peaks.flatMap { peak in
             CandidateClassifier.cube(input, shape: preparation.inputShape,
                                      centre: CandidateClassifier.sampleCentre(gridVoxel: peak.voxel.map(Double.init), subdivision: n), size: size)
         }
         return try Torch.withNoGrad {
             let x = try Tensor(cubes, shape: [peaks.count, 1, size, size, size], device: device)
-            let direct = try stage.classifier(x).sigmoid(), mirrored = try stage.classifier(x.flip([4])).sigmoid()
+            let direct = try member.classifier(x).sigmoid(), mirrored = try member.classifier(x.flip([4])).sigmoid()
             return try ((direct + mirrored) * 0.5).floats().map(Double.init)
         }
     }
@@ -287,10 +319,8 @@ public final class Predictor {
             var found: [HeatmapPeak]
             if let stage = candidateStage {
                 found = HeatmapPeak.find(heat, shape: preparation.shape, count: stage.settings.peaksPerSeries, threshold: stage.settings.peakThreshold)
-                found = stage.scoring.rescore(found, classifier: try classify(input, found, stage))
-                if let calibrate = stage.calibration {
-                    found = found.map { var peak = $0; peak.probability = calibrate(peak.probability); return peak }
-                }
+                let q = try stage.members.map { try classify(input, found, $0) }
+                found = stage.scoring.rescore(found, classifiers: q, calibrations: stage.calibrations)
             } else {
                 found = HeatmapPeak.find(heat, shape: preparation.shape, count: candidates.count, threshold: candidates.threshold)
             }

@@ -63,18 +63,19 @@ public struct RunInfo: Codable, Sendable, Equatable {
     /// Absolute paths of the weights files (an ensemble when several).
     public var weights: [String]
     public var preparation: Preparation
-    /// The second stage's weights and how its scores were combined, when one was used.
-    public var candidateClassifier: String?
+    /// The second stage's weights (an ensemble when several) and how their scores were combined, when
+    /// one was used.
+    public var candidateClassifiers: [String]?
     public var candidateScoring: String?
-    /// The calibration the combined scores went through, when one did.
-    public var candidateCalibration: CandidateCalibration?
-    public init(weights: [String], preparation: Preparation, candidateClassifier: String? = nil, candidateScoring: String? = nil,
-                candidateCalibration: CandidateCalibration? = nil) {
+    /// The calibrations the combined scores went through, one per classifier, when they did.
+    public var candidateCalibrations: [CandidateCalibration]?
+    public init(weights: [String], preparation: Preparation, candidateClassifiers: [String]? = nil, candidateScoring: String? = nil,
+                candidateCalibrations: [CandidateCalibration]? = nil) {
         self.weights = weights
         self.preparation = preparation
-        self.candidateClassifier = candidateClassifier
+        self.candidateClassifiers = candidateClassifiers
         self.candidateScoring = candidateScoring
-        self.candidateCalibration = candidateCalibration
+        self.candidateCalibrations = candidateCalibrations
     }
 }
 

@@ -53,9 +53,9 @@ struct Predict: ParsableCommand {
     var readout: String?
     @Option(help: "Detector with --readout candidates: heatmap peaks used per series.")
     var candidates: Int = CandidateReadout.defaultCount
-    @Option(help: ArgumentHelp("Detector with --readout candidates: a second stage from willis train-candidates that scores the image around each heatmap peak.",
+    @Option(help: ArgumentHelp("Detector with --readout candidates: a second stage from willis train-candidates that scores the image around each heatmap peak. Repeat it for an ensemble (each classifier's calibrated score is averaged).",
                                valueName: "candidate-classifier.safetensors"))
-    var candidateClassifier: String?
+    var candidateClassifier: [String] = []
     @Option(help: "With --candidate-classifier: how a peak's probability is made from the heatmap's value p and the classifier's q: classifier (q), geometric-mean (√(p·q)) or heatmap (p; q is only recorded).")
     var candidateScoring: String = CandidateScoring.geometricMean.rawValue
     @Flag(help: "With --candidate-classifier: use the scoring rule's values as they are, not mapped through the calibration that willis train-candidates fitted on peaks neither stage trained on.")
@@ -113,18 +113,21 @@ struct Predict: ParsableCommand {
         guard let scoring = CandidateScoring(rawValue: candidateScoring) else {
             throw ValidationError("--candidate-scoring must be \(CandidateScoring.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        if let candidateClassifier {
+        if !candidateClassifier.isEmpty {
             guard case .candidates = predictor.readout else { throw ValidationError("--candidate-classifier needs --readout candidates (and weights with a location prior)") }
-            try predictor.useCandidateClassifier(at: candidateClassifier, scoring: scoring, calibrated: !uncalibrated)
+            try predictor.useCandidateClassifiers(at: candidateClassifier, scoring: scoring, calibrated: !uncalibrated)
         }
         if case let .candidates(r) = predictor.readout {
             if let stage = predictor.candidateStage {
-                print("scoring the \(stage.settings.peaksPerSeries) strongest heatmap peaks of each series with \(candidateClassifier ?? "") (\(scoring.rawValue)); reading the \(r.count) best, named by the weights' location prior")
-                if let c = stage.calibration {
+                let names = candidateClassifier.joined(separator: ", ")
+                print("scoring the \(stage.settings.peaksPerSeries) strongest heatmap peaks of each series with \(names) (\(scoring.rawValue)\(stage.members.count > 1 ? ", the mean of \(stage.members.count) classifiers" : "")); reading the \(r.count) best, named by the weights' location prior")
+                let maps = stage.calibrations.compactMap { $0 }
+                for c in maps {
                     print(String(format: "each peak's score calibrated: σ(%.3f · logit(s) %+.3f), fitted on %d %@ (%d aneurysms)", c.slope, c.intercept, c.peaks, c.source, c.positives))
-                } else {
+                }
+                if maps.isEmpty {
                     print(uncalibrated ? "peaks' scores used as they are (--uncalibrated)"
-                          : "warning: \(candidateClassifier ?? "") carries no calibration for \(scoring.rawValue): its scores are not probabilities of an aneurysm (train it again with willis train-candidates)")
+                          : "warning: \(names) carr\(stage.members.count > 1 ? "y" : "ies") no calibration for \(scoring.rawValue): \(stage.members.count > 1 ? "their" : "its") scores are not probabilities of an aneurysm (train again with willis train-candidates)")
                 }
             } else {
                 print("reading the \(r.count) strongest heatmap peaks of each series, named by the weights' location prior")
@@ -160,9 +163,9 @@ struct Predict: ParsableCommand {
         if let results {
             let folder = ResultsFolder(results)
             try folder.writeRun(RunInfo(weights: weights.map(absolutePath), preparation: predictor.preparation,
-                                        candidateClassifier: predictor.candidateStage == nil ? nil : candidateClassifier.map(absolutePath),
+                                        candidateClassifiers: predictor.candidateStage == nil ? nil : candidateClassifier.map(absolutePath),
                                         candidateScoring: predictor.candidateStage?.scoring.rawValue,
-                                        candidateCalibration: predictor.candidateStage?.calibration))
+                                        candidateCalibrations: predictor.candidateStage.map { $0.calibrations.compactMap { $0 } }.flatMap { $0.isEmpty ? nil : $0 }))
             pipeline.results = folder
             // Kept in the series' identifying.json, which willis serve shows only with --show-phi.
             loader = SeriesLoader(options: SeriesLoader.Options(includePHI: true))

@@ -8,7 +8,7 @@ import Testing
 import Torch
 
 @Suite(.serialized) struct BatchPredictionTests {
-    init() throws { try engine() }
+    init() throws { _ = try engine() }
 
     /// The pipeline gives, in order, exactly what one-at-a-time prediction gives, for any number of
     /// workers and queue depth; a broken series in the middle fails alone.
@@ -23,7 +23,7 @@ import Torch
         try FileManager.default.createDirectory(atPath: "\(root)/broken", withIntermediateDirectories: true)
         try Data("not DICOM".utf8).write(to: URL(fileURLWithPath: "\(root)/broken/a.dcm"))
         folders.insert("\(root)/broken", at: 2)
-        let expected = try folders.map { f in try? predictor.predict(series: f) }
+        let expected = folders.map { f in try? predictor.predict(series: f) }
         #expect(expected.compactMap { $0 }.count == 5)
         for (workers, depth) in [(1, 1), (2, 1), (3, 2)] {
             var seen: [Int] = []

@@ -69,6 +69,18 @@ import Training
         #expect(poisoned.map(\.voxel) == [[2, 2, 2], [3, 3, 3], [1, 1, 1]] && poisoned.last?.probability == 0)
         let byHeatmap = CandidateScoring.heatmap.rescore(peaks, classifier: q)
         #expect(byHeatmap.map(\.probability) == [0.8, 0.4, 0.1] && byHeatmap.map(\.classifier) == q)
+        // An ensemble: each member's score through its own map, then the mean; the peak records the mean q.
+        let doubled = CandidateCalibration(slope: 1, intercept: log(2.0), peaks: 1, positives: 1, source: "")  // odds × 2
+        let q2 = [0.6, 0.1, 0.9]
+        let ensemble = CandidateScoring.classifier.rescore(peaks, classifiers: [q, q2], calibrations: [nil, doubled])
+        func oddsTimesTwo(_ s: Double) -> Double { 2 * s / (1 + s) }
+        let expected = (0..<3).map { (q[$0] + oddsTimesTwo(q2[$0])) / 2 }
+        #expect(ensemble.map(\.voxel) == [[3, 3, 3], [2, 2, 2], [1, 1, 1]], "\(expected)")
+        for peak in ensemble {
+            let n = peaks.firstIndex { $0.voxel == peak.voxel } ?? -1
+            #expect(abs(peak.probability - expected[n]) < 1e-12 && abs((peak.classifier ?? -1) - (q[n] + q2[n]) / 2) < 1e-12)
+            #expect(peak.heatmap == peaks[n].probability)
+        }
     }
 
     /// Examples: every peak is labelled by its distance to the localizer points, and every point is a
@@ -130,7 +142,8 @@ import Training
         for peak in peaks {
             let cube = CandidateClassifier.cube(input, shape: [16, 32, 32], centre: peak.voxel.map(Double.init), size: 8)
             let x = try Tensor(cube, shape: [1, 1, 8, 8, 8])
-            let q = try Torch.withNoGrad { (try stage.classifier(x).sigmoid().item() + stage.classifier(x.flip([4])).sigmoid().item()) / 2 }
+            let member = stage.members[0].classifier
+            let q = try Torch.withNoGrad { (try member(x).sigmoid().item() + member(x.flip([4])).sigmoid().item()) / 2 }
             #expect(abs(try #require(peak.classifier) - q) < 1e-6 && peak.probability == peak.classifier)
             #expect(peak.heatmap == found.first { $0.voxel == peak.voxel }?.probability)
         }
@@ -253,7 +266,7 @@ import Training
         try #require(peaks.contains(where: \.positive) && peaks.contains { !$0.positive }, "the validation peaks hold both classes")
         let reader = try Predictor(weights: detector)
         try reader.useCandidateClassifier(at: weights, scoring: .classifier, calibrated: false)
-        let q = try training.probabilities(try #require(reader.candidateStage).classifier, peaks)
+        let q = try training.probabilities(try #require(reader.candidateStage).members[0].classifier, peaks)
         for rule in CandidateScoring.allCases {
             let expected = CandidateCalibration.fit(scores: zip(peaks, q).map { rule.combine(heatmap: $0.heatmap, classifier: $1) },
                                                     labels: peaks.map(\.positive), source: "peaks of \(root)/val")
@@ -274,7 +287,7 @@ import Training
         let calibrated = try Predictor(weights: detector), raw = try Predictor(weights: detector)
         try calibrated.useCandidateClassifier(at: "\(root)/known.safetensors", scoring: .geometricMean)
         try raw.useCandidateClassifier(at: "\(root)/known.safetensors", scoring: .geometricMean, calibrated: false)
-        #expect(calibrated.candidateStage?.calibration == known && raw.candidateStage?.calibration == nil)
+        #expect(calibrated.candidateStage?.calibrations == [known] && raw.candidateStage?.calibrations == [nil])
         let input = try cache.load(uids[0])
         let a = try #require(try calibrated.infer(input, heatmap: false).peaks), b = try #require(try raw.infer(input, heatmap: false).peaks)
         #expect(!a.isEmpty && a.map(\.voxel) == b.map(\.voxel), "the map keeps the peaks' order")
@@ -283,10 +296,47 @@ import Training
             #expect(abs(y.probability - combined) < 1e-12)
             #expect(abs(x.probability - 1 / (1 + exp(-(2 * log(combined / (1 - combined)) - 3)))) < 1e-9)
         }
+        // An ensemble of this classifier (the known map) and one with other weights and another map: each
+        // peak's probability is the mean of the two members' calibrated √(p·q), from the same peaks.
+        let second = CandidateCalibration(slope: 0.5, intercept: 1, peaks: 10, positives: 1, source: "by hand, second")
+        var secondMetadata = metadata
+        secondMetadata[CandidateCalibration.metadataKey] = String(decoding: try JSONEncoder().encode([CandidateScoring.geometricMean.rawValue: second]), as: UTF8.self)
+        let perturbed = try tensors.map { ($0.0, try $0.0.hasSuffix("weight") ? $0.1 * 1.25 : $0.1) }
+        try SafeTensors.write(perturbed, metadata: secondMetadata, to: "\(root)/second.safetensors")
+        let rawSecond = try Predictor(weights: detector), ensemble = try Predictor(weights: detector)
+        try rawSecond.useCandidateClassifier(at: "\(root)/second.safetensors", scoring: .geometricMean, calibrated: false)
+        try ensemble.useCandidateClassifiers(at: ["\(root)/known.safetensors", "\(root)/second.safetensors"], scoring: .geometricMean)
+        #expect(ensemble.candidateStage?.calibrations == [known, second])
+        let c = try #require(try rawSecond.infer(input, heatmap: false).peaks), e = try #require(try ensemble.infer(input, heatmap: false).peaks)
+        #expect(Set(e.map(\.voxel)) == Set(b.map(\.voxel)) && e.count == b.count)
+        #expect(zip(b, c).contains { abs(($0.classifier ?? 0) - ($1.classifier ?? 0)) > 1e-4 } || b.map(\.voxel) != c.map(\.voxel),
+                "the second member's weights give other probabilities")
+        for peak in e {
+            let y = try #require(b.first { $0.voxel == peak.voxel }), z = try #require(c.first { $0.voxel == peak.voxel })
+            #expect(abs(peak.probability - (known(y.probability) + second(z.probability)) / 2) < 1e-9)
+            let meanQ: Double = ((y.classifier ?? .nan) + (z.classifier ?? .nan)) / 2
+            #expect(abs((peak.classifier ?? .nan) - meanQ) < 1e-9)
+        }
+        #expect(zip(e, e.dropFirst()).allSatisfy { $0.probability >= $1.probability })
+        // Members that cannot be averaged are refused: one calibrated and one not, or other peaks.
+        try SafeTensors.write(tensors, metadata: file.metadata.filter { $0.key != CandidateCalibration.metadataKey }, to: "\(root)/uncalibrated.safetensors")
+        #expect(throws: TorchError.self) {
+            try Predictor(weights: detector).useCandidateClassifiers(at: ["\(root)/known.safetensors", "\(root)/uncalibrated.safetensors"], scoring: .geometricMean)
+        }
+        try Predictor(weights: detector).useCandidateClassifiers(at: ["\(root)/known.safetensors", "\(root)/uncalibrated.safetensors"],
+                                                                 scoring: .geometricMean, calibrated: false)
+        var morePeaks = try JSONDecoder().decode(CandidateClassifierSettings.self, from: Data(try #require(metadata[CandidateClassifierSettings.metadataKey]).utf8))
+        morePeaks.peaksPerSeries += 1
+        var morePeaksMetadata = metadata
+        morePeaksMetadata[CandidateClassifierSettings.metadataKey] = String(decoding: try JSONEncoder().encode(morePeaks), as: UTF8.self)
+        try SafeTensors.write(tensors, metadata: morePeaksMetadata, to: "\(root)/more-peaks.safetensors")
+        #expect(throws: TorchError.self) {
+            try Predictor(weights: detector).useCandidateClassifiers(at: ["\(root)/known.safetensors", "\(root)/more-peaks.safetensors"], scoring: .geometricMean)
+        }
         // No calibration for the rule asked for: the scores as they are.
         let other = try Predictor(weights: detector)
         try other.useCandidateClassifier(at: "\(root)/known.safetensors", scoring: .classifier)
-        #expect(other.candidateStage?.calibration == nil)
+        #expect(other.candidateStage?.calibrations == [nil])
         // A reversing or unreadable calibration is refused.
         for bad in [String(decoding: try JSONEncoder().encode(["geometric-mean": CandidateCalibration(slope: -1, intercept: 0, peaks: 1, positives: 1, source: "")]), as: UTF8.self), "{not json"] {
             metadata[CandidateCalibration.metadataKey] = bad

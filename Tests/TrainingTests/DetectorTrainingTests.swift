@@ -15,7 +15,7 @@ import VolumeCore
 import Training
 
 @Suite(.serialized) struct DetectorTrainingTests {
-    init() throws { try engine() }
+    init() throws { _ = try engine() }
 
     func config() -> TrainingConfig {
         var c = TrainingConfig()
@@ -239,7 +239,7 @@ import Training
     /// points, their tensors and other metadata unchanged; weights that are not a detector's are refused.
     @Test func aLocationPriorIsAddedToWeightsWithoutOne() throws {
         let root = try temporaryDirectory()
-        try labelledSeries(seed: 83, into: "\(root)/data")
+        _ = try labelledSeries(seed: 83, into: "\(root)/data")
         let plain = try savedDetector(seed: 9, to: "\(root)/plain.safetensors")
         #expect(try Predictor(weights: plain).readout == .pooled)
         var fit = LocationPriorFit(dataRoot: "\(root)/data", weights: plain)
