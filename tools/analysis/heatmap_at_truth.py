@@ -1,6 +1,7 @@
 """Where a detector's heatmap stands at each true aneurysm, by size: the heatmap's largest value within
 3 mm of the aneurysm's centre, that value's rank among its own series' local maxima (0: the strongest
-peak), and the share of negative series whose strongest peak is lower. It reads a `willis predict
+peak; how many rank within the 20 peaks the second stage reads and within 50), how many sit below
+the 0.01 peak threshold, and the share of negative series whose strongest peak is lower. It reads a `willis predict
 --results` folder of a `willis synth` dataset (whose synth_aneurysms.csv holds centres and diameters);
 Willis itself never runs it.
 
@@ -52,7 +53,8 @@ def main(data, results):
     negative_top = np.array(negative_top)
     print(f"{len(negative_top)} negative series; their strongest peak: median {np.median(negative_top):.3f}, "
           f"90th percentile {np.percentile(negative_top, 90):.3f}, largest {negative_top.max():.3f}")
-    print("diameter   n  heat at centre (median)  rank in own series (median)  rank 0 / ≤4 / ≤19  negatives' top peak below it (median share)")
+    print("diameter   n  heat at centre (median)  rank in own series (median)  rank 0 / ≤4 / ≤19 / ≤49  below 0.01  "
+          "negatives' top peak below it (median share)")
     for low, high in SIZE_BANDS:
         band = [r for r in rows if low < r[0] <= high]
         if not band:
@@ -62,7 +64,8 @@ def main(data, results):
         below = np.median([(negative_top < n).mean() for n in near])
         label = f"{low}–{high} mm" if high < 100 else f"> {low} mm"
         print(f"{label:9s} {len(band):3d}  {np.median(near):23.3f}  {np.median(rank):27.0f}  "
-              f"{(rank == 0).sum():7d} / {(rank <= 4).sum():2d} / {(rank <= 19).sum():2d}  {below:44.2f}")
+              f"{(rank == 0).sum():7d} / {(rank <= 4).sum():2d} / {(rank <= 19).sum():2d} / {(rank <= 49).sum():2d}  "
+              f"{(near < 0.01).sum():10d}  {below:44.2f}")
 
 
 if __name__ == "__main__":
