@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from readout_sweep import posterior, score, setting  # noqa: E402
+from readout_sweep import noisy_or, score, setting  # noqa: E402
 
 RULES = {
     "heatmap": lambda p, q: p,
@@ -36,10 +36,7 @@ def main(results, train_csv, weights, ks):
             pred = {}
             for u in uids:
                 scored = sorted(((combine(p, q), v) for v, p, q in found[u]), key=lambda t: -t[0])[:k]
-                absent = np.ones(13)
-                for value, v in scored:
-                    absent *= 1 - value * posterior(comps, frame(v))
-                pred[u] = list(1 - absent) + [1 - np.prod([1 - value for value, _ in scored])]
+                pred[u] = noisy_or(comps, frame, scored)
             print("%-15s K=%2d  score %.4f  mean location AUC %.4f  AUC Aneurysm Present %.4f" % ((rule, k) + score(truth, pred, names, uids)))
 
 

@@ -43,6 +43,14 @@ def peaks(path, threshold=0.05, keep=20):
     return [(idx[n].astype(float), float(vals[n])) for n in order]
 
 
+def noisy_or(comps, frame, scored):
+    """The 14 outputs `willis predict`'s candidate readout gives for `scored`, (probability, voxel) pairs."""
+    absent = np.ones(13)
+    for value, v in scored:
+        absent *= 1 - value * posterior(comps, frame(v))
+    return list(1 - absent) + [1 - np.prod([1 - value for value, _ in scored])]
+
+
 def score(truth, pred, names, uids):
     aucs = []
     for c, n in enumerate(names):
