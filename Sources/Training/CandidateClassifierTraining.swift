@@ -23,7 +23,8 @@ import Torch
 /// - Folders in `positiveRoots` add their localizer points as positives without reading the detector's
 ///   peaks there: a point's cube costs a cached preparation, a series' peaks a prediction (about 2 s).
 /// - Batches hold as many positives as negatives; cubes are shifted by up to `jitter` samples and
-///   flipped along each axis at random.
+///   flipped along each axis at random. A share `hardNegativeShare` of each batch's negatives is drawn in
+///   proportion to the heatmap's value at the peak (`NegativeSampler`), the rest uniformly.
 public struct CandidateClassifierTraining {
     public var dataRoot: String
     public var detectorWeights: String
@@ -42,6 +43,8 @@ public struct CandidateClassifierTraining {
     public var peakThreshold: Float = 0.01
     public var matchMM = 4.0
     public var jitter = 2
+    /// Share of each batch's negatives drawn in proportion to their heatmap value (0: all uniformly).
+    public var hardNegativeShare = 0.0
     public var seed: UInt64 = 0
     public var device: Device = .cpu
     public var log: (String) -> Void = { print($0) }
@@ -71,6 +74,9 @@ public struct CandidateClassifierTraining {
         public var heldOutClassifierAUC: Double?
         /// Per scoring rule, the calibration fitted on the scored peaks and written with the weights.
         public var calibrations: [String: CandidateCalibration]
+        /// The mean heatmap value of the negatives the batches drew: how far `hardNegativeShare` moved
+        /// training towards the strong false peaks.
+        public var drawnNegativeHeatmap: Double
         public var seconds: Double
     }
 
@@ -274,11 +280,17 @@ public struct CandidateClassifierTraining {
         var schedule = CosineSchedule(base: learningRate, totalEpochs: steps, warmupEpochs: min(100, steps / 10))
         var rng = SplitMix64(seed: seed, stream: 7)
         let half = batchSize / 2
+        let sampler = NegativeSampler(heatmaps: negatives.map(\.heatmap), hardShare: hardNegativeShare)
         var recent: [Double] = []
+        var drawn = (sum: 0.0, count: 0)
         for step in 0..<steps {
             try optimizer.setLearningRate(schedule.step(epoch: step, metric: nil))
-            let chosen = (0..<half).map { _ in positives[Int.random(in: 0..<positives.count, using: &rng)] }
-                + (0..<(batchSize - half)).map { _ in negatives[Int.random(in: 0..<negatives.count, using: &rng)] }
+            // Positives first: with no hard negatives, the generator's draws are those of the runs before the option.
+            let drawnPositives = (0..<half).map { _ in positives[Int.random(in: 0..<positives.count, using: &rng)] }
+            let drawnNegatives = sampler.draw(batchSize - half, using: &rng).map { negatives[$0] }
+            drawn.sum += drawnNegatives.map(\.heatmap).reduce(0, +)
+            drawn.count += drawnNegatives.count
+            let chosen = drawnPositives + drawnNegatives
             let offsets = chosen.map { _ in (0..<3).map { _ in Int.random(in: 0...(2 * jitter), using: &rng) } }
             let flips = chosen.map { _ in (0..<3).map { _ in Bool.random(using: &rng) } }
             let target = try Tensor(chosen.map { $0.positive ? Float(1) : 0 }, shape: [chosen.count], device: device)
@@ -311,8 +323,12 @@ public struct CandidateClassifierTraining {
         let report = Report(trainingExamples: (positives.count, negatives.count),
                             heldOutPeaks: (truth.filter { $0 }.count, truth.filter { !$0 }.count),
                             heldOutHeatmapAUC: heatmapAUC, heldOutClassifierAUC: classifierAUC, calibrations: calibrations,
+                            drawnNegativeHeatmap: drawn.count > 0 ? drawn.sum / Double(drawn.count) : 0,
                             seconds: Date().timeIntervalSince(start))
         func f(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "n/a" }
+        log(String(format: "negatives drawn: mean heatmap %.4f (all %d negatives: %.4f; %.0f %% of each batch's drawn in proportion to it)",
+                   report.drawnNegativeHeatmap, negatives.count, negatives.map(\.heatmap).reduce(0, +) / Double(negatives.count),
+                   hardNegativeShare * 100))
         for (rule, c) in calibrations.sorted(by: { $0.key < $1.key }) {
             log(String(format: "calibration of %@ scores: σ(%.3f · logit(s) %+.3f), fitted on %d %@ (%d aneurysms)",
                        rule, c.slope, c.intercept, c.peaks, c.source, c.positives))
@@ -326,5 +342,43 @@ public struct CandidateClassifierTraining {
             log("held-out peaks: AUC of the heatmap \(f(heatmapAUC)), of the classifier \(f(classifierAUC)) (series the detector may have trained on: --validation-data gives an honest number); written to \(output)/candidate-classifier.safetensors")
         }
         return report
+    }
+}
+
+/// How a batch's negatives are drawn: a share `hardShare` of them with probability proportional to the
+/// heatmap's value at the peak, the rest uniformly. Most false peaks are faint; the few strong ones are
+/// those the readout ranks beside the aneurysms, and they decide a negative series' score, so a
+/// classifier that sees them more often spends its capacity where the ranking is decided.
+public struct NegativeSampler: Sendable {
+    public let hardShare: Double
+    let count: Int
+    /// Running sums of the weights (each heatmap value, negatives counted as 0), for drawing by bisection.
+    let cumulative: [Double]
+
+    public init(heatmaps: [Double], hardShare: Double) {
+        self.hardShare = min(max(hardShare, 0), 1)
+        count = heatmaps.count
+        var total = 0.0
+        cumulative = heatmaps.map { total += max($0, 0); return total }
+    }
+
+    /// `n` indices into the negatives: first the uniform ones (so that a share of 0 draws exactly what
+    /// uniform sampling drew before this option existed), then the weighted ones. With no weight at
+    /// all, every draw is uniform.
+    public func draw(_ n: Int, using rng: inout SplitMix64) -> [Int] {
+        guard count > 0 else { return [] }
+        let total = cumulative.last ?? 0
+        let weighted = total > 0 ? Int((Double(n) * hardShare).rounded()) : 0
+        var out = (0..<(n - weighted)).map { _ in Int.random(in: 0..<count, using: &rng) }
+        for _ in 0..<weighted {
+            let u = Double.random(in: 0..<total, using: &rng)
+            var (lo, hi) = (0, count - 1)
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if cumulative[mid] > u { hi = mid } else { lo = mid + 1 }
+            }
+            out.append(lo)
+        }
+        return out
     }
 }

@@ -235,6 +235,7 @@ public enum ExperimentFile {
     ///     peak_threshold = 0.01
     ///     match_mm = 4.0
     ///     jitter = 2             # samples
+    ///     hard_negatives = 0.0   # share of each batch's negatives drawn in proportion to their heatmap value
     ///     seed = 0
     public static func applyCandidates(_ entries: [String: (value: Value, line: Int)], to training: inout CandidateClassifierTraining) throws {
         for (key, (value, line)) in entries.sorted(by: { $0.value.line < $1.value.line }) where key.hasPrefix(candidatesTable) {
@@ -261,6 +262,7 @@ public enum ExperimentFile {
             case "peak_threshold": training.peakThreshold = Float(try number(0...1))
             case "match_mm": training.matchMM = try number(1e-3...100)
             case "jitter": training.jitter = try integer(0...32)
+            case "hard_negatives": training.hardNegativeShare = try number(0...1)
             case "seed": training.seed = UInt64(try integer(0...Int(Int32.max)))
             default: throw Error(line: line, reason: "unknown setting '\(key)'")
             }

@@ -8,7 +8,7 @@ import Torch
 /// loads Willis's weights strictly and gives the same logits; the cubes it is shown equal numpy's
 /// edge-padded slices.
 @Suite(.serialized) struct CandidateClassifierTests {
-    init() throws { try engine() }
+    init() throws { _ = try engine() }
 
     @Test func pyTorchLoadsTheWeightsStrictlyAndGivesTheSameLogits() throws {
         let dir = try temporaryDirectory()

@@ -5,7 +5,7 @@ import Testing
 import Torch
 
 @Suite(.serialized) struct DetectorTests {
-    init() throws { try engine() }
+    init() throws { _ = try engine() }
 
     /// Overlapping windows: where one window alone covers a voxel its output stands as it is; where two
     /// overlap the blend lies between them; a window the size of the input is the plain forward.

@@ -4,7 +4,7 @@ import Testing
 import Torch
 
 @Suite struct SafeTensorsTests {
-    init() throws { try engine() }
+    init() throws { _ = try engine() }
 
     func sample() throws -> Data {
         try SafeTensors.encode([

@@ -4,7 +4,7 @@ import Testing
 import Torch
 
 @Suite struct TensorTests {
-    init() throws { try engine() }
+    init() throws { _ = try engine() }
 
     @Test func arrayRoundTripKeepsShapeAndValues() throws {
         let values: [Float] = (0..<24).map { Float($0) * 0.5 - 3 }

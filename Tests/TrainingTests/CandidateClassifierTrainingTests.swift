@@ -193,6 +193,76 @@ import Training
         #expect(try elsewhere.examples([uid], cache: cache, predictor: predictor).filter(\.isPeak).map(\.heatmap) == first.map(\.heatmap))
     }
 
+    /// The sampler draws a share of the negatives in proportion to their heatmap value and the rest
+    /// uniformly; with no share it draws exactly what uniform sampling drew before the option existed.
+    @Test func hardNegativesAreDrawnInProportionToTheHeatmap() {
+        let heat = [0.01, 0.09, 0.3, 0.6]
+        func frequencies(_ share: Double, batch: Int) -> [Double] {
+            let sampler = NegativeSampler(heatmaps: heat, hardShare: share)
+            var rng = SplitMix64(seed: 5, stream: 7)
+            var counts = [0, 0, 0, 0]
+            for _ in 0..<20_000 { for i in sampler.draw(batch, using: &rng) { counts[i] += 1 } }
+            return counts.map { Double($0) / Double(20_000 * batch) }
+        }
+        let total = heat.reduce(0, +)
+        for (share, batch) in [(0.0, 16), (1.0, 16), (0.5, 16), (0.25, 8)] {
+            let expected = heat.map { (1 - share) * 0.25 + share * $0 / total }
+            let measured = frequencies(share, batch: batch)
+            for (m, e) in zip(measured, expected) { #expect(abs(m - e) < 0.005, "share \(share): \(measured) against \(expected)") }
+        }
+        // Share 0: the same indices as `Int.random` on the same generator.
+        var a = SplitMix64(seed: 9, stream: 7), b = SplitMix64(seed: 9, stream: 7)
+        let drawn = NegativeSampler(heatmaps: heat, hardShare: 0).draw(50, using: &a)
+        #expect(drawn == (0..<50).map { _ in Int.random(in: 0..<4, using: &b) })
+        // No weight at all (every value 0) falls back to uniform; no negatives draw nothing.
+        var rng = SplitMix64(seed: 1, stream: 7)
+        #expect(NegativeSampler(heatmaps: [0, 0, 0], hardShare: 1).draw(30, using: &rng).allSatisfy { (0..<3).contains($0) })
+        #expect(NegativeSampler(heatmaps: [], hardShare: 1).draw(30, using: &rng).isEmpty)
+    }
+
+    /// `hardNegativeShare` reaches the training batches: with every kept peak made faint but one false
+    /// peak, the batches' negatives are almost all that peak when the whole share is weighted, and
+    /// rarely it when none is.
+    @Test func hardNegativeShareShapesTheTrainingBatches() throws {
+        let root = try temporaryDirectory()
+        let detector = try detectorWithPrior(seed: 37, in: root)
+        var training = training(root, detector: detector)
+        training.steps = 10
+        training.batchSize = 8
+        try training.run()  // reads and keeps the peaks
+        let predictor = try Predictor(weights: detector)
+        let cache = PreprocessedCache(root: "\(root)/data/.willis-cache", preparation: predictor.preparation)
+        let uids = try RSNATables.readLabels("\(root)/data/train.csv").map(\.seriesInstanceUID).sorted()
+        let folder = try training.peaksFolder(cache)
+        var strong: (uid: String, index: Int)?
+        // The first series (in UID order) is held out, as every tenth is, so the strong peak is taken from the others.
+        for uid in uids.dropFirst() {
+            let peaks = try training.examples([uid], cache: cache, predictor: predictor).filter(\.isPeak)
+            if strong == nil, let i = peaks.firstIndex(where: { !$0.positive }) { strong = (uid, i) }
+        }
+        let chosen = try #require(strong)
+        var negatives = 0
+        for uid in uids {
+            let path = "\(folder)/\(uid).json"
+            var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+            let count = try #require(json["probabilities"] as? [Double]).count
+            json["probabilities"] = (0..<count).map { uid == chosen.uid && $0 == chosen.index ? 1.0 : 0.001 }
+            try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: path))
+            if uid == uids[0] { continue }
+            negatives += try training.examples([uid], cache: cache, predictor: predictor).filter { $0.isPeak && !$0.positive }.count
+        }
+        #expect(negatives > 10)
+        training.hardNegativeShare = 1
+        let weighted = try training.run().drawnNegativeHeatmap
+        training.hardNegativeShare = 0
+        let uniform = try training.run().drawnNegativeHeatmap
+        // Expected means: Σp² / Σp drawn in proportion, Σp / n drawn uniformly.
+        let faint = 0.001 * Double(negatives - 1)
+        let expected = (weighted: (1 + 0.001 * faint) / (1 + faint), uniform: (1 + faint) / Double(negatives))
+        #expect(weighted > 0.8, "weighted draws: mean heatmap \(weighted), expected about \(expected.weighted)")
+        #expect(uniform < 0.2, "uniform draws: mean heatmap \(uniform), expected about \(expected.uniform)")
+    }
+
     /// With a validation folder, every training series trains and the classifier is scored on that
     /// folder's peaks; a positive folder adds exactly its localizer points, and no peaks are read there; a
     /// series in two of the folders is refused.

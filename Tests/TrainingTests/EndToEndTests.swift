@@ -12,7 +12,7 @@ import Training
 
 /// synth → train 2 epochs → predict → evaluate, on a tiny synthetic set.
 @Suite(.serialized) struct EndToEndTests {
-    init() throws { try engine() }
+    init() throws { _ = try engine() }
 
     @Test(arguments: Preparation.Mode.allCases)
     func synthTrainPredictEvaluate(mode: Preparation.Mode) throws {

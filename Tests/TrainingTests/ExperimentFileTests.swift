@@ -86,19 +86,21 @@ import Training
         peak_threshold = 0.05
         match_mm = 3.5
         jitter = 3
+        hard_negatives = 0.25
         seed = 9
         """
         var training = CandidateClassifierTraining(dataRoot: "d", detectorWeights: "w", output: "o")
         try ExperimentFile.applyCandidates(try ExperimentFile.parse(text), to: &training)
         #expect(training.steps == 500 && training.batchSize == 16 && training.learningRate == 2e-4 && training.baseFilters == 8)
         #expect(training.patchSize == 32 && training.peaksPerSeries == 12 && training.peakThreshold == 0.05)
-        #expect(training.matchMM == 3.5 && training.jitter == 3 && training.seed == 9)
+        #expect(training.matchMM == 3.5 && training.jitter == 3 && training.seed == 9 && training.hardNegativeShare == 0.25)
         var config = TrainingConfig()
         try ExperimentFile.apply(try ExperimentFile.parse(text), to: &config)
         #expect(config.epochs == 3)
 
         for (wrong, line) in [("[candidates]\npeak = 5", 2), ("epochs = 2\n[candidates]\nsteps = 0", 3),
-                              ("[candidates]\npatch_size = 30", 2), ("[candidates]\npeak_threshold = \"high\"", 2)] {
+                              ("[candidates]\npatch_size = 30", 2), ("[candidates]\npeak_threshold = \"high\"", 2),
+                              ("[candidates]\nhard_negatives = 1.5", 2)] {
             var t = CandidateClassifierTraining(dataRoot: "d", detectorWeights: "w", output: "o")
             #expect(throws: ExperimentFile.Error.self) { try ExperimentFile.applyCandidates(try ExperimentFile.parse(wrong), to: &t) }
             do {
@@ -119,6 +121,7 @@ import Training
         #expect(committed.steps == defaults.steps && committed.batchSize == defaults.batchSize && committed.learningRate == defaults.learningRate)
         #expect(committed.baseFilters == defaults.baseFilters && committed.patchSize == defaults.patchSize && committed.jitter == defaults.jitter)
         #expect(committed.peaksPerSeries == defaults.peaksPerSeries && committed.peakThreshold == defaults.peakThreshold && committed.matchMM == defaults.matchMM)
+        #expect(committed.hardNegativeShare == defaults.hardNegativeShare)
     }
 
     @Test func errorsNameTheLine() throws {
