@@ -23,7 +23,7 @@ import Torch
 /// - Folders in `positiveRoots` add their localizer points as positives without reading the detector's
 ///   peaks there: a point's cube costs a cached preparation, a series' peaks a prediction (about 2 s).
 /// - Batches hold as many positives as negatives; cubes are shifted by up to `jitter` samples and
-///   flipped along each axis at random. A share `hardNegativeShare` of each batch's negatives is drawn in
+///   flipped along each axis at random (and, with `permuteAxes`, take their axes in a random order). A share `hardNegativeShare` of each batch's negatives is drawn in
 ///   proportion to the heatmap's value at the peak (`NegativeSampler`), the rest uniformly.
 public struct CandidateClassifierTraining {
     public var dataRoot: String
@@ -45,6 +45,8 @@ public struct CandidateClassifierTraining {
     public var jitter = 2
     /// Share of each batch's negatives drawn in proportion to their heatmap value (0: all uniformly).
     public var hardNegativeShare = 0.0
+    /// Training cubes also take their axes in a random order (`axisOrders`), beside the flips.
+    public var permuteAxes = false
     public var seed: UInt64 = 0
     public var device: Device = .cpu
     public var log: (String) -> Void = { print($0) }
@@ -156,28 +158,44 @@ public struct CandidateClassifierTraining {
         return found
     }
 
-    /// A batch [N, 1, P, P, P] of `chosen` examples: each cube cut at `offsets` (nil: the centre) and
-    /// flipped along the axes `flips` says.
-    func batch(_ chosen: [Example], offsets: [[Int]]?, flips: [[Bool]]?) throws -> Tensor {
+    /// A batch [N, 1, P, P, P] of `chosen` examples: each cube cut at `offsets` (nil: the centre), its
+    /// axes reordered as `axes` says (nil: as they are) and flipped along the axes `flips` says.
+    func batch(_ chosen: [Example], offsets: [[Int]]?, flips: [[Bool]]?, axes: [[Int]]? = nil) throws -> Tensor {
         let p = patchSize, size = patchSize + 2 * jitter
-        var values = [Float](repeating: 0, count: chosen.count * p * p * p)
-        var at = 0
+        var values: [Float] = []
+        values.reserveCapacity(chosen.count * p * p * p)
         for (e, example) in chosen.enumerated() {
-            let o = offsets?[e] ?? [jitter, jitter, jitter]
-            let f = flips?[e] ?? [false, false, false]
-            for c in 0..<p {
-                let k = o[2] + (f[2] ? p - 1 - c : c)
-                for b in 0..<p {
-                    let j = o[1] + (f[1] ? p - 1 - b : b)
-                    let row = (k * size + j) * size
-                    for a in 0..<p {
-                        values[at] = example.cube[row + o[0] + (f[0] ? p - 1 - a : a)]
-                        at += 1
-                    }
+            values += Self.patch(example.cube, size: size, patch: p, offset: offsets?[e] ?? [jitter, jitter, jitter],
+                                 flips: flips?[e] ?? [false, false, false], axes: axes?[e] ?? [0, 1, 2])
+        }
+        return try Tensor(values, shape: [chosen.count, 1, p, p, p], device: device)
+    }
+
+    /// The six orders of the three axes: with the flips, the 48 ways a cube can be turned or mirrored
+    /// onto itself. An aneurysm is one whichever way it is seen, so each order is a fair training view;
+    /// it multiplies the few hundred aneurysm cubes by six.
+    public static let axisOrders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]]
+
+    /// The `patch`³ samples of `cube` (edge `size`, stored depth, height, width) from `offset` on, with
+    /// every argument in x, y, z order: output axis d walks the cube's axis `axes[d]`, backwards where
+    /// `flips[d]`.
+    public static func patch(_ cube: [Float], size: Int, patch p: Int, offset: [Int], flips: [Bool], axes: [Int] = [0, 1, 2]) -> [Float] {
+        let stride = [1, size, size * size]
+        let step = (0..<3).map { d in flips[d] ? -stride[axes[d]] : stride[axes[d]] }
+        let start = (0..<3).map { offset[$0] * stride[$0] }.reduce(0, +)
+            + (0..<3).map { d in flips[d] ? (p - 1) * stride[axes[d]] : 0 }.reduce(0, +)
+        var out = [Float](repeating: 0, count: p * p * p)
+        var at = 0
+        for c in 0..<p {
+            for b in 0..<p {
+                let row = start + c * step[2] + b * step[1]
+                for a in 0..<p {
+                    out[at] = cube[row + a * step[0]]
+                    at += 1
                 }
             }
         }
-        return try Tensor(values, shape: [chosen.count, 1, p, p, p], device: device)
+        return out
     }
 
     /// The classifier's probabilities for `examples`, cut at their centres: the mean of the cube's and its
@@ -293,9 +311,11 @@ public struct CandidateClassifierTraining {
             let chosen = drawnPositives + drawnNegatives
             let offsets = chosen.map { _ in (0..<3).map { _ in Int.random(in: 0...(2 * jitter), using: &rng) } }
             let flips = chosen.map { _ in (0..<3).map { _ in Bool.random(using: &rng) } }
+            // Drawn after the flips, so that without it the generator's draws are those of the runs before.
+            let axes = permuteAxes ? chosen.map { _ in Self.axisOrders[Int.random(in: 0..<Self.axisOrders.count, using: &rng)] } : nil
             let target = try Tensor(chosen.map { $0.positive ? Float(1) : 0 }, shape: [chosen.count], device: device)
             try optimizer.zeroGrad()
-            let loss = try model(batch(chosen, offsets: offsets, flips: flips)).binaryCrossEntropyWithLogits(target: target)
+            let loss = try model(batch(chosen, offsets: offsets, flips: flips, axes: axes)).binaryCrossEntropyWithLogits(target: target)
             try loss.backward()
             try optimizer.step()
             recent.append(try loss.item())

@@ -236,6 +236,7 @@ public enum ExperimentFile {
     ///     match_mm = 4.0
     ///     jitter = 2             # samples
     ///     hard_negatives = 0.0   # share of each batch's negatives drawn in proportion to their heatmap value
+    ///     permute_axes = false   # training cubes also take their axes in a random order
     ///     seed = 0
     public static func applyCandidates(_ entries: [String: (value: Value, line: Int)], to training: inout CandidateClassifierTraining) throws {
         for (key, (value, line)) in entries.sorted(by: { $0.value.line < $1.value.line }) where key.hasPrefix(candidatesTable) {
@@ -263,6 +264,9 @@ public enum ExperimentFile {
             case "match_mm": training.matchMM = try number(1e-3...100)
             case "jitter": training.jitter = try integer(0...32)
             case "hard_negatives": training.hardNegativeShare = try number(0...1)
+            case "permute_axes":
+                guard case let .bool(v) = value else { throw Error(line: line, reason: "'\(key)' needs true or false") }
+                training.permuteAxes = v
             case "seed": training.seed = UInt64(try integer(0...Int(Int32.max)))
             default: throw Error(line: line, reason: "unknown setting '\(key)'")
             }

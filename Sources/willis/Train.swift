@@ -209,6 +209,7 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Option(help: "The cube's edge in samples of the prepared image (a multiple of 4, 8 to 128; default \(CandidateClassifier.defaultPatchSize)).") var patchSize: Int?
     @Option(help: "Peaks per series (default 20).") var peaks: Int?
     @Option(help: "A peak this close to a localizer point (mm) is an aneurysm (default 4).") var matchMM: Double?
+    @Flag(help: "Training cubes also take their axes in a random order, beside the random flips.") var permuteAxes = false
     @Option(help: "Share of each batch's negatives drawn in proportion to the heatmap's value at the peak, 0 to 1 (default 0: uniformly).") var hardNegatives: Double?
     @Option(help: "Seed (default 0).") var seed: UInt64?
 
@@ -237,6 +238,7 @@ struct TrainCandidatesCommand: ParsableCommand {
         if let peaks { training.peaksPerSeries = peaks }
         if let patchSize { training.patchSize = patchSize }
         if let matchMM { training.matchMM = matchMM }
+        if permuteAxes { training.permuteAxes = true }
         if let hardNegatives {
             guard (0...1).contains(hardNegatives) else { throw ValidationError("--hard-negatives must be between 0 and 1") }
             training.hardNegativeShare = hardNegatives

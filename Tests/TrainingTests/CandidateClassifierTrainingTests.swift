@@ -193,6 +193,29 @@ import Training
         #expect(try elsewhere.examples([uid], cache: cache, predictor: predictor).filter(\.isPeak).map(\.heatmap) == first.map(\.heatmap))
     }
 
+    /// A training cube cut at an offset, with its axes reordered and flipped, equals libtorch's narrow,
+    /// permute and flip of the same cube, for every one of the 48 orders and flips.
+    @Test func trainingCubesAreTurnedAsLibtorchTurnsThem() throws {
+        let (size, p) = (7, 5)
+        let cube = (0..<(size * size * size)).map { Float($0) }
+        let whole = try Tensor(cube, shape: [size, size, size])
+        for axes in CandidateClassifierTraining.axisOrders {
+            for code in 0..<8 {
+                let flips = (0..<3).map { code >> $0 & 1 == 1 }
+                let offset = [code % 3, (code + 1) % 3, 2 - code % 3]
+                let mine = CandidateClassifierTraining.patch(cube, size: size, patch: p, offset: offset, flips: flips, axes: axes)
+                // Tensor dims are z, y, x: dim t is x-y-z axis 2 − t.
+                let window = try whole.narrow(dim: 0, start: offset[2], length: p).narrow(dim: 1, start: offset[1], length: p)
+                    .narrow(dim: 2, start: offset[0], length: p)
+                let turned = try window.permute((0..<3).map { 2 - axes[2 - $0] }).flip((0..<3).filter { flips[2 - $0] })
+                #expect(mine == (try turned.contiguous().floats()), "axes \(axes), flips \(flips)")
+            }
+        }
+        // The identity is the plain window: value (z·7 + y)·7 + x at (x, y, z) + offset.
+        let plain = CandidateClassifierTraining.patch(cube, size: size, patch: p, offset: [1, 2, 0], flips: [false, false, false])
+        #expect(plain[0] == Float((0 * size + 2) * size + 1) && plain[p - 1] == Float((0 * size + 2) * size + 1 + p - 1))
+    }
+
     /// The sampler draws a share of the negatives in proportion to their heatmap value and the rest
     /// uniformly; with no share it draws exactly what uniform sampling drew before the option existed.
     @Test func hardNegativesAreDrawnInProportionToTheHeatmap() {
