@@ -23,8 +23,9 @@ import Torch
 /// - Folders in `positiveRoots` add their localizer points as positives without reading the detector's
 ///   peaks there: a point's cube costs a cached preparation, a series' peaks a prediction (about 2 s).
 /// - Batches hold as many positives as negatives; cubes are shifted by up to `jitter` samples and
-///   flipped along each axis at random (and, with `permuteAxes`, take their axes in a random order). A share `hardNegativeShare` of each batch's negatives is drawn in
-///   proportion to the heatmap's value at the peak (`NegativeSampler`), the rest uniformly.
+///   flipped along each axis at random (and, with `permuteAxes`, take their axes in a random order). A
+///   share `hardNegativeShare` of each batch's negatives is drawn in proportion to the heatmap's value at
+///   the peak raised to `hardNegativePower` (`NegativeSampler`), the rest uniformly.
 public struct CandidateClassifierTraining {
     public var dataRoot: String
     public var detectorWeights: String
@@ -45,6 +46,9 @@ public struct CandidateClassifierTraining {
     public var jitter = 2
     /// Share of each batch's negatives drawn in proportion to their heatmap value (0: all uniformly).
     public var hardNegativeShare = 0.0
+    /// The power of the heatmap value those negatives are drawn in proportion to: 1 leans only slightly
+    /// towards the strong false peaks (their values are close together), 2 or more draws mostly them.
+    public var hardNegativePower = 1.0
     /// Training cubes also take their axes in a random order (`axisOrders`), beside the flips.
     public var permuteAxes = false
     public var seed: UInt64 = 0
@@ -298,7 +302,7 @@ public struct CandidateClassifierTraining {
         var schedule = CosineSchedule(base: learningRate, totalEpochs: steps, warmupEpochs: min(100, steps / 10))
         var rng = SplitMix64(seed: seed, stream: 7)
         let half = batchSize / 2
-        let sampler = NegativeSampler(heatmaps: negatives.map(\.heatmap), hardShare: hardNegativeShare)
+        let sampler = NegativeSampler(heatmaps: negatives.map(\.heatmap), hardShare: hardNegativeShare, power: hardNegativePower)
         var recent: [Double] = []
         var drawn = (sum: 0.0, count: 0)
         for step in 0..<steps {
@@ -346,9 +350,9 @@ public struct CandidateClassifierTraining {
                             drawnNegativeHeatmap: drawn.count > 0 ? drawn.sum / Double(drawn.count) : 0,
                             seconds: Date().timeIntervalSince(start))
         func f(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "n/a" }
-        log(String(format: "negatives drawn: mean heatmap %.4f (all %d negatives: %.4f; %.0f %% of each batch's drawn in proportion to it)",
+        log(String(format: "negatives drawn: mean heatmap %.4f (all %d negatives: %.4f; %.0f %% of each batch's drawn in proportion to its power %g)",
                    report.drawnNegativeHeatmap, negatives.count, negatives.map(\.heatmap).reduce(0, +) / Double(negatives.count),
-                   hardNegativeShare * 100))
+                   hardNegativeShare * 100, hardNegativePower))
         for (rule, c) in calibrations.sorted(by: { $0.key < $1.key }) {
             log(String(format: "calibration of %@ scores: σ(%.3f · logit(s) %+.3f), fitted on %d %@ (%d aneurysms)",
                        rule, c.slope, c.intercept, c.peaks, c.source, c.positives))
@@ -366,7 +370,7 @@ public struct CandidateClassifierTraining {
 }
 
 /// How a batch's negatives are drawn: a share `hardShare` of them with probability proportional to the
-/// heatmap's value at the peak, the rest uniformly. Most false peaks are faint; the few strong ones are
+/// heatmap's value at the peak raised to `power`, the rest uniformly. Most false peaks are faint; the few strong ones are
 /// those the readout ranks beside the aneurysms, and they decide a negative series' score, so a
 /// classifier that sees them more often spends its capacity where the ranking is decided.
 public struct NegativeSampler: Sendable {
@@ -375,11 +379,11 @@ public struct NegativeSampler: Sendable {
     /// Running sums of the weights (each heatmap value, negatives counted as 0), for drawing by bisection.
     let cumulative: [Double]
 
-    public init(heatmaps: [Double], hardShare: Double) {
+    public init(heatmaps: [Double], hardShare: Double, power: Double = 1) {
         self.hardShare = min(max(hardShare, 0), 1)
         count = heatmaps.count
         var total = 0.0
-        cumulative = heatmaps.map { total += max($0, 0); return total }
+        cumulative = heatmaps.map { total += pow(max($0, 0), power); return total }
     }
 
     /// `n` indices into the negatives: first the uniform ones (so that a share of 0 draws exactly what

@@ -236,6 +236,7 @@ public enum ExperimentFile {
     ///     match_mm = 4.0
     ///     jitter = 2             # samples
     ///     hard_negatives = 0.0   # share of each batch's negatives drawn in proportion to their heatmap value
+    ///     hard_negative_power = 1.0  # ... in proportion to their heatmap value to this power
     ///     permute_axes = false   # training cubes also take their axes in a random order
     ///     seed = 0
     public static func applyCandidates(_ entries: [String: (value: Value, line: Int)], to training: inout CandidateClassifierTraining) throws {
@@ -264,6 +265,7 @@ public enum ExperimentFile {
             case "match_mm": training.matchMM = try number(1e-3...100)
             case "jitter": training.jitter = try integer(0...32)
             case "hard_negatives": training.hardNegativeShare = try number(0...1)
+            case "hard_negative_power": training.hardNegativePower = try number(0...16)
             case "permute_axes":
                 guard case let .bool(v) = value else { throw Error(line: line, reason: "'\(key)' needs true or false") }
                 training.permuteAxes = v

@@ -220,8 +220,8 @@ import Training
     /// uniformly; with no share it draws exactly what uniform sampling drew before the option existed.
     @Test func hardNegativesAreDrawnInProportionToTheHeatmap() {
         let heat = [0.01, 0.09, 0.3, 0.6]
-        func frequencies(_ share: Double, batch: Int) -> [Double] {
-            let sampler = NegativeSampler(heatmaps: heat, hardShare: share)
+        func frequencies(_ share: Double, batch: Int, power: Double = 1) -> [Double] {
+            let sampler = NegativeSampler(heatmaps: heat, hardShare: share, power: power)
             var rng = SplitMix64(seed: 5, stream: 7)
             var counts = [0, 0, 0, 0]
             for _ in 0..<20_000 { for i in sampler.draw(batch, using: &rng) { counts[i] += 1 } }
@@ -233,6 +233,9 @@ import Training
             let measured = frequencies(share, batch: batch)
             for (m, e) in zip(measured, expected) { #expect(abs(m - e) < 0.005, "share \(share): \(measured) against \(expected)") }
         }
+        // A power of 2: in proportion to the squares.
+        let squares = heat.map { $0 * $0 }, sum = squares.reduce(0, +)
+        for (m, e) in zip(frequencies(1, batch: 16, power: 2), squares.map { $0 / sum }) { #expect(abs(m - e) < 0.005) }
         // Share 0: the same indices as `Int.random` on the same generator.
         var a = SplitMix64(seed: 9, stream: 7), b = SplitMix64(seed: 9, stream: 7)
         let drawn = NegativeSampler(heatmaps: heat, hardShare: 0).draw(50, using: &a)

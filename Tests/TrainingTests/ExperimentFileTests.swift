@@ -87,6 +87,7 @@ import Training
         match_mm = 3.5
         jitter = 3
         hard_negatives = 0.25
+        hard_negative_power = 2
         permute_axes = true
         seed = 9
         """
@@ -95,7 +96,7 @@ import Training
         #expect(training.steps == 500 && training.batchSize == 16 && training.learningRate == 2e-4 && training.baseFilters == 8)
         #expect(training.patchSize == 32 && training.peaksPerSeries == 12 && training.peakThreshold == 0.05)
         #expect(training.matchMM == 3.5 && training.jitter == 3 && training.seed == 9 && training.hardNegativeShare == 0.25)
-        #expect(training.permuteAxes)
+        #expect(training.permuteAxes && training.hardNegativePower == 2)
         var config = TrainingConfig()
         try ExperimentFile.apply(try ExperimentFile.parse(text), to: &config)
         #expect(config.epochs == 3)
@@ -123,7 +124,8 @@ import Training
         #expect(committed.steps == defaults.steps && committed.batchSize == defaults.batchSize && committed.learningRate == defaults.learningRate)
         #expect(committed.baseFilters == defaults.baseFilters && committed.patchSize == defaults.patchSize && committed.jitter == defaults.jitter)
         #expect(committed.peaksPerSeries == defaults.peaksPerSeries && committed.peakThreshold == defaults.peakThreshold && committed.matchMM == defaults.matchMM)
-        #expect(committed.hardNegativeShare == defaults.hardNegativeShare && committed.permuteAxes == defaults.permuteAxes)
+        #expect(committed.hardNegativeShare == defaults.hardNegativeShare && committed.permuteAxes == defaults.permuteAxes
+            && committed.hardNegativePower == defaults.hardNegativePower)
     }
 
     @Test func errorsNameTheLine() throws {
