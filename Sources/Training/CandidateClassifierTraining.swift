@@ -370,13 +370,14 @@ public struct CandidateClassifierTraining {
 }
 
 /// How a batch's negatives are drawn: a share `hardShare` of them with probability proportional to the
-/// heatmap's value at the peak raised to `power`, the rest uniformly. Most false peaks are faint; the few strong ones are
-/// those the readout ranks beside the aneurysms, and they decide a negative series' score, so a
-/// classifier that sees them more often spends its capacity where the ranking is decided.
+/// heatmap's value at the peak raised to `power`, the rest uniformly. Most false peaks are faint; the few
+/// strong ones are those the readout ranks beside the aneurysms, and they decide a negative series'
+/// score, so a classifier that sees them more often spends its capacity where the ranking is decided.
 public struct NegativeSampler: Sendable {
     public let hardShare: Double
     let count: Int
-    /// Running sums of the weights (each heatmap value, negatives counted as 0), for drawing by bisection.
+    /// Running sums of the weights (each heatmap value to the power, values below 0 taken as 0), for
+    /// drawing by bisection.
     let cumulative: [Double]
 
     public init(heatmaps: [Double], hardShare: Double, power: Double = 1) {

@@ -209,9 +209,9 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Option(help: "The cube's edge in samples of the prepared image (a multiple of 4, 8 to 128; default \(CandidateClassifier.defaultPatchSize)).") var patchSize: Int?
     @Option(help: "Peaks per series (default 20).") var peaks: Int?
     @Option(help: "A peak this close to a localizer point (mm) is an aneurysm (default 4).") var matchMM: Double?
+    @Option(help: "Share of each batch's negatives drawn in proportion to the heatmap's value at the peak, 0 to 1 (default 0: uniformly).") var hardNegatives: Double?
     @Option(help: "With --hard-negatives: draw them in proportion to the heatmap value to this power (default 1; 2 or more draws mostly the strongest false peaks).") var hardNegativePower: Double?
     @Flag(help: "Training cubes also take their axes in a random order, beside the random flips.") var permuteAxes = false
-    @Option(help: "Share of each batch's negatives drawn in proportion to the heatmap's value at the peak, 0 to 1 (default 0: uniformly).") var hardNegatives: Double?
     @Option(help: "Seed (default 0).") var seed: UInt64?
 
     func validate() throws {
