@@ -325,7 +325,7 @@ public final class DetectorTrainer: EpochTrainer {
         let (positiveFraction, territory) = (config.detector.positiveFraction, config.detector.vesselTerritoryMM)
         let margin = 3 * max(sigma / spacing, 0.5)
         model.store.isTraining = true
-        let result = try Passes.train(set, batchSize: config.batchSize, rng: &rng, parallel: parallel, sampling: config.sampling, build: { samples, generator in
+        let result = try Passes.train(set, batchSize: config.batchSize, rng: &rng, parallel: parallel, sampling: config.sampling, seriesWeights: config.seriesWeights, build: { samples, generator in
             let patches = shape == full ? samples : samples.map { s in
                 s.cropped(origin: Self.patchOrigin(s, full: full, patch: shape, positiveFraction: positiveFraction, using: &generator.rng),
                           patch: shape, shape: full, marginVoxels: margin)

@@ -1,3 +1,4 @@
+import Dataset
 import Foundation
 import Models
 import Preprocessing
@@ -103,7 +104,9 @@ public enum ExperimentFile {
     /// Applies a parsed file to `config`; unknown keys and wrong types are errors naming the line. The
     /// `[candidates]` table belongs to `willis train-candidates` (`applyCandidates`); it is checked here
     /// too, so one file can hold both stages' recipe and a mistake in either shows at once.
-    public static func apply(_ entries: [String: (value: Value, line: Int)], to config: inout TrainingConfig) throws {
+    /// `series_weights` names a table of per-series draw weights (`SeriesWeights`), read relative to
+    /// `folder` (the experiment file's) when it is not absolute; it turns on `weighted` sampling.
+    public static func apply(_ entries: [String: (value: Value, line: Int)], to config: inout TrainingConfig, folder: String? = nil) throws {
         var secondStage = CandidateClassifierTraining(dataRoot: "", detectorWeights: "", output: "")
         try applyCandidates(entries, to: &secondStage)
         for (key, (value, line)) in entries.sorted(by: { $0.value.line < $1.value.line }) where !key.hasPrefix(candidatesTable) {
@@ -131,9 +134,15 @@ public enum ExperimentFile {
             case "channels_last": config.channelsLast = try bool()
             case "sampling":
                 guard case let .string(v) = value, let s = SeriesSampling(rawValue: v) else {
-                    throw Error(line: line, reason: "'sampling' is \"uniform\" or \"balanced\"")
+                    throw Error(line: line, reason: "'sampling' is \"uniform\", \"balanced\" or \"weighted\"")
                 }
                 config.sampling = s
+            case "series_weights":
+                guard case let .string(v) = value, !v.isEmpty else { throw Error(line: line, reason: "'series_weights' needs a file name") }
+                let path = v.hasPrefix("/") || folder == nil ? v : "\(folder ?? ".")/\(v)"
+                do { config.seriesWeights = try SeriesWeights.read(path) } catch let e as DatasetError {
+                    throw Error(line: line, reason: "'series_weights': \(e)")
+                }
             case "model":
                 guard case let .string(v) = value, let m = TrainingConfig.Model(rawValue: v) else {
                     throw Error(line: line, reason: "'model' is \"reference\" or \"detector\"")
@@ -217,6 +226,12 @@ public enum ExperimentFile {
             case "augmentation.noise": config.augmentation.noise = Float(try number())
             default: throw Error(line: line, reason: "unknown setting '\(key)'")
             }
+        }
+        if let weights = entries["series_weights"] {
+            if let sampling = entries["sampling"], config.sampling != .weighted {
+                throw Error(line: sampling.line, reason: "'sampling' is \"\(config.sampling.rawValue)\" but 'series_weights' (line \(weights.line)) needs \"weighted\"")
+            }
+            config.sampling = .weighted
         }
     }
 

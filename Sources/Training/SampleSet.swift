@@ -152,17 +152,17 @@ enum Passes {
     }
 
     /// One epoch in an order drawn with `rng` by `sampling` (every sample once, shuffled; or balanced
-    /// draws). `build` turns a batch's samples into a host batch and may draw augmentations from the
+    /// or weighted draws, the latter by `seriesWeights`). `build` turns a batch's samples into a host batch and may draw augmentations from the
     /// generator it is given, in batch order, so that a run resumed from the generator's saved state
     /// repeats them; `rng` ends where those draws left it. `step` gets each batch and its weight in the
     /// mean over the global batch (1 on one process; see `DataParallel`), and returns its part of the
     /// global batch's loss (the whole loss on one process). The mean loss is over global batches, the
     /// same on every rank.
     static func train(_ set: SampleSet, batchSize: Int, rng: inout SplitMix64, parallel: DataParallel? = nil,
-                      sampling: SeriesSampling = .uniform,
+                      sampling: SeriesSampling = .uniform, seriesWeights: [String: Double] = [:],
                       build: @escaping @Sendable ([Sample], GeneratorBox) -> HostBatch,
                       step: (HostBatch, Double) throws -> Double, onBatch: (Int, Int) -> Void) throws -> (meanLoss: Double, wait: Wait) {
-        let order = sampling.order(labels: set.labels, modalities: set.modalities, using: &rng)
+        let order = sampling.order(ids: set.ids, labels: set.labels, modalities: set.modalities, weights: seriesWeights, using: &rng)
         let world = parallel?.worldSize ?? 1, rank = parallel?.rank ?? 0
         let global = stride(from: 0, to: order.count, by: batchSize * world).map { Array(order[$0..<min(order.count, $0 + batchSize * world)]) }
         var batches: [[Int]] = [], weights: [Double] = []

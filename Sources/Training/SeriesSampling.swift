@@ -8,9 +8,12 @@ public enum SeriesSampling: String, Codable, Sendable, CaseIterable {
     /// equally often and, within it, each aneurysm location equally often. A series of a rare modality
     /// or location is seen several times an epoch, a common one may be left out.
     case balanced
+    /// As many draws as series, with replacement, in proportion to each series' weight in the run's
+    /// `TrainingConfig.seriesWeights` (a table the user gives; a series it does not list weighs 1).
+    case weighted
 
-    /// The series (indices into `labels`) of one epoch, in order.
-    func order(labels: [[Bool]], modalities: [Int?], using rng: inout SplitMix64) -> [Int] {
+    /// The series (indices into `ids`) of one epoch, in order. `weights` is read only by `weighted`.
+    func order(ids: [String], labels: [[Bool]], modalities: [Int?], weights: [String: Double], using rng: inout SplitMix64) -> [Int] {
         switch self {
         case .uniform:
             var order = Array(0..<labels.count)
@@ -18,6 +21,35 @@ public enum SeriesSampling: String, Codable, Sendable, CaseIterable {
             return order
         case .balanced:
             return BalancedSampling(labels: labels, modalities: modalities).draw(labels.count, using: &rng)
+        case .weighted:
+            return WeightedDraw(weights: ids.map { weights[$0] ?? 1 }).draw(ids.count, using: &rng)
+        }
+    }
+}
+
+/// Indices drawn with replacement in proportion to fixed weights (zero weights are never drawn).
+public struct WeightedDraw: Sendable {
+    public let weights: [Double]
+    let cumulative: [Double]
+
+    public init(weights: [Double]) {
+        self.weights = weights
+        var total = 0.0
+        cumulative = weights.map { total += $0; return total }
+    }
+
+    /// `count` indices; none when no weight is above zero.
+    public func draw(_ count: Int, using rng: inout SplitMix64) -> [Int] {
+        guard let total = cumulative.last, total > 0 else { return [] }
+        return (0..<count).map { _ in
+            let u = Double.random(in: 0..<total, using: &rng)
+            // The first index whose cumulative weight exceeds u.
+            var lo = 0, hi = cumulative.count - 1
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if cumulative[mid] > u { hi = mid } else { lo = mid + 1 }
+            }
+            return lo
         }
     }
 }
@@ -65,23 +97,6 @@ public struct BalancedSampling: Sendable {
 
     /// `count` series indices drawn with replacement by the weights.
     public func draw(_ count: Int, using rng: inout SplitMix64) -> [Int] {
-        guard !weights.isEmpty else { return [] }
-        var cumulative: [Double] = []
-        cumulative.reserveCapacity(weights.count)
-        var total = 0.0
-        for w in weights {
-            total += w
-            cumulative.append(total)
-        }
-        return (0..<count).map { _ in
-            let u = Double.random(in: 0..<total, using: &rng)
-            // The first index whose cumulative weight exceeds u (zero weights are never chosen).
-            var lo = 0, hi = cumulative.count - 1
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if cumulative[mid] > u { hi = mid } else { lo = mid + 1 }
-            }
-            return lo
-        }
+        WeightedDraw(weights: weights).draw(count, using: &rng)
     }
 }

@@ -88,7 +88,7 @@ public final class Trainer {
     /// returns the mean batch loss.
     public func trainEpoch(_ set: SampleSet) throws -> Double {
         let augmentation = config.augmentation, shape = config.inputShape
-        let result = try Passes.train(set, batchSize: config.batchSize, rng: &rng, parallel: parallel, sampling: config.sampling, build: { samples, generator in
+        let result = try Passes.train(set, batchSize: config.batchSize, rng: &rng, parallel: parallel, sampling: config.sampling, seriesWeights: config.seriesWeights, build: { samples, generator in
             Self.hostBatch(augmentation.isIdentity ? samples : samples.map { augmentation.apply($0, shape: shape, using: &generator.rng) })
         }, step: { try step($0, weight: $1) }, onBatch: onBatch)
         lastDataWait = result.wait

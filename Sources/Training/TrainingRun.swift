@@ -116,8 +116,24 @@ public struct TrainingRun {
         }
         let trainSet = samples(usable.filter { fold[$0.seriesInstanceUID] != validationFold })
         let validationSet = samples(usable.filter { fold[$0.seriesInstanceUID] == validationFold })
-        log("training on \(trainSet.count) series, validating on \(validationSet.count) (fold \(validationFold) of \(folds))"
-            + (config.sampling == .balanced ? "; each epoch draws \(trainSet.count) of them balanced across modalities and locations" : ""))
+        var drawing = ""
+        switch config.sampling {
+        case .uniform: break
+        case .balanced: drawing = "; each epoch draws \(trainSet.count) of them balanced across modalities and locations"
+        case .weighted:
+            let listed = trainSet.ids.filter { config.seriesWeights[$0] != nil }
+            let total = trainSet.ids.reduce(0.0) { $0 + (config.seriesWeights[$1] ?? 1) }
+            guard !config.seriesWeights.isEmpty, total > 0 else {
+                throw DatasetError(file: dataRoot, reason: config.seriesWeights.isEmpty
+                    ? "weighted sampling needs series weights (--series-weights or series_weights)"
+                    : "every training series has weight 0 in the series weights")
+            }
+            let heaviest = trainSet.ids.map { config.seriesWeights[$0] ?? 1 }.max() ?? 0
+            drawing = "; each epoch draws \(trainSet.count) of them in proportion to the series weights ("
+                + "\(listed.count) listed, the rest weigh 1; \(config.seriesWeights.count - listed.count) listed series are not among them; "
+                + String(format: "mean weight %.3g, largest %.3g)", total / Double(trainSet.count), heaviest)
+        }
+        log("training on \(trainSet.count) series, validating on \(validationSet.count) (fold \(validationFold) of \(folds))" + drawing)
         // Fitted to the training fold only, so the validation scores are honest.
         var weightsMetadata: [String: String] = [:]
         let prior = detector ? try Self.fitLocationPrior(cache: cache, uids: trainSet.ids, preparation: config.preparation) : nil

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dataset
 import Foundation
 import Models
 import Preprocessing
@@ -39,7 +40,9 @@ struct Train: ParsableCommand {
     @Option(help: "reference (sigmoid + BCELoss, default) or logits (BCEWithLogitsLoss).") var loss: String?
     @Option(help: "Detector: train on random patches DxHxW of the input (validation and prediction run over the whole input in sliding windows of the patch).") var patchShape: String?
     @Option(help: "Detector with patches: share of patches placed around an aneurysm (default 0.5).") var positiveFraction: Double?
-    @Option(help: "How each epoch draws its series: uniform (each once, shuffled; the default) or balanced (with replacement, every modality and, within it, every aneurysm location equally often).") var sampling: String?
+    @Option(help: "How each epoch draws its series: uniform (each once, shuffled; the default), balanced (with replacement, every modality and, within it, every aneurysm location equally often) or weighted (with replacement, by --series-weights).") var sampling: String?
+    @Option(help: ArgumentHelp("Draw each epoch's series with replacement in proportion to these weights (CSV: SeriesInstanceUID,weight; a series not listed weighs 1); implies --sampling weighted.",
+                               valueName: "weights.csv")) var seriesWeights: String?
     @Option(help: "Detector: fp32, or bf16 (mixed precision: CUDA, or CPUs with AVX-512 BF16).") var precision: String?
     @Flag(help: "Random left-right flips with Left/Right label swap.") var flip = false
     @Option(help: "Random in-plane rotation up to ± this many degrees.") var rotate: Double?
@@ -62,7 +65,10 @@ struct Train: ParsableCommand {
         _ = try engineOptions.load()
         setvbuf(stdout, nil, _IOLBF, 0)
         var config = TrainingConfig()
-        if let path = self.config { try applyExperimentFile(path) { try ExperimentFile.apply($0, to: &config) } }
+        if let path = self.config {
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            try applyExperimentFile(path) { try ExperimentFile.apply($0, to: &config, folder: folder) }
+        }
         if let epochs { config.epochs = epochs }
         if let batchSize { config.batchSize = batchSize }
         if let learningRate { config.learningRate = learningRate }
@@ -104,8 +110,18 @@ struct Train: ParsableCommand {
             config.detector.positiveFraction = positiveFraction
         }
         if let sampling {
-            guard let s = SeriesSampling(rawValue: sampling) else { throw ValidationError("--sampling must be uniform or balanced") }
+            guard let s = SeriesSampling(rawValue: sampling) else { throw ValidationError("--sampling must be uniform, balanced or weighted") }
             config.sampling = s
+        }
+        if let seriesWeights {
+            guard sampling == nil || config.sampling == .weighted else {
+                throw ValidationError("--series-weights draws by weight: it cannot go with --sampling \(config.sampling.rawValue)")
+            }
+            do { config.seriesWeights = try SeriesWeights.read(seriesWeights) } catch let e as DatasetError { throw ValidationError("\(e)") }
+            config.sampling = .weighted
+        }
+        guard config.sampling != .weighted || !config.seriesWeights.isEmpty else {
+            throw ValidationError("weighted sampling needs --series-weights (or series_weights in the experiment file)")
         }
         if let seed { config.seed = seed }
         if channelsLast { config.channelsLast = true }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 import Training
 
@@ -27,6 +28,23 @@ import Training
         #expect(config.sampling == .balanced && TrainingConfig().sampling == .uniform)
         #expect { try ExperimentFile.apply(try ExperimentFile.parse("epochs = 3\nsampling = \"stratified\""), to: &config) }
             throws: { ($0 as? ExperimentFile.Error)?.line == 2 }
+    }
+
+    /// `series_weights` reads its table relative to the experiment file's folder and turns on weighted
+    /// sampling; with another sampling named, or a table that cannot be read, the file is refused at the line.
+    @Test func seriesWeightsComeFromATableBesideTheFile() throws {
+        let folder = try temporaryDirectory()
+        try "SeriesInstanceUID,weight\n1.2.3,4\n1.2.4,0.5\n".write(toFile: "\(folder)/w.csv", atomically: false, encoding: .utf8)
+        var config = TrainingConfig()
+        try ExperimentFile.apply(try ExperimentFile.parse("epochs = 2\nseries_weights = \"w.csv\""), to: &config, folder: folder)
+        #expect(config.sampling == .weighted && config.seriesWeights == ["1.2.3": 4, "1.2.4": 0.5])
+        config = TrainingConfig()
+        try ExperimentFile.apply(try ExperimentFile.parse("sampling = \"weighted\"\nseries_weights = \"\(folder)/w.csv\""), to: &config)
+        #expect(config.sampling == .weighted && config.seriesWeights.count == 2)
+        #expect { try ExperimentFile.apply(try ExperimentFile.parse("sampling = \"balanced\"\nseries_weights = \"w.csv\""), to: &config, folder: folder) }
+            throws: { ($0 as? ExperimentFile.Error)?.line == 1 }
+        #expect { try ExperimentFile.apply(try ExperimentFile.parse("epochs = 2\nseries_weights = \"missing.csv\""), to: &config, folder: folder) }
+            throws: { ($0 as? ExperimentFile.Error).map { $0.line == 2 && $0.reason.contains("missing.csv") } ?? false }
     }
 
     /// Every committed experiment file reads, and the improved one sets the improved preparation.

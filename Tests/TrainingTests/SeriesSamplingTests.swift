@@ -59,8 +59,24 @@ import Training
         #expect(zip(sampling.weights, expected).allSatisfy { abs($0 - $1) < 1e-12 }, "\(sampling.weights) against \(expected)")
     }
 
+    /// Drawn many times, each index comes up in proportion to its weight, and one of weight zero never.
+    @Test func weightedDrawsFollowTheWeights() {
+        let weights = [0.5, 0, 3, 1, 1.5, 0]
+        var rng = SplitMix64(seed: 9)
+        let n = 300_000
+        var count = [Int](repeating: 0, count: weights.count)
+        for i in WeightedDraw(weights: weights).draw(n, using: &rng) { count[i] += 1 }
+        let total = weights.reduce(0, +)
+        for (i, w) in weights.enumerated() {
+            #expect(abs(Double(count[i]) / Double(n) - w / total) < 0.004, "index \(i): \(count[i]) of \(n) at weight \(w)")
+        }
+        #expect(count[1] == 0 && count[5] == 0)
+        #expect(WeightedDraw(weights: [0, 0]).draw(5, using: &rng).isEmpty && WeightedDraw(weights: []).draw(5, using: &rng).isEmpty)
+    }
+
     /// The trainer's epochs follow the configured sampling: uniform sees every series once an epoch; a
-    /// balanced one draws the only series of a rare modality about as often as the nine of the other.
+    /// balanced one draws the only series of a rare modality about as often as the nine of the other; a
+    /// weighted one never reads a series of weight 0 and reads a heavy one often (series not listed weigh 1).
     @Test func trainingEpochsDrawTheConfiguredSampling() throws {
         _ = try engine()
         try Torch.setThreadCount(1)
@@ -70,7 +86,7 @@ import Training
             var ids: [Int] = []
             func add(_ i: Int) { lock.lock(); ids.append(i); lock.unlock() }
         }
-        func epochs(_ sampling: SeriesSampling) throws -> [Int] {
+        func epochs(_ sampling: SeriesSampling, weights: [String: Double] = [:]) throws -> [Int] {
             let reads = Reads()
             var set = SampleSet(ids: (0..<10).map { "s\($0)" }, labels: (0..<10).map { row($0 < 3 ? [4] : []) }) { i in
                 reads.add(i)
@@ -82,6 +98,7 @@ import Training
             config.inputShape = shape
             config.seed = 3
             config.sampling = sampling
+            config.seriesWeights = weights
             let trainer = try Trainer(config: config)
             for _ in 0..<4 { _ = try trainer.trainEpoch(set) }
             return reads.ids
@@ -93,5 +110,11 @@ import Training
         // Series 0 (the rare modality) has half of all draws in expectation: 20 of 40 (binomial sd 3.2).
         let rare = balanced.filter { $0 == 0 }.count
         #expect(rare >= 10, "the one series of the rare modality was drawn \(rare) times in 40")
+        // s1 weighs 9 of 17 (s0 0, the other eight 1 each): 21 of 40 draws in expectation (sd 3.2).
+        let weighted = try epochs(.weighted, weights: ["s0": 0, "s1": 9, "unknown": 5])
+        #expect(weighted.count == 40 && !weighted.contains(0))
+        let heavy = weighted.filter { $0 == 1 }.count
+        #expect(heavy >= 11, "the series of weight 9 was drawn \(heavy) times in 40")
+        #expect(Set(weighted).count > 3, "the series not listed are drawn too")
     }
 }

@@ -25,7 +25,8 @@ import Training
         c.augmentation.intensityGain = 0.1
         c.augmentation.noise = 0.01
         c.seed = 11
-        c.sampling = .balanced
+        c.sampling = .weighted
+        c.seriesWeights = ["1.2.3": 2.5, "1.2.4": 0]
         c.channelsLast = true
         var d = TrainingConfig.DetectorSettings()
         d.baseFilters = 24
@@ -61,6 +62,7 @@ import Training
     @Test func missingSettingsTakeTheirDefaults() throws {
         var json = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(changed())) as? [String: Any])
         json["sampling"] = nil
+        json["seriesWeights"] = nil
         json["channelsLast"] = nil
         var detector = try #require(json["detector"] as? [String: Any])
         detector["positiveFraction"] = nil
@@ -72,6 +74,7 @@ import Training
         let decoded = try JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: json))
         var expected = changed()
         expected.sampling = .uniform
+        expected.seriesWeights = [:]
         expected.channelsLast = false
         expected.detector.positiveFraction = 0.5
         expected.detector.precision = nil
