@@ -25,7 +25,8 @@ import Torch
 /// - Batches hold as many positives as negatives; cubes are shifted by up to `jitter` samples and
 ///   flipped along each axis at random (and, with `permuteAxes`, take their axes in a random order). A
 ///   share `hardNegativeShare` of each batch's negatives is drawn in proportion to the heatmap's value at
-///   the peak raised to `hardNegativePower` (`NegativeSampler`), the rest uniformly.
+///   the peak raised to `hardNegativePower` (`NegativeSampler`), or with `hardNegativeRank` uniformly from
+///   each series' strongest false peaks, the rest uniformly.
 public struct CandidateClassifierTraining {
     public var dataRoot: String
     public var detectorWeights: String
@@ -49,6 +50,9 @@ public struct CandidateClassifierTraining {
     /// The power of the heatmap value those negatives are drawn in proportion to: 1 leans only slightly
     /// towards the strong false peaks (their values are close together), 2 or more draws mostly them.
     public var hardNegativePower = 1.0
+    /// When above 0, the hard negatives are instead drawn uniformly from each training series' this many
+    /// strongest false peaks (`NegativeSampler.rankWeights`); the power is then not used.
+    public var hardNegativeRank = 0
     /// Training cubes also take their axes in a random order (`axisOrders`), beside the flips.
     public var permuteAxes = false
     public var seed: UInt64 = 0
@@ -302,7 +306,10 @@ public struct CandidateClassifierTraining {
         var schedule = CosineSchedule(base: learningRate, totalEpochs: steps, warmupEpochs: min(100, steps / 10))
         var rng = SplitMix64(seed: seed, stream: 7)
         let half = batchSize / 2
-        let sampler = NegativeSampler(heatmaps: negatives.map(\.heatmap), hardShare: hardNegativeShare, power: hardNegativePower)
+        let sampler = hardNegativeRank > 0
+            ? NegativeSampler(weights: NegativeSampler.rankWeights(heatmaps: negatives.map(\.heatmap), series: negatives.map(\.uid), rank: hardNegativeRank),
+                              hardShare: hardNegativeShare)
+            : NegativeSampler(heatmaps: negatives.map(\.heatmap), hardShare: hardNegativeShare, power: hardNegativePower)
         var recent: [Double] = []
         var drawn = (sum: 0.0, count: 0)
         for step in 0..<steps {
@@ -350,9 +357,10 @@ public struct CandidateClassifierTraining {
                             drawnNegativeHeatmap: drawn.count > 0 ? drawn.sum / Double(drawn.count) : 0,
                             seconds: Date().timeIntervalSince(start))
         func f(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "n/a" }
-        log(String(format: "negatives drawn: mean heatmap %.4f (all %d negatives: %.4f; %.0f %% of each batch's drawn in proportion to its power %g)",
+        let hardRule = hardNegativeRank > 0 ? "from each series' \(hardNegativeRank) strongest false peaks" : String(format: "in proportion to its power %g", hardNegativePower)
+        log(String(format: "negatives drawn: mean heatmap %.4f (all %d negatives: %.4f; %.0f %% of each batch's drawn %@)",
                    report.drawnNegativeHeatmap, negatives.count, negatives.map(\.heatmap).reduce(0, +) / Double(negatives.count),
-                   hardNegativeShare * 100, hardNegativePower))
+                   hardNegativeShare * 100, hardRule))
         for (rule, c) in calibrations.sorted(by: { $0.key < $1.key }) {
             log(String(format: "calibration of %@ scores: σ(%.3f · logit(s) %+.3f), fitted on %d %@ (%d aneurysms)",
                        rule, c.slope, c.intercept, c.peaks, c.source, c.positives))
@@ -376,15 +384,32 @@ public struct CandidateClassifierTraining {
 public struct NegativeSampler: Sendable {
     public let hardShare: Double
     let count: Int
-    /// Running sums of the weights (each heatmap value to the power, values below 0 taken as 0), for
-    /// drawing by bisection.
-    let cumulative: [Double]
+    let hard: WeightedDraw
 
+    /// The hard share drawn in proportion to each heatmap value to `power` (values below 0 taken as 0).
     public init(heatmaps: [Double], hardShare: Double, power: Double = 1) {
+        self.init(weights: heatmaps.map { pow(max($0, 0), power) }, hardShare: hardShare)
+    }
+
+    /// The hard share drawn in proportion to `weights`, one per negative.
+    public init(weights: [Double], hardShare: Double) {
         self.hardShare = min(max(hardShare, 0), 1)
-        count = heatmaps.count
-        var total = 0.0
-        cumulative = heatmaps.map { total += pow(max($0, 0), power); return total }
+        count = weights.count
+        hard = WeightedDraw(weights: weights)
+    }
+
+    /// Weights that pick out each series' `rank` strongest false peaks: 1 for a negative among the `rank`
+    /// highest heatmap values of its own series (`series[i]` names negative i's), 0 for the others. The
+    /// heatmap's values are too even across series for a power to find those peaks (RESULTS.md, stop 21);
+    /// a series' strongest false peak is what decides its score, whatever its value.
+    public static func rankWeights(heatmaps: [Double], series: [String], rank: Int) -> [Double] {
+        var weights = [Double](repeating: 0, count: heatmaps.count)
+        for members in Dictionary(grouping: heatmaps.indices, by: { series[$0] }).values {
+            // Ties keep the earlier peak first, so the choice does not depend on the dictionary's order.
+            let ordered = members.sorted { heatmaps[$0] != heatmaps[$1] ? heatmaps[$0] > heatmaps[$1] : $0 < $1 }
+            for i in ordered.prefix(max(rank, 0)) { weights[i] = 1 }
+        }
+        return weights
     }
 
     /// `n` indices into the negatives: first the uniform ones (so that a share of 0 draws exactly what
@@ -392,18 +417,9 @@ public struct NegativeSampler: Sendable {
     /// all, every draw is uniform.
     public func draw(_ n: Int, using rng: inout SplitMix64) -> [Int] {
         guard count > 0 else { return [] }
-        let total = cumulative.last ?? 0
+        let total = hard.weights.reduce(0, +)
         let weighted = total > 0 ? Int((Double(n) * hardShare).rounded()) : 0
-        var out = (0..<(n - weighted)).map { _ in Int.random(in: 0..<count, using: &rng) }
-        for _ in 0..<weighted {
-            let u = Double.random(in: 0..<total, using: &rng)
-            var (lo, hi) = (0, count - 1)
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if cumulative[mid] > u { hi = mid } else { lo = mid + 1 }
-            }
-            out.append(lo)
-        }
-        return out
+        let out = (0..<(n - weighted)).map { _ in Int.random(in: 0..<count, using: &rng) }
+        return out + hard.draw(weighted, using: &rng)
     }
 }

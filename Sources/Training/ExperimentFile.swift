@@ -252,6 +252,7 @@ public enum ExperimentFile {
     ///     jitter = 2             # samples
     ///     hard_negatives = 0.0   # share of each batch's negatives drawn in proportion to their heatmap value
     ///     hard_negative_power = 1.0  # ... in proportion to their heatmap value to this power
+    ///     hard_negative_rank = 0 # above 0: ... uniformly from each series' this many strongest false peaks
     ///     permute_axes = false   # training cubes also take their axes in a random order
     ///     seed = 0
     public static func applyCandidates(_ entries: [String: (value: Value, line: Int)], to training: inout CandidateClassifierTraining) throws {
@@ -281,6 +282,7 @@ public enum ExperimentFile {
             case "jitter": training.jitter = try integer(0...32)
             case "hard_negatives": training.hardNegativeShare = try number(0...1)
             case "hard_negative_power": training.hardNegativePower = try number(0...16)
+            case "hard_negative_rank": training.hardNegativeRank = try integer(0...1000)
             case "permute_axes":
                 guard case let .bool(v) = value else { throw Error(line: line, reason: "'\(key)' needs true or false") }
                 training.permuteAxes = v

@@ -227,6 +227,7 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Option(help: "A peak this close to a localizer point (mm) is an aneurysm (default 4).") var matchMM: Double?
     @Option(help: "Share of each batch's negatives drawn in proportion to the heatmap's value at the peak, 0 to 1 (default 0: uniformly).") var hardNegatives: Double?
     @Option(help: "With --hard-negatives: draw them in proportion to the heatmap value to this power (default 1; 2 or more draws mostly the strongest false peaks).") var hardNegativePower: Double?
+    @Option(help: "With --hard-negatives: draw them uniformly from each training series' R strongest false peaks instead (default 0: by the power).") var hardNegativeRank: Int?
     @Flag(help: "Training cubes also take their axes in a random order, beside the random flips.") var permuteAxes = false
     @Option(help: "Seed (default 0).") var seed: UInt64?
 
@@ -259,6 +260,10 @@ struct TrainCandidatesCommand: ParsableCommand {
         if let hardNegativePower {
             guard (0...16).contains(hardNegativePower) else { throw ValidationError("--hard-negative-power must be between 0 and 16") }
             training.hardNegativePower = hardNegativePower
+        }
+        if let hardNegativeRank {
+            guard (0...1000).contains(hardNegativeRank) else { throw ValidationError("--hard-negative-rank must be between 0 and 1000") }
+            training.hardNegativeRank = hardNegativeRank
         }
         if let hardNegatives {
             guard (0...1).contains(hardNegatives) else { throw ValidationError("--hard-negatives must be between 0 and 1") }

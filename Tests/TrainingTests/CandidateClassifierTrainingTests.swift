@@ -246,6 +246,32 @@ import Training
         #expect(NegativeSampler(heatmaps: [], hardShare: 1).draw(30, using: &rng).isEmpty)
     }
 
+    /// The rank rule marks each series' R strongest false peaks, whatever their values against other
+    /// series' (ties keep the earlier peak), and the sampler then draws its hard share from those alone.
+    @Test func rankWeightsPickEachSeriesStrongestFalsePeaks() {
+        let heat = [0.05, 0.40, 0.02, 0.03, 0.30, 0.31, 0.01, 0.02, 0.02, 0.9]
+        let series = ["a", "a", "b", "b", "a", "a", "c", "c", "c", "a"]
+        #expect(NegativeSampler.rankWeights(heatmaps: heat, series: series, rank: 1) == [0, 0, 0, 1, 0, 0, 0, 1, 0, 1])
+        #expect(NegativeSampler.rankWeights(heatmaps: heat, series: series, rank: 2) == [0, 1, 1, 1, 0, 0, 0, 1, 1, 1])
+        #expect(NegativeSampler.rankWeights(heatmaps: heat, series: series, rank: 3) == [0, 1, 1, 1, 0, 1, 1, 1, 1, 1])
+        #expect(NegativeSampler.rankWeights(heatmaps: heat, series: series, rank: 0).allSatisfy { $0 == 0 })
+        // Independently: a peak is marked when fewer than R peaks of its series rank above it.
+        for rank in 1...5 {
+            let expected = heat.indices.map { i in
+                heat.indices.filter { j in series[j] == series[i] && (heat[j] > heat[i] || (heat[j] == heat[i] && j < i)) }.count < rank ? 1.0 : 0.0
+            }
+            #expect(NegativeSampler.rankWeights(heatmaps: heat, series: series, rank: rank) == expected, "rank \(rank)")
+        }
+        let weights = NegativeSampler.rankWeights(heatmaps: heat, series: series, rank: 1)
+        var rng = SplitMix64(seed: 3, stream: 7)
+        let drawn = NegativeSampler(weights: weights, hardShare: 1).draw(3000, using: &rng)
+        #expect(Set(drawn) == [3, 7, 9])
+        for i in [3, 7, 9] {
+            let share: Double = Double(drawn.filter { $0 == i }.count) / 3000
+            #expect(abs(share - 1.0 / 3) < 0.03, "peak \(i): \(share) of the draws")
+        }
+    }
+
     /// `hardNegativeShare` reaches the training batches: with every kept peak made faint but one false
     /// peak, the batches' negatives are almost all that peak when the whole share is weighted, and
     /// rarely it when none is.

@@ -106,6 +106,7 @@ import Training
         jitter = 3
         hard_negatives = 0.25
         hard_negative_power = 2
+        hard_negative_rank = 3
         permute_axes = true
         seed = 9
         """
@@ -114,14 +115,15 @@ import Training
         #expect(training.steps == 500 && training.batchSize == 16 && training.learningRate == 2e-4 && training.baseFilters == 8)
         #expect(training.patchSize == 32 && training.peaksPerSeries == 12 && training.peakThreshold == 0.05)
         #expect(training.matchMM == 3.5 && training.jitter == 3 && training.seed == 9 && training.hardNegativeShare == 0.25)
-        #expect(training.permuteAxes && training.hardNegativePower == 2)
+        #expect(training.permuteAxes && training.hardNegativePower == 2 && training.hardNegativeRank == 3)
         var config = TrainingConfig()
         try ExperimentFile.apply(try ExperimentFile.parse(text), to: &config)
         #expect(config.epochs == 3)
 
         for (wrong, line) in [("[candidates]\npeak = 5", 2), ("epochs = 2\n[candidates]\nsteps = 0", 3),
                               ("[candidates]\npatch_size = 30", 2), ("[candidates]\npeak_threshold = \"high\"", 2),
-                              ("[candidates]\nhard_negatives = 1.5", 2), ("[candidates]\npermute_axes = 1", 2)] {
+                              ("[candidates]\nhard_negatives = 1.5", 2), ("[candidates]\npermute_axes = 1", 2),
+                              ("[candidates]\nhard_negative_rank = 1.5", 2)] {
             var t = CandidateClassifierTraining(dataRoot: "d", detectorWeights: "w", output: "o")
             #expect(throws: ExperimentFile.Error.self) { try ExperimentFile.applyCandidates(try ExperimentFile.parse(wrong), to: &t) }
             do {
