@@ -152,7 +152,8 @@ enum Passes {
     }
 
     /// One epoch in an order drawn with `rng` by `sampling` (every sample once, shuffled; or balanced
-    /// or weighted draws, the latter by `seriesWeights`). `build` turns a batch's samples into a host batch and may draw augmentations from the
+    /// or weighted draws, the latter by `seriesWeights`). `build` turns a batch's samples into a host
+    /// batch and may draw augmentations from the
     /// generator it is given, in batch order, so that a run resumed from the generator's saved state
     /// repeats them; `rng` ends where those draws left it. `step` gets each batch and its weight in the
     /// mean over the global batch (1 on one process; see `DataParallel`), and returns its part of the
