@@ -383,8 +383,8 @@ public struct CandidateClassifierTraining {
 /// score, so a classifier that sees them more often spends its capacity where the ranking is decided.
 public struct NegativeSampler: Sendable {
     public let hardShare: Double
-    let count: Int
     let hard: WeightedDraw
+    var count: Int { hard.weights.count }
 
     /// The hard share drawn in proportion to each heatmap value to `power` (values below 0 taken as 0).
     public init(heatmaps: [Double], hardShare: Double, power: Double = 1) {
@@ -394,7 +394,6 @@ public struct NegativeSampler: Sendable {
     /// The hard share drawn in proportion to `weights`, one per negative.
     public init(weights: [Double], hardShare: Double) {
         self.hardShare = min(max(hardShare, 0), 1)
-        count = weights.count
         hard = WeightedDraw(weights: weights)
     }
 
@@ -417,8 +416,7 @@ public struct NegativeSampler: Sendable {
     /// all, every draw is uniform.
     public func draw(_ n: Int, using rng: inout SplitMix64) -> [Int] {
         guard count > 0 else { return [] }
-        let total = hard.weights.reduce(0, +)
-        let weighted = total > 0 ? Int((Double(n) * hardShare).rounded()) : 0
+        let weighted = hard.total > 0 ? Int((Double(n) * hardShare).rounded()) : 0
         let out = (0..<(n - weighted)).map { _ in Int.random(in: 0..<count, using: &rng) }
         return out + hard.draw(weighted, using: &rng)
     }

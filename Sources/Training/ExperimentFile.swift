@@ -139,7 +139,8 @@ public enum ExperimentFile {
                 config.sampling = s
             case "series_weights":
                 guard case let .string(v) = value, !v.isEmpty else { throw Error(line: line, reason: "'series_weights' needs a file name") }
-                let path = v.hasPrefix("/") || folder == nil ? v : "\(folder ?? ".")/\(v)"
+                var path = v
+                if let folder, !v.hasPrefix("/") { path = "\(folder)/\(v)" }
                 do { config.seriesWeights = try SeriesWeights.read(path) } catch let e as DatasetError {
                     throw Error(line: line, reason: "'series_weights': \(e)")
                 }

@@ -153,12 +153,11 @@ enum Passes {
 
     /// One epoch in an order drawn with `rng` by `sampling` (every sample once, shuffled; or balanced
     /// or weighted draws, the latter by `seriesWeights`). `build` turns a batch's samples into a host
-    /// batch and may draw augmentations from the
-    /// generator it is given, in batch order, so that a run resumed from the generator's saved state
-    /// repeats them; `rng` ends where those draws left it. `step` gets each batch and its weight in the
-    /// mean over the global batch (1 on one process; see `DataParallel`), and returns its part of the
-    /// global batch's loss (the whole loss on one process). The mean loss is over global batches, the
-    /// same on every rank.
+    /// batch and may draw augmentations from the generator it is given, in batch order, so that a run
+    /// resumed from the generator's saved state repeats them; `rng` ends where those draws left it.
+    /// `step` gets each batch and its weight in the mean over the global batch (1 on one process; see
+    /// `DataParallel`), and returns its part of the global batch's loss (the whole loss on one process).
+    /// The mean loss is over global batches, the same on every rank.
     static func train(_ set: SampleSet, batchSize: Int, rng: inout SplitMix64, parallel: DataParallel? = nil,
                       sampling: SeriesSampling = .uniform, seriesWeights: [String: Double] = [:],
                       build: @escaping @Sendable ([Sample], GeneratorBox) -> HostBatch,

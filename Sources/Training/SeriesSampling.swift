@@ -38,9 +38,12 @@ public struct WeightedDraw: Sendable {
         cumulative = weights.map { total += $0; return total }
     }
 
+    /// The sum of the weights.
+    public var total: Double { cumulative.last ?? 0 }
+
     /// `count` indices; none when no weight is above zero.
     public func draw(_ count: Int, using rng: inout SplitMix64) -> [Int] {
-        guard let total = cumulative.last, total > 0 else { return [] }
+        guard total > 0 else { return [] }
         return (0..<count).map { _ in
             let u = Double.random(in: 0..<total, using: &rng)
             // The first index whose cumulative weight exceeds u.
