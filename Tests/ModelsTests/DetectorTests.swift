@@ -17,13 +17,13 @@ import Torch
         try Torch.withNoGrad {
             let whole = try net.slidingWindow(x, window: [16, 16, 32])
             // Not bit-for-bit: on the CI machine two forwards of the same input through the same network
-            // did not give identical logits, twice beyond 1e-5 (libtorch's CPU kernels may reduce in another
-            // order from call to call; here they are identical). These logits are log-probabilities near −7,
-            // where a relative rounding change of the probability is the same absolute change of the logit,
-            // so 1e-4; a slip in the windowing (an offset, the blend's weights, the global average) moves
-            // them by far more. The message carries the error so a failure says by how much.
+            // first differed at all, then by more than 1e-5. Here they are identical, and a one-ulp change of
+            // the input moves the logits by 5e-7, so whatever varies there from call to call (libtorch's CPU
+            // kernels choosing their work split per call, likely; not found) moves more than one rounding.
+            // 1e-3 still fails a slip in the windowing: with the shortcut removed and the global average off
+            // by one window the logits are 0.025 apart. The message carries the error.
             let wholeError = try maxAbsoluteError(whole.logits.floats(), net(x).logits.floats())
-            #expect(wholeError < 1e-4, "whole-input window against the plain forward: \(wholeError)")
+            #expect(wholeError < 1e-3, "whole-input window against the plain forward: \(wholeError)")
             let stitched = try net.slidingWindow(x, window: [16, 16, 16])   // windows at x = 0, 8, 16
             #expect(stitched.heatmap.shape == [1, 1, 16, 16, 32] && stitched.vessels.shape == [1, 14, 16, 16, 32] && stitched.logits.shape == [1, 14])
             let first = try net(x.narrow(dim: 4, start: 0, length: 16).contiguous())
