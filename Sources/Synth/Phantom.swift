@@ -39,7 +39,8 @@ public enum Phantom {
         let edge = min(g.spacing.x, g.spacing.y, g.spacing.z)
 
         // Vessels and aneurysms: only voxels inside each shape's bounding box are visited.
-        func paint(low: Vector3, high: Vector3, label: UInt8, distance: (Vector3) -> Double, radius: Double) {
+        // `surface(p)`: p's distance from the shape's axis or centre, and the shape's radius there.
+        func paint(low: Vector3, high: Vector3, label: UInt8, surface: (Vector3) -> (distance: Double, radius: Double)) {
             var lo = [Int.max, Int.max, Int.max], hi = [Int.min, Int.min, Int.min]
             for cx in [low.x, high.x] { for cy in [low.y, high.y] { for cz in [low.z, high.z] {
                 let v = g.voxel(Vector3(cx, cy, cz))
@@ -54,24 +55,35 @@ public enum Phantom {
             for k in lo[2]...hi[2] { for j in lo[1]...hi[1] { for i in lo[0]...hi[0] {
                 let p = g.patient(i: Double(i), j: Double(j), k: Double(k))
                 // Partial volume: a soft edge one voxel wide.
-                let f = Float(max(0, min(1, 0.5 + (radius - distance(p)) / edge)))
+                let (distance, radius) = surface(p)
+                let f = Float(max(0, min(1, 0.5 + (radius - distance) / edge)))
                 let at = (k * h + j) * w + i
                 if f > vessel[at] { vessel[at] = f }
                 if f >= 0.5 && labels[at] == 0 { labels[at] = label }
             } } }
         }
         for s in tree {
-            for (a, b) in zip(s.points, s.points.dropFirst()) {
-                let margin = Vector3(s.radius + edge, s.radius + edge, s.radius + edge)
+            let label = UInt8(s.location.rawValue + 1)
+            func piece(_ a: Vector3, _ b: Vector3, radius: @escaping (Double) -> Double) {
+                let r = max(radius(0), radius(1))
+                let margin = Vector3(r + edge, r + edge, r + edge)
                 let low = Vector3(min(a.x, b.x), min(a.y, b.y), min(a.z, b.z)) - margin
                 let high = Vector3(max(a.x, b.x), max(a.y, b.y), max(a.z, b.z)) + margin
-                paint(low: low, high: high, label: UInt8(s.location.rawValue + 1), distance: { distanceToSegment($0, a, b) }, radius: s.radius)
+                paint(low: low, high: high, label: label) { p in
+                    let t = projection(p, a, b)
+                    return ((p - (a + (b - a) * t)).length, radius(t))
+                }
+            }
+            for (index, (a, b)) in zip(s.points, s.points.dropFirst()).enumerated() {
+                piece(a, b) { s.radius(piece: index, t: $0) }
+            }
+            for line in s.continuations {
+                for (a, b) in zip(line, line.dropFirst()) { piece(a, b) { _ in s.radius } }
             }
         }
         for an in aneurysms {
             let m = Vector3(an.radius + edge, an.radius + edge, an.radius + edge)
-            paint(low: an.center - m, high: an.center + m, label: UInt8(an.location.rawValue + 1),
-                  distance: { ($0 - an.center).length }, radius: an.radius)
+            paint(low: an.center - m, high: an.center + m, label: UInt8(an.location.rawValue + 1)) { (($0 - an.center).length, an.radius) }
         }
 
         // Head (skull shell around brain) and noise, slice by slice in parallel, seeded per slice.
@@ -99,9 +111,15 @@ public enum Phantom {
         return RenderedCase(volume: try Volume(shape: shape, voxels: voxels, geometry: g), vesselLabels: labels)
     }
 
-    static func distanceToSegment(_ p: Vector3, _ a: Vector3, _ b: Vector3) -> Double {
+    /// Where the point of segment a–b nearest to p lies, as a fraction of the way from a to b.
+    static func projection(_ p: Vector3, _ a: Vector3, _ b: Vector3) -> Double {
         let ab = b - a
-        let t = max(0, min(1, (p - a).dot(ab) / max(ab.dot(ab), 1e-12)))
-        return (p - (a + ab * t)).length
+        return max(0, min(1, (p - a).dot(ab) / max(ab.dot(ab), 1e-12)))
+    }
+
+    /// The point of segment `on` nearest to `p`.
+    static func nearestPoint(on segment: (Vector3, Vector3), to p: Vector3) -> Vector3 {
+        let (a, b) = segment
+        return a + (b - a) * projection(p, a, b)
     }
 }

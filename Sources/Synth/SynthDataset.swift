@@ -61,6 +61,8 @@ public struct SynthOptions: Codable, Sendable {
     public var segmentationFraction = 0.1
     public var syntaxes = SyntaxMix.varied
     public var orientations = OrientationMix.standard
+    /// How the arteries end; `rounded` keeps the datasets written before stop 23.
+    public var vesselEnds = VesselEnds.rounded
 
     public init(count: Int = 40, size: SynthSize = .small, seed: UInt64 = 1) {
         self.count = count
@@ -111,7 +113,7 @@ public enum SynthDataset {
     static func make(_ index: Int, _ options: SynthOptions) throws -> (SynthCase, RenderedCase, [String]) {
         var rng = SplitMix64(seed: options.seed, stream: UInt64(index))
         let modality = pick([(Modality.cta, 0.45), (.mra, 0.3), (.mriT2, 0.15), (.mriT1post, 0.1)], using: &rng)
-        let tree = CircleOfWillis.make(using: &rng)
+        let tree = CircleOfWillis.make(ends: options.vesselEnds, using: &rng)
         var aneurysms: [Aneurysm] = []
         if Double.random(in: 0..<1, using: &rng) < options.positiveFraction {
             let count = pick([(1, 0.75), (2, 0.2), (3, 0.05)], using: &rng)

@@ -38,6 +38,9 @@ struct SynthCommand: ParsableCommand {
     @Option(help: "Share of series with vessel-label NIfTI files (segmentations/), 0–1.")
     var segmentationFraction: Double = 0.1
 
+    @Option(help: ArgumentHelp("How the arteries end: rounded (every vessel that ends inside the head stops in a ball of its radius, as in the datasets of stops up to 22) or tapered (the MCAs, ACAs and PCAs narrow to a fifth of their radius, the carotid and vertebral arteries come in from beyond the field of view, the anterior communicating artery reaches both ACAs). The same seed gives the same cases either way.", valueName: "rounded|tapered"))
+    var vesselEnds: String = "rounded"
+
     func run() throws {
         guard let s = SynthSize(rawValue: size) else { throw ValidationError("--size must be small, medium or full") }
         guard count > 0 else { throw ValidationError("--count must be positive") }
@@ -48,6 +51,8 @@ struct SynthCommand: ParsableCommand {
         options.orientations = planes
         guard segmentationFraction >= 0, segmentationFraction <= 1 else { throw ValidationError("--segmentation-fraction must be in 0…1") }
         options.segmentationFraction = segmentationFraction
+        guard let ends = VesselEnds(rawValue: vesselEnds) else { throw ValidationError("--vessel-ends must be rounded or tapered") }
+        options.vesselEnds = ends
         let start = DispatchTime.now().uptimeNanoseconds
         let bar = ProgressBar(label: "synth")
         let cases = try SynthDataset.generate(options, into: out) { done, total in bar.update(done, total) }

@@ -143,6 +143,75 @@ import VolumeCore
         }
     }
 
+    /// `--vessel-ends tapered` draws the cases of `rounded` (the same series, modalities and aneurysms, only
+    /// those on a narrowing piece moved onto its narrower wall) but leaves no ball of a vessel's radius
+    /// where an artery ends: the MCA's last point holds a fifth of its radius and nothing beyond it, the
+    /// carotid runs on past its first point, and the anterior communicating artery reaches both ACAs.
+    @Test func taperedEndsKeepTheCasesAndLeaveNoBallAtADeadEnd() throws {
+        let (roundedRoot, taperedRoot) = (try temporaryDirectory(), try temporaryDirectory())
+        var options = SynthOptions(count: 8, size: .small, seed: 23)
+        options.positiveFraction = 1
+        let rounded = try SynthDataset.generate(options, into: roundedRoot)
+        options.vesselEnds = .tapered
+        let tapered = try SynthDataset.generate(options, into: taperedRoot)
+        #expect(rounded.map(\.seriesInstanceUID) == tapered.map(\.seriesInstanceUID))
+        #expect(rounded.map(\.modality) == tapered.map(\.modality))
+        var moved = 0
+        for (a, b) in zip(rounded.flatMap(\.aneurysms), tapered.flatMap(\.aneurysms)) {
+            #expect(a.location == b.location && a.radius == b.radius)
+            let shift = (a.center - b.center).length
+            #expect(shift < 2.4 * 1.1 * 1.15 * 0.8 + 1e-9, "\(a.location): \(shift) mm")  // at most 4/5 of the widest radius
+            if shift > 1e-9 { moved += 1 }
+        }
+        #expect(rounded.flatMap(\.aneurysms).count == tapered.flatMap(\.aneurysms).count && moved < tapered.flatMap(\.aneurysms).count)
+
+        // One tree both ways, rendered at 0.5 mm around the places that differ.
+        var (r1, r2) = (SplitMix64(seed: 7), SplitMix64(seed: 7))
+        let (plain, thin) = (CircleOfWillis.make(ends: .rounded, using: &r1), CircleOfWillis.make(ends: .tapered, using: &r2))
+        #expect(plain.map(\.points) == thin.map(\.points) && plain.map(\.radius) == thin.map(\.radius))
+        func labels(_ tree: [VesselSegment], around centre: Vector3) throws -> (RenderedCase, Geometry) {
+            let g = Geometry(origin: centre - Vector3(10, 10, 10), spacing: Vector3(0.5, 0.5, 0.5), columnDirection: Vector3(1, 0, 0),
+                             rowDirection: Vector3(0, 1, 0), sliceDirection: Vector3(0, 0, 1))
+            var rng = SplitMix64(seed: 1)
+            return (try Phantom.render(shape: (41, 41, 41), geometry: g, tree: tree, aneurysms: [],
+                                       contrast: .of(.cta, using: &rng), seed: 1), g)
+        }
+        func labelled(_ c: RenderedCase, _ g: Geometry, where keep: (Vector3) -> Bool) -> Int {
+            var n = 0
+            for k in 0..<41 { for j in 0..<41 { for i in 0..<41 where c.vesselLabels[(k * 41 + j) * 41 + i] > 0 {
+                if keep(g.patient(i: Double(i), j: Double(j), k: Double(k))) { n += 1 }
+            } } }
+            return n
+        }
+        let mca = try #require(thin.first { $0.location == .leftMCA })
+        let (end, before) = (mca.points[mca.points.count - 1], mca.points[mca.points.count - 2])
+        #expect(abs(mca.radius(piece: mca.points.count - 2, t: 1) - mca.radius / 5) < 1e-12 && mca.radius(piece: 0, t: 1) == mca.radius)
+        let axis = (end - before).normalized
+        let beyond = { (p: Vector3) in (p - end).dot(axis) > 0 && (p - end).length < 3 }
+        let (a, ga) = try labels(plain, around: end), (b, gb) = try labels(thin, around: end)
+        let hemisphere = 2.0 / 3 * Double.pi * pow(mca.radius, 3) / 0.125  // voxels of the rounded end's cap
+        #expect(Double(labelled(a, ga, where: beyond)) > 0.6 * hemisphere)
+        #expect(labelled(b, gb, where: beyond) <= 2, "tapered: \(labelled(b, gb, where: beyond)) voxels beyond the MCA's end")
+        let halfway = before + (end - before) * 0.5  // still a vessel there, thinner than before
+        #expect(labelled(b, gb) { ($0 - halfway).length < 0.3 } > 0)
+
+        let ica = try #require(thin.first { $0.location == .leftInfraclinoidICA })
+        let below = ica.points[0] + (ica.points[0] - ica.points[1]).normalized * 6
+        let (c, gc) = try labels(plain, around: below), (d, gd) = try labels(thin, around: below)
+        #expect(labelled(c, gc) { ($0 - below).length < 1 } == 0)
+        #expect(labelled(d, gd) { ($0 - below).length < 1 } > 0)
+
+        let acomm = try #require(thin.first { $0.location == .anteriorCommunicating })
+        #expect(acomm.continuations.count == 2 && plain.allSatisfy(\.continuations.isEmpty))
+        for (line, side) in zip(acomm.continuations, [LocationLabel.leftACA, .rightACA]) {
+            let aca = try #require(thin.first { $0.location == side })
+            let onACA = zip(aca.points, aca.points.dropFirst()).map { p, q in
+                (0...1000).map { (p + (q - p) * (Double($0) / 1000) - line[1]).length }.min() ?? .infinity
+            }.min() ?? .infinity
+            #expect([acomm.points[0], acomm.points[acomm.points.count - 1]].contains(line[0]) && onACA < 0.01, "\(side): \(onACA) mm")
+        }
+    }
+
     @Test func aboutFortyPercentArePositive() throws {
         let root = try temporaryDirectory()
         let cases = try SynthDataset.generate(SynthOptions(count: 60, size: .small, seed: 9), into: root)
