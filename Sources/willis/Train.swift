@@ -60,10 +60,16 @@ struct Train: ParsableCommand {
     @Flag(help: "Channels-last 3D weights and inputs (faster convolutions; same arithmetic, another summation order).") var channelsLast = false
     @Option(help: "cpu, cuda or cuda:N (data-parallel on CUDA: cuda means cuda:LOCAL_RANK).") var device: String = "cpu"
     @Option(help: "Data-parallel runs: seconds a collective waits for the other processes before failing.") var distTimeout: Double = 600
+    @Option(help: "Stop after the first epoch that ends past this many minutes of training (the input cache's build not counted) and write its weights; the learning-rate schedule still spans --epochs.")
+    var timeLimit: Double?
+    @Flag(help: "CUDA: cuDNN times its convolution algorithms for each new shape and keeps the fastest (the first steps are slower; results differ by rounding).")
+    var cudnnBenchmark = false
 
     func run() throws {
         _ = try engineOptions.load()
         setvbuf(stdout, nil, _IOLBF, 0)
+        if let timeLimit, !(timeLimit > 0) { throw ValidationError("--time-limit must be a positive number of minutes") }
+        if cudnnBenchmark { try Torch.setCudnnBenchmark(true) }
         var config = TrainingConfig()
         if let path = self.config {
             let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
@@ -142,6 +148,7 @@ struct Train: ParsableCommand {
         run.cacheRoot = cache
         run.resume = resume
         run.initialWeights = initWeights
+        run.timeLimit = timeLimit.map { $0 * 60 }
         run.device = try Device(parsing: device)
         let bar = ProgressBar(label: "preparing inputs")
         run.cacheProgress = { done, total in bar.update(done, total) }
