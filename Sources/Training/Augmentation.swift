@@ -21,26 +21,59 @@ public struct Augmentation: Codable, Sendable, Equatable {
         !flipLeftRight && rotationDegrees == 0 && scale == 0 && intensityShift == 0 && intensityGain == 0 && noise == 0
     }
 
-    /// `sample` changed by one random draw of each enabled augmentation.
-    public func apply(_ sample: Sample, shape: [Int], using rng: inout SplitMix64) -> Sample {
-        var s = sample
-        if flipLeftRight && Bool.random(using: &rng) { s = s.flippedLeftRight(shape: shape) }
+    /// One draw of each enabled augmentation's parameters, the noise excepted (it is drawn voxel by voxel
+    /// as it is added).
+    public struct Draw: Sendable, Equatable {
+        public var flip = false
+        public var angle = 0.0
+        public var scale = 1.0
+        public var shift: Float = 0
+        public var gain: Float = 1
+    }
+
+    /// The parameters `apply(_:shape:using:)` draws before any noise, in the same order.
+    public func draw(using rng: inout SplitMix64) -> Draw {
+        var d = Draw()
+        if flipLeftRight { d.flip = Bool.random(using: &rng) }
         if rotationDegrees > 0 || scale > 0 {
-            let angle = Double.random(in: -rotationDegrees...rotationDegrees, using: &rng) * .pi / 180
-            let factor = 1 + Double.random(in: -scale...scale, using: &rng)
-            s.input = Self.rotateAndScale(s.input, shape: shape, angle: angle, scale: factor)
+            d.angle = Double.random(in: -rotationDegrees...rotationDegrees, using: &rng) * .pi / 180
+            d.scale = 1 + Double.random(in: -scale...scale, using: &rng)
         }
         if intensityShift > 0 || intensityGain > 0 || noise > 0 {
-            let shift = intensityShift > 0 ? Float.random(in: -intensityShift...intensityShift, using: &rng) : 0
-            let gain = intensityGain > 0 ? 1 + Float.random(in: -intensityGain...intensityGain, using: &rng) : 1
-            for i in s.input.indices {
-                var v = s.input[i] * gain + shift
-                if noise > 0 {
-                    // Box–Muller from the same generator, so a run is reproducible and resumable.
-                    let u1 = max(Double(rng.next() >> 11) / Double(1 << 53), 1e-12), u2 = Double(rng.next() >> 11) / Double(1 << 53)
-                    v += noise * Float((-2 * log(u1)).squareRoot() * cos(2 * .pi * u2))
-                }
-                s.input[i] = v
+            d.shift = intensityShift > 0 ? Float.random(in: -intensityShift...intensityShift, using: &rng) : 0
+            d.gain = intensityGain > 0 ? 1 + Float.random(in: -intensityGain...intensityGain, using: &rng) : 1
+        }
+        return d
+    }
+
+    /// `sample` changed by one random draw of each enabled augmentation.
+    public func apply(_ sample: Sample, shape: [Int], using rng: inout SplitMix64) -> Sample {
+        let d = draw(using: &rng)
+        guard noise > 0 else { return apply(d, to: sample, shape: shape) }
+        var s = apply(d, to: sample, shape: shape, intensity: false)
+        for i in s.input.indices {
+            var v = s.input[i] * d.gain + d.shift
+            // Box–Muller from the same generator, so a run is reproducible and resumable.
+            let u1 = max(Double(rng.next() >> 11) / Double(1 << 53), 1e-12), u2 = Double(rng.next() >> 11) / Double(1 << 53)
+            v += noise * Float((-2 * log(u1)).squareRoot() * cos(2 * .pi * u2))
+            s.input[i] = v
+        }
+        return s
+    }
+
+    /// `sample` changed by the drawn parameters (no noise): what `apply(_:shape:using:)` gives when
+    /// `noise` is 0, without touching a generator, so the samples of a batch can be changed in parallel
+    /// once their parameters are drawn in order.
+    public func apply(_ d: Draw, to sample: Sample, shape: [Int], intensity: Bool = true) -> Sample {
+        var s = sample
+        if d.flip { s = s.flippedLeftRight(shape: shape) }
+        if rotationDegrees > 0 || scale > 0 {
+            s.input = Self.rotateAndScale(s.input, shape: shape, angle: d.angle, scale: d.scale)
+        }
+        if intensity && (intensityShift > 0 || intensityGain > 0 || noise > 0) {
+            let (gain, shift) = (d.gain, d.shift)
+            s.input.withUnsafeMutableBufferPointer { values in
+                for i in values.indices { values[i] = values[i] * gain + shift }
             }
         }
         return s

@@ -105,7 +105,7 @@ public final class DetectorTrainer: EpochTrainer {
 
     static func hostBatch(_ samples: [Sample], shape: [Int], spacing: Double, sigmaMM: Double, modalityInput: Bool,
                           territoryMM: Double = 0) -> HostBatch {
-        var b = HostBatch(ids: samples.map(\.id), inputs: samples.flatMap(\.input),
+        var b = HostBatch(ids: samples.map(\.id), inputs: ParallelMap.concatenated(samples.map(\.input)),
                           labels: samples.flatMap { $0.labels.map { $0 ? Float(1) : 0 } })
         b.heatmaps = samples.flatMap { ($0.targets ?? DetectionTargets()).heatmap(shape: shape, spacing: spacing, sigmaMM: sigmaMM) }
         for (n, s) in samples.enumerated() {
@@ -120,6 +120,32 @@ public final class DetectorTrainer: EpochTrainer {
             b.modalities = samples.flatMap { s in (0..<Modality.allCases.count).map { Float(s.modality == $0 ? 1 : 0) } }
         }
         return b
+    }
+
+    /// A training batch's patches: each sample cut at a drawn origin (unless the patch is the whole input),
+    /// then augmented. The random draws come first, in the order a one-thread loop makes them (every
+    /// origin, then every sample's augmentation), so the batch is the same on any number of cores; the
+    /// cutting and augmenting, most of a batch's time, then run on all cores. Noise is drawn voxel by
+    /// voxel as it is added, so with noise the samples are augmented one after another.
+    public static func trainingPatches(_ samples: [Sample], full: [Int], patch: [Int], positiveFraction: Double, marginVoxels: Double,
+                                       augmentation: Augmentation, using rng: inout SplitMix64) -> [Sample] {
+        let origins: [[Int]]? = patch == full ? nil : samples.map {
+            patchOrigin($0, full: full, patch: patch, positiveFraction: positiveFraction, using: &rng)
+        }
+        @Sendable func cut(_ n: Int) -> Sample {
+            guard let origins else { return samples[n] }
+            return samples[n].cropped(origin: origins[n], patch: patch, shape: full, marginVoxels: marginVoxels)
+        }
+        if augmentation.noise > 0 {
+            let patches = (0..<samples.count).map(cut)
+            return patches.map { augmentation.apply($0, shape: patch, using: &rng) }
+        }
+        let draws: [Augmentation.Draw]? = augmentation.isIdentity ? nil : samples.map { _ in augmentation.draw(using: &rng) }
+        return ParallelMap.map(samples.count) { n -> Sample in
+            let p = cut(n)
+            guard let draws else { return p }
+            return augmentation.apply(draws[n], to: p, shape: patch)
+        }
     }
 
     /// Where a training patch starts: around a random localizer point (jittered by up to a quarter of the
@@ -326,11 +352,8 @@ public final class DetectorTrainer: EpochTrainer {
         let margin = 3 * max(sigma / spacing, 0.5)
         model.store.isTraining = true
         let result = try Passes.train(set, batchSize: config.batchSize, rng: &rng, parallel: parallel, sampling: config.sampling, seriesWeights: config.seriesWeights, build: { samples, generator in
-            let patches = shape == full ? samples : samples.map { s in
-                s.cropped(origin: Self.patchOrigin(s, full: full, patch: shape, positiveFraction: positiveFraction, using: &generator.rng),
-                          patch: shape, shape: full, marginVoxels: margin)
-            }
-            let changed = augmentation.isIdentity ? patches : patches.map { augmentation.apply($0, shape: shape, using: &generator.rng) }
+            let changed = Self.trainingPatches(samples, full: full, patch: shape, positiveFraction: positiveFraction, marginVoxels: margin,
+                                               augmentation: augmentation, using: &generator.rng)
             return Self.hostBatch(changed, shape: shape, spacing: spacing, sigmaMM: sigma, modalityInput: modalityInput, territoryMM: territory)
         }, step: { batch, weight in
             try optimizer.zeroGrad()

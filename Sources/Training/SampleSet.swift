@@ -51,6 +51,45 @@ public struct SampleSet: Sendable {
         s.inputSubdivision = inputSubdivision
         return s
     }
+
+    /// The examples at `indices`, in order, read on all cores: a batch's reads are copies of tens of
+    /// megabytes each (a sub-voxel input is 24 MB), which one thread cannot do as fast as a GPU steps.
+    public func samples(_ indices: [Int]) throws -> [Sample] {
+        guard indices.count > 1 else { return try indices.map(sample) }
+        return try ParallelMap.tryMap(indices.count) { try sample(indices[$0]) }
+    }
+}
+
+/// `body(0..<count)` on all cores, results in order.
+enum ParallelMap {
+    static func map<T: Sendable>(_ count: Int, _ body: @Sendable (Int) -> T) -> [T] {
+        var results = [T?](repeating: nil, count: count)
+        results.withUnsafeMutableBufferPointer { out in
+            nonisolated(unsafe) let slots = out
+            DispatchQueue.concurrentPerform(iterations: count) { n in slots[n] = body(n) }
+        }
+        return results.compactMap { $0 }
+    }
+
+    /// The same for a body that throws: the first error by index is thrown, after every call has ended.
+    static func tryMap<T: Sendable>(_ count: Int, _ body: @Sendable (Int) throws -> T) throws -> [T] {
+        try map(count) { n in Result { try body(n) } }.map { try $0.get() }
+    }
+
+    /// The arrays one after another, copied on all cores (a batch of sub-voxel patches is 50 MB).
+    static func concatenated(_ parts: [[Float]]) -> [Float] {
+        let offsets = parts.reduce(into: [0]) { $0.append($0[$0.count - 1] + $1.count) }
+        return [Float](unsafeUninitializedCapacity: offsets[parts.count]) { buffer, initialized in
+            nonisolated(unsafe) let out = buffer
+            DispatchQueue.concurrentPerform(iterations: parts.count) { n in
+                parts[n].withUnsafeBufferPointer { source in
+                    guard let base = source.baseAddress, let target = out.baseAddress else { return }
+                    (target + offsets[n]).initialize(from: base, count: source.count)
+                }
+            }
+            initialized = offsets[parts.count]
+        }
+    }
 }
 
 /// One batch ready for the engine: inputs [N, D, H, W] and labels [N, 14], flattened.
@@ -178,7 +217,7 @@ enum Passes {
         // when nothing is augmented).
         let generator = GeneratorBox(parallel == nil ? rng : SplitMix64(seed: rng.state, stream: UInt64(rank)))
         let planned = batches
-        let prefetcher = BatchPrefetcher(count: planned.count) { b in build(try planned[b].map { try set.sample($0) }, generator) }
+        let prefetcher = BatchPrefetcher(count: planned.count) { b in build(try set.samples(planned[b]), generator) }
         let start = DispatchTime.now().uptimeNanoseconds
         var total = 0.0, count = 0
         do {
@@ -208,7 +247,7 @@ enum Passes {
         let mine = Array(stride(from: rank, to: batchCount, by: world))
         let prefetcher = BatchPrefetcher(count: mine.count) { n in
             let b = mine[n]
-            return build(try (b * batchSize..<min(set.count, (b + 1) * batchSize)).map { try set.sample($0) })
+            return build(try set.samples(Array(b * batchSize..<min(set.count, (b + 1) * batchSize))))
         }
         defer { prefetcher.finish() }
         let start = DispatchTime.now().uptimeNanoseconds

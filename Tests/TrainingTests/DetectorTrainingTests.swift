@@ -90,6 +90,46 @@ import Training
         #expect(sample.flippedLeftRight(shape: shape).gridOrigin == [0, 0, 0], "a whole grid stays where it is")
     }
 
+    /// A training batch is built on all cores but drawn as one thread drew it before: every patch origin,
+    /// then every sample's flip, shift and gain, from one generator. So the patches (inputs, labels,
+    /// targets, vessel labels, origins) and the generator's end state are those of that loop, whether
+    /// the samples are augmented without noise (in parallel) or with it (one after another).
+    @Test(arguments: [Float(0), 0.05])
+    func trainingPatchesAreThoseOfTheOneThreadLoop(noise: Float) throws {
+        let (full, patch) = ([8, 12, 16], [4, 6, 8])
+        var fill = SplitMix64(seed: 3)
+        let samples = (0..<6).map { n -> Sample in
+            var s = Sample(id: "s\(n)", input: (0..<(8 * full.reduce(1, *))).map { _ in Float.random(in: 0..<1, using: &fill) },
+                           labels: [Bool](repeating: false, count: 14),
+                           targets: DetectionTargets(points: n % 2 == 0 ? [] : [.init(i: 3.5 + Double(n), j: 5, k: 4, location: .leftMCA)],
+                                                     hasVessels: true),
+                           vessels: (0..<full.reduce(1, *)).map { _ in UInt8.random(in: 0...13, using: &fill) }, modality: n % 4)
+            s.inputSubdivision = 2
+            return s
+        }
+        var augmentation = Augmentation()
+        augmentation.flipLeftRight = true
+        augmentation.intensityShift = 0.02
+        augmentation.intensityGain = 0.1
+        augmentation.noise = noise
+        var fast = SplitMix64(seed: 11), loop = SplitMix64(seed: 11)
+        let built = DetectorTrainer.trainingPatches(samples, full: full, patch: patch, positiveFraction: 0.5, marginVoxels: 2,
+                                                    augmentation: augmentation, using: &fast)
+        let cut = samples.map { s in
+            s.cropped(origin: DetectorTrainer.patchOrigin(s, full: full, patch: patch, positiveFraction: 0.5, using: &loop),
+                      patch: patch, shape: full, marginVoxels: 2)
+        }
+        let expected = cut.map { augmentation.apply($0, shape: patch, using: &loop) }
+        #expect(built.count == expected.count)
+        for (b, e) in zip(built, expected) {
+            #expect(b.input == e.input && b.labels == e.labels && b.targets == e.targets && b.vessels == e.vessels, "\(b.id)")
+            #expect(b.gridOrigin == e.gridOrigin && b.modality == e.modality && b.inputSubdivision == 2, "\(b.id)")
+        }
+        #expect(fast.state == loop.state)
+        #expect(Set(built.map(\.gridOrigin)).count > 1 && built.contains { $0.labels[LocationLabel.aneurysmPresent.rawValue] },
+                "the batch mixes origins and holds a positive patch")
+    }
+
     /// A subdivided input is cut and mirrored with its grid: the fine samples of a patch (and of its
     /// mirror) are those of the grid voxels the patch covers, in the same places as the vessel labels.
     @Test func subdividedInputsAreCutAndMirroredWithTheirGrid() throws {

@@ -48,6 +48,18 @@ import Training
         #expect(t.epoch == 1)
     }
 
+    /// A batch's inputs are read on all cores: they come back in the batch's order, and where several
+    /// cannot be read, the error is that of the first of them in the batch.
+    @Test func aBatchIsReadInOrderAndItsFirstUnreadableInputIsTheError() throws {
+        let set = SampleSet(ids: (0..<9).map { "s\($0)" }, labels: Array(repeating: [Bool](repeating: false, count: 14), count: 9)) { i in
+            if i == 5 || i == 7 { throw DatasetError(file: "cache/s\(i).f32", reason: "truncated") }
+            return [Float](repeating: Float(i), count: 1000)
+        }
+        #expect(try set.samples([8, 2, 4, 0, 6]).map { $0.input[999] } == [8, 2, 4, 0, 6])
+        #expect(try set.samples([3]).map(\.id) == ["s3"])
+        #expect { try set.samples([1, 7, 2, 5]) } throws: { ($0 as? DatasetError)?.file == "cache/s7.f32" }
+    }
+
     @Test(arguments: [false, true])
     func resumedTrainingContinuesExactlyAsAnUninterruptedRun(channelsLast: Bool) throws {
         let train = samples(6, seed: 1), validation = samples(2, seed: 2)
