@@ -73,7 +73,7 @@ public struct DemoRun {
         var report = HTMLReport(
             title: "Willis demo: reference UNet3D on synthetic angiography",
             score: score,
-            epochs: records.map { .init(epoch: $0.epoch, trainLoss: $0.trainLoss, validationLoss: $0.validationLoss, score: $0.score) },
+            epochs: records.compactMap { r in r.validationLoss.map { .init(epoch: r.epoch, trainLoss: r.trainLoss, validationLoss: $0, score: r.score) } },
             cases: gallery,
             notes: ["Trained on \(trainCount) synthetic series (seed 1) for \(records.count) epoch(s); scored on \(testCount) held-out series (seed 2).",
                     preparation.mode == .reference

@@ -45,6 +45,32 @@ public struct ReduceLROnPlateau: LearningRateSchedule, Equatable {
     }
 }
 
+// JSON has no infinity: `best` before any metric (a run whose first epochs are not validated) is left out
+// and read back as +∞.
+extension ReduceLROnPlateau {
+    enum CodingKeys: String, CodingKey { case learningRate, factor, patience, threshold, minLearningRate, best, badEpochs }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(learningRate: try c.decode(Double.self, forKey: .learningRate), factor: try c.decode(Double.self, forKey: .factor),
+                  patience: try c.decode(Int.self, forKey: .patience), threshold: try c.decode(Double.self, forKey: .threshold),
+                  minLearningRate: try c.decode(Double.self, forKey: .minLearningRate))
+        best = try c.decodeIfPresent(Double.self, forKey: .best) ?? .infinity
+        badEpochs = try c.decode(Int.self, forKey: .badEpochs)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(learningRate, forKey: .learningRate)
+        try c.encode(factor, forKey: .factor)
+        try c.encode(patience, forKey: .patience)
+        try c.encode(threshold, forKey: .threshold)
+        try c.encode(minLearningRate, forKey: .minLearningRate)
+        if best.isFinite { try c.encode(best, forKey: .best) }
+        try c.encode(badEpochs, forKey: .badEpochs)
+    }
+}
+
 /// Cosine annealing from `base` to `minimum` over `totalEpochs`, with optional linear warm-up.
 public struct CosineSchedule: LearningRateSchedule, Equatable {
     public var base: Double

@@ -22,7 +22,8 @@ public protocol EpochTrainer: AnyObject {
     /// The last `evaluate`'s mean Dice of the vessel labels over the validation series that have them
     /// (nil for networks without a vessel head, or with no labelled series).
     var validationVesselDice: Double? { get }
-    func endEpoch(validationLoss: Double) throws
+    /// Ends an epoch; `validationLoss` is nil when the epoch was not validated.
+    func endEpoch(validationLoss: Double?) throws
     func saveCheckpoint(to path: String) throws
     func loadCheckpoint(from path: String) throws
     /// The weights to predict with, under their PyTorch names.
@@ -413,7 +414,7 @@ public final class DetectorTrainer: EpochTrainer {
         return (result.loss, result.probabilities)
     }
 
-    public func endEpoch(validationLoss: Double) throws {
+    public func endEpoch(validationLoss: Double?) throws {
         try optimizer.setLearningRate(schedule.step(epoch: epoch, metric: validationLoss))
     }
 

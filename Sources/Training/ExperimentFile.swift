@@ -125,6 +125,10 @@ public enum ExperimentFile {
             }
             switch key {
             case "epochs": config.epochs = try integer()
+            case "validate_every":
+                let n = try integer()
+                guard n >= 1 else { throw Error(line: line, reason: "'validate_every' is a number of epochs, 1 or more") }
+                config.validateEvery = n
             case "batch_size": config.batchSize = try integer()
             case "learning_rate": config.learningRate = try number()
             case "plateau_patience": config.plateauPatience = try integer()

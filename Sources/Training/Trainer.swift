@@ -115,7 +115,7 @@ public final class Trainer {
     }
 
     /// Feeds the validation loss to ReduceLROnPlateau and applies the new learning rate.
-    public func endEpoch(validationLoss: Double) throws {
+    public func endEpoch(validationLoss: Double?) throws {
         try optimizer.setLearningRate(schedule.step(epoch: epoch, metric: validationLoss))
     }
 

@@ -71,6 +71,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var model = Model.reference
     public var detector = DetectorSettings()
     public var epochs = 20
+    /// Validate after every this many epochs and after the last (1: every epoch). An epoch not validated
+    /// logs no validation loss or score; on a GPU validation can take a third of a short epoch.
+    public var validateEvery = 1
     public var batchSize = 2
     public var learningRate = 1e-3
     public var plateauPatience = 3
@@ -118,6 +121,7 @@ extension TrainingConfig {
         model = try c.value(.model, or: model)
         detector = try c.value(.detector, or: detector)
         epochs = try c.value(.epochs, or: epochs)
+        validateEvery = try c.value(.validateEvery, or: validateEvery)
         batchSize = try c.value(.batchSize, or: batchSize)
         learningRate = try c.value(.learningRate, or: learningRate)
         plateauPatience = try c.value(.plateauPatience, or: plateauPatience)

@@ -45,7 +45,8 @@ public struct TrainingRun {
     public struct EpochRecord: Codable, Sendable {
         public var epoch: Int
         public var trainLoss: Double
-        public var validationLoss: Double
+        /// Nil when the epoch was not validated (`TrainingConfig.validateEvery`).
+        public var validationLoss: Double?
         public var score: Double?
         public var learningRate: Double
         public var seconds: Double
@@ -175,14 +176,20 @@ public struct TrainingRun {
             let trainLoss = try trainer.trainEpoch(trainSet)
             let trainSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             let wait = trainer.lastDataWait.fraction
-            let (validationLoss, probabilities) = try trainer.evaluate(validationSet)
-            let score = CompetitionScore(predictions: probabilities, truth: validationSet.labels).score
+            // Every rank decides alike, so a data-parallel validation's collectives stay matched.
+            let validating = trainer.epoch % max(1, config.validateEvery) == 0 || trainer.epoch == config.epochs
+            var validationLoss: Double?, score: Double?
+            if validating {
+                let (loss, probabilities) = try trainer.evaluate(validationSet)
+                validationLoss = loss
+                score = CompetitionScore(predictions: probabilities, truth: validationSet.labels).score
+            }
             try trainer.endEpoch(validationLoss: validationLoss)
             var record = EpochRecord(epoch: trainer.epoch, trainLoss: trainLoss, validationLoss: validationLoss, score: score,
                                      learningRate: trainer.learningRate,
                                      seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9, dataWaitFraction: wait)
             record.trainSeconds = trainSeconds
-            record.vesselDice = trainer.validationVesselDice
+            record.vesselDice = validating ? trainer.validationVesselDice : nil
             if let parallel {
                 record.worldSize = parallel.worldSize
                 record.allReduceSeconds = parallel.reduceSeconds
@@ -204,8 +211,8 @@ public struct TrainingRun {
             }
             try writeCurves()
             let scoreText = score.map { String(format: "%.4f", $0) } ?? "n/a"
-            log("epoch \(trainer.epoch)/\(config.epochs)  " + String(format: "train loss %.4f  val loss %.4f", trainLoss, validationLoss)
-                + "  score \(scoreText)  " + (record.vesselDice.map { String(format: "vessel Dice %.3f  ", $0) } ?? "") + String(format: "lr %.2g  %.1f s (training %.1f s)  data wait %.1f%%", record.learningRate, record.seconds, trainSeconds, wait * 100)
+            let validationText = validationLoss.map { String(format: "val loss %.4f  score ", $0) + scoreText } ?? "not validated"
+            log("epoch \(trainer.epoch)/\(config.epochs)  " + String(format: "train loss %.4f  ", trainLoss) + validationText + "  " + (record.vesselDice.map { String(format: "vessel Dice %.3f  ", $0) } ?? "") + String(format: "lr %.2g  %.1f s (training %.1f s)  data wait %.1f%%", record.learningRate, record.seconds, trainSeconds, wait * 100)
                 + (record.allReduceSeconds.map { String(format: "  all-reduce %.2f s, replicas identical", $0) } ?? ""))
         }
         if isLeader { try saveWeights(trainer, to: "\(output)/model.safetensors", extra: weightsMetadata) }
@@ -252,7 +259,7 @@ public struct TrainingRun {
         let epochs = loggedEpochs()
         var losses = LinePlot(title: "Training curves", xLabel: "epoch", yLabel: "loss / score", series: [
             .init(name: "train loss", color: RGB(31, 119, 180), points: epochs.map { (Double($0.epoch), $0.trainLoss) }),
-            .init(name: "validation loss", color: RGB(255, 127, 14), points: epochs.map { (Double($0.epoch), $0.validationLoss) }),
+            .init(name: "validation loss", color: RGB(255, 127, 14), points: epochs.compactMap { e in e.validationLoss.map { (Double(e.epoch), $0) } }),
             .init(name: "validation score", color: RGB(44, 160, 44), points: epochs.compactMap { e in e.score.map { (Double(e.epoch), $0) } }),
         ])
         losses.integerX = true

@@ -28,6 +28,7 @@ struct Train: ParsableCommand {
 
     @Option(help: "TOML experiment file (see ExperimentFile); flags given here override it.") var config: String?
     @Option(help: "Epochs (default 20).") var epochs: Int?
+    @Option(help: "Validate after every N epochs and after the last (default 1: every epoch).") var validateEvery: Int?
     @Option(help: "Batch size (default 2).") var batchSize: Int?
     @Option(help: "Learning rate (default 1e-3).") var learningRate: Double?
     @Option(help: "UNet3D base filters (default 16).") var baseFilters: Int?
@@ -76,6 +77,10 @@ struct Train: ParsableCommand {
             try applyExperimentFile(path) { try ExperimentFile.apply($0, to: &config, folder: folder) }
         }
         if let epochs { config.epochs = epochs }
+        if let validateEvery {
+            guard validateEvery >= 1 else { throw ValidationError("--validate-every must be 1 or more epochs") }
+            config.validateEvery = validateEvery
+        }
         if let batchSize { config.batchSize = batchSize }
         if let learningRate { config.learningRate = learningRate }
         if let baseFilters { config.baseFilters = baseFilters }

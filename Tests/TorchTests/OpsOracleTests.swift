@@ -1,3 +1,4 @@
+import Foundation
 import TestSupport
 import Testing
 import Torch
@@ -110,6 +111,18 @@ import Torch
         let pol = (0..<10).map { poly.step(epoch: $0, metric: nil) }
         let expectedPoly = try t("poly.out").toArray(of: Double.self)
         #expect(zip(pol, expectedPoly).allSatisfy { abs($0 - $1) < 1e-12 }, "\(pol) vs \(expectedPoly)")
+    }
+
+    /// A checkpoint can be written before any validation metric (a run validating every few epochs): the
+    /// plateau schedule's best metric is still +∞ then, which JSON cannot hold; it round-trips all the same.
+    @Test func plateauStateRoundTripsBeforeAndAfterItsFirstMetric() throws {
+        var plateau = ReduceLROnPlateau(learningRate: 1e-3, factor: 0.5, patience: 3, threshold: 1e-3, minLearningRate: 1e-6)
+        _ = plateau.step(epoch: 0, metric: nil)
+        let before = try JSONDecoder().decode(ReduceLROnPlateau.self, from: JSONEncoder().encode(plateau))
+        #expect(before == plateau && before.best == .infinity)
+        for (epoch, metric) in [0.9, 0.95, 0.97, 0.99, 1.0].enumerated() { _ = plateau.step(epoch: epoch + 1, metric: metric) }
+        let after = try JSONDecoder().decode(ReduceLROnPlateau.self, from: JSONEncoder().encode(plateau))
+        #expect(after == plateau && after.best == 0.9 && after.learningRate == 5e-4)
     }
 
     @Test func readsEveryDTypePyTorchWrites() throws {

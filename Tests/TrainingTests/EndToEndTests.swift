@@ -29,7 +29,7 @@ import Training
         run.log = { _ in }
         let records = try run.run()
         #expect(records.map(\.epoch) == [1, 2])
-        #expect(records.allSatisfy { $0.trainLoss.isFinite && $0.validationLoss.isFinite })
+        #expect(records.allSatisfy { $0.trainLoss.isFinite && ($0.validationLoss ?? .nan).isFinite })
         let log = try String(contentsOfFile: "\(root)/run/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(log.count == 2)
         #expect(records.allSatisfy { ($0.dataWaitFraction ?? -1) >= 0 && ($0.dataWaitFraction ?? 2) <= 1 })
@@ -70,6 +70,31 @@ import Training
         again.config.epochs = 3
         let more = try again.run()
         #expect(more.map(\.epoch) == [3])
+    }
+
+    /// Validating every second epoch: epoch 1 logs no validation loss, score or vessel Dice (also not in
+    /// metrics.jsonl), epoch 2 is validated, and so is epoch 3, the last, although 3 is not a multiple of 2.
+    @Test func validateEveryLeavesTheOtherEpochsUnvalidated() throws {
+        let root = try temporaryDirectory()
+        try SynthDataset.generate(SynthOptions(count: 8, size: .small, seed: 12), into: "\(root)/data")
+        var config = TrainingConfig()
+        config.epochs = 3
+        config.validateEvery = 2
+        config.baseFilters = 4
+        config.inputShape = [16, 32, 32]
+        var run = TrainingRun(dataRoot: "\(root)/data", output: "\(root)/run", config: config)
+        run.folds = 4
+        var lines: [String] = []
+        run.log = { lines.append($0) }
+        let records = try run.run()
+        #expect(records.map(\.epoch) == [1, 2, 3])
+        #expect(records.map { $0.validationLoss != nil } == [false, true, true])
+        #expect(records[0].score == nil && records[0].vesselDice == nil)
+        #expect(records.allSatisfy { $0.trainLoss.isFinite })
+        let log = try String(contentsOfFile: "\(root)/run/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(log.count == 3 && !log[0].contains("validationLoss") && log[1].contains("validationLoss"))
+        #expect(lines.contains { $0.hasPrefix("epoch 1/3") && $0.contains("not validated") })
+        #expect(lines.contains { $0.hasPrefix("epoch 3/3") && $0.contains("val loss") })
     }
 
     /// A series whose files are corrupt is skipped with a message naming it; training goes on with the rest.

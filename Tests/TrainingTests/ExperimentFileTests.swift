@@ -162,5 +162,9 @@ import Training
         #expect(error("[augmentation\nflip = true")?.reason.contains("table header") == true)
         #expect(error("name = \"unterminated")?.reason.contains("unterminated") == true)
         #expect(error("just words")?.reason.contains("key = value") == true)
+        #expect(error("validate_every = 0")?.reason.contains("1 or more") == true)
+        var c = TrainingConfig()
+        try ExperimentFile.apply(try ExperimentFile.parse("validate_every = 3"), to: &c)
+        #expect(c.validateEvery == 3 && TrainingConfig().validateEvery == 1)
     }
 }
