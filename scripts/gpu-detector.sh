@@ -18,6 +18,7 @@ mkdir -p "$out"
 exec > >(tee "$out/gpu-detector.log") 2>&1
 budget=${BUDGET_S:-530}
 # A dry run on a CPU machine with a few series: PYTHON=.venv/bin/python DEVICE=cpu SMALL=10 MEDIUM=10 HELD=2 BUDGET_S=200 scripts/gpu-detector.sh
+# TRAIN_FLAGS="--precision fp32 --batch-size 16": flags for every training run.
 # MEASURE=1: after the first epoch (bf16, batch 8), one epoch each in fp32, with cuDNN autotuning, and at batch 16; then stop.
 device=${DEVICE:-cuda}
 small=${SMALL:-200} medium=${MEDIUM:-600} held=${HELD:-20}
@@ -59,7 +60,10 @@ stamp "engine built"
 recipe=experiments/detector-gpu.toml
 # VALIDATE_EVERY=N validates every N epochs of the real run (default 1, as stop 24's run did); the timed first
 # epoch is always validated, so the epoch count it gives errs on the short side.
-common=(--data $d/train --config $recipe --folds 20 --device $device)
+# TRAIN_FLAGS adds flags to every training run (e.g. "--precision fp32 --batch-size 16", the fastest per sample
+# measured in stop 24).
+read -ra train_flags <<< "${TRAIN_FLAGS:-}"
+common=(--data $d/train --config $recipe --folds 20 --device $device "${train_flags[@]}")
 "$bin" train "${common[@]}" --out /tmp/calibrate --epochs 1 || exit 1
 epoch_s=$("$py" -c 'import json,sys; print(json.loads(open(sys.argv[1]).readlines()[-1])["seconds"])' /tmp/calibrate/metrics.jsonl)
 if [ -n "${MEASURE:-}" ]; then
