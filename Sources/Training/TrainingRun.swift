@@ -21,7 +21,7 @@ public struct TrainingRun {
     public var resume = false
     /// Start from these weights (fine-tuning) unless a checkpoint is resumed.
     public var initialWeights: String?
-    /// Stop after the epoch that passes this many seconds of training (nil: run all epochs).
+    /// Stop after the epoch whose training pass ends past this many seconds, validating it (nil: run all epochs).
     public var timeLimit: Double?
     /// Where the network runs (batches are assembled on the CPU).
     public var device: Device = .cpu
@@ -163,21 +163,19 @@ public struct TrainingRun {
         var records: [EpochRecord] = []
         var best = bestScore()
         let trainingStart = DispatchTime.now().uptimeNanoseconds
-        while trainer.epoch < config.epochs {
-            var overTime = timeLimit.map { Double(DispatchTime.now().uptimeNanoseconds - trainingStart) / 1e9 > $0 } ?? false
-            // Clocks differ between ranks; they stop together when any of them is over time.
-            if let parallel { overTime = try parallel.group.reduce(overTime ? 1 : 0, .max) > 0 }
-            if overTime {
-                log("time limit of \(Int(timeLimit ?? 0)) s reached after epoch \(trainer.epoch)")
-                break
-            }
+        var overTime = false
+        while trainer.epoch < config.epochs && !overTime {
             let t0 = DispatchTime.now().uptimeNanoseconds
             parallel?.resetTimers()
             let trainLoss = try trainer.trainEpoch(trainSet)
             let trainSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             let wait = trainer.lastDataWait.fraction
-            // Every rank decides alike, so a data-parallel validation's collectives stay matched.
-            let validating = trainer.epoch % max(1, config.validateEvery) == 0 || trainer.epoch == config.epochs
+            overTime = timeLimit.map { Double(DispatchTime.now().uptimeNanoseconds - trainingStart) / 1e9 > $0 } ?? false
+            // Clocks differ between ranks; they stop together when any of them is over time.
+            if let parallel { overTime = try parallel.group.reduce(overTime ? 1 : 0, .max) > 0 }
+            // Every rank decides alike, so a data-parallel validation's collectives stay matched. The run's
+            // last epoch (the schedule's, or the one that passes the time limit) is always validated.
+            let validating = trainer.epoch % max(1, config.validateEvery) == 0 || trainer.epoch == config.epochs || overTime
             var validationLoss: Double?, score: Double?
             if validating {
                 let (loss, probabilities) = try trainer.evaluate(validationSet)
@@ -214,6 +212,7 @@ public struct TrainingRun {
             let validationText = validationLoss.map { String(format: "val loss %.4f  score ", $0) + scoreText } ?? "not validated"
             log("epoch \(trainer.epoch)/\(config.epochs)  " + String(format: "train loss %.4f  ", trainLoss) + validationText + "  " + (record.vesselDice.map { String(format: "vessel Dice %.3f  ", $0) } ?? "") + String(format: "lr %.2g  %.1f s (training %.1f s)  data wait %.1f%%", record.learningRate, record.seconds, trainSeconds, wait * 100)
                 + (record.allReduceSeconds.map { String(format: "  all-reduce %.2f s, replicas identical", $0) } ?? ""))
+            if overTime && trainer.epoch < config.epochs { log("time limit of \(Int(timeLimit ?? 0)) s reached after epoch \(trainer.epoch)") }
         }
         if isLeader { try saveWeights(trainer, to: "\(output)/model.safetensors", extra: weightsMetadata) }
         try parallel?.group.barrier()

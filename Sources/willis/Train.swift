@@ -61,7 +61,7 @@ struct Train: ParsableCommand {
     @Flag(help: "Channels-last 3D weights and inputs (faster convolutions; same arithmetic, another summation order).") var channelsLast = false
     @Option(help: "cpu, cuda or cuda:N (data-parallel on CUDA: cuda means cuda:LOCAL_RANK).") var device: String = "cpu"
     @Option(help: "Data-parallel runs: seconds a collective waits for the other processes before failing.") var distTimeout: Double = 600
-    @Option(help: "Stop after the first epoch that ends past this many minutes of training (the input cache's build not counted) and write its weights; the learning-rate schedule still spans --epochs.")
+    @Option(help: "Stop after the first epoch whose training pass ends past this many minutes (the input cache's build not counted), validated and its weights written; the learning-rate schedule still spans --epochs.")
     var timeLimit: Double?
     @Flag(help: "CUDA: cuDNN times its convolution algorithms for each new shape and keeps the fastest (the first steps are slower; results differ by rounding).")
     var cudnnBenchmark = false

@@ -95,6 +95,16 @@ import Training
         #expect(log.count == 3 && !log[0].contains("validationLoss") && log[1].contains("validationLoss"))
         #expect(lines.contains { $0.hasPrefix("epoch 1/3") && $0.contains("not validated") })
         #expect(lines.contains { $0.hasPrefix("epoch 3/3") && $0.contains("val loss") })
+
+        // A run cut short by its time limit validates the epoch it stops after, whatever validateEvery says.
+        var budgeted = run
+        budgeted.output = "\(root)/budgeted"
+        budgeted.config.validateEvery = 5
+        budgeted.timeLimit = 1e-6
+        lines = []
+        let cut = try budgeted.run()
+        #expect(cut.map(\.epoch) == [1] && cut[0].validationLoss != nil)
+        #expect(lines.contains { $0.contains("time limit of 0 s reached after epoch 1") })
     }
 
     /// A series whose files are corrupt is skipped with a message naming it; training goes on with the rest.
