@@ -13,7 +13,7 @@ import Training
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time Willis against the Python reference on the same machine.",
-        subcommands: [BenchPipeline.self, BenchThroughput.self, BenchEngine.self, BenchDICOM.self, BenchDistributed.self])
+        subcommands: [BenchPipeline.self, BenchThroughput.self, BenchEngine.self, BenchDICOM.self, BenchDistributed.self, BenchDotFilter.self])
 }
 
 struct BenchEngine: ParsableCommand {
@@ -529,5 +529,74 @@ struct BenchDistributed: ParsableCommand {
                                       bytes: model.store.parameters.map { $0.count * 4 }.reduce(0, +))
             print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
         }
+    }
+}
+
+struct BenchDotFilter: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dot-filter",
+        abstract: "The Hessian dot filter on one medium CTA series: Willis's DotFilter vs scipy and numpy.",
+        discussion: """
+            Writes (once) one medium synthetic CTA series (willis synth --size medium --seed 41, its first \
+            case; 96×224×224) under .build-bench/dot-filter, reads it to HU, scales it as the analysis does \
+            ((HU − 35) / 400, vessels about 1) and measures the vessel-bright voxels (above 0.25) at 0.5, 0.8, \
+            1.2 and 1.8 mm: Willis's DotFilter, and tools/analysis/hessian_blobs.py's definition (scipy's \
+            gaussian_filter, numpy's eigvalsh) on the same image and mask (tools/bench/dot_filter_reference.py). \
+            Prints the median of each, their ratio, the largest difference between the two outputs, and the \
+            floor: the multiply-adds of the fifteen one-dimensional passes per scale at the 2048³-matmul rate.
+            """)
+
+    @Option(help: "Timed repeats (the median is reported).")
+    var repeats = 3
+
+    @Option(help: "Python with scipy (default: $WILLIS_PYTHON or .venv/bin/python).")
+    var python: String?
+
+    func run() throws {
+        let py = PythonReference.locate(python: python)
+        let root = FileManager.default.currentDirectoryPath + "/.build-bench/dot-filter"
+        if !FileManager.default.fileExists(atPath: "\(root)/train.csv") {
+            var options = SynthOptions()
+            (options.count, options.size, options.seed, options.syntaxes) = (1, .medium, 41, .uncompressed)
+            try SynthDataset.generate(options, into: root)
+        }
+        let folder = try FileManager.default.contentsOfDirectory(atPath: "\(root)/series").sorted().first
+            .map { "\(root)/series/\($0)" } ?? ""
+        let series = try SeriesLoader().load(folder)
+        guard series.modality == "CT" || series.modality == "CTA" else {
+            throw ValidationError("\(folder) is \(series.modality), not CT: delete \(root) to rewrite it")
+        }
+        let volume = series.volume
+        let shape = [volume.shape.depth, volume.shape.height, volume.shape.width]
+        let spacing = [volume.geometry.spacing.z, volume.geometry.spacing.y, volume.geometry.spacing.x]
+        let image = volume.voxels.map { ($0 - 35) / 400 }
+        let mask = image.map { $0 > 0.25 }
+        let filter = DotFilter()
+        var ours: [Float] = []
+        let seconds = PipelineBenchmark.timed(repeats) { ours = filter.measure(image, shape: shape, spacing: spacing, mask: mask) }
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("willis-dot-\(ProcessInfo.processInfo.processIdentifier)").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try image.withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: "\(scratch)/image.f32"))
+        try Data(mask.map { $0 ? 1 : 0 }).write(to: URL(fileURLWithPath: "\(scratch)/mask.u8"))
+        let arguments = [scratch, "--shape", shape.map(String.init).joined(separator: ","),
+                         "--spacing", spacing.map { String($0) }.joined(separator: ","), "--repeat", String(repeats)]
+        let reference = try py.runTimings("dot_filter_reference.py", arguments)
+        let theirs = try Data(contentsOf: URL(fileURLWithPath: "\(scratch)/measure.f32")).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let difference = zip(ours, theirs).map { abs($0 - $1) }.max() ?? .nan
+        // Floor: per scale, fifteen one-dimensional passes over the volume, each a multiply-add per kernel tap.
+        let voxels = Double(image.count)
+        let multiplyAdds = filter.scalesMM.reduce(0.0) { total, s in
+            let taps = spacing.map { Double(2 * Int(4 * s / $0 + 0.5) + 1) }
+            return total + voxels * (3 * taps[0] + 6 * taps[1] + 6 * taps[2])
+        }
+        let w = DICOMBenchmark.median(seconds), r = DICOMBenchmark.median(reference)
+        print("willis bench dot-filter — \(Date()) — \(MachineInfo.cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("series: \(shape.map(String.init).joined(separator: "×")) at " + spacing.map { String(format: "%.3f", $0) }.joined(separator: "×")
+              + " mm, \(mask.filter { $0 }.count) vessel-bright voxels; scales \(filter.scalesMM) mm; median of \(repeats)")
+        print(String(format: "willis %.3f s   scipy+numpy %.3f s   scipy/willis %.2f×   largest difference %.2g (outputs up to %.3g)",
+                     w, r, r / w, difference, ours.max() ?? 0))
+        print(String(format: "floor: %.2f G multiply-adds in the passes; %.3f s at 208 GFLOP/s (BENCHMARKS.md's matmul rate); willis/floor %.1f×",
+                     multiplyAdds / 1e9, 2 * multiplyAdds / 208e9, w / (2 * multiplyAdds / 208e9)))
     }
 }
