@@ -2,11 +2,23 @@ import Foundation
 import Preprocessing
 import TestSupport
 import Testing
+import VolumeCore
 
 /// The dot filter against scipy and numpy (tools/oracles/dot_filter.py, which runs the definition in
 /// tools/analysis/hessian_blobs.py) on a tube with a ball on its wall.
 @Suite struct DotFilterTests {
+    struct Head: Decodable {
+        var shape: [Int]
+        var spacing: [Double]
+        var depth: Double
+        var maxima: [Int]
+        var maximaValues: [Float]
+        var regionVoxels: Int
+        var ballVoxel: [Int]
+    }
+
     struct Case: Decodable {
+        var head: Head
         var shape: [Int]
         var spacing: [Double]
         var scales: [Double]
@@ -60,6 +72,55 @@ import Testing
             return zip(v, c.ballVoxel).allSatisfy { abs($0 - $1) <= 1 }
         }
         #expect(near != nil && near! <= 1, "the ball's maximum ranks \(String(describing: near))")
+    }
+
+    /// A CT head cut by the bottom face, with an air pocket inside and a ball on a vessel: the interior, the
+    /// vessel-bright scale and the strongest candidates as the analysis finds them with REGION=foreground.
+    @Test func headInteriorAndCandidatesMatchTheAnalysis() throws {
+        let (c, folder) = try load()
+        let head = c.head
+        let volume = try Volume(shape: (head.shape[0], head.shape[1], head.shape[2]), voxels: floats("\(folder)/head.f32"),
+                                geometry: Geometry(origin: Vector3(-20, 5, 40), spacing: Vector3(head.spacing[2], head.spacing[1], head.spacing[0]),
+                                                   columnDirection: Vector3(1, 0, 0), rowDirection: Vector3(0, 1, 0), sliceDirection: Vector3(0, 0, 1)))
+        let expected = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/head_region.u8")).map { $0 != 0 }
+        let region = DotFilter.headInterior(volume, depthMM: head.depth)
+        #expect(region.filter { $0 }.count == head.regionVoxels)
+        let differing = zip(region, expected).filter { $0 != $1 }.count
+        #expect(differing == 0, "\(differing) voxels differ from scipy's")
+        let bright = DotFilter.vesselBright(volume, modality: "CTA", region: region)
+        #expect(maxAbsoluteError(bright, try floats("\(folder)/head_bright.f32")) <= 1e-6)
+        let found = DotFilter(scalesMM: c.scales).candidates(volume, modality: "CTA", count: 10, depthMM: head.depth)
+        let (h, w) = (head.shape[1], head.shape[2])
+        let points = head.maxima.map { volume.geometry.patient(i: Double($0 % w), j: Double($0 / w % h), k: Double($0 / (h * w))) }
+        #expect(found.count == points.count)
+        for (f, (p, v)) in zip(found, zip(points, head.maximaValues)) {
+            #expect((f.point - p).length < 1e-9 && abs(f.value - v) <= 1e-4 * v, "\(f) against \(p), \(v)")
+        }
+        // The strongest is the ball on the vessel.
+        let ball = volume.geometry.patient(i: Double(head.ballVoxel[2]), j: Double(head.ballVoxel[1]), k: Double(head.ballVoxel[0]))
+        #expect(found.first.map { ($0.point - ball).length <= 2 } == true, "strongest at \(String(describing: found.first)), the ball at \(ball)")
+    }
+
+    /// The exact distance transform against brute force, with anisotropic voxels and background only at one corner.
+    @Test func distanceToBackgroundIsExact() {
+        let shape = [5, 7, 6], spacing = [2.0, 0.5, 1.25]
+        var mask = [Bool](repeating: true, count: 5 * 7 * 6)
+        let background = [0, 37, 5 * 7 * 6 - 1, 100]
+        for v in background { mask[v] = false }
+        let ours = DotFilter.squaredDistanceToBackground(mask, shape: shape, spacing: spacing)
+        func position(_ v: Int) -> [Double] { [Double(v / 42), Double(v / 6 % 7), Double(v % 6)] }
+        for v in mask.indices {
+            var brute = Double.infinity
+            for b in background {
+                var sum = 0.0
+                for a in 0..<3 {
+                    let d = (position(v)[a] - position(b)[a]) * spacing[a]
+                    sum += d * d
+                }
+                brute = min(brute, sum)
+            }
+            #expect(abs(ours[v] - brute) < 1e-9, "voxel \(v): \(ours[v]) against \(brute)")
+        }
     }
 
     @Test func eigenvaluesOfKnownMatrices() {

@@ -7,8 +7,11 @@ vessels are flow voids: 1 − value / brain median). At scales of 0.5, 0.8, 1.2 
 Gaussian-smoothed image is taken in millimetres; where all three eigenvalues are negative (a bright blob) the
 measure is σ² λ₃² / |λ₁|, λ₃ the weakest curvature (near zero along a tube) and λ₁ the strongest (Li et al.'s
 dot enhancement), the largest over the scales. It is computed only on vessel-bright voxels (scaled value
-above 0.25) inside an ellipsoid 10 mm within the synthetic head's skull (where the generator puts the skull,
-so this is not a method for real scans as it stands). Local maxima are taken in windows about 5 mm across.
+above 0.25) inside a region that keeps the skull out: by default an ellipsoid 10 mm within the synthetic
+head's skull (where the generator puts it); with REGION=foreground, without the generator's knowledge, the
+head's foreground (above a tenth of the way from the 1st to the 99th percentile, its largest piece, holes
+filled) less a shell DEPTH_MM deep (default 10; 16 keeps the skull's edges out of the filter's reach). Local
+maxima are taken in windows about 5 mm across.
 
 Printed: per size band, the dot value within 3 mm of each aneurysm's centre and its rank among its series'
 maxima (0: the strongest), how many rank within 1 / 5 / 20 / 50, and the AUC of Aneurysm Present by a
@@ -22,6 +25,7 @@ of Aneurysm Present is printed for a series' strongest value of heatmap + α · 
 itself never runs it.
 
     python hessian_blobs.py DATA_DIR [RESULTS_DIR]      (WORKERS=2 processes by default)
+    REGION=foreground DEPTH_MM=16 python hessian_blobs.py DATA_DIR [RESULTS_DIR]
 """
 import json
 import csv
@@ -34,7 +38,7 @@ from concurrent.futures import ProcessPoolExecutor
 import nibabel as nib
 import numpy as np
 import pydicom
-from scipy.ndimage import gaussian_filter, maximum_filter
+from scipy.ndimage import binary_fill_holes, distance_transform_edt, gaussian_filter, label, maximum_filter
 
 SCALES_MM = [0.5, 0.8, 1.2, 1.8]
 SIZE_BANDS = [(0, 3), (3, 5), (5, 100)]  # diameter in mm: (low, high]
@@ -85,6 +89,19 @@ def read_prepared(folder, uid):
     if window:  # back to HU, so that CTA's scale below applies
         values = values * (window["high"] - window["low"]) + window["low"]
     return values.reshape(shape), affine
+
+
+def inside_foreground(volume, spacing, depth_mm=float(os.environ.get("DEPTH_MM", "10"))):
+    """Without the generator's knowledge: the head's foreground (above a tenth of the way from the 1st to
+    the 99th percentile), its largest connected piece with its holes filled, less a shell of `depth_mm`
+    (the skull and the scalp)."""
+    low, high = np.percentile(volume, [1, 99])
+    pieces, count = label(volume > low + 0.1 * (high - low))
+    if count == 0:
+        return np.zeros(volume.shape, bool)
+    largest = np.argmax(np.bincount(pieces.ravel())[1:]) + 1
+    head = binary_fill_holes(pieces == largest)
+    return distance_transform_edt(head, sampling=spacing) > depth_mm
 
 
 def inside_head(shape, affine):
@@ -139,7 +156,7 @@ def one_series(args):
     prepared = os.environ.get("PREPARED")
     volume, affine = read_prepared(prepared, uid) if prepared else read_series(f"{data}/series/{uid}")
     spacing = np.linalg.norm(affine[:3, :3], axis=0)
-    region = inside_head(volume.shape, affine)
+    region = inside_foreground(volume, spacing) if os.environ.get("REGION") == "foreground" else inside_head(volume.shape, affine)
     image = vessel_bright(volume, modality, region)
     dots = dot_filter(image, spacing, (image > 0.25) & region)
     positions, values = maxima(dots, spacing, affine)

@@ -1,9 +1,12 @@
 """Oracle for Willis's DotFilter: a small anisotropic volume holding a tube, a ball beside it and noise,
 its Gaussian derivatives from scipy.ndimage.gaussian_filter1d, and the dot measure and its local maxima as
-tools/analysis/hessian_blobs.py computes them (scipy filters, numpy's eigvalsh), written as raw arrays.
+tools/analysis/hessian_blobs.py computes them (scipy filters, numpy's eigvalsh), written as raw arrays. And a
+small CT head (skull shell, an air pocket inside, cut by the bottom face, a vessel with a ball): the head's
+interior as that tool's REGION=foreground finds it, the vessel-bright image, and the strongest maxima.
 
     python tools/oracles/dot_filter.py OUT_DIR
-      → OUT_DIR/dot_filter/{image,measure,d0o1,d1o2,d2o0}.f32, mask.u8 and OUT_DIR/dot_filter.json
+      → OUT_DIR/dot_filter/{image,measure,d0o1,d1o2,d2o0}.f32, mask.u8, head.f32, head_region.u8,
+        head_bright.f32 and OUT_DIR/dot_filter.json
 """
 import json
 import os
@@ -13,7 +16,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d, maximum_filter
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "analysis"))
-from hessian_blobs import SCALES_MM, dot_filter  # noqa: E402  (the definition the analysis used)
+from hessian_blobs import SCALES_MM, dot_filter, inside_foreground, vessel_bright  # noqa: E402  (the analysis' definitions)
 
 
 def main(out_dir):
@@ -43,11 +46,41 @@ def main(out_dir):
     derivatives = {"d0o1": (0, 0.7, 1), "d1o2": (1, 1.3, 2), "d2o0": (2, 2.1, 0)}
     for name, (axis, sigma, order) in derivatives.items():
         gaussian_filter1d(image, sigma, axis=axis, order=order).astype(np.float32).tofile(os.path.join(folder, name + ".f32"))
+    head = write_head(folder)
     with open(os.path.join(out_dir, "dot_filter.json"), "w") as f:
-        json.dump({"shape": list(shape), "spacing": spacing.tolist(), "scales": SCALES_MM, "reach": reach,
+        json.dump({"head": head, "shape": list(shape), "spacing": spacing.tolist(), "scales": SCALES_MM, "reach": reach,
                    "derivatives": {n: list(v) for n, v in derivatives.items()},
                    "maxima": [int(v) for v in flat], "maximaValues": [float(measure.flat[v]) for v in flat],
                    "ballVoxel": [int(round(ball[a] / spacing[a])) for a in range(3)]}, f)
+
+
+def write_head(folder):
+    shape, spacing, depth = (40, 56, 60), np.array([1.5, 1.0, 0.9]), 8.0
+    k, j, i = np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, spacing)], indexing="ij")
+    p = np.stack([k, j, i], -1)
+    r = np.linalg.norm((p - [12.0, 28.0, 27.0]) / [30.0, 25.0, 24.0], axis=-1)  # cut by the bottom face
+    hu = np.where(r < 1, 1100.0, -1000.0)
+    hu = np.where(r < 0.85, 35.0, hu)
+    hu = np.where(np.linalg.norm(p - [30.0, 20.0, 20.0], axis=-1) < 3, -1000.0, hu)  # an air pocket inside
+    direction = np.array([0.2, 0.3, 0.93]) / np.linalg.norm([0.2, 0.3, 0.93])
+    q = p - [24.0, 30.0, 27.0]
+    across = np.linalg.norm(q - (q @ direction)[..., None] * direction, axis=-1)
+    ball = np.array([24.0, 32.5, 27.0])
+    vessel = (across < 1.4) | (np.linalg.norm(p - ball, axis=-1) < 1.6)
+    hu = np.where(vessel & (r < 0.8), 400.0, hu) + np.random.default_rng(4).normal(0, 12, shape)
+    hu = hu.astype(np.float32)
+    region = inside_foreground(hu, spacing, depth)
+    bright = vessel_bright(hu, "CTA", region)
+    measure = dot_filter(bright, spacing, (bright > 0.25) & region)
+    reach = np.ceil(2.4 / spacing).astype(int)
+    peaks = (measure == maximum_filter(measure, size=tuple(2 * reach + 1))) & (measure > 0)
+    flat = np.flatnonzero(peaks)[np.argsort(-measure[peaks], kind="stable")]
+    hu.tofile(os.path.join(folder, "head.f32"))
+    region.astype(np.uint8).tofile(os.path.join(folder, "head_region.u8"))
+    bright.astype(np.float32).tofile(os.path.join(folder, "head_bright.f32"))
+    return {"shape": list(shape), "spacing": spacing.tolist(), "depth": depth, "maxima": [int(v) for v in flat[:10]],
+            "maximaValues": [float(measure.flat[v]) for v in flat[:10]], "regionVoxels": int(region.sum()),
+            "ballVoxel": [int(round(ball[a] / spacing[a])) for a in range(3)]}
 
 
 if __name__ == "__main__":
