@@ -228,6 +228,19 @@ public struct DotFilter: Sendable, Equatable {
         if i + 1 < w { body(v + 1) }
     }
 
+    /// Grows `queue` breadth first through face neighbours, appending each that `claim` takes (it marks
+    /// what it takes, so nothing joins twice).
+    static func flood(_ queue: inout [Int], shape: [Int], claim: (Int) -> Bool) {
+        var head = 0
+        while head < queue.count {
+            let v = queue[head]
+            head += 1
+            neighbours(v, shape) { u in
+                if claim(u) { queue.append(u) }
+            }
+        }
+    }
+
     /// The largest 6-connected piece of `mask` (scipy.ndimage.label's default structure).
     static func largestComponent(_ mask: [Bool], shape: [Int]) -> [Bool] {
         var label = [Int32](repeating: 0, count: mask.count)
@@ -238,16 +251,10 @@ public struct DotFilter: Sendable, Equatable {
             label[start] = next
             queue.removeAll(keepingCapacity: true)
             queue.append(start)
-            var head = 0
-            while head < queue.count {
-                let v = queue[head]
-                head += 1
-                neighbours(v, shape) { u in
-                    if mask[u] && label[u] == 0 {
-                        label[u] = next
-                        queue.append(u)
-                    }
-                }
+            flood(&queue, shape: shape) { u in
+                guard mask[u] && label[u] == 0 else { return false }
+                label[u] = next
+                return true
             }
             if queue.count > bestSize { (best, bestSize) = (next, queue.count) }
         }
@@ -266,16 +273,10 @@ public struct DotFilter: Sendable, Equatable {
                 queue.append(v)
             }
         }
-        var head = 0
-        while head < queue.count {
-            let v = queue[head]
-            head += 1
-            neighbours(v, shape) { u in
-                if !mask[u] && !outside[u] {
-                    outside[u] = true
-                    queue.append(u)
-                }
-            }
+        flood(&queue, shape: shape) { u in
+            guard !mask[u] && !outside[u] else { return false }
+            outside[u] = true
+            return true
         }
         for v in mask.indices where !outside[v] { mask[v] = true }
     }
