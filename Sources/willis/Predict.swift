@@ -135,11 +135,7 @@ struct Predict: ParsableCommand {
         }
         if let w = predictor.window { print("sliding window \(w.map(String.init).joined(separator: "x")) over the input") }
         print("preparing series in \(predictor.preparation.mode.rawValue) mode at \(predictor.inputShape.map(String.init).joined(separator: "x"))")
-        let children = ((try? FileManager.default.contentsOfDirectory(atPath: series)) ?? []).sorted().filter {
-            var dir: ObjCBool = false
-            return FileManager.default.fileExists(atPath: "\(series)/\($0)", isDirectory: &dir) && dir.boolValue
-        }
-        var folders = children.isEmpty ? [series] : children.map { "\(series)/\($0)" }
+        var folders = seriesFolders(series)
         var environmentShard: Int?, flagShard: Int?
         if let shard {
             guard let (i, n) = Sharding.parse(shard) else { throw ValidationError("--shard must be i/N with 0 ≤ i < N, not \(shard)") }
@@ -386,4 +382,13 @@ struct MergePredictions: ParsableCommand {
             throw ExitCode(3)
         }
     }
+}
+
+/// The series folders under `path`, sorted: its subfolders, or `path` itself when it has none.
+func seriesFolders(_ path: String) -> [String] {
+    let children = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().filter {
+        var dir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: "\(path)/\($0)", isDirectory: &dir) && dir.boolValue
+    }
+    return children.isEmpty ? [path] : children.map { "\(path)/\($0)" }
 }

@@ -11,7 +11,7 @@ struct Willis: AsyncParsableCommand {
             location plus "Aneurysm Present". The network runs on libtorch through Willis's own engine \
             library, loaded at run time (--engine or WILLIS_ENGINE; scripts/build-engine builds it).
             """,
-        subcommands: [DemoCommand.self, SynthCommand.self, Check.self, Train.self, LocationPriorCommand.self, TrainCandidatesCommand.self, Predict.self, MergePredictions.self, Evaluate.self, Serve.self, Launch.self, Inspect.self, Convert.self, Doctor.self, Bench.self])
+        subcommands: [DemoCommand.self, SynthCommand.self, Check.self, Train.self, LocationPriorCommand.self, TrainCandidatesCommand.self, CandidatesCommand.self, Predict.self, MergePredictions.self, Evaluate.self, Serve.self, Launch.self, Inspect.self, Convert.self, Doctor.self, Bench.self])
 
     static func main() async {
         // Past a file-size limit, write() should fail with EFBIG (and the error be reported) rather
