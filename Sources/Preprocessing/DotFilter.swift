@@ -25,26 +25,38 @@ public struct DotFilter: Sendable, Equatable {
         var best = [Float](repeating: 0, count: image.count)
         for s in scalesMM {
             let sigma = spacing.map { s / $0 }
-            // Six second derivatives from fifteen one-dimensional passes: along D with orders 0, 1, 2, then H, then W.
-            let d = (0...2).map { Self.derivative(image, shape: shape, axis: 0, sigma: sigma[0], order: $0) }
-            let d0h = (0...2).map { Self.derivative(d[0], shape: shape, axis: 1, sigma: sigma[1], order: $0) }
-            let d1h = (0...1).map { Self.derivative(d[1], shape: shape, axis: 1, sigma: sigma[1], order: $0) }
-            let d2h0 = Self.derivative(d[2], shape: shape, axis: 1, sigma: sigma[1], order: 0)
-            func w(_ x: [Float], _ order: Int) -> [Float] { Self.derivative(x, shape: shape, axis: 2, sigma: sigma[2], order: order) }
-            let (hww, hhw, hhh) = (w(d0h[0], 2), w(d0h[1], 1), w(d0h[2], 0))
-            let (hdw, hdh, hdd) = (w(d1h[0], 1), w(d1h[1], 0), w(d2h0, 0))
+            // Six second derivatives from fifteen one-dimensional passes (along D with orders 0, 1, 2, then H,
+            // then W), each kept only at the measured voxels as soon as it is made, so that at most four
+            // volume-sized arrays live at once (fifteen would be ≈ 4.7 GB for a 300×512×512 series).
+            func pass(_ x: [Float], _ axis: Int, _ order: Int) -> [Float] {
+                Self.derivative(x, shape: shape, axis: axis, sigma: sigma[axis], order: order)
+            }
+            func kept(_ x: [Float]) -> [Float] { inside.map { x[$0] } }
+            let (hdd, hhh, hww, hdh, hdw, hhw): ([Float], [Float], [Float], [Float], [Float], [Float])
+            do {
+                let alongD = pass(image, 0, 0)
+                hww = kept(pass(pass(alongD, 1, 0), 2, 2))
+                hhw = kept(pass(pass(alongD, 1, 1), 2, 1))
+                hhh = kept(pass(pass(alongD, 1, 2), 2, 0))
+            }
+            do {
+                let alongD = pass(image, 0, 1)
+                hdw = kept(pass(pass(alongD, 1, 0), 2, 1))
+                hdh = kept(pass(pass(alongD, 1, 1), 2, 0))
+            }
+            hdd = kept(pass(pass(pass(image, 0, 2), 1, 0), 2, 0))
             let (sd, sh, sw) = (spacing[0], spacing[1], spacing[2])
             let scale2 = s * s
             best.withUnsafeMutableBufferPointer { out in
                 let chunk = max(1, (inside.count + 63) / 64)
                 DispatchQueue.concurrentPerform(iterations: (inside.count + chunk - 1) / chunk) { c in
                     for n in (c * chunk)..<min(inside.count, (c + 1) * chunk) {
-                        let v = inside[n]
                         let (low, high) = Self.extremeEigenvalues(
-                            Double(hdd[v]) / (sd * sd), Double(hhh[v]) / (sh * sh), Double(hww[v]) / (sw * sw),
-                            Double(hdh[v]) / (sd * sh), Double(hdw[v]) / (sd * sw), Double(hhw[v]) / (sh * sw))
+                            Double(hdd[n]) / (sd * sd), Double(hhh[n]) / (sh * sh), Double(hww[n]) / (sw * sw),
+                            Double(hdh[n]) / (sd * sh), Double(hdw[n]) / (sd * sw), Double(hhw[n]) / (sh * sw))
                         guard high < 0 else { continue }
                         let m = Float(scale2 * high * high / max(-low, 1e-6))
+                        let v = inside[n]
                         if m > out[v] { out[v] = m }
                     }
                 }
