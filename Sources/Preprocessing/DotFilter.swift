@@ -346,25 +346,41 @@ public struct DotFilter: Sendable, Equatable {
         }
     }
 
+    /// How vessels show in a series, which sets the vessel-bright scale.
+    public enum VesselContrast: Sendable, Equatable {
+        /// CT in HU, contrast-filled vessels bright.
+        case ct
+        /// MR with bright vessels (MRA, T1 post-contrast).
+        case brightMR
+        /// MR with dark vessels: T2, whose flowing blood leaves voids.
+        case darkMR
+
+        /// From DICOM's Modality (which says only CT or MR) and the series description: an MR whose
+        /// description names T2 has dark vessels. Also reads the RSNA tables' names (CTA, MRA, MRI T2, MRI T1post).
+        public init(modality: String, seriesDescription: String? = nil) {
+            let named = (modality + " " + (seriesDescription ?? "")).uppercased()
+            self = modality.uppercased().hasPrefix("CT") ? .ct : named.contains("T2") ? .darkMR : .brightMR
+        }
+    }
+
     /// `volume` on a scale where vessels are about 1 and the brain about 0: CT as (HU − 35) / 400; MR
-    /// from the median of `region` to its 99.9th percentile; T2, whose vessels are dark flow voids, as
-    /// 1 − value / that median.
-    public static func vesselBright(_ volume: Volume, modality: String, region: [Bool]) -> [Float] {
-        if modality.uppercased().hasPrefix("CT") { return volume.voxels.map { ($0 - 35) / 400 } }
+    /// from the median of `region` to its 99.9th percentile; dark-vessel MR as 1 − value / that median.
+    public static func vesselBright(_ volume: Volume, contrast: VesselContrast, region: [Bool]) -> [Float] {
+        if contrast == .ct { return volume.voxels.map { ($0 - 35) / 400 } }
         let inside = zip(volume.voxels, region).compactMap { $1 ? $0 : nil }.sorted()
         let brain = Float(percentile(inside, 50))
-        if modality.uppercased().contains("T2") { return volume.voxels.map { 1 - $0 / max(brain, 1e-6) } }
+        if contrast == .darkMR { return volume.voxels.map { 1 - $0 / max(brain, 1e-6) } }
         let top = Float(percentile(inside, 99.9))
         return volume.voxels.map { ($0 - brain) / max(top - brain, 1e-6) }
     }
 
     /// The filter's strongest local maxima in `volume` (windows about 5 mm across), inside the head's
     /// interior and on vessel-bright voxels (above 0.25): patient positions (mm, LPS) and values.
-    public func candidates(_ volume: Volume, modality: String, count: Int, depthMM: Double = 16) -> [(point: Vector3, value: Float)] {
+    public func candidates(_ volume: Volume, contrast: VesselContrast, count: Int, depthMM: Double = 16) -> [(point: Vector3, value: Float)] {
         let shape = [volume.shape.depth, volume.shape.height, volume.shape.width]
         let spacing = [volume.geometry.spacing.z, volume.geometry.spacing.y, volume.geometry.spacing.x]
         let region = Self.headInterior(volume, depthMM: depthMM)
-        let image = Self.vesselBright(volume, modality: modality, region: region)
+        let image = Self.vesselBright(volume, contrast: contrast, region: region)
         let mask = zip(image, region).map { $0 > 0.25 && $1 }
         let values = measure(image, shape: shape, spacing: spacing, mask: mask)
         let reach = spacing.map { Int((2.4 / $0).rounded(.up)) }

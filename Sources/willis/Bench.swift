@@ -572,7 +572,7 @@ struct BenchDotFilter: ParsableCommand {
         let volume = series.volume
         let shape = [volume.shape.depth, volume.shape.height, volume.shape.width]
         let spacing = [volume.geometry.spacing.z, volume.geometry.spacing.y, volume.geometry.spacing.x]
-        let image = volume.voxels.map { ($0 - 35) / 400 }
+        let image = DotFilter.vesselBright(volume, contrast: .ct, region: [])
         let mask = image.map { $0 > 0.25 }
         let filter = DotFilter()
         var ours: [Float] = []
@@ -590,7 +590,7 @@ struct BenchDotFilter: ParsableCommand {
         let difference = zip(ours, theirs).map { abs($0 - $1) }.max() ?? .nan
         // The whole candidate source: interior, scale, filter, the 20 strongest maxima.
         var found: [(point: Vector3, value: Float)] = []
-        let candidateSeconds = PipelineBenchmark.timed(repeats) { found = filter.candidates(volume, modality: series.modality, count: 20) }
+        let candidateSeconds = PipelineBenchmark.timed(repeats) { found = filter.candidates(volume, contrast: .ct, count: 20) }
         let referenceCandidates = try py.runTimings("dot_filter_reference.py", arguments + ["--stage", "candidates"])
         struct Listed: Decodable { var indices: [Int]; var values: [Float] }
         let listed = try JSONDecoder().decode(Listed.self, from: Data(contentsOf: URL(fileURLWithPath: "\(scratch)/candidates.json")))

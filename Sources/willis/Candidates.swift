@@ -48,10 +48,8 @@ struct CandidatesCommand: ParsableCommand {
         for (n, folder) in folders.enumerated() {
             do {
                 let loaded = try SeriesLoader().load(folder)
-                // DICOM says only CT or MR; an MR whose description names T2 has dark vessels (flow voids).
-                let t2 = (loaded.seriesDescription ?? "").uppercased().contains("T2")
-                let kind = loaded.modality.uppercased().hasPrefix("CT") ? "CT" : (t2 ? "MR T2" : "MR")
-                let found = filter.candidates(loaded.volume, modality: kind, count: count, depthMM: depthMM)
+                let contrast = DotFilter.VesselContrast(modality: loaded.modality, seriesDescription: loaded.seriesDescription)
+                let found = filter.candidates(loaded.volume, contrast: contrast, count: count, depthMM: depthMM)
                 if found.isEmpty {
                     bar.finishIfStarted()
                     FileHandle.standardError.write(Data("warning: \(folder): no bright ball inside the head (nothing vessel-bright there?)\n".utf8))

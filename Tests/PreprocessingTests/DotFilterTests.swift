@@ -87,9 +87,9 @@ import VolumeCore
         #expect(region.filter { $0 }.count == head.regionVoxels)
         let differing = zip(region, expected).filter { $0 != $1 }.count
         #expect(differing == 0, "\(differing) voxels differ from scipy's")
-        let bright = DotFilter.vesselBright(volume, modality: "CTA", region: region)
+        let bright = DotFilter.vesselBright(volume, contrast: .ct, region: region)
         #expect(maxAbsoluteError(bright, try floats("\(folder)/head_bright.f32")) <= 1e-6)
-        let found = DotFilter(scalesMM: c.scales).candidates(volume, modality: "CTA", count: 10, depthMM: head.depth)
+        let found = DotFilter(scalesMM: c.scales).candidates(volume, contrast: .ct, count: 10, depthMM: head.depth)
         let (h, w) = (head.shape[1], head.shape[2])
         let points = head.maxima.map { volume.geometry.patient(i: Double($0 % w), j: Double($0 / w % h), k: Double($0 / (h * w))) }
         #expect(found.count == points.count)
@@ -121,6 +121,19 @@ import VolumeCore
             }
             #expect(abs(ours[v] - brute) < 1e-9, "voxel \(v): \(ours[v]) against \(brute)")
         }
+    }
+
+    /// DICOM says only CT or MR: T2 (dark vessels) is read from the series description, or from the RSNA
+    /// tables' modality names.
+    @Test func vesselContrastFromTheSeries() {
+        #expect(DotFilter.VesselContrast(modality: "CT") == .ct)
+        #expect(DotFilter.VesselContrast(modality: "CTA") == .ct)
+        #expect(DotFilter.VesselContrast(modality: "MR", seriesDescription: "MRI T2") == .darkMR)
+        #expect(DotFilter.VesselContrast(modality: "MR", seriesDescription: "ax t2 tse") == .darkMR)
+        #expect(DotFilter.VesselContrast(modality: "MRI T2") == .darkMR)
+        #expect(DotFilter.VesselContrast(modality: "MR", seriesDescription: "MRI T1post") == .brightMR)
+        #expect(DotFilter.VesselContrast(modality: "MR") == .brightMR)
+        #expect(DotFilter.VesselContrast(modality: "MRA") == .brightMR)
     }
 
     @Test func eigenvaluesOfKnownMatrices() {
