@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "Scoring", dependencies: ["Anatomy"]),
         .target(name: "Preprocessing", dependencies: ["VolumeCore", "Anatomy"]),
         .target(name: "Dataset", dependencies: ["Anatomy", "Preprocessing", "DICOM", "NIfTI", "AtomicFile", "VolumeCore"]),
-        .target(name: "Training", dependencies: ["Torch", "Models", "Dataset", "Anatomy", "Scoring", "Preprocessing", "Reports", "AtomicFile", "Inference"]),
+        .target(name: "Training", dependencies: ["Torch", "Models", "Dataset", "Anatomy", "Scoring", "Preprocessing", "Reports", "AtomicFile", "Inference", "DICOM"]),
         .target(name: "Inference", dependencies: ["Torch", "Models", "DICOM", "Preprocessing", "Dataset", "Anatomy", "NIfTI", "VolumeCore", "AtomicFile", "Reports"]),
         .target(name: "Reports", dependencies: ["Zlib", "VolumeCore", "Anatomy", "Scoring"]),
         .target(name: "Demo", dependencies: ["Synth", "Training", "Inference", "Reports", "Scoring", "Dataset", "DICOM", "Anatomy", "Preprocessing"]),

@@ -17,10 +17,19 @@ public struct CropGrid: Sendable, Equatable {
     }
 }
 
-/// A local maximum of the detector's aneurysm heatmap: a voxel of the prepared grid (i along the
-/// width, j, k along the depth) and the probability that an aneurysm lies there: the heatmap's value,
-/// or, once a candidate classifier has looked at it, the two combined (`CandidateScoring`) and, when the
-/// classifier carries one, calibrated (`CandidateCalibration`).
+/// Where a candidate aneurysm point came from.
+public enum CandidateSource: String, Sendable, Codable, Equatable {
+    /// A local maximum of the detector's heatmap.
+    case heatmap
+    /// A maximum of the Hessian dot filter on the series' own voxels (`DotFilter`), which finds many
+    /// small aneurysms the heatmap ranks below its false peaks or misses (RESULTS.md, stop 25).
+    case dotFilter = "dot-filter"
+}
+
+/// A candidate aneurysm point: a voxel of the prepared grid (i along the width, j, k along the depth)
+/// and the probability that an aneurysm lies there: the heatmap's value there, or, once a candidate
+/// classifier has looked at it, the two combined (`CandidateScoring`) and, when the classifier carries
+/// one, calibrated (`CandidateCalibration`). Most are local maxima of the heatmap; `source` says.
 public struct HeatmapPeak: Sendable, Equatable {
     public var voxel: [Int]
     public var probability: Double
@@ -28,12 +37,34 @@ public struct HeatmapPeak: Sendable, Equatable {
     public var classifier: Double?
     /// The heatmap's own value, when `probability` is no longer it.
     public var heatmap: Double?
+    public var source: CandidateSource
 
-    public init(voxel: [Int], probability: Double, classifier: Double? = nil, heatmap: Double? = nil) {
+    public init(voxel: [Int], probability: Double, classifier: Double? = nil, heatmap: Double? = nil, source: CandidateSource = .heatmap) {
         self.voxel = voxel
         self.probability = probability
         self.classifier = classifier
         self.heatmap = heatmap
+        self.source = source
+    }
+
+    /// `peaks` followed by the `points` (grid voxels, strongest first, from another source) that lie
+    /// farther than `separationMM` from every peak and from every point kept before them, each with
+    /// the heatmap's value at its voxel as its probability. A point beside a peak is the same place
+    /// seen twice: the peak's classifier score and heatmap value already speak for it.
+    public static func adding(_ points: [[Int]], source: CandidateSource, to peaks: [HeatmapPeak], heatmap: [Float], shape: [Int],
+                              spacing: Double, separationMM: Double) -> [HeatmapPeak] {
+        var out = peaks
+        let reach = separationMM / spacing
+        for v in points where v.count == 3 && (0..<3).allSatisfy({ v[$0] >= 0 && v[$0] < shape[2 - $0] }) {
+            let near = out.contains { q in
+                let d = (0..<3).map { Double(v[$0] - q.voxel[$0]) }
+                return (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).squareRoot() <= reach
+            }
+            guard !near else { continue }
+            let at = (v[2] * shape[1] + v[1]) * shape[2] + v[0]
+            out.append(HeatmapPeak(voxel: v, probability: at < heatmap.count ? Double(heatmap[at]) : 0, source: source))
+        }
+        return out
     }
 
     /// Local maxima of `heatmap` (26-neighbourhood; `shape` depth, height, width), strongest first, at
@@ -149,7 +180,7 @@ public enum CandidateScoring: String, Sendable, CaseIterable, Codable {
                 score += calibrated / Double(members)
                 meanQ += qm / Double(members)
             }
-            scored.append((n, HeatmapPeak(voxel: peak.voxel, probability: score, classifier: meanQ, heatmap: peak.probability)))
+            scored.append((n, HeatmapPeak(voxel: peak.voxel, probability: score, classifier: meanQ, heatmap: peak.probability, source: peak.source)))
         }
         return scored
             .sorted { $0.peak.probability > $1.peak.probability || ($0.peak.probability == $1.peak.probability && $0.order < $1.order) }

@@ -43,6 +43,8 @@ public struct BatchPrediction {
         var modality: String?
         var seriesDescription: String?
         var identifying: [String: String]?
+        /// The dot filter's candidates on the grid, when the second stage reads them.
+        var dotCandidates: [[Int]] = []
         var error: String?
         var warnings: [String]
         var seconds: Double
@@ -90,6 +92,8 @@ public struct BatchPrediction {
                         prepared = Prepared(uid: series.seriesInstanceUID, input: input, record: record, grid: grid,
                                             modality: series.modality, seriesDescription: series.seriesDescription, identifying: series.identifyingFields, error: nil,
                                             warnings: series.warnings + Predictor.warnings(input: input, record: record), seconds: 0)
+                        // Here, on the worker, because the filter reads the series' own voxels, which are not kept.
+                        prepared.dotCandidates = predictor.dotCandidates(series, record: record)
                     } catch {
                         prepared = .failed("\(error)")
                     }
@@ -114,7 +118,7 @@ public struct BatchPrediction {
             let key = ResultsFolder.key(for: prepared.uid ?? (folders[i] as NSString).lastPathComponent)
             if let input = prepared.input {
                 do {
-                    let result = try predictor.infer(input, heatmap: results != nil)
+                    let result = try predictor.infer(input, heatmap: results != nil, dotCandidates: prepared.dotCandidates)
                     outcome.probabilities = result.probabilities
                     if let results, let grid = prepared.grid {
                         evidence = try Evidence.write(input: predictor.preparation.onGrid(input), heatmap: result.heatmap, peaks: result.peaks, grid: grid,

@@ -20,13 +20,16 @@ public enum Evidence {
         /// the two combined).
         public var classifier: Double?
         public var heatmap: Double?
+        /// What found the point when it is not the heatmap ("dot-filter"); absent for heatmap peaks.
+        public var source: String?
 
-        public init(lps: [Double], voxel: [Int], probability: Double, classifier: Double? = nil, heatmap: Double? = nil) {
+        public init(lps: [Double], voxel: [Int], probability: Double, classifier: Double? = nil, heatmap: Double? = nil, source: String? = nil) {
             self.lps = lps
             self.voxel = voxel
             self.probability = probability
             self.classifier = classifier
             self.heatmap = heatmap
+            self.source = source
         }
     }
 
@@ -46,7 +49,7 @@ public enum Evidence {
         peaks.map { peak in
             let p = grid.patient(i: Double(peak.voxel[0]), j: Double(peak.voxel[1]), k: Double(peak.voxel[2]))
             return Candidate(lps: [p.x, p.y, p.z], voxel: peak.voxel, probability: peak.probability, classifier: peak.classifier,
-                             heatmap: peak.heatmap)
+                             heatmap: peak.heatmap, source: peak.source == .heatmap ? nil : peak.source.rawValue)
         }
     }
 

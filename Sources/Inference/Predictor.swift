@@ -61,7 +61,7 @@ public final class Predictor {
     let device: Device
     /// Candidates listed in a series' evidence: those the readout used, and at least 5.
     public var candidateCount: Int {
-        if let stage = candidateStage { return max(5, stage.settings.peaksPerSeries) }
+        if let stage = candidateStage { return max(5, stage.settings.peaksPerSeries + (stage.settings.dotFilter?.count ?? 0)) }
         if case let .candidates(r) = readout { return max(5, r.count) }
         return 5
     }
@@ -89,6 +89,10 @@ public final class Predictor {
             guard member.settings.peaksPerSeries == first.settings.peaksPerSeries, member.settings.peakThreshold == first.settings.peakThreshold else {
                 throw TorchError.safetensors(path: member.path, reason: "reads \(member.settings.peaksPerSeries) peaks above \(member.settings.peakThreshold), but \(first.path) reads \(first.settings.peaksPerSeries) above \(first.settings.peakThreshold); an ensemble scores one set of peaks")
             }
+            guard member.settings.dotFilter == first.settings.dotFilter else {
+                func named(_ d: DotFilterCandidates?) -> String { d.map { "\($0.count) dot-filter candidates" } ?? "no dot-filter candidates" }
+                throw TorchError.safetensors(path: member.path, reason: "adds \(named(member.settings.dotFilter)), but \(first.path) adds \(named(first.settings.dotFilter)); an ensemble scores one set of candidates")
+            }
             guard (member.calibration == nil) == (first.calibration == nil) else {
                 let (with, without) = member.calibration == nil ? (first, member) : (member, first)
                 throw TorchError.safetensors(path: without.path, reason: "carries no calibration for \(scoring.rawValue), but \(with.path) does: train it again with willis train-candidates, or use every classifier's raw scores (--uncalibrated)")
@@ -108,6 +112,9 @@ public final class Predictor {
         }
         guard settings.peaksPerSeries > 0, settings.peakThreshold.isFinite else {
             throw TorchError.safetensors(path: path, reason: "its settings ask for \(settings.peaksPerSeries) peaks above \(settings.peakThreshold)")
+        }
+        if let dots = settings.dotFilter, !(dots.count >= 0 && dots.count <= 1000 && dots.depthMM.isFinite && dots.depthMM >= 0 && dots.separationMM.isFinite && dots.separationMM >= 0) {
+            throw TorchError.safetensors(path: path, reason: "its settings ask for \(dots.count) dot-filter candidates \(dots.depthMM) mm deep, \(dots.separationMM) mm apart")
         }
         let classifier = try CandidateClassifier(baseFilters: settings.baseFilters, patchSize: settings.patchSize, device: device)
         var tensors: [String: Tensor] = [:]
@@ -258,7 +265,18 @@ public final class Predictor {
     /// Probabilities for a series already read.
     public func predict(_ series: Series) throws -> (uid: String, probabilities: [Double], warnings: [String]) {
         let (input, record) = prepareWithRecord(series)
-        return (series.seriesInstanceUID, try infer(input), series.warnings + Self.warnings(input: input, record: record))
+        let result = try infer(input, heatmap: false, dotCandidates: dotCandidates(series, record: record))
+        return (series.seriesInstanceUID, result.probabilities, series.warnings + Self.warnings(input: input, record: record))
+    }
+
+    /// The dot filter's candidates of `series` as voxels of its prepared grid (`record`), when the second
+    /// stage was trained with them (`CandidateClassifierSettings.dotFilter`); else none. CPU work on the
+    /// series' own voxels (about 1.5 s for a medium series), safe on any thread.
+    public func dotCandidates(_ series: Series, record: PreparationRecord?) -> [[Int]] {
+        guard let dots = candidateStage?.settings.dotFilter, dots.count > 0, let record else { return [] }
+        let contrast = DotFilter.VesselContrast(modality: series.modality, seriesDescription: series.seriesDescription)
+        return DotFilter().candidates(series.volume, contrast: contrast, count: dots.count, depthMM: dots.depthMM,
+                                      on: record.output, shape: preparation.shape)
     }
 
     /// The network input for `series` (CPU work only; safe on any thread).
@@ -298,8 +316,9 @@ public final class Predictor {
     /// prepared grid. The detector averages the image and its left-right mirror: the mirror's outputs
     /// with Left and Right exchanged, its heatmap mirrored back.
     /// With the candidate readout, `peaks` are the candidates it read, strongest first (scored by the
-    /// candidate classifier when there is one).
-    public func infer(_ input: [Float], heatmap: Bool) throws -> (probabilities: [Double], heatmap: [Float]?, peaks: [HeatmapPeak]?) {
+    /// candidate classifier when there is one). A second stage trained with the dot filter's candidates
+    /// also scores `dotCandidates` (grid voxels, from `dotCandidates(_:record:)`) beside the peaks.
+    public func infer(_ input: [Float], heatmap: Bool, dotCandidates: [[Int]] = []) throws -> (probabilities: [Double], heatmap: [Float]?, peaks: [HeatmapPeak]?) {
         let x = try Tensor(input, shape: [1, 1] + preparation.inputShape, device: device)
         var probabilities = [Double](repeating: 0, count: 14)
         var heat: [Float]?
@@ -319,6 +338,10 @@ public final class Predictor {
             var found: [HeatmapPeak]
             if let stage = candidateStage {
                 found = HeatmapPeak.find(heat, shape: preparation.shape, count: stage.settings.peaksPerSeries, threshold: stage.settings.peakThreshold)
+                if let dots = stage.settings.dotFilter {
+                    found = HeatmapPeak.adding(Array(dotCandidates.prefix(dots.count)), source: .dotFilter, to: found, heatmap: heat,
+                                               shape: preparation.shape, spacing: preparation.spacing, separationMM: dots.separationMM)
+                }
                 let q = try stage.members.map { try classify(input, found, $0) }
                 found = stage.scoring.rescore(found, classifiers: q, calibrations: stage.calibrations)
             } else {

@@ -108,12 +108,32 @@ public struct CandidateClassifierSettings: Codable, Sendable, Equatable {
     public var peakThreshold: Float
     /// The preparation (`Preparation.cacheKey`) whose images the classifier was trained on.
     public var preparation: String
+    /// When set, the classifier was trained on the dot filter's candidates too, and prediction must add
+    /// them to the heatmap's peaks as training did (weights written before this setting have none).
+    public var dotFilter: DotFilterCandidates?
 
-    public init(baseFilters: Int, patchSize: Int, peaksPerSeries: Int, peakThreshold: Float, preparation: String) {
+    public init(baseFilters: Int, patchSize: Int, peaksPerSeries: Int, peakThreshold: Float, preparation: String,
+                dotFilter: DotFilterCandidates? = nil) {
         self.baseFilters = baseFilters
         self.patchSize = patchSize
         self.peaksPerSeries = peaksPerSeries
         self.peakThreshold = peakThreshold
         self.preparation = preparation
+        self.dotFilter = dotFilter
+    }
+}
+
+/// A second source of candidates beside the heatmap's peaks: the `count` strongest maxima of the Hessian
+/// dot filter (`DotFilter.candidates`) inside the head less a `depthMM` shell, at the series' own voxels;
+/// one within `separationMM` of a heatmap peak, or of a stronger one kept before, is left out.
+public struct DotFilterCandidates: Codable, Sendable, Equatable {
+    public var count: Int
+    public var depthMM: Double
+    public var separationMM: Double
+
+    public init(count: Int, depthMM: Double = 16, separationMM: Double = 4) {
+        self.count = count
+        self.depthMM = depthMM
+        self.separationMM = separationMM
     }
 }

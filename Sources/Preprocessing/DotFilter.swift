@@ -389,4 +389,15 @@ public struct DotFilter: Sendable, Equatable {
             (volume.geometry.patient(i: Double(m.index % w), j: Double(m.index / w % h), k: Double(m.index / (h * w))), m.value)
         }
     }
+
+    /// The candidates of `volume` as the nearest voxels (i, j, k) of the grid `grid` of `shape` (depth,
+    /// height, width), strongest first; those outside the grid are left out, so fewer than `count` may come.
+    public func candidates(_ volume: Volume, contrast: VesselContrast, count: Int, depthMM: Double = 16,
+                           on grid: Geometry, shape: [Int]) -> [[Int]] {
+        candidates(volume, contrast: contrast, count: count, depthMM: depthMM).compactMap { c in
+            let v = grid.voxel(c.point)
+            let voxel = [v.x, v.y, v.z].map { $0.isFinite && abs($0) < 1e9 ? Int($0.rounded()) : -1 }
+            return (0..<3).allSatisfy({ voxel[$0] >= 0 && voxel[$0] < shape[2 - $0] }) ? voxel : nil
+        }
+    }
 }

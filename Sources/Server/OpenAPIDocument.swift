@@ -59,6 +59,9 @@ public enum OpenAPIDocument {
                     "lps": ["type": "array", "items": ["type": "number"], "minItems": 3, "maxItems": 3, "description": "patient coordinates, mm (DICOM LPS)"],
                     "voxel": ["type": "array", "items": ["type": "integer"], "minItems": 3, "maxItems": 3, "description": "(i, j, k) of the prepared grid"],
                     "probability": ["type": "number", "minimum": 0, "maximum": 1],
+                    "classifier": ["type": "number", "description": "the candidate classifier's probability, when one scored the point"],
+                    "heatmap": ["type": "number", "description": "the heatmap's value at the point, when probability is no longer it"],
+                    "source": ["type": "string", "enum": ["dot-filter"], "description": "what found the point, when not the heatmap"],
                 ]],
                 "Result": ["type": "object", "required": ["key", "source", "status", "warnings", "files", "predictedAt"], "properties": [
                     "key": ["type": "string"], "seriesInstanceUID": ["type": "string"], "source": ["type": "string"],

@@ -1,5 +1,6 @@
 import Anatomy
 import AtomicFile
+import DICOM
 import Dataset
 import Foundation
 import Inference
@@ -55,6 +56,9 @@ public struct CandidateClassifierTraining {
     public var hardNegativeRank = 0
     /// Training cubes also take their axes in a random order (`axisOrders`), beside the flips.
     public var permuteAxes = false
+    /// A second source of candidates: the dot filter's maxima on each series' own voxels, added to the
+    /// heatmap's peaks in training, in scoring and (through the weights' settings) in prediction.
+    public var dotFilter: DotFilterCandidates?
     public var seed: UInt64 = 0
     public var device: Device = .cpu
     public var log: (String) -> Void = { print($0) }
@@ -70,10 +74,12 @@ public struct CandidateClassifierTraining {
     public struct Example: Sendable {
         public var uid: String
         public var positive: Bool
-        /// From the heatmap's peaks (the others sit on localizer points).
+        /// A candidate prediction will score, from the heatmap's peaks or the dot filter (the others sit
+        /// on localizer points).
         public var isPeak: Bool
         public var heatmap: Double
         public var cube: [Float]
+        public var source: CandidateSource = .heatmap
     }
 
     public struct Report: Sendable {
@@ -90,9 +96,10 @@ public struct CandidateClassifierTraining {
         public var seconds: Double
     }
 
-    /// The examples of the series `uids` of `cache`, with the detector read through `predictor`; with
-    /// `readingPeaks` false, only the localizer points' cubes.
-    public func examples(_ uids: [String], cache: PreprocessedCache, predictor: Predictor, readingPeaks: Bool = true) throws -> [Example] {
+    /// The examples of the series `uids` of `cache`, with the detector read through `predictor` (and,
+    /// with `dotFilter`, the dot filter through the series under `seriesRoot`); with `readingPeaks`
+    /// false, only the localizer points' cubes.
+    public func examples(_ uids: [String], cache: PreprocessedCache, predictor: Predictor, seriesRoot: String, readingPeaks: Bool = true) throws -> [Example] {
         let preparation = predictor.preparation
         let n = preparation.inputSubdivision
         let size = patchSize + 2 * jitter
@@ -108,14 +115,20 @@ public struct CandidateClassifierTraining {
                 CandidateClassifier.cube(input, shape: preparation.inputShape,
                                          centre: CandidateClassifier.sampleCentre(gridVoxel: voxel, subdivision: n), size: size)
             }
-            let found = readingPeaks ? try peaks(uid, input: input, predictor: predictor, folder: folder, signature: signature) : []
+            var found = readingPeaks ? try peaks(uid, input: input, predictor: predictor, folder: folder, signature: signature) : []
+            if readingPeaks, let dots = dotFilter {
+                let points = try dotCandidates(uid, seriesRoot: seriesRoot, cache: cache)
+                found = HeatmapPeak.adding(Array(points.prefix(dots.count)), source: .dotFilter, to: found,
+                                           heatmap: try heatmap(uid, input: input, predictor: predictor, folder: folder),
+                                           shape: preparation.shape, spacing: preparation.spacing, separationMM: dots.separationMM)
+            }
             for peak in found {
                 let v = peak.voxel.map(Double.init)
                 let near = targets.contains { t in
                     let d = [t.i - v[0], t.j - v[1], t.k - v[2]].map { $0 * preparation.spacing }
                     return (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).squareRoot() <= matchMM
                 }
-                out.append(Example(uid: uid, positive: near, isPeak: true, heatmap: peak.probability, cube: cube(v)))
+                out.append(Example(uid: uid, positive: near, isPeak: true, heatmap: peak.probability, cube: cube(v), source: peak.source))
             }
             for t in targets { out.append(Example(uid: uid, positive: true, isPeak: false, heatmap: 1, cube: cube([t.i, t.j, t.k]))) }
         }
@@ -155,15 +168,58 @@ public struct CandidateClassifierTraining {
            old.detector == signature, old.count == peaksPerSeries, old.threshold == peakThreshold, old.voxels.count == old.probabilities.count {
             return zip(old.voxels, old.probabilities).map { HeatmapPeak(voxel: $0, probability: $1) }
         }
-        guard let heat = try predictor.infer(input, heatmap: true).heatmap else {
-            throw TorchError.invalidArgument("\(detectorWeights) gives no heatmap: candidate classifiers need detector weights")
-        }
+        let heat = try inferHeatmap(uid, input: input, predictor: predictor, folder: folder)
         let found = HeatmapPeak.find(heat, shape: predictor.preparation.shape, count: peaksPerSeries, threshold: peakThreshold)
         let stored = Stored(detector: signature, count: peaksPerSeries, threshold: peakThreshold,
                             voxels: found.map(\.voxel), probabilities: found.map(\.probability))
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try AtomicFile.write(try JSONEncoder().encode(stored), to: path)
         return found
+    }
+
+    /// The detector's heatmap of `uid`, written beside its peaks (`<uid>.heatmap.f32`, 3 MB for the usual
+    /// grid): the dot filter's candidates take their heatmap value from it.
+    func inferHeatmap(_ uid: String, input: [Float], predictor: Predictor, folder: String) throws -> [Float] {
+        guard let heat = try predictor.infer(input, heatmap: true).heatmap else {
+            throw TorchError.invalidArgument("\(detectorWeights) gives no heatmap: candidate classifiers need detector weights")
+        }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try AtomicFile.write(heat.withUnsafeBytes { Data($0) }, to: "\(folder)/\(uid).heatmap.f32")
+        return heat
+    }
+
+    /// The heatmap `inferHeatmap` wrote for `uid`, or, when there is none (peaks kept before it was
+    /// written), inferred again.
+    func heatmap(_ uid: String, input: [Float], predictor: Predictor, folder: String) throws -> [Float] {
+        let count = predictor.preparation.shape.reduce(1, *)
+        if let data = FileManager.default.contents(atPath: "\(folder)/\(uid).heatmap.f32"), data.count == count * 4 {
+            return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        }
+        return try inferHeatmap(uid, input: input, predictor: predictor, folder: folder)
+    }
+
+    /// The dot filter's candidates of `uid` (its series under `seriesRoot`) as voxels of its prepared grid
+    /// (the record in `cache`), kept beside the prepared inputs: the filter costs a read of the series
+    /// and about 1.5 s. Kept per filter setting (`DotFilterCandidates.count` and `depthMM`).
+    func dotCandidates(_ uid: String, seriesRoot: String, cache: PreprocessedCache) throws -> [[Int]] {
+        guard let dots = dotFilter else { return [] }
+        let folder = "\(cache.folder)/dots-\(dots.count)-\(dots.depthMM)"
+        let path = "\(folder)/\(uid).json"
+        if let data = FileManager.default.contents(atPath: path), let kept = try? JSONDecoder().decode([[Int]].self, from: data) {
+            return kept
+        }
+        let recordFile = cache.recordPath(uid)
+        guard let data = FileManager.default.contents(atPath: recordFile),
+              let record = try? JSONDecoder().decode(PreparationRecord.self, from: data) else {
+            throw DatasetError(file: recordFile, reason: "no preparation record: the dot filter's candidates need the prepared grid (improved mode)")
+        }
+        let series = try SeriesLoader().load("\(seriesRoot)/\(uid)")
+        let contrast = DotFilter.VesselContrast(modality: series.modality, seriesDescription: series.seriesDescription)
+        let points = DotFilter().candidates(series.volume, contrast: contrast, count: dots.count, depthMM: dots.depthMM,
+                                            on: record.output, shape: cache.preparation.shape)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try AtomicFile.write(try JSONEncoder().encode(points), to: path)
+        return points
     }
 
     /// A batch [N, 1, P, P, P] of `chosen` examples: each cube cut at `offsets` (nil: the centre), its
@@ -282,16 +338,18 @@ public struct CandidateClassifierTraining {
         let heldOutUIDs = validationRoot == nil ? Set(uids.enumerated().filter { $0.offset % 10 == 0 }.map(\.element)) : []
         // Sizes are checked before the long part, reading the peaks.
         try CandidateClassifier.checkSizes(baseFilters: baseFilters, patchSize: patchSize)
-        let all = try examples(uids, cache: cache, predictor: predictor)
+        let all = try examples(uids, cache: cache, predictor: predictor, seriesRoot: "\(dataRoot)/series")
         var training = all.filter { !heldOutUIDs.contains($0.uid) }
         let heldOut: [Example]
         if validationRoot != nil {
-            heldOut = try examples(prepared[1].uids, cache: prepared[1].cache, predictor: predictor).filter(\.isPeak)
+            heldOut = try examples(prepared[1].uids, cache: prepared[1].cache, predictor: predictor, seriesRoot: "\(folders[1])/series").filter(\.isPeak)
         } else {
             heldOut = all.filter { heldOutUIDs.contains($0.uid) && $0.isPeak }
         }
-        let pointsOnly = prepared.dropFirst(validationRoot == nil ? 1 : 2)
-        let extra = try pointsOnly.flatMap { try examples($0.uids, cache: $0.cache, predictor: predictor, readingPeaks: false) }
+        let pointsOnly = zip(folders, prepared).dropFirst(validationRoot == nil ? 1 : 2)
+        let extra = try pointsOnly.flatMap { root, folder in
+            try examples(folder.uids, cache: folder.cache, predictor: predictor, seriesRoot: "\(root)/series", readingPeaks: false)
+        }
         training += extra
         let positives = training.filter(\.positive), negatives = training.filter { !$0.positive }
         guard !positives.isEmpty, !negatives.isEmpty else {
@@ -299,6 +357,10 @@ public struct CandidateClassifierTraining {
         }
         let scoredOn = validationRoot.map { "the validation folder \($0)" } ?? "\(heldOutUIDs.count) held-out series"
         log("candidates: \(positives.count) positive (\(extra.count) of them points of \(positiveRoots.count) further folders) and \(negatives.count) negative in \(uids.count - heldOutUIDs.count) training series; \(heldOut.filter(\.positive).count) positive of \(heldOut.count) peaks in \(scoredOn)")
+        if dotFilter != nil {
+            let (fromDots, scoredDots) = (training.filter { $0.source == .dotFilter }, heldOut.filter { $0.source == .dotFilter })
+            log("of these, from the dot filter (away from every heatmap peak): \(fromDots.filter(\.positive).count) positive and \(fromDots.filter { !$0.positive }.count) negative in training; \(scoredDots.filter(\.positive).count) positive of \(scoredDots.count) scored")
+        }
 
         try Torch.manualSeed(seed)
         let model = try CandidateClassifier(baseFilters: baseFilters, patchSize: patchSize, device: device)
@@ -343,7 +405,7 @@ public struct CandidateClassifierTraining {
         let classifierAUC = heldOut.isEmpty ? nil : areaUnderROC(scores: q, labels: truth)
         let calibrations = Self.calibrations(heldOut, q: q, source: validationRoot.map { "peaks of \($0)" } ?? "peaks of held-out training series")
         let settings = CandidateClassifierSettings(baseFilters: baseFilters, patchSize: patchSize, peaksPerSeries: peaksPerSeries,
-                                                   peakThreshold: peakThreshold, preparation: preparation.cacheKey)
+                                                   peakThreshold: peakThreshold, preparation: preparation.cacheKey, dotFilter: dotFilter)
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         var metadata = ["willis_model": "candidate_classifier",
                         CandidateClassifierSettings.metadataKey: String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)]

@@ -259,8 +259,11 @@ public enum ExperimentFile {
     ///     hard_negative_power = 1.0  # ... in proportion to their heatmap value to this power
     ///     hard_negative_rank = 0 # above 0: ... uniformly from each series' this many strongest false peaks
     ///     permute_axes = false   # training cubes also take their axes in a random order
+    ///     dot_candidates = 0     # above 0: this many dot-filter candidates per series beside the peaks
+    ///     dot_depth_mm = 16      # ... inside the head less a shell this deep
     ///     seed = 0
     public static func applyCandidates(_ entries: [String: (value: Value, line: Int)], to training: inout CandidateClassifierTraining) throws {
+        var dotDepthMM: Double?
         for (key, (value, line)) in entries.sorted(by: { $0.value.line < $1.value.line }) where key.hasPrefix(candidatesTable) {
             let name = String(key.dropFirst(candidatesTable.count))
             func number(_ allowed: ClosedRange<Double>) throws -> Double {
@@ -291,10 +294,17 @@ public enum ExperimentFile {
             case "permute_axes":
                 guard case let .bool(v) = value else { throw Error(line: line, reason: "'\(key)' needs true or false") }
                 training.permuteAxes = v
+            case "dot_candidates":
+                let count = try integer(0...1000)
+                training.dotFilter = count == 0 ? nil : DotFilterCandidates(count: count, depthMM: training.dotFilter?.depthMM ?? 16)
+            case "dot_depth_mm": dotDepthMM = try number(0...200)
             case "seed": training.seed = UInt64(try integer(0...Int(Int32.max)))
             default: throw Error(line: line, reason: "unknown setting '\(key)'")
             }
         }
+        if let dotDepthMM { training.dotFilter?.depthMM = dotDepthMM }
+        // A dot-filter candidate beside a heatmap peak is the place the peak already labels.
+        training.dotFilter?.separationMM = training.matchMM
         do {
             try CandidateClassifier.checkSizes(baseFilters: training.baseFilters, patchSize: training.patchSize)
         } catch {

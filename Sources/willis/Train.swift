@@ -219,7 +219,9 @@ struct TrainCandidatesCommand: ParsableCommand {
             network on the prepared image around each, at its finest sampling. It is scored on the peaks of \
             --validation-data (series the detector did not train on give an honest number), or else on every \
             tenth training series, held out. --positive-data adds the localizer points of further folders \
-            as aneurysms without reading the detector there. Writes OUT/candidate-classifier.safetensors; \
+            as aneurysms without reading the detector there. --dot-candidates N adds the dot filter's N \
+            strongest candidates per series (willis candidates) to the peaks, in training and, through the \
+            weights, in willis predict. Writes OUT/candidate-classifier.safetensors; \
             willis predict --candidate-classifier uses it.
             """)
 
@@ -241,6 +243,8 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Option(help: "With --hard-negatives: draw them in proportion to the heatmap value to this power (default 1; 2 or more draws mostly the strongest false peaks).") var hardNegativePower: Double?
     @Option(help: "With --hard-negatives: draw them uniformly from each training series' R strongest false peaks instead (default 0: by the power).") var hardNegativeRank: Int?
     @Flag(help: "Training cubes also take their axes in a random order, beside the random flips.") var permuteAxes = false
+    @Option(help: "Also classify this many of the dot filter's candidates per series (willis candidates; read at each series' own voxels, kept in the cache), beside the heatmap's peaks; willis predict then adds them too (default 0: none).") var dotCandidates: Int?
+    @Option(help: "With --dot-candidates: look this deep inside the head's outer surface, in mm (default 16).") var dotDepthMM: Double?
     @Option(help: "Seed (default 0).") var seed: UInt64?
 
     func validate() throws {
@@ -281,6 +285,16 @@ struct TrainCandidatesCommand: ParsableCommand {
             guard (0...1).contains(hardNegatives) else { throw ValidationError("--hard-negatives must be between 0 and 1") }
             training.hardNegativeShare = hardNegatives
         }
+        if let dotCandidates {
+            guard (0...1000).contains(dotCandidates) else { throw ValidationError("--dot-candidates must be between 0 and 1000") }
+            training.dotFilter = dotCandidates == 0 ? nil : DotFilterCandidates(count: dotCandidates, depthMM: training.dotFilter?.depthMM ?? 16)
+        }
+        if let dotDepthMM {
+            guard dotDepthMM.isFinite, (0...200).contains(dotDepthMM) else { throw ValidationError("--dot-depth-mm must be between 0 and 200") }
+            guard training.dotFilter != nil else { throw ValidationError("--dot-depth-mm needs --dot-candidates (or dot_candidates in the experiment file)") }
+            training.dotFilter?.depthMM = dotDepthMM
+        }
+        training.dotFilter?.separationMM = training.matchMM
         if let seed { training.seed = seed }
         var bar: ProgressBar?
         var stage = ""

@@ -99,7 +99,7 @@ import Training
         let predictor = try Predictor(weights: detector)
         let cache = PreprocessedCache(root: "\(root)/data/.willis-cache", preparation: predictor.preparation)
         let uids = try RSNATables.readLabels("\(root)/data/train.csv").map(\.seriesInstanceUID).sorted()
-        let examples = try training.examples(uids, cache: cache, predictor: predictor)
+        let examples = try training.examples(uids, cache: cache, predictor: predictor, seriesRoot: "\(root)/data/series")
         var points = 0
         for uid in uids {
             let targets = try cache.detectionTargets(uid).points
@@ -180,17 +180,17 @@ import Training
         #expect(stored.hasPrefix(cache.folder + "/peaks-"))
         var elsewhere = training
         elsewhere.output = "\(root)/another-run"
-        let first = try elsewhere.examples([uid], cache: cache, predictor: predictor).filter(\.isPeak)
+        let first = try elsewhere.examples([uid], cache: cache, predictor: predictor, seriesRoot: "\(root)/data/series").filter(\.isPeak)
         #expect(!first.isEmpty)
         var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stored))) as? [String: Any])
         var probabilities = try #require(json["probabilities"] as? [Double])
         probabilities[0] = 0.123
         json["probabilities"] = probabilities
         try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: stored))
-        #expect(try elsewhere.examples([uid], cache: cache, predictor: predictor).filter(\.isPeak).first?.heatmap == 0.123)
+        #expect(try elsewhere.examples([uid], cache: cache, predictor: predictor, seriesRoot: "\(root)/data/series").filter(\.isPeak).first?.heatmap == 0.123)
         // New weights in the same file: the peaks are read from the detector again.
         try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: 60)], ofItemAtPath: detector)
-        #expect(try elsewhere.examples([uid], cache: cache, predictor: predictor).filter(\.isPeak).map(\.heatmap) == first.map(\.heatmap))
+        #expect(try elsewhere.examples([uid], cache: cache, predictor: predictor, seriesRoot: "\(root)/data/series").filter(\.isPeak).map(\.heatmap) == first.map(\.heatmap))
     }
 
     /// A training cube cut at an offset, with its axes reordered and flipped, equals libtorch's narrow,
@@ -289,7 +289,7 @@ import Training
         var strong: (uid: String, index: Int)?
         // The first series (in UID order) is held out, as every tenth is, so the strong peak is taken from the others.
         for uid in uids.dropFirst() {
-            let peaks = try training.examples([uid], cache: cache, predictor: predictor).filter(\.isPeak)
+            let peaks = try training.examples([uid], cache: cache, predictor: predictor, seriesRoot: "\(root)/data/series").filter(\.isPeak)
             if strong == nil, let i = peaks.firstIndex(where: { !$0.positive }) { strong = (uid, i) }
         }
         let chosen = try #require(strong)
@@ -301,7 +301,7 @@ import Training
             json["probabilities"] = (0..<count).map { uid == chosen.uid && $0 == chosen.index ? 1.0 : 0.001 }
             try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: path))
             if uid == uids[0] { continue }
-            negatives += try training.examples([uid], cache: cache, predictor: predictor).filter { $0.isPeak && !$0.positive }.count
+            negatives += try training.examples([uid], cache: cache, predictor: predictor, seriesRoot: "\(root)/data/series").filter { $0.isPeak && !$0.positive }.count
         }
         #expect(negatives > 10)
         training.hardNegativeShare = 1
@@ -334,7 +334,7 @@ import Training
         }
         func examples(_ folder: String, readingPeaks: Bool) throws -> [CandidateClassifierTraining.Example] {
             let uids = try RSNATables.readLabels("\(root)/\(folder)/train.csv").map(\.seriesInstanceUID).sorted()
-            return try training.examples(uids, cache: cache(folder), predictor: predictor, readingPeaks: readingPeaks)
+            return try training.examples(uids, cache: cache(folder), predictor: predictor, seriesRoot: "\(root)/\(folder)/series", readingPeaks: readingPeaks)
         }
         let peaksFolder = try training.peaksFolder(cache("points"))
         #expect(!FileManager.default.fileExists(atPath: peaksFolder), "no peaks are read in a positive folder")
@@ -384,7 +384,7 @@ import Training
         let predictor = try Predictor(weights: detector)
         let cache = PreprocessedCache(root: "\(root)/val/.willis-cache", preparation: predictor.preparation)
         let uids = try RSNATables.readLabels("\(root)/val/train.csv").map(\.seriesInstanceUID).sorted()
-        let peaks = try training.examples(uids, cache: cache, predictor: predictor).filter(\.isPeak)
+        let peaks = try training.examples(uids, cache: cache, predictor: predictor, seriesRoot: "\(root)/val/series").filter(\.isPeak)
         try #require(peaks.contains(where: \.positive) && peaks.contains { !$0.positive }, "the validation peaks hold both classes")
         let reader = try Predictor(weights: detector)
         try reader.useCandidateClassifier(at: weights, scoring: .classifier, calibrated: false)
@@ -464,6 +464,119 @@ import Training
             metadata[CandidateCalibration.metadataKey] = bad
             try SafeTensors.write(tensors, metadata: metadata, to: "\(root)/bad.safetensors")
             #expect(throws: TorchError.self) { try Predictor(weights: detector).useCandidateClassifier(at: "\(root)/bad.safetensors", scoring: .geometricMean) }
+        }
+    }
+
+    /// The dot filter's candidates of the series under `folder`, computed here from the series and its
+    /// prepared grid (the cache's record): nearest grid voxels, those off the grid left out.
+    func dotFilterPoints(_ uid: String, folder: String, cache: PreprocessedCache, count: Int, depthMM: Double) throws -> [[Int]] {
+        let series = try SeriesLoader().load("\(folder)/\(uid)")
+        let record = try JSONDecoder().decode(PreparationRecord.self, from: Data(contentsOf: URL(fileURLWithPath: cache.recordPath(uid))))
+        let contrast = DotFilter.VesselContrast(modality: series.modality, seriesDescription: series.seriesDescription)
+        let shape = cache.preparation.shape
+        return DotFilter().candidates(series.volume, contrast: contrast, count: count, depthMM: depthMM).compactMap { c in
+            let v = record.output.voxel(c.point)
+            let voxel = [Int(v.x.rounded()), Int(v.y.rounded()), Int(v.z.rounded())]
+            return voxel[0] >= 0 && voxel[0] < shape[2] && voxel[1] >= 0 && voxel[1] < shape[1] && voxel[2] >= 0 && voxel[2] < shape[0] ? voxel : nil
+        }
+    }
+
+    /// With the dot filter as a second source, training adds its candidates to the heatmap's peaks (those
+    /// within the separation of a peak or of a stronger candidate left out), labels and cuts them as it
+    /// does the peaks, keeps them in the cache, and writes the setting with the weights. Prediction then
+    /// adds the same candidates, scores them with the classifier, and the results folder names them.
+    @Test func dotFilterCandidatesAreTrainedOnAndAddedInPrediction() throws {
+        let root = try temporaryDirectory()
+        let detector = try detectorWithPrior(seed: 38, in: root)
+        var training = training(root, detector: detector)
+        training.dotFilter = DotFilterCandidates(count: 5, depthMM: 8, separationMM: 10)
+        let report = try training.run()
+        #expect(report.trainingExamples.positive > 0 && report.trainingExamples.negative > 0)
+
+        let predictor = try Predictor(weights: detector)
+        let shape = predictor.preparation.shape
+        let cache = PreprocessedCache(root: "\(root)/data/.willis-cache", preparation: predictor.preparation)
+        let uids = try RSNATables.readLabels("\(root)/data/train.csv").map(\.seriesInstanceUID).sorted()
+        func distanceMM(_ a: [Int], _ b: [Int]) -> Double {
+            (0..<3).map { Double(a[$0] - b[$0]) * 4.8 }.map { $0 * $0 }.reduce(0, +).squareRoot()
+        }
+        var expected: [String: [[Int]]] = [:]
+        // Three of the six series: the filter is slow in a debug build.
+        for uid in uids.prefix(3) {
+            let points = try dotFilterPoints(uid, folder: "\(root)/data/series", cache: cache, count: 5, depthMM: 8)
+            let input = try cache.load(uid)
+            let heat = try #require(try predictor.infer(input, heatmap: true).heatmap)
+            let peaks = HeatmapPeak.find(heat, shape: shape, count: 6, threshold: 0).map(\.voxel)
+            var kept: [[Int]] = []
+            for p in points where !(peaks + kept).contains(where: { distanceMM(p, $0) <= 10 }) { kept.append(p) }
+            expected[uid] = kept
+            let targets = try cache.detectionTargets(uid).points
+            let mine = try training.examples([uid], cache: cache, predictor: predictor, seriesRoot: "\(root)/data/series")
+            #expect(mine.filter { $0.source == .heatmap && $0.isPeak }.count == peaks.count)
+            let fromFilter = mine.filter { $0.source == .dotFilter }
+            #expect(fromFilter.count == kept.count && fromFilter.allSatisfy(\.isPeak))
+            for (example, v) in zip(fromFilter, kept) {
+                #expect(example.cube == CandidateClassifier.cube(input, shape: shape, centre: v.map(Double.init), size: 8 + 2 * training.jitter))
+                #expect(example.heatmap == Double(heat[(v[2] * shape[1] + v[1]) * shape[2] + v[0]]))
+                let near = targets.contains { t in
+                    ([t.i, t.j, t.k].enumerated().map { ($0.element - Double(v[$0.offset])) * 4.8 }.map { $0 * $0 }.reduce(0, +)).squareRoot() <= 10
+                }
+                #expect(example.positive == near)
+            }
+            #expect(FileManager.default.fileExists(atPath: "\(cache.folder)/dots-5-8.0/\(uid).json"), "kept for the next run")
+        }
+        #expect(expected.values.map(\.count).reduce(0, +) > 0, "the filter adds candidates away from the peaks")
+
+        let weights = "\(root)/stage2/candidate-classifier.safetensors"
+        let file = try SafeTensorsFile(path: weights)
+        let settings = try JSONDecoder().decode(CandidateClassifierSettings.self,
+                                                from: Data(try #require(file.metadata[CandidateClassifierSettings.metadataKey]).utf8))
+        #expect(settings.dotFilter == DotFilterCandidates(count: 5, depthMM: 8, separationMM: 10))
+
+        // Prediction reads the setting from the weights and adds the same candidates.
+        try predictor.useCandidateClassifier(at: weights, scoring: .classifier)
+        #expect(predictor.candidateCount == 11)
+        guard let uid = uids.first(where: { !(expected[$0] ?? []).isEmpty }) else { Issue.record("no series with filter candidates"); return }
+        let series = try SeriesLoader().load("\(root)/data/series/\(uid)")
+        let (input, record) = predictor.prepareWithRecord(series)
+        let dots = predictor.dotCandidates(series, record: record)
+        #expect(dots == (try dotFilterPoints(uid, folder: "\(root)/data/series", cache: cache, count: 5, depthMM: 8)))
+        let result = try predictor.infer(input, heatmap: true, dotCandidates: dots)
+        let peaks = try #require(result.peaks)
+        let added = peaks.filter { $0.source == .dotFilter }
+        #expect(Set(added.map(\.voxel)) == Set(expected[uid] ?? []) && added.count == expected[uid]?.count)
+        let heat = try #require(result.heatmap)
+        let member = try #require(predictor.candidateStage).members[0].classifier
+        for peak in added {
+            let x = try Tensor(CandidateClassifier.cube(input, shape: shape, centre: peak.voxel.map(Double.init), size: 8), shape: [1, 1, 8, 8, 8])
+            let q = try Torch.withNoGrad { (try member(x).sigmoid().item() + member(x.flip([4])).sigmoid().item()) / 2 }
+            #expect(abs(try #require(peak.classifier) - q) < 1e-6)
+            #expect(peak.heatmap == Double(heat[(peak.voxel[2] * shape[1] + peak.voxel[1]) * shape[2] + peak.voxel[0]]))
+        }
+        #expect(try predictor.predict(series).probabilities == result.probabilities)
+        // Given no points (the default), none is added.
+        #expect(try predictor.infer(input, heatmap: false).peaks?.contains { $0.source == .dotFilter } == false)
+
+        // The results folder lists them, named.
+        var pipeline = BatchPrediction(workers: 1, queueDepth: 1)
+        let results = ResultsFolder("\(root)/results")
+        pipeline.results = results
+        pipeline.run(["\(root)/data/series/\(uid)"], predictor: predictor, loader: SeriesLoader()) { _, outcome in
+            #expect(outcome.error == nil && outcome.probabilities == result.probabilities, "\(outcome.error ?? "")")
+        }
+        let recorded = try #require(results.result(uid)?.candidates)
+        #expect(recorded.map(\.voxel) == peaks.map(\.voxel))
+        #expect(recorded.map(\.source) == peaks.map { $0.source == .dotFilter ? "dot-filter" : nil })
+
+        // An ensemble whose members read different candidates is refused.
+        var metadata = file.metadata
+        var plain = settings
+        plain.dotFilter = nil
+        metadata[CandidateClassifierSettings.metadataKey] = String(decoding: try JSONEncoder().encode(plain), as: UTF8.self)
+        try SafeTensors.write(try file.names.filter { !$0.hasPrefix("__") }.map { ($0, try file.tensor($0)) }, metadata: metadata,
+                              to: "\(root)/plain-stage2.safetensors")
+        #expect(throws: TorchError.self) {
+            try Predictor(weights: detector).useCandidateClassifiers(at: [weights, "\(root)/plain-stage2.safetensors"], scoring: .classifier)
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import TestSupport
 import Testing
 import Training
@@ -108,6 +109,8 @@ import Training
         hard_negative_power = 2
         hard_negative_rank = 3
         permute_axes = true
+        dot_depth_mm = 10
+        dot_candidates = 12
         seed = 9
         """
         var training = CandidateClassifierTraining(dataRoot: "d", detectorWeights: "w", output: "o")
@@ -116,6 +119,7 @@ import Training
         #expect(training.patchSize == 32 && training.peaksPerSeries == 12 && training.peakThreshold == 0.05)
         #expect(training.matchMM == 3.5 && training.jitter == 3 && training.seed == 9 && training.hardNegativeShare == 0.25)
         #expect(training.permuteAxes && training.hardNegativePower == 2 && training.hardNegativeRank == 3)
+        #expect(training.dotFilter == DotFilterCandidates(count: 12, depthMM: 10, separationMM: 3.5), "apart by the match distance")
         var config = TrainingConfig()
         try ExperimentFile.apply(try ExperimentFile.parse(text), to: &config)
         #expect(config.epochs == 3)
@@ -123,7 +127,8 @@ import Training
         for (wrong, line) in [("[candidates]\npeak = 5", 2), ("epochs = 2\n[candidates]\nsteps = 0", 3),
                               ("[candidates]\npatch_size = 30", 2), ("[candidates]\npeak_threshold = \"high\"", 2),
                               ("[candidates]\nhard_negatives = 1.5", 2), ("[candidates]\npermute_axes = 1", 2),
-                              ("[candidates]\nhard_negative_rank = 1.5", 2)] {
+                              ("[candidates]\nhard_negative_rank = 1.5", 2), ("[candidates]\ndot_candidates = -1", 2),
+                              ("[candidates]\ndot_depth_mm = -4", 2)] {
             var t = CandidateClassifierTraining(dataRoot: "d", detectorWeights: "w", output: "o")
             #expect(throws: ExperimentFile.Error.self) { try ExperimentFile.applyCandidates(try ExperimentFile.parse(wrong), to: &t) }
             do {
@@ -145,7 +150,7 @@ import Training
         #expect(committed.baseFilters == defaults.baseFilters && committed.patchSize == defaults.patchSize && committed.jitter == defaults.jitter)
         #expect(committed.peaksPerSeries == defaults.peaksPerSeries && committed.peakThreshold == defaults.peakThreshold && committed.matchMM == defaults.matchMM)
         #expect(committed.hardNegativeShare == defaults.hardNegativeShare && committed.permuteAxes == defaults.permuteAxes
-            && committed.hardNegativePower == defaults.hardNegativePower)
+            && committed.hardNegativePower == defaults.hardNegativePower && committed.dotFilter == nil)
     }
 
     @Test func errorsNameTheLine() throws {

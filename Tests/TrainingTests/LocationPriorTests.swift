@@ -83,6 +83,30 @@ import Testing
         #expect(HeatmapPeak.find(heat, shape: [8, 10, 11], count: 10).isEmpty, "a heatmap of another shape")
     }
 
+    /// Points of a second source join the peaks unless they lie within the separation of a peak or of a
+    /// point kept before them; each takes the heatmap's value at its voxel, and points off the grid are
+    /// left out. Distances are in mm (here 2 mm voxels, 5 mm apart: 2.5 voxels).
+    @Test func pointsOfAnotherSourceJoinThePeaksAwayFromThem() {
+        let shape = [4, 5, 6]  // depth, height, width: i < 6, j < 5, k < 4
+        var heat = [Float](repeating: 0, count: 4 * 5 * 6)
+        for n in heat.indices { heat[n] = Float(n) / 1000 }
+        let peaks = [HeatmapPeak(voxel: [0, 0, 0], probability: 0.9)]
+        let points = [[1, 1, 1],   // √3 voxels = 3.5 mm from the peak: the same place
+                      [5, 4, 3],   // far: kept, heatmap value at (3·5 + 4)·6 + 5 = 119
+                      [5, 4, 1],   // 2 voxels = 4 mm from the point kept before: left out
+                      [0, 4, 3],   // kept
+                      [6, 0, 0],   // off the grid (i = 6)
+                      [0, 0, -1],  // off the grid
+                      [3, 0, 0]]   // 3 voxels = 6 mm from the peak: kept
+        let out = HeatmapPeak.adding(points, source: .dotFilter, to: peaks, heatmap: heat, shape: shape, spacing: 2, separationMM: 5)
+        #expect(out.map(\.voxel) == [[0, 0, 0], [5, 4, 3], [0, 4, 3], [3, 0, 0]])
+        #expect(out.map(\.source) == [.heatmap, .dotFilter, .dotFilter, .dotFilter])
+        #expect(out.dropFirst().map(\.probability) == [119, 114, 3].map { Double(Float($0) / 1000) })
+        #expect(out[0] == peaks[0])
+        #expect(HeatmapPeak.adding(points, source: .dotFilter, to: peaks, heatmap: heat, shape: shape, spacing: 2, separationMM: 0).count == 6,
+                "with no separation only the points off the grid go")
+    }
+
     /// What a prior cannot be fitted to, or read from, is refused with a reason.
     @Test func unusablePointsAndStoredPriorsAreRefused() throws {
         #expect(throws: LocationPrior.FitError.self) { try LocationPrior.fit([]) }
