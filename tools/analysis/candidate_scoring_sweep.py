@@ -6,6 +6,11 @@ number of candidates K, from a `willis predict --results` folder whose candidate
 never runs it.
 
     python tools/analysis/candidate_scoring_sweep.py RESULTS_DIR TRAIN_CSV WEIGHTS [K ...]
+
+With CLASSIFIER=path/candidate-classifier.safetensors each rule's scores go through the calibration those
+weights carry for it, as `willis predict` applies it (without, the raw scores: the same order, other sums).
+With HEATMAP_ONLY=1 the dot filter's candidates (`"source": "dot-filter"`) are left out: the same classifier
+reading the heatmap's peaks alone.
 """
 import json
 import os
@@ -23,19 +28,35 @@ RULES = {
 }
 
 
+def calibrations(path):
+    """The classifier weights' calibration per rule: σ(slope · logit(s) + intercept)."""
+    with open(path, "rb") as f:
+        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+    maps = json.loads(header.get("__metadata__", {}).get("willis_candidate_calibration", "{}"))
+    def calibrated(m):
+        def apply(s):
+            c = np.clip(s, 1e-6, 1 - 1e-6)
+            return 1 / (1 + np.exp(-(m["slope"] * np.log(c / (1 - c)) + m["intercept"])))
+        return apply
+    return {rule: calibrated(m) for rule, m in maps.items()}
+
+
 def main(results, train_csv, weights, ks):
+    maps = calibrations(os.environ["CLASSIFIER"]) if os.environ.get("CLASSIFIER") else {}
     comps, frame, truth, names, uids = setting(results, train_csv, weights)
     found = {}
     for u in uids:
         cands = json.load(open(os.path.join(results, "series", u, "candidates.json")))
         if cands and "classifier" not in cands[0]:
             sys.exit(f"{u}: candidates.json holds no classifier probabilities (predict with --candidate-classifier)")
-        found[u] = [(np.array(c["voxel"], float), c["heatmap"], c["classifier"]) for c in cands]
+        found[u] = [(np.array(c["voxel"], float), c["heatmap"], c["classifier"]) for c in cands
+                    if not (os.environ.get("HEATMAP_ONLY") and c.get("source") == "dot-filter")]
     for rule, combine in RULES.items():
+        calibrate = maps.get(rule, lambda s: s)
         for k in ks:
             pred = {}
             for u in uids:
-                scored = sorted(((combine(p, q), v) for v, p, q in found[u]), key=lambda t: -t[0])[:k]
+                scored = sorted(((calibrate(combine(p, q)), v) for v, p, q in found[u]), key=lambda t: -t[0])[:k]
                 pred[u] = noisy_or(comps, frame, scored)
             print("%-15s K=%2d  score %.4f  mean location AUC %.4f  AUC Aneurysm Present %.4f" % ((rule, k) + score(truth, pred, names, uids)))
 
