@@ -177,14 +177,17 @@ public struct CandidateClassifierTraining {
         return found
     }
 
-    /// The detector's heatmap of `uid`, written beside its peaks (`<uid>.heatmap.f32`, 3 MB for the usual
-    /// grid): the dot filter's candidates take their heatmap value from it.
+    /// The detector's heatmap of `uid`; with `dotFilter`, also written beside its peaks
+    /// (`<uid>.heatmap.f32`, 3 MB for the usual grid), since the filter's candidates take their heatmap
+    /// value from it. Without the filter nothing reads it again, so it is not written.
     func inferHeatmap(_ uid: String, input: [Float], predictor: Predictor, folder: String) throws -> [Float] {
         guard let heat = try predictor.infer(input, heatmap: true).heatmap else {
             throw TorchError.invalidArgument("\(detectorWeights) gives no heatmap: candidate classifiers need detector weights")
         }
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        try AtomicFile.write(heat.withUnsafeBytes { Data($0) }, to: "\(folder)/\(uid).heatmap.f32")
+        if dotFilter != nil {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try AtomicFile.write(heat.withUnsafeBytes { Data($0) }, to: "\(folder)/\(uid).heatmap.f32")
+        }
         return heat
     }
 

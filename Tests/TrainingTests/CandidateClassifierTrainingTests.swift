@@ -178,6 +178,7 @@ import Training
         let uid = try RSNATables.readLabels("\(root)/data/train.csv").map(\.seriesInstanceUID).sorted()[1]
         let stored = "\(try training.peaksFolder(cache))/\(uid).json"
         #expect(stored.hasPrefix(cache.folder + "/peaks-"))
+        #expect(!FileManager.default.fileExists(atPath: "\(try training.peaksFolder(cache))/\(uid).heatmap.f32"), "no heatmap kept without the dot filter")
         var elsewhere = training
         elsewhere.output = "\(root)/another-run"
         let first = try elsewhere.examples([uid], cache: cache, predictor: predictor, seriesRoot: "\(root)/data/series").filter(\.isPeak)
@@ -524,6 +525,7 @@ import Training
                 #expect(example.positive == near)
             }
             #expect(FileManager.default.fileExists(atPath: "\(cache.folder)/dots-5-8.0/\(uid).json"), "kept for the next run")
+            #expect(FileManager.default.fileExists(atPath: "\(try training.peaksFolder(cache))/\(uid).heatmap.f32"), "the heatmap too")
         }
         #expect(expected.values.map(\.count).reduce(0, +) > 0, "the filter adds candidates away from the peaks")
 
