@@ -278,6 +278,11 @@ struct Evaluate: ParsableCommand {
         }
         print("worst false positives (highest Aneurysm Present among negatives):")
         for i in fp { print(String(format: "  %@  p=%.3f  %@", matched[i].seriesInstanceUID, p[i][ap], matched[i].modality.rawValue)) }
+        let rocPath = roc ?? (((predictions as NSString).deletingLastPathComponent as NSString).appendingPathComponent("roc.png"))
+        if let plot = LinePlot.roc(predictions: p, truth: matched.map(\.labels), score: result) {
+            try AtomicFile.write(try plot.png(), to: rocPath)
+            print("ROC curves: \(rocPath)")
+        }
         if let results {
             if let synthTruth {
                 try scoreDetection(ResultsFolder(results), synthTruth: synthTruth, labelled: matched)
@@ -287,11 +292,6 @@ struct Evaluate: ParsableCommand {
                 }
                 try scoreDetection(ResultsFolder(results), localizers: localizers, seriesRoot: series, labelled: matched)
             }
-        }
-        let rocPath = roc ?? (((predictions as NSString).deletingLastPathComponent as NSString).appendingPathComponent("roc.png"))
-        if let plot = LinePlot.roc(predictions: p, truth: matched.map(\.labels), score: result) {
-            try AtomicFile.write(try plot.png(), to: rocPath)
-            print("ROC curves: \(rocPath)")
         }
     }
 
@@ -307,11 +307,21 @@ struct Evaluate: ParsableCommand {
         return (candidates, labelled.count - candidates.count)
     }
 
+    /// The recorded candidates, refusing a folder that holds none for any labelled series: that is a
+    /// wrong folder (or predictions without the candidate readout), not a detector that found nothing.
+    func candidatesOrRefuse(_ folder: ResultsFolder, _ labelled: [SeriesLabels]) throws -> (candidates: [String: [DetectionScore.Candidate]], missing: Int) {
+        let recorded = recordedCandidates(folder, labelled)
+        guard !recorded.candidates.isEmpty else {
+            throw ValidationError("\(results ?? "--results") holds no candidates for any of the \(labelled.count) labelled series: give the folder `willis predict --results` wrote with the candidate readout")
+        }
+        return recorded
+    }
+
     /// Places every localizer point in its series' patient space and scores the recorded candidates.
     func scoreDetection(_ folder: ResultsFolder, localizers: String, seriesRoot: String, labelled: [SeriesLabels]) throws {
         var byUID: [String: [LocalizerPoint]] = [:]
         for p in try RSNATables.readLocalizers(localizers) { byUID[p.seriesInstanceUID, default: []].append(p) }
-        let (candidates, missing) = recordedCandidates(folder, labelled)
+        let (candidates, missing) = try candidatesOrRefuse(folder, labelled)
         var truth: [String: [[Double]]] = [:]
         var unplaced = 0
         for uid in candidates.keys {
@@ -332,7 +342,7 @@ struct Evaluate: ParsableCommand {
     func scoreDetection(_ folder: ResultsFolder, synthTruth: String, labelled: [SeriesLabels]) throws {
         var byUID: [String: [SynthAneurysm]] = [:]
         for a in try SynthAneurysm.read(synthTruth) { byUID[a.seriesInstanceUID, default: []].append(a) }
-        let (candidates, missing) = recordedCandidates(folder, labelled)
+        let (candidates, missing) = try candidatesOrRefuse(folder, labelled)
         func targets(_ counted: @escaping (SynthAneurysm) -> Bool) -> [String: [DetectionScore.Target]] {
             byUID.mapValues { $0.map { DetectionScore.Target(lps: [$0.center.x, $0.center.y, $0.center.z], counted: counted($0)) } }
         }
