@@ -115,11 +115,12 @@ public struct CandidateClassifierTraining {
                 CandidateClassifier.cube(input, shape: preparation.inputShape,
                                          centre: CandidateClassifier.sampleCentre(gridVoxel: voxel, subdivision: n), size: size)
             }
-            var found = readingPeaks ? try peaks(uid, input: input, predictor: predictor, folder: folder, signature: signature) : []
+            var found: [HeatmapPeak] = [], inferred: [Float]? = nil
+            if readingPeaks { (found, inferred) = try peaks(uid, input: input, predictor: predictor, folder: folder, signature: signature) }
             if readingPeaks, let dots = dotFilter {
                 let points = try dotCandidates(uid, seriesRoot: seriesRoot, cache: cache)
                 found = HeatmapPeak.adding(Array(points.prefix(dots.count)), source: .dotFilter, to: found,
-                                           heatmap: try heatmap(uid, input: input, predictor: predictor, folder: folder),
+                                           heatmap: try inferred ?? heatmap(uid, input: input, predictor: predictor, folder: folder),
                                            shape: preparation.shape, spacing: preparation.spacing, separationMM: dots.separationMM)
             }
             for peak in found {
@@ -157,8 +158,9 @@ public struct CandidateClassifierTraining {
 
     /// The detector's peaks on the prepared `input` of `uid`. Reading them costs a prediction per series,
     /// the most of a run, so they are kept in `folder` and read back by any later run with the same
-    /// detector `signature` and peak settings.
-    func peaks(_ uid: String, input: [Float], predictor: Predictor, folder: String, signature: String) throws -> [HeatmapPeak] {
+    /// detector `signature` and peak settings. The heatmap comes back too when it was inferred here (nil
+    /// when the peaks were read from the cache), so the dot filter's candidates need not read it again.
+    func peaks(_ uid: String, input: [Float], predictor: Predictor, folder: String, signature: String) throws -> (peaks: [HeatmapPeak], heatmap: [Float]?) {
         struct Stored: Codable {
             var detector: String, count: Int, threshold: Float
             var voxels: [[Int]], probabilities: [Double]
@@ -166,7 +168,7 @@ public struct CandidateClassifierTraining {
         let path = "\(folder)/\(uid).json"
         if let data = FileManager.default.contents(atPath: path), let old = try? JSONDecoder().decode(Stored.self, from: data),
            old.detector == signature, old.count == peaksPerSeries, old.threshold == peakThreshold, old.voxels.count == old.probabilities.count {
-            return zip(old.voxels, old.probabilities).map { HeatmapPeak(voxel: $0, probability: $1) }
+            return (zip(old.voxels, old.probabilities).map { HeatmapPeak(voxel: $0, probability: $1) }, nil)
         }
         let heat = try inferHeatmap(uid, input: input, predictor: predictor, folder: folder)
         let found = HeatmapPeak.find(heat, shape: predictor.preparation.shape, count: peaksPerSeries, threshold: peakThreshold)
@@ -174,7 +176,7 @@ public struct CandidateClassifierTraining {
                             voxels: found.map(\.voxel), probabilities: found.map(\.probability))
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try AtomicFile.write(try JSONEncoder().encode(stored), to: path)
-        return found
+        return (found, heat)
     }
 
     /// The detector's heatmap of `uid`; with `dotFilter`, also written beside its peaks

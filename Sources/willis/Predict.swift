@@ -297,31 +297,26 @@ struct Evaluate: ParsableCommand {
 
     func fmt(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "undefined" }
 
-    /// The candidates recorded for the labelled series, and how many of those series have none.
-    func recordedCandidates(_ folder: ResultsFolder, _ labelled: [SeriesLabels]) -> (candidates: [String: [DetectionScore.Candidate]], missing: Int) {
+    /// The candidates recorded for the labelled series, and how many of those series have none. A folder
+    /// with none for any labelled series is refused: that is a wrong folder (or predictions without the
+    /// candidate readout), not a detector that found nothing.
+    func recordedCandidates(_ folder: ResultsFolder, _ labelled: [SeriesLabels]) throws -> (candidates: [String: [DetectionScore.Candidate]], missing: Int) {
         var candidates: [String: [DetectionScore.Candidate]] = [:]
         for row in labelled {
             guard let list = folder.result(row.seriesInstanceUID)?.candidates else { continue }
             candidates[row.seriesInstanceUID] = list.map { DetectionScore.Candidate(lps: $0.lps, probability: $0.probability) }
         }
-        return (candidates, labelled.count - candidates.count)
-    }
-
-    /// The recorded candidates, refusing a folder that holds none for any labelled series: that is a
-    /// wrong folder (or predictions without the candidate readout), not a detector that found nothing.
-    func candidatesOrRefuse(_ folder: ResultsFolder, _ labelled: [SeriesLabels]) throws -> (candidates: [String: [DetectionScore.Candidate]], missing: Int) {
-        let recorded = recordedCandidates(folder, labelled)
-        guard !recorded.candidates.isEmpty else {
-            throw ValidationError("\(results ?? "--results") holds no candidates for any of the \(labelled.count) labelled series: give the folder `willis predict --results` wrote with the candidate readout")
+        guard !candidates.isEmpty else {
+            throw ValidationError("\(folder.root) holds no candidates for any of the \(labelled.count) labelled series: give the folder `willis predict --results` wrote with the candidate readout")
         }
-        return recorded
+        return (candidates, labelled.count - candidates.count)
     }
 
     /// Places every localizer point in its series' patient space and scores the recorded candidates.
     func scoreDetection(_ folder: ResultsFolder, localizers: String, seriesRoot: String, labelled: [SeriesLabels]) throws {
         var byUID: [String: [LocalizerPoint]] = [:]
         for p in try RSNATables.readLocalizers(localizers) { byUID[p.seriesInstanceUID, default: []].append(p) }
-        let (candidates, missing) = try candidatesOrRefuse(folder, labelled)
+        let (candidates, missing) = try recordedCandidates(folder, labelled)
         var truth: [String: [[Double]]] = [:]
         var unplaced = 0
         for uid in candidates.keys {
@@ -342,7 +337,7 @@ struct Evaluate: ParsableCommand {
     func scoreDetection(_ folder: ResultsFolder, synthTruth: String, labelled: [SeriesLabels]) throws {
         var byUID: [String: [SynthAneurysm]] = [:]
         for a in try SynthAneurysm.read(synthTruth) { byUID[a.seriesInstanceUID, default: []].append(a) }
-        let (candidates, missing) = try candidatesOrRefuse(folder, labelled)
+        let (candidates, missing) = try recordedCandidates(folder, labelled)
         func targets(_ counted: @escaping (SynthAneurysm) -> Bool) -> [String: [DetectionScore.Target]] {
             byUID.mapValues { $0.map { DetectionScore.Target(lps: [$0.center.x, $0.center.y, $0.center.z], counted: counted($0)) } }
         }

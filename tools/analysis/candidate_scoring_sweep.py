@@ -17,6 +17,7 @@ import os
 import sys
 
 import numpy as np
+from safetensors import safe_open
 
 sys.path.insert(0, os.path.dirname(__file__))
 from readout_sweep import noisy_or, score, setting  # noqa: E402
@@ -30,9 +31,8 @@ RULES = {
 
 def calibrations(path):
     """The classifier weights' calibration per rule: σ(slope · logit(s) + intercept)."""
-    with open(path, "rb") as f:
-        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
-    maps = json.loads(header.get("__metadata__", {}).get("willis_candidate_calibration", "{}"))
+    with safe_open(path, "np") as f:
+        maps = json.loads((f.metadata() or {}).get("willis_candidate_calibration", "{}"))
     def calibrated(m):
         def apply(s):
             c = np.clip(s, 1e-6, 1 - 1e-6)
