@@ -10,6 +10,11 @@ import VolumeCore
 /// candidates for a classifier, not a score. Derivatives follow scipy.ndimage.gaussian_filter (kernels
 /// truncated at 4σ, mirrored edges), the definition in tools/analysis/hessian_blobs.py.
 public struct DotFilter: Sendable, Equatable {
+    /// Names the candidates this code returns: raise it whenever a change here moves them, so that
+    /// candidates kept on disk by an earlier version (`willis train-candidates`' cache) are made again
+    /// rather than read back.
+    public static let revision = 1
+
     /// Gaussian scales in mm: aneurysms of 1.5–8 mm across.
     public var scalesMM: [Double] = [0.5, 0.8, 1.2, 1.8]
 
