@@ -118,7 +118,9 @@ public struct BatchPrediction {
             let key = ResultsFolder.key(for: prepared.uid ?? (folders[i] as NSString).lastPathComponent)
             if let input = prepared.input {
                 do {
-                    let result = try predictor.infer(input, heatmap: results != nil, dotCandidates: prepared.dotCandidates)
+                    let result = try predictor.infer(input, heatmap: results != nil, dotCandidates: prepared.dotCandidates, contrast: prepared.modality.map {
+                        DotFilter.VesselContrast(modality: $0, seriesDescription: prepared.seriesDescription)
+                    })
                     outcome.probabilities = result.probabilities
                     if let results, let grid = prepared.grid {
                         evidence = try Evidence.write(input: predictor.preparation.onGrid(input), heatmap: result.heatmap, peaks: result.peaks, grid: grid,

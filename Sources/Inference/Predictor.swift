@@ -135,13 +135,22 @@ public final class Predictor {
     }
 
     /// A classifier's probability for the cube of the prepared `input` around each peak: the mean of
-    /// the cube's and its left-right mirror's.
-    func classify(_ input: [Float], _ peaks: [HeatmapPeak], _ member: CandidateStage.Member) throws -> [Double] {
+    /// the cube's and its left-right mirror's. A classifier trained on aligned contrast needs the series'
+    /// `contrast`, and negates the cubes of a dark-vessel one as training did.
+    func classify(_ input: [Float], _ peaks: [HeatmapPeak], _ member: CandidateStage.Member, contrast: DotFilter.VesselContrast?) throws -> [Double] {
         guard !peaks.isEmpty else { return [] }
         let size = member.settings.patchSize, n = preparation.inputSubdivision
+        var darkVessels = false
+        if member.settings.alignsContrast == true {
+            guard let contrast else {
+                throw TorchError.invalidArgument("\(member.path) was trained on contrast-aligned cubes: it needs the series' modality to score candidates")
+            }
+            darkVessels = contrast == .darkMR
+        }
         let cubes = peaks.flatMap { peak in
-            CandidateClassifier.cube(input, shape: preparation.inputShape,
-                                     centre: CandidateClassifier.sampleCentre(gridVoxel: peak.voxel.map(Double.init), subdivision: n), size: size)
+            CandidateClassifier.aligned(CandidateClassifier.cube(input, shape: preparation.inputShape,
+                                                                 centre: CandidateClassifier.sampleCentre(gridVoxel: peak.voxel.map(Double.init), subdivision: n), size: size),
+                                        darkVessels: darkVessels)
         }
         return try Torch.withNoGrad {
             let x = try Tensor(cubes, shape: [peaks.count, 1, size, size, size], device: device)
@@ -265,8 +274,14 @@ public final class Predictor {
     /// Probabilities for a series already read.
     public func predict(_ series: Series) throws -> (uid: String, probabilities: [Double], warnings: [String]) {
         let (input, record) = prepareWithRecord(series)
-        let result = try infer(input, heatmap: false, dotCandidates: dotCandidates(series, record: record))
+        let result = try infer(input, heatmap: false, dotCandidates: dotCandidates(series, record: record), contrast: Self.vesselContrast(series))
         return (series.seriesInstanceUID, result.probabilities, series.warnings + Self.warnings(input: input, record: record))
+    }
+
+    /// Whether `series`' vessels are bright (CT, MRA, T1 post-contrast) or dark (T2), from its modality and
+    /// description: the dot filter and a contrast-aligned second stage read them so.
+    public static func vesselContrast(_ series: Series) -> DotFilter.VesselContrast {
+        DotFilter.VesselContrast(modality: series.modality, seriesDescription: series.seriesDescription)
     }
 
     /// The dot filter's candidates of `series` as voxels of its prepared grid (`record`), when the second
@@ -274,8 +289,7 @@ public final class Predictor {
     /// series' own voxels (about 1.5 s for a medium series), safe on any thread.
     public func dotCandidates(_ series: Series, record: PreparationRecord?) -> [[Int]] {
         guard let dots = candidateStage?.settings.dotFilter, dots.count > 0, let record else { return [] }
-        let contrast = DotFilter.VesselContrast(modality: series.modality, seriesDescription: series.seriesDescription)
-        return DotFilter().candidates(series.volume, contrast: contrast, count: dots.count, depthMM: dots.depthMM,
+        return DotFilter().candidates(series.volume, contrast: Self.vesselContrast(series), count: dots.count, depthMM: dots.depthMM,
                                       on: record.output, shape: preparation.shape)
     }
 
@@ -317,8 +331,9 @@ public final class Predictor {
     /// with Left and Right exchanged, its heatmap mirrored back.
     /// With the candidate readout, `peaks` are the candidates it read, strongest first (scored by the
     /// candidate classifier when there is one). A second stage trained with the dot filter's candidates
-    /// also scores `dotCandidates` (grid voxels, from `dotCandidates(_:record:)`) beside the peaks.
-    public func infer(_ input: [Float], heatmap: Bool, dotCandidates: [[Int]] = []) throws -> (probabilities: [Double], heatmap: [Float]?, peaks: [HeatmapPeak]?) {
+    /// also scores `dotCandidates` (grid voxels, from `dotCandidates(_:record:)`) beside the peaks; one
+    /// trained on aligned contrast needs the series' `contrast` (`vesselContrast(_:)`).
+    public func infer(_ input: [Float], heatmap: Bool, dotCandidates: [[Int]] = [], contrast: DotFilter.VesselContrast? = nil) throws -> (probabilities: [Double], heatmap: [Float]?, peaks: [HeatmapPeak]?) {
         let x = try Tensor(input, shape: [1, 1] + preparation.inputShape, device: device)
         var probabilities = [Double](repeating: 0, count: 14)
         var heat: [Float]?
@@ -342,7 +357,7 @@ public final class Predictor {
                     found = HeatmapPeak.adding(Array(dotCandidates.prefix(dots.count)), source: .dotFilter, to: found, heatmap: heat,
                                                shape: preparation.shape, spacing: preparation.spacing, separationMM: dots.separationMM)
                 }
-                let q = try stage.members.map { try classify(input, found, $0) }
+                let q = try stage.members.map { try classify(input, found, $0, contrast: contrast) }
                 found = stage.scoring.rescore(found, classifiers: q, calibrations: stage.calibrations)
             } else {
                 found = HeatmapPeak.find(heat, shape: preparation.shape, count: candidates.count, threshold: candidates.threshold)

@@ -90,6 +90,14 @@ public final class CandidateClassifier {
         return out
     }
 
+    /// `cube` as a classifier trained on aligned contrast sees it: negated where the series' vessels are
+    /// dark (T2's flow voids), so that an aneurysm is a bright ball in every modality and the few dark-vessel
+    /// aneurysms share what the network learns from the many bright ones. A sign is enough: the instance
+    /// norm after the first convolution takes away any offset, so the brain's level need not be known.
+    public static func aligned(_ cube: [Float], darkVessels: Bool) -> [Float] {
+        darkVessels ? cube.map { -$0 } : cube
+    }
+
     /// Where the centre of the grid voxel (i, j, k) lies in the image's samples when the image is sampled
     /// `subdivision` times finer than the grid.
     public static func sampleCentre(gridVoxel v: [Double], subdivision n: Int) -> [Double] {
@@ -111,15 +119,19 @@ public struct CandidateClassifierSettings: Codable, Sendable, Equatable {
     /// When set, the classifier was trained on the dot filter's candidates too, and prediction must add
     /// them to the heatmap's peaks as training did (weights written before this setting have none).
     public var dotFilter: DotFilterCandidates?
+    /// When true, the classifier was trained on cubes whose dark-vessel series were negated
+    /// (`CandidateClassifier.aligned`), and prediction must negate them too (nil in older weights: not).
+    public var alignsContrast: Bool?
 
     public init(baseFilters: Int, patchSize: Int, peaksPerSeries: Int, peakThreshold: Float, preparation: String,
-                dotFilter: DotFilterCandidates? = nil) {
+                dotFilter: DotFilterCandidates? = nil, alignsContrast: Bool? = nil) {
         self.baseFilters = baseFilters
         self.patchSize = patchSize
         self.peaksPerSeries = peaksPerSeries
         self.peakThreshold = peakThreshold
         self.preparation = preparation
         self.dotFilter = dotFilter
+        self.alignsContrast = alignsContrast
     }
 }
 

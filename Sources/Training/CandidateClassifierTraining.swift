@@ -59,6 +59,9 @@ public struct CandidateClassifierTraining {
     /// A second source of candidates: the dot filter's maxima on each series' own voxels, added to the
     /// heatmap's peaks in training, in scoring and (through the weights' settings) in prediction.
     public var dotFilter: DotFilterCandidates?
+    /// Cubes of dark-vessel series (T2) are negated, in training and (through the weights' settings) in
+    /// prediction, so that an aneurysm is bright in every modality (`CandidateClassifier.aligned`).
+    public var alignContrast = false
     public var seed: UInt64 = 0
     public var device: Device = .cpu
     public var log: (String) -> Void = { print($0) }
@@ -98,8 +101,10 @@ public struct CandidateClassifierTraining {
 
     /// The examples of the series `uids` of `cache`, with the detector read through `predictor` (and,
     /// with `dotFilter`, the dot filter through the series under `seriesRoot`); with `readingPeaks`
-    /// false, only the localizer points' cubes.
-    public func examples(_ uids: [String], cache: PreprocessedCache, predictor: Predictor, seriesRoot: String, readingPeaks: Bool = true) throws -> [Example] {
+    /// false, only the localizer points' cubes. With `alignContrast`, `modalities` (the tables' names,
+    /// by UID) says which series have dark vessels; a series missing from it is refused.
+    public func examples(_ uids: [String], cache: PreprocessedCache, predictor: Predictor, seriesRoot: String, readingPeaks: Bool = true,
+                         modalities: [String: String] = [:]) throws -> [Example] {
         let preparation = predictor.preparation
         let n = preparation.inputSubdivision
         let size = patchSize + 2 * jitter
@@ -111,9 +116,17 @@ public struct CandidateClassifierTraining {
             progress(stage, done, uids.count)
             let input = try cache.load(uid)
             let targets = try cache.detectionTargets(uid).points
+            var darkVessels = false
+            if alignContrast {
+                guard let modality = modalities[uid] else {
+                    throw DatasetError(file: "\(seriesRoot)/\(uid)", reason: "no modality for the series: aligned contrast needs to know whether its vessels are dark")
+                }
+                darkVessels = DotFilter.VesselContrast(modality: modality) == .darkMR
+            }
             func cube(_ voxel: [Double]) -> [Float] {
-                CandidateClassifier.cube(input, shape: preparation.inputShape,
-                                         centre: CandidateClassifier.sampleCentre(gridVoxel: voxel, subdivision: n), size: size)
+                CandidateClassifier.aligned(CandidateClassifier.cube(input, shape: preparation.inputShape,
+                                                                     centre: CandidateClassifier.sampleCentre(gridVoxel: voxel, subdivision: n), size: size),
+                                            darkVessels: darkVessels)
             }
             var found: [HeatmapPeak] = [], inferred: [Float]? = nil
             if readingPeaks { (found, inferred) = try peaks(uid, input: input, predictor: predictor, folder: folder, signature: signature) }
@@ -205,10 +218,11 @@ public struct CandidateClassifierTraining {
 
     /// The dot filter's candidates of `uid` (its series under `seriesRoot`) as voxels of its prepared grid
     /// (the record in `cache`), kept beside the prepared inputs: the filter costs a read of the series
-    /// and about 1.5 s. Kept per filter setting (`DotFilterCandidates.count` and `depthMM`).
+    /// and about 1.5 s. Kept per filter setting (`DotFilterCandidates.count` and `depthMM`) and per
+    /// version of the filter's code (`DotFilter.revision`).
     func dotCandidates(_ uid: String, seriesRoot: String, cache: PreprocessedCache) throws -> [[Int]] {
         guard let dots = dotFilter else { return [] }
-        let folder = "\(cache.folder)/dots-\(dots.count)-\(dots.depthMM)"
+        let folder = "\(cache.folder)/dots-r\(DotFilter.revision)-\(dots.count)-\(dots.depthMM)"
         let path = "\(folder)/\(uid).json"
         if let data = FileManager.default.contents(atPath: path), let kept = try? JSONDecoder().decode([[Int]].self, from: data) {
             return kept
@@ -296,7 +310,7 @@ public struct CandidateClassifierTraining {
 
     /// The series of the RSNA-layout folder `root`, prepared through the cache; those that fail are logged
     /// and left out.
-    func prepared(_ root: String, preparation: Preparation) throws -> (cache: PreprocessedCache, uids: [String]) {
+    func prepared(_ root: String, preparation: Preparation) throws -> (cache: PreprocessedCache, uids: [String], modalities: [String: String]) {
         let labels = try RSNATables.readLabels("\(root)/train.csv")
         let cache = PreprocessedCache(root: cacheRoot ?? "\(root)/.willis-cache", preparation: preparation)
         let items = labels.map { (uid: $0.seriesInstanceUID, modality: $0.modality.rawValue) }
@@ -304,7 +318,8 @@ public struct CandidateClassifierTraining {
                                      segmentationRoot: "\(root)/segmentations")
         for f in failed { log("skipped series \(f.uid) of \(root): \(f.error)") }
         let failedUIDs = Set(failed.map(\.uid))
-        return (cache, items.map(\.uid).filter { !failedUIDs.contains($0) }.sorted())
+        return (cache, items.map(\.uid).filter { !failedUIDs.contains($0) }.sorted(),
+                Dictionary(items.map { ($0.uid, $0.modality) }, uniquingKeysWith: { first, _ in first }))
     }
 
     /// A series in two of the folders would be trained and scored on, or counted twice, and (with one
@@ -334,7 +349,7 @@ public struct CandidateClassifierTraining {
         // after minutes of preparation.
         try Self.checkDisjoint(try folders.map { ($0, try RSNATables.readLabels("\($0)/train.csv").map(\.seriesInstanceUID)) })
         let prepared = try folders.map { try self.prepared($0, preparation: preparation) }
-        let (cache, uids) = prepared[0]
+        let (cache, uids, modalities) = prepared[0]
         let minimum = validationRoot == nil ? 2 : 1
         guard uids.count >= minimum else {
             throw DatasetError(file: "\(dataRoot)/train.csv", reason: "\(uids.count) series could be prepared; at least \(minimum) needed"
@@ -343,17 +358,19 @@ public struct CandidateClassifierTraining {
         let heldOutUIDs = validationRoot == nil ? Set(uids.enumerated().filter { $0.offset % 10 == 0 }.map(\.element)) : []
         // Sizes are checked before the long part, reading the peaks.
         try CandidateClassifier.checkSizes(baseFilters: baseFilters, patchSize: patchSize)
-        let all = try examples(uids, cache: cache, predictor: predictor, seriesRoot: "\(dataRoot)/series")
+        let all = try examples(uids, cache: cache, predictor: predictor, seriesRoot: "\(dataRoot)/series", modalities: modalities)
         var training = all.filter { !heldOutUIDs.contains($0.uid) }
         let heldOut: [Example]
         if validationRoot != nil {
-            heldOut = try examples(prepared[1].uids, cache: prepared[1].cache, predictor: predictor, seriesRoot: "\(folders[1])/series").filter(\.isPeak)
+            heldOut = try examples(prepared[1].uids, cache: prepared[1].cache, predictor: predictor, seriesRoot: "\(folders[1])/series",
+                                   modalities: prepared[1].modalities).filter(\.isPeak)
         } else {
             heldOut = all.filter { heldOutUIDs.contains($0.uid) && $0.isPeak }
         }
         let pointsOnly = zip(folders, prepared).dropFirst(validationRoot == nil ? 1 : 2)
         let extra = try pointsOnly.flatMap { root, folder in
-            try examples(folder.uids, cache: folder.cache, predictor: predictor, seriesRoot: "\(root)/series", readingPeaks: false)
+            try examples(folder.uids, cache: folder.cache, predictor: predictor, seriesRoot: "\(root)/series", readingPeaks: false,
+                         modalities: folder.modalities)
         }
         training += extra
         let positives = training.filter(\.positive), negatives = training.filter { !$0.positive }
@@ -410,7 +427,8 @@ public struct CandidateClassifierTraining {
         let classifierAUC = heldOut.isEmpty ? nil : areaUnderROC(scores: q, labels: truth)
         let calibrations = Self.calibrations(heldOut, q: q, source: validationRoot.map { "peaks of \($0)" } ?? "peaks of held-out training series")
         let settings = CandidateClassifierSettings(baseFilters: baseFilters, patchSize: patchSize, peaksPerSeries: peaksPerSeries,
-                                                   peakThreshold: peakThreshold, preparation: preparation.cacheKey, dotFilter: dotFilter)
+                                                   peakThreshold: peakThreshold, preparation: preparation.cacheKey, dotFilter: dotFilter,
+                                                   alignsContrast: alignContrast ? true : nil)
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         var metadata = ["willis_model": "candidate_classifier",
                         CandidateClassifierSettings.metadataKey: String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)]

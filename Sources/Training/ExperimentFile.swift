@@ -261,6 +261,7 @@ public enum ExperimentFile {
     ///     permute_axes = false   # training cubes also take their axes in a random order
     ///     dot_candidates = 0     # above 0: this many dot-filter candidates per series beside the peaks
     ///     dot_depth_mm = 16      # ... inside the head less a shell this deep
+    ///     align_contrast = false # negate the cubes of dark-vessel series (T2), so aneurysms are bright in all
     ///     seed = 0
     public static func applyCandidates(_ entries: [String: (value: Value, line: Int)], to training: inout CandidateClassifierTraining) throws {
         var dotDepthMM: Double?
@@ -298,6 +299,9 @@ public enum ExperimentFile {
                 let count = try integer(0...1000)
                 training.dotFilter = count == 0 ? nil : DotFilterCandidates(count: count, depthMM: training.dotFilter?.depthMM ?? 16)
             case "dot_depth_mm": dotDepthMM = try number(0...200)
+            case "align_contrast":
+                guard case let .bool(v) = value else { throw Error(line: line, reason: "'\(key)' needs true or false") }
+                training.alignContrast = v
             case "seed": training.seed = UInt64(try integer(0...Int(Int32.max)))
             default: throw Error(line: line, reason: "unknown setting '\(key)'")
             }

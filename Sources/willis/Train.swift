@@ -245,6 +245,7 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Flag(help: "Training cubes also take their axes in a random order, beside the random flips.") var permuteAxes = false
     @Option(help: "Also classify this many of the dot filter's candidates per series (willis candidates; read at each series' own voxels, kept in the cache), beside the heatmap's peaks; willis predict then adds them too (default 0: none).") var dotCandidates: Int?
     @Option(help: "With --dot-candidates: look this deep inside the head's outer surface, in mm (default 16).") var dotDepthMM: Double?
+    @Flag(help: "Negate the cubes of dark-vessel series (T2's flow voids), in training and through the weights in willis predict, so that an aneurysm is a bright ball in every modality.") var alignContrast = false
     @Option(help: "Seed (default 0).") var seed: UInt64?
 
     func validate() throws {
@@ -273,6 +274,7 @@ struct TrainCandidatesCommand: ParsableCommand {
         if let patchSize { training.patchSize = patchSize }
         if let matchMM { training.matchMM = matchMM }
         if permuteAxes { training.permuteAxes = true }
+        if alignContrast { training.alignContrast = true }
         if let hardNegativePower {
             guard (0...16).contains(hardNegativePower) else { throw ValidationError("--hard-negative-power must be between 0 and 16") }
             training.hardNegativePower = hardNegativePower

@@ -165,6 +165,65 @@ import Training
         }
     }
 
+    /// With aligned contrast, the cubes of a T2 series (dark vessels) are negated in training and in
+    /// prediction, those of the other modalities not; the weights say so, prediction reads the series'
+    /// modality and description for it (one by one and in batches alike), and refuses to score
+    /// candidates without them.
+    @Test func alignedContrastNegatesTheCubesOfDarkVesselSeries() throws {
+        let root = try temporaryDirectory()
+        let detector = try detectorWithPrior(seed: 45, in: root)  // two T2 series of six
+        var training = training(root, detector: detector)
+        training.alignContrast = true
+        try training.run()
+
+        let predictor = try Predictor(weights: detector)
+        let cache = PreprocessedCache(root: "\(root)/data/.willis-cache", preparation: predictor.preparation)
+        let labels = try RSNATables.readLabels("\(root)/data/train.csv")
+        let modalities = Dictionary(uniqueKeysWithValues: labels.map { ($0.seriesInstanceUID, $0.modality.rawValue) })
+        let dark = try #require(labels.first { $0.modality.rawValue == "MRI T2" }?.seriesInstanceUID, "the data holds a T2 series")
+        let bright = try #require(labels.first { $0.modality.rawValue != "MRI T2" }?.seriesInstanceUID)
+        for uid in [dark, bright] {
+            let input = try cache.load(uid)
+            let heat = try #require(try predictor.infer(input, heatmap: true).heatmap)
+            let peaks = HeatmapPeak.find(heat, shape: [16, 32, 32], count: 6, threshold: 0)
+            let mine = try training.examples([uid], cache: cache, predictor: predictor, seriesRoot: "\(root)/data/series", modalities: modalities)
+            let sign: Float = uid == dark ? -1 : 1
+            for (example, peak) in zip(mine.filter(\.isPeak), peaks) {
+                let plain = CandidateClassifier.cube(input, shape: [16, 32, 32], centre: peak.voxel.map(Double.init), size: 8 + 2 * training.jitter)
+                #expect(example.cube == plain.map { sign * $0 })
+            }
+            #expect(mine.filter(\.isPeak).count == peaks.count && !peaks.isEmpty)
+        }
+        #expect(throws: DatasetError.self, "a series of unknown modality is refused") {
+            try training.examples([dark], cache: cache, predictor: predictor, seriesRoot: "\(root)/data/series")
+        }
+
+        let weights = "\(root)/stage2/candidate-classifier.safetensors"
+        let settings = try JSONDecoder().decode(CandidateClassifierSettings.self,
+                                                from: Data(try #require(try SafeTensorsFile(path: weights).metadata[CandidateClassifierSettings.metadataKey]).utf8))
+        #expect(settings.alignsContrast == true)
+
+        try predictor.useCandidateClassifier(at: weights, scoring: .classifier)
+        let member = try #require(predictor.candidateStage).members[0].classifier
+        let series = try SeriesLoader().load("\(root)/data/series/\(dark)")
+        #expect(Predictor.vesselContrast(series) == .darkMR, "the T2 series' description names it")
+        let input = predictor.prepare(series)
+        let result = try predictor.infer(input, heatmap: false, contrast: .darkMR)
+        let peaks = try #require(result.peaks)
+        for peak in peaks {
+            let cube = CandidateClassifier.cube(input, shape: [16, 32, 32], centre: peak.voxel.map(Double.init), size: 8)
+            let x = try Tensor(cube.map { -$0 }, shape: [1, 1, 8, 8, 8])
+            let q = try Torch.withNoGrad { (try member(x).sigmoid().item() + member(x.flip([4])).sigmoid().item()) / 2 }
+            #expect(abs(try #require(peak.classifier) - q) < 1e-6)
+        }
+        #expect(try predictor.predict(series).probabilities == result.probabilities)
+        let pipeline = BatchPrediction(workers: 1, queueDepth: 1)
+        pipeline.run(["\(root)/data/series/\(dark)"], predictor: predictor, loader: SeriesLoader()) { _, outcome in
+            #expect(outcome.error == nil && outcome.probabilities == result.probabilities, "\(outcome.error ?? "")")
+        }
+        #expect(throws: TorchError.self, "no contrast, no score") { try predictor.infer(input, heatmap: false) }
+    }
+
     /// The detector's peaks are kept in the cache and read back by the next run with the same detector
     /// weights, into any output folder (a stored peak that was changed by hand comes back changed), and
     /// read again from the detector once its weights file changes.
@@ -524,7 +583,7 @@ import Training
                 }
                 #expect(example.positive == near)
             }
-            #expect(FileManager.default.fileExists(atPath: "\(cache.folder)/dots-5-8.0/\(uid).json"), "kept for the next run")
+            #expect(FileManager.default.fileExists(atPath: "\(cache.folder)/dots-r\(DotFilter.revision)-5-8.0/\(uid).json"), "kept for the next run")
             #expect(FileManager.default.fileExists(atPath: "\(try training.peaksFolder(cache))/\(uid).heatmap.f32"), "the heatmap too")
         }
         #expect(expected.values.map(\.count).reduce(0, +) > 0, "the filter adds candidates away from the peaks")
