@@ -45,6 +45,8 @@ public struct BatchPrediction {
         var identifying: [String: String]?
         /// The dot filter's candidates on the grid, when the second stage reads them.
         var dotCandidates: [[Int]] = []
+        /// Whether the series' vessels are bright or dark, for a contrast-aligned second stage.
+        var contrast: DotFilter.VesselContrast?
         var error: String?
         var warnings: [String]
         var seconds: Double
@@ -94,6 +96,7 @@ public struct BatchPrediction {
                                             warnings: series.warnings + Predictor.warnings(input: input, record: record), seconds: 0)
                         // Here, on the worker, because the filter reads the series' own voxels, which are not kept.
                         prepared.dotCandidates = predictor.dotCandidates(series, record: record)
+                        prepared.contrast = Predictor.vesselContrast(series)
                     } catch {
                         prepared = .failed("\(error)")
                     }
@@ -118,9 +121,7 @@ public struct BatchPrediction {
             let key = ResultsFolder.key(for: prepared.uid ?? (folders[i] as NSString).lastPathComponent)
             if let input = prepared.input {
                 do {
-                    let result = try predictor.infer(input, heatmap: results != nil, dotCandidates: prepared.dotCandidates, contrast: prepared.modality.map {
-                        DotFilter.VesselContrast(modality: $0, seriesDescription: prepared.seriesDescription)
-                    })
+                    let result = try predictor.infer(input, heatmap: results != nil, dotCandidates: prepared.dotCandidates, contrast: prepared.contrast)
                     outcome.probabilities = result.probabilities
                     if let results, let grid = prepared.grid {
                         evidence = try Evidence.write(input: predictor.preparation.onGrid(input), heatmap: result.heatmap, peaks: result.peaks, grid: grid,
