@@ -233,8 +233,7 @@ public struct CandidateClassifierTraining {
             throw DatasetError(file: recordFile, reason: "no preparation record: the dot filter's candidates need the prepared grid (improved mode)")
         }
         let series = try SeriesLoader().load("\(seriesRoot)/\(uid)")
-        let contrast = DotFilter.VesselContrast(modality: series.modality, seriesDescription: series.seriesDescription)
-        let points = DotFilter().candidates(series.volume, contrast: contrast, count: dots.count, depthMM: dots.depthMM,
+        let points = DotFilter().candidates(series.volume, contrast: Predictor.vesselContrast(series), count: dots.count, depthMM: dots.depthMM,
                                             on: record.output, shape: cache.preparation.shape)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try AtomicFile.write(try JSONEncoder().encode(points), to: path)
