@@ -116,7 +116,12 @@ public final class Predictor {
         if let dots = settings.dotFilter, !(dots.count >= 0 && dots.count <= 1000 && dots.depthMM.isFinite && dots.depthMM >= 0 && dots.separationMM.isFinite && dots.separationMM >= 0) {
             throw TorchError.safetensors(path: path, reason: "its settings ask for \(dots.count) dot-filter candidates \(dots.depthMM) mm deep, \(dots.separationMM) mm apart")
         }
-        let classifier = try CandidateClassifier(baseFilters: settings.baseFilters, patchSize: settings.patchSize, device: device)
+        let classifier: CandidateClassifier
+        do {
+            classifier = try CandidateClassifier(baseFilters: settings.baseFilters, patchSize: settings.patchSize, contextScale: settings.contextScale, device: device)
+        } catch let error as TorchError {
+            throw TorchError.safetensors(path: path, reason: "its settings describe no classifier that can be built: \(error)")
+        }
         var tensors: [String: Tensor] = [:]
         for name in file.names where !name.hasPrefix("__") { tensors[name] = try file.tensor(name) }
         try classifier.store.load(tensors)
@@ -134,12 +139,12 @@ public final class Predictor {
         return CandidateStage.Member(path: path, classifier: classifier, settings: settings, calibration: calibration)
     }
 
-    /// A classifier's probability for the cube of the prepared `input` around each peak: the mean of
-    /// the cube's and its left-right mirror's. A classifier trained on aligned contrast needs the series'
+    /// A classifier's probability for the cube of the prepared `input` around each peak (with its context
+    /// cube, when the classifier takes one): the mean of the cube's and its left-right mirror's. A classifier trained on aligned contrast needs the series'
     /// `contrast`, and negates the cubes of a dark-vessel one as training did.
     func classify(_ input: [Float], _ peaks: [HeatmapPeak], _ member: CandidateStage.Member, contrast: DotFilter.VesselContrast?) throws -> [Double] {
         guard !peaks.isEmpty else { return [] }
-        let size = member.settings.patchSize, n = preparation.inputSubdivision
+        let size = member.settings.patchSize, n = preparation.inputSubdivision, channels = member.classifier.inputChannels
         var darkVessels = false
         if member.settings.alignsContrast == true {
             guard let contrast else {
@@ -148,12 +153,13 @@ public final class Predictor {
             darkVessels = contrast == .darkMR
         }
         let cubes = peaks.flatMap { peak in
-            CandidateClassifier.aligned(CandidateClassifier.cube(input, shape: preparation.inputShape,
-                                                                 centre: CandidateClassifier.sampleCentre(gridVoxel: peak.voxel.map(Double.init), subdivision: n), size: size),
+            CandidateClassifier.aligned(CandidateClassifier.view(input, shape: preparation.inputShape,
+                                                                 centre: CandidateClassifier.sampleCentre(gridVoxel: peak.voxel.map(Double.init), subdivision: n),
+                                                                 size: size, contextScale: member.settings.contextScale),
                                         darkVessels: darkVessels)
         }
         return try Torch.withNoGrad {
-            let x = try Tensor(cubes, shape: [peaks.count, 1, size, size, size], device: device)
+            let x = try Tensor(cubes, shape: [peaks.count, channels, size, size, size], device: device)
             let direct = try member.classifier(x).sigmoid(), mirrored = try member.classifier(x.flip([4])).sigmoid()
             return try ((direct + mirrored) * 0.5).floats().map(Double.init)
         }

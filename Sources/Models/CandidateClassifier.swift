@@ -10,9 +10,15 @@ import Torch
 /// network sees only a 19 mm cube (24 samples at 0.8 mm) around each candidate, so it can spend its
 /// capacity on the detail at a small cost per series.
 ///
-/// Layers (PyTorch module paths): `block0` conv 3³ 1→f at 24³; `down0` conv 2³ stride 2 f→2f;
-/// `block1` conv 3³ at 12³; `down1` 2f→4f; `block2` conv 3³ at 6³; each conv followed by instance
-/// norm and leaky ReLU; then the average and the maximum over the cube, and `head` (linear 8f → 1).
+/// With a `contextScale` s, a second input channel holds the same number of samples s times wider
+/// apart (`contextCube`, each the mean of s³ samples): a 38 mm view at s = 2, in which the network can see
+/// where in the vessel tree the candidate sits: a bifurcation or a loop that looks like a ball from up
+/// close is a stretch of branching vessel from farther away.
+///
+/// Layers (PyTorch module paths): `block0` conv 3³ c→f at 24³ (c = 1, or 2 with context); `down0` conv
+/// 2³ stride 2 f→2f; `block1` conv 3³ at 12³; `down1` 2f→4f; `block2` conv 3³ at 6³; each conv followed
+/// by instance norm and leaky ReLU; then the average and the maximum over the cube, and `head` (linear
+/// 8f → 1).
 public final class CandidateClassifier {
     final class Block {
         let conv: Conv3d, norm: InstanceNorm3d
@@ -27,6 +33,11 @@ public final class CandidateClassifier {
     public let baseFilters: Int
     /// The cube's edge in samples of the prepared image (a multiple of 4).
     public let patchSize: Int
+    /// How many samples of the image one sample of the context channel spans along each axis (nil: no
+    /// context channel).
+    public let contextScale: Int?
+    /// Channels of the input: the cube, and the context cube when there is one.
+    public var inputChannels: Int { contextScale == nil ? 1 : 2 }
     let blocks: [Block]
     let down: [Conv3d]
     let head: Linear
@@ -34,30 +45,36 @@ public final class CandidateClassifier {
     public static let defaultPatchSize = 24
     public static let defaultBaseFilters = 16
 
-    public init(baseFilters f: Int = CandidateClassifier.defaultBaseFilters, patchSize: Int = CandidateClassifier.defaultPatchSize, device: Device = .cpu) throws {
-        try Self.checkSizes(baseFilters: f, patchSize: patchSize)
+    public init(baseFilters f: Int = CandidateClassifier.defaultBaseFilters, patchSize: Int = CandidateClassifier.defaultPatchSize,
+                contextScale: Int? = nil, device: Device = .cpu) throws {
+        try Self.checkSizes(baseFilters: f, patchSize: patchSize, contextScale: contextScale)
         let s = ParameterStore(device: device)
         store = s
         baseFilters = f
         self.patchSize = patchSize
-        blocks = try [Block(s, "block0", 1, f), Block(s, "block1", 2 * f, 2 * f), Block(s, "block2", 4 * f, 4 * f)]
+        self.contextScale = contextScale
+        blocks = try [Block(s, "block0", contextScale == nil ? 1 : 2, f), Block(s, "block1", 2 * f, 2 * f), Block(s, "block2", 4 * f, 4 * f)]
         down = try [Conv3d(s, "down0", f, 2 * f, kernel: 2, stride: 2), Conv3d(s, "down1", 2 * f, 4 * f, kernel: 2, stride: 2)]
         head = try Linear(s, "head", 8 * f, 1)
     }
 
-    /// Refuses sizes the network cannot take. Bounded, since both come from a weights file's metadata or
-    /// the command line: a cube of 128³ samples is 8 MB per peak.
-    public static func checkSizes(baseFilters f: Int, patchSize: Int) throws {
+    /// Refuses sizes the network cannot take. Bounded, since they come from a weights file's metadata or
+    /// the command line: a cube of 128³ samples is 8 MB per peak, and a context 4 times wider is cut
+    /// from 64 times as many samples.
+    public static func checkSizes(baseFilters f: Int, patchSize: Int, contextScale: Int? = nil) throws {
         guard (1...256).contains(f), (8...128).contains(patchSize), patchSize % 4 == 0 else {
             throw TorchError.invalidArgument("a candidate classifier needs 1 to 256 base filters and a patch size that is a multiple of 4 from 8 to 128, not \(f) and \(patchSize)")
         }
+        if let scale = contextScale, !(2...4).contains(scale) {
+            throw TorchError.invalidArgument("a candidate classifier's context spans 2 to 4 samples per sample, not \(scale)")
+        }
     }
 
-    /// `patches` [N, 1, P, P, P] → logits [N].
+    /// `patches` [N, C, P, P, P] (C = `inputChannels`) → logits [N].
     public func callAsFunction(_ patches: Tensor) throws -> Tensor {
-        let p = patchSize
-        guard patches.shape.count == 5, patches.shape[1] == 1, Array(patches.shape[2...]) == [p, p, p] else {
-            throw TorchError.invalidArgument("CandidateClassifier expects [N, 1, \(p), \(p), \(p)], got \(patches.shape)")
+        let p = patchSize, c = inputChannels
+        guard patches.shape.count == 5, patches.shape[1] == c, Array(patches.shape[2...]) == [p, p, p] else {
+            throw TorchError.invalidArgument("CandidateClassifier expects [N, \(c), \(p), \(p), \(p)], got \(patches.shape)")
         }
         var x = try blocks[0](patches)
         x = try blocks[1](down[0](x))
@@ -88,6 +105,34 @@ public final class CandidateClassifier {
             }
         }
         return out
+    }
+
+    /// The context channel's cube: `size` samples along each axis, each the mean of `scale`³ samples of
+    /// `image`, centred on `centre` as `cube`'s is: the mean-pooled cube of `size · scale` samples (edges
+    /// repeated likewise). Averaged rather than subsampled, so a vessel thinner than `scale` samples is
+    /// dimmer, not gone.
+    public static func contextCube(_ image: [Float], shape: [Int], centre: [Double], size: Int, scale: Int) -> [Float] {
+        let wide = size * scale
+        let fine = cube(image, shape: shape, centre: centre, size: wide)
+        var out = [Float](repeating: 0, count: size * size * size)
+        let norm = 1 / Float(scale * scale * scale)
+        for c in 0..<size { for b in 0..<size { for a in 0..<size {
+            var sum: Float = 0
+            for z in 0..<scale { for y in 0..<scale {
+                let row = ((c * scale + z) * wide + b * scale + y) * wide + a * scale
+                for x in 0..<scale { sum += fine[row + x] }
+            } }
+            out[(c * size + b) * size + a] = sum * norm
+        } } }
+        return out
+    }
+
+    /// What a classifier with `contextScale` is shown of the candidate at `centre`: the cube of `size`
+    /// samples, followed by the context cube when there is one (the channels of one input, in order).
+    public static func view(_ image: [Float], shape: [Int], centre: [Double], size: Int, contextScale: Int?) -> [Float] {
+        let near = cube(image, shape: shape, centre: centre, size: size)
+        guard let scale = contextScale else { return near }
+        return near + contextCube(image, shape: shape, centre: centre, size: size, scale: scale)
     }
 
     /// `cube` as a classifier trained on aligned contrast sees it: negated where the series' vessels are
@@ -122,9 +167,12 @@ public struct CandidateClassifierSettings: Codable, Sendable, Equatable {
     /// When true, the classifier was trained on cubes whose dark-vessel series were negated
     /// (`CandidateClassifier.aligned`), and prediction must negate them too (nil in older weights: not).
     public var alignsContrast: Bool?
+    /// When set, the classifier takes a second, wider channel (`CandidateClassifier.contextScale`; nil in
+    /// older weights: none).
+    public var contextScale: Int?
 
     public init(baseFilters: Int, patchSize: Int, peaksPerSeries: Int, peakThreshold: Float, preparation: String,
-                dotFilter: DotFilterCandidates? = nil, alignsContrast: Bool? = nil) {
+                dotFilter: DotFilterCandidates? = nil, alignsContrast: Bool? = nil, contextScale: Int? = nil) {
         self.baseFilters = baseFilters
         self.patchSize = patchSize
         self.peaksPerSeries = peaksPerSeries
@@ -132,6 +180,7 @@ public struct CandidateClassifierSettings: Codable, Sendable, Equatable {
         self.preparation = preparation
         self.dotFilter = dotFilter
         self.alignsContrast = alignsContrast
+        self.contextScale = contextScale
     }
 }
 

@@ -62,6 +62,9 @@ public struct CandidateClassifierTraining {
     /// Cubes of dark-vessel series (T2) are negated, in training and (through the weights' settings) in
     /// prediction, so that an aneurysm is bright in every modality (`CandidateClassifier.aligned`).
     public var alignContrast = false
+    /// When set, the classifier also sees a context cube this many times wider (`CandidateClassifier`),
+    /// shifted with the cube by the nearest whole context sample.
+    public var contextScale: Int?
     public var seed: UInt64 = 0
     public var device: Device = .cpu
     public var log: (String) -> Void = { print($0) }
@@ -73,7 +76,11 @@ public struct CandidateClassifierTraining {
         self.output = output
     }
 
-    /// One cube around a candidate, cut `jitter` samples wider on every side than the classifier's patch.
+    /// The context cube's margin on every side, in its own samples: enough for the cube's `jitter`.
+    public var contextJitter: Int { contextScale.map { (jitter + $0 - 1) / $0 } ?? 0 }
+
+    /// One cube around a candidate, cut `jitter` samples wider on every side than the classifier's patch
+    /// (and its context cube, `contextJitter` wider).
     public struct Example: Sendable {
         public var uid: String
         public var positive: Bool
@@ -83,6 +90,8 @@ public struct CandidateClassifierTraining {
         public var heatmap: Double
         public var cube: [Float]
         public var source: CandidateSource = .heatmap
+        /// Empty without a context channel.
+        public var context: [Float] = []
     }
 
     public struct Report: Sendable {
@@ -128,6 +137,13 @@ public struct CandidateClassifierTraining {
                                                                      centre: CandidateClassifier.sampleCentre(gridVoxel: voxel, subdivision: n), size: size),
                                             darkVessels: darkVessels)
             }
+            func context(_ voxel: [Double]) -> [Float] {
+                guard let scale = contextScale else { return [] }
+                return CandidateClassifier.aligned(CandidateClassifier.contextCube(input, shape: preparation.inputShape,
+                                                                                   centre: CandidateClassifier.sampleCentre(gridVoxel: voxel, subdivision: n),
+                                                                                   size: patchSize + 2 * contextJitter, scale: scale),
+                                                   darkVessels: darkVessels)
+            }
             var found: [HeatmapPeak] = [], inferred: [Float]? = nil
             if readingPeaks { (found, inferred) = try peaks(uid, input: input, predictor: predictor, folder: folder, signature: signature) }
             if readingPeaks, let dots = dotFilter {
@@ -142,9 +158,12 @@ public struct CandidateClassifierTraining {
                     let d = [t.i - v[0], t.j - v[1], t.k - v[2]].map { $0 * preparation.spacing }
                     return (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).squareRoot() <= matchMM
                 }
-                out.append(Example(uid: uid, positive: near, isPeak: true, heatmap: peak.probability, cube: cube(v), source: peak.source))
+                out.append(Example(uid: uid, positive: near, isPeak: true, heatmap: peak.probability, cube: cube(v), source: peak.source, context: context(v)))
             }
-            for t in targets { out.append(Example(uid: uid, positive: true, isPeak: false, heatmap: 1, cube: cube([t.i, t.j, t.k]))) }
+            for t in targets {
+                let v = [t.i, t.j, t.k]
+                out.append(Example(uid: uid, positive: true, isPeak: false, heatmap: 1, cube: cube(v), context: context(v)))
+            }
         }
         progress(stage, uids.count, uids.count)
         return out
@@ -240,17 +259,25 @@ public struct CandidateClassifierTraining {
         return points
     }
 
-    /// A batch [N, 1, P, P, P] of `chosen` examples: each cube cut at `offsets` (nil: the centre), its
-    /// axes reordered as `axes` says (nil: as they are) and flipped along the axes `flips` says.
-    func batch(_ chosen: [Example], offsets: [[Int]]?, flips: [[Bool]]?, axes: [[Int]]? = nil) throws -> Tensor {
-        let p = patchSize, size = patchSize + 2 * jitter
+    /// A batch [N, C, P, P, P] of `chosen` examples: each cube cut at `offsets` (nil: the centre), its
+    /// axes reordered as `axes` says (nil: as they are) and flipped along the axes `flips` says; with a
+    /// context channel (C = 2), the context cube after it, cut at the nearest context sample to the same
+    /// shift and turned the same way.
+    public func batch(_ chosen: [Example], offsets: [[Int]]?, flips: [[Bool]]?, axes: [[Int]]? = nil) throws -> Tensor {
+        let p = patchSize, size = patchSize + 2 * jitter, channels = contextScale == nil ? 1 : 2
         var values: [Float] = []
-        values.reserveCapacity(chosen.count * p * p * p)
+        values.reserveCapacity(chosen.count * channels * p * p * p)
         for (e, example) in chosen.enumerated() {
-            values += Self.patch(example.cube, size: size, patch: p, offset: offsets?[e] ?? [jitter, jitter, jitter],
-                                 flips: flips?[e] ?? [false, false, false], axes: axes?[e] ?? [0, 1, 2])
+            let offset = offsets?[e] ?? [jitter, jitter, jitter]
+            let flip = flips?[e] ?? [false, false, false], order = axes?[e] ?? [0, 1, 2]
+            values += Self.patch(example.cube, size: size, patch: p, offset: offset, flips: flip, axes: order)
+            if let scale = contextScale {
+                let margin = contextJitter
+                let shifted = offset.map { margin + Int((Double($0 - jitter) / Double(scale)).rounded()) }
+                values += Self.patch(example.context, size: p + 2 * margin, patch: p, offset: shifted, flips: flip, axes: order)
+            }
         }
-        return try Tensor(values, shape: [chosen.count, 1, p, p, p], device: device)
+        return try Tensor(values, shape: [chosen.count, channels, p, p, p], device: device)
     }
 
     /// The six orders of the three axes: with the flips, the 48 ways a cube can be turned or mirrored
@@ -280,8 +307,8 @@ public struct CandidateClassifierTraining {
         return out
     }
 
-    /// The classifier's probabilities for `examples`, cut at their centres: the mean of the cube's and its
-    /// left-right mirror's, as prediction reads them.
+    /// The classifier's probabilities for `examples`, cut at their centres (with their context, when the
+    /// classifier takes it): the mean of the cube's and its left-right mirror's, as prediction reads them.
     public func probabilities(_ model: CandidateClassifier, _ examples: [Example]) throws -> [Double] {
         model.store.isTraining = false
         defer { model.store.isTraining = true }
@@ -356,7 +383,7 @@ public struct CandidateClassifierTraining {
         }
         let heldOutUIDs = validationRoot == nil ? Set(uids.enumerated().filter { $0.offset % 10 == 0 }.map(\.element)) : []
         // Sizes are checked before the long part, reading the peaks.
-        try CandidateClassifier.checkSizes(baseFilters: baseFilters, patchSize: patchSize)
+        try CandidateClassifier.checkSizes(baseFilters: baseFilters, patchSize: patchSize, contextScale: contextScale)
         let all = try examples(uids, cache: cache, predictor: predictor, seriesRoot: "\(dataRoot)/series", modalities: modalities)
         var training = all.filter { !heldOutUIDs.contains($0.uid) }
         let heldOut: [Example]
@@ -384,7 +411,7 @@ public struct CandidateClassifierTraining {
         }
 
         try Torch.manualSeed(seed)
-        let model = try CandidateClassifier(baseFilters: baseFilters, patchSize: patchSize, device: device)
+        let model = try CandidateClassifier(baseFilters: baseFilters, patchSize: patchSize, contextScale: contextScale, device: device)
         let optimizer = try Optimizer(.adamW(), parameters: model.store.parameters, learningRate: learningRate)
         var schedule = CosineSchedule(base: learningRate, totalEpochs: steps, warmupEpochs: min(100, steps / 10))
         var rng = SplitMix64(seed: seed, stream: 7)
@@ -427,7 +454,7 @@ public struct CandidateClassifierTraining {
         let calibrations = Self.calibrations(heldOut, q: q, source: validationRoot.map { "peaks of \($0)" } ?? "peaks of held-out training series")
         let settings = CandidateClassifierSettings(baseFilters: baseFilters, patchSize: patchSize, peaksPerSeries: peaksPerSeries,
                                                    peakThreshold: peakThreshold, preparation: preparation.cacheKey, dotFilter: dotFilter,
-                                                   alignsContrast: alignContrast ? true : nil)
+                                                   alignsContrast: alignContrast ? true : nil, contextScale: contextScale)
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         var metadata = ["willis_model": "candidate_classifier",
                         CandidateClassifierSettings.metadataKey: String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)]

@@ -262,6 +262,7 @@ public enum ExperimentFile {
     ///     dot_candidates = 0     # above 0: this many dot-filter candidates per series beside the peaks
     ///     dot_depth_mm = 16      # ... inside the head less a shell this deep
     ///     align_contrast = false # negate the cubes of dark-vessel series (T2), so aneurysms are bright in all
+    ///     context_scale = 0      # above 0 (2 to 4): a second cube this many times wider, each sample a mean
     ///     seed = 0
     public static func applyCandidates(_ entries: [String: (value: Value, line: Int)], to training: inout CandidateClassifierTraining) throws {
         var dotDepthMM: Double?
@@ -302,6 +303,10 @@ public enum ExperimentFile {
             case "align_contrast":
                 guard case let .bool(v) = value else { throw Error(line: line, reason: "'\(key)' needs true or false") }
                 training.alignContrast = v
+            case "context_scale":
+                let scale = try integer(0...4)
+                guard scale != 1 else { throw Error(line: line, reason: "'\(key)' needs 0 (no context) or 2 to 4") }
+                training.contextScale = scale == 0 ? nil : scale
             case "seed": training.seed = UInt64(try integer(0...Int(Int32.max)))
             default: throw Error(line: line, reason: "unknown setting '\(key)'")
             }
@@ -310,7 +315,7 @@ public enum ExperimentFile {
         // A dot-filter candidate beside a heatmap peak is the place the peak already labels.
         training.dotFilter?.separationMM = training.matchMM
         do {
-            try CandidateClassifier.checkSizes(baseFilters: training.baseFilters, patchSize: training.patchSize)
+            try CandidateClassifier.checkSizes(baseFilters: training.baseFilters, patchSize: training.patchSize, contextScale: training.contextScale)
         } catch {
             let line = entries.filter { $0.key.hasPrefix(candidatesTable) }.map(\.value.line).min() ?? 0
             throw Error(line: line, reason: "[candidates]: \(error)")

@@ -246,6 +246,7 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Option(help: "Also classify this many of the dot filter's candidates per series (willis candidates; read at each series' own voxels, kept in the cache), beside the heatmap's peaks; willis predict then adds them too (default 0: none).") var dotCandidates: Int?
     @Option(help: "With --dot-candidates: look this deep inside the head's outer surface, in mm (default 16).") var dotDepthMM: Double?
     @Flag(help: "Negate the cubes of dark-vessel series (T2's flow voids), in training and through the weights in willis predict, so that an aneurysm is a bright ball in every modality.") var alignContrast = false
+    @Option(help: "Also show the classifier a second cube of as many samples, each the mean of S³, S times wider (2 to 4; default none): where in the vessel tree the candidate sits.") var contextScale: Int?
     @Option(help: "Seed (default 0).") var seed: UInt64?
 
     func validate() throws {
@@ -257,6 +258,9 @@ struct TrainCandidatesCommand: ParsableCommand {
         }
         if let patchSize {
             do { try CandidateClassifier.checkSizes(baseFilters: CandidateClassifier.defaultBaseFilters, patchSize: patchSize) } catch { throw ValidationError("--patch-size: \(error)") }
+        }
+        if let contextScale {
+            do { try CandidateClassifier.checkSizes(baseFilters: CandidateClassifier.defaultBaseFilters, patchSize: CandidateClassifier.defaultPatchSize, contextScale: contextScale) } catch { throw ValidationError("--context-scale: \(error)") }
         }
     }
 
@@ -275,6 +279,7 @@ struct TrainCandidatesCommand: ParsableCommand {
         if let matchMM { training.matchMM = matchMM }
         if permuteAxes { training.permuteAxes = true }
         if alignContrast { training.alignContrast = true }
+        if let contextScale { training.contextScale = contextScale }
         if let hardNegativePower {
             guard (0...16).contains(hardNegativePower) else { throw ValidationError("--hard-negative-power must be between 0 and 16") }
             training.hardNegativePower = hardNegativePower

@@ -40,6 +40,49 @@ import Torch
         #expect(throws: TorchError.self) { try CandidateClassifier(baseFilters: 4, patchSize: 4096) }  // as a hostile file might ask
     }
 
+    /// With a context channel the first convolution takes two channels, and PyTorch's module built with
+    /// two loads the weights strictly and agrees; a context wider than the network can take is refused.
+    @Test func aContextChannelDoublesTheFirstConvolutionsInputsAndPyTorchAgrees() throws {
+        let dir = try temporaryDirectory()
+        try Torch.manualSeed(12)
+        let model = try CandidateClassifier(baseFilters: 4, patchSize: 12, contextScale: 2)
+        model.store.isTraining = false
+        #expect(model.inputChannels == 2)
+        #expect(model.store.namedTensors.first { $0.0 == "block0.conv.weight" }?.1.shape == [4, 2, 3, 3, 3])
+        try model.store.save(to: "\(dir)/classifier.safetensors")
+        let input = try Tensor.randn([3, 2, 12, 12, 12])
+        try SafeTensors.write([("input", input)], to: "\(dir)/probe.safetensors")
+        try runOracle("candidate_classifier.py", ["forward", "\(dir)/classifier.safetensors", "\(dir)/probe.safetensors", "\(dir)/out.safetensors"])
+        let ours = try Torch.withNoGrad { try model(input) }
+        let theirs = try SafeTensorsFile(path: "\(dir)/out.safetensors").tensor("logits")
+        #expect(maxAbsoluteError(try ours.floats(), try theirs.floats()) < 1e-4)
+        #expect(throws: TorchError.self, "one channel where two are taken") { try model(Tensor.randn([1, 1, 12, 12, 12])) }
+        for scale in [1, 5, 64] {
+            #expect(throws: TorchError.self) { try CandidateClassifier(baseFilters: 4, patchSize: 12, contextScale: scale) }
+        }
+    }
+
+    /// The context channel's cube is numpy's mean over scale³ blocks of the edge-padded slice scale times
+    /// wider, centred where the cube is; the view is the cube followed by it.
+    @Test func contextCubesAreNumpysBlockMeansOfAWiderSlice() throws {
+        let dir = try temporaryDirectory()
+        let shape = [7, 9, 11]
+        let image = (0..<shape.reduce(1, *)).map { Float(sin(Double($0) * 0.7)) }  // no two neighbours alike
+        let centres: [[Double]] = [[5, 4, 3], [0, 0, 0], [10, 8, 6], [-3, 12, 2], [5.5, 4.5, 3.5], [2.4, 6.6, 1]]
+        for (size, scale) in [(4, 2), (5, 2), (4, 3)] {
+            try SafeTensors.write([("image", Tensor(image, shape: shape)), ("centres", Tensor(centres.flatMap { $0.map(Float.init) }, shape: [centres.count, 3])),
+                                   ("size", Tensor([Float(size)], shape: [1])), ("scale", Tensor([Float(scale)], shape: [1]))], to: "\(dir)/probe.safetensors")
+            try runOracle("candidate_classifier.py", ["context", "\(dir)/probe.safetensors", "\(dir)/cubes.safetensors"])
+            let expected = try SafeTensorsFile(path: "\(dir)/cubes.safetensors").tensor("cubes").floats()
+            let ours = centres.flatMap { CandidateClassifier.contextCube(image, shape: shape, centre: $0, size: size, scale: scale) }
+            #expect(maxAbsoluteError(ours, expected) < 1e-6, "size \(size), scale \(scale)")
+        }
+        let view = CandidateClassifier.view(image, shape: shape, centre: [5, 4, 3], size: 4, contextScale: 2)
+        #expect(view == CandidateClassifier.cube(image, shape: shape, centre: [5, 4, 3], size: 4)
+            + CandidateClassifier.contextCube(image, shape: shape, centre: [5, 4, 3], size: 4, scale: 2))
+        #expect(CandidateClassifier.view(image, shape: shape, centre: [5, 4, 3], size: 4, contextScale: nil) == CandidateClassifier.cube(image, shape: shape, centre: [5, 4, 3], size: 4))
+    }
+
     @Test func cubesAreNumpysEdgePaddedSlices() throws {
         let dir = try temporaryDirectory()
         let shape = [7, 9, 11]

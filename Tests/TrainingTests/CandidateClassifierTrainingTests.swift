@@ -224,6 +224,70 @@ import Training
         #expect(throws: TorchError.self, "no contrast, no score") { try predictor.infer(input, heatmap: false) }
     }
 
+    /// With a context channel, every candidate's example also holds the wider cube (each sample the mean
+    /// of 2³, cut as much wider as the jitter needs); a batch cuts and turns both channels alike, the
+    /// context to the nearest whole context sample of the cube's shift; the weights record the scale, and
+    /// prediction shows the classifier the same two channels.
+    @Test func aContextChannelShowsTheClassifierAWiderCubeInTrainingAndPrediction() throws {
+        let root = try temporaryDirectory()
+        let detector = try detectorWithPrior(seed: 33, in: root)
+        var training = training(root, detector: detector)
+        training.contextScale = 2
+        #expect(training.contextJitter == 1, "a jitter of 2 samples is one context sample")
+        try training.run()
+
+        let predictor = try Predictor(weights: detector)
+        let cache = PreprocessedCache(root: "\(root)/data/.willis-cache", preparation: predictor.preparation)
+        let uid = try RSNATables.readLabels("\(root)/data/train.csv").map(\.seriesInstanceUID).sorted()[0]
+        let input = try cache.load(uid)
+        let shape = [16, 32, 32]
+        let heat = try #require(try predictor.infer(input, heatmap: true).heatmap)
+        let peaks = HeatmapPeak.find(heat, shape: shape, count: 6, threshold: 0)
+        let mine = try training.examples([uid], cache: cache, predictor: predictor, seriesRoot: "\(root)/data/series").filter(\.isPeak)
+        #expect(mine.count == peaks.count && !peaks.isEmpty)
+        for (example, peak) in zip(mine, peaks) {
+            let centre = peak.voxel.map(Double.init)
+            #expect(example.context == CandidateClassifier.contextCube(input, shape: shape, centre: centre, size: 10, scale: 2))
+            // Cut at the centre: the view prediction shows.
+            let centred = try training.batch([example], offsets: nil, flips: nil)
+            #expect(centred.shape == [1, 2, 8, 8, 8])
+            #expect(try centred.floats() == CandidateClassifier.view(input, shape: shape, centre: centre, size: 8, contextScale: 2))
+            // Shifted by (+1, −2, 0) samples: the context by (+1, −1, 0) of its own, that is (+2, −2, 0) samples.
+            let shifted = try training.batch([example], offsets: [[3, 0, 2]], flips: nil).floats()
+            #expect(Array(shifted[..<512]) == CandidateClassifier.cube(input, shape: shape, centre: [centre[0] + 1, centre[1] - 2, centre[2]], size: 8))
+            #expect(Array(shifted[512...]) == CandidateClassifier.contextCube(input, shape: shape, centre: [centre[0] + 2, centre[1] - 2, centre[2]], size: 8, scale: 2))
+            // A flip turns both channels.
+            let flipped = try training.batch([example], offsets: nil, flips: [[true, false, true]])
+            #expect(try flipped.floats() == centred.flip([2, 4]).floats())
+        }
+
+        let weights = "\(root)/stage2/candidate-classifier.safetensors"
+        let settings = try JSONDecoder().decode(CandidateClassifierSettings.self,
+                                                from: Data(try #require(try SafeTensorsFile(path: weights).metadata[CandidateClassifierSettings.metadataKey]).utf8))
+        #expect(settings.contextScale == 2)
+        #expect(try SafeTensorsFile(path: weights).tensor("block0.conv.weight").shape == [4, 2, 3, 3, 3])
+        try predictor.useCandidateClassifier(at: weights, scoring: .classifier)
+        let member = try #require(predictor.candidateStage).members[0].classifier
+        let result = try predictor.infer(input, heatmap: false)
+        for peak in try #require(result.peaks) {
+            let view = CandidateClassifier.view(input, shape: shape, centre: peak.voxel.map(Double.init), size: 8, contextScale: 2)
+            let x = try Tensor(view, shape: [1, 2, 8, 8, 8])
+            let q = try Torch.withNoGrad { (try member(x).sigmoid().item() + member(x.flip([4])).sigmoid().item()) / 2 }
+            #expect(abs(try #require(peak.classifier) - q) < 1e-6)
+        }
+
+        // Weights whose settings ask for a context the network cannot take are refused as a bad file.
+        let file = try SafeTensorsFile(path: weights)
+        var tensors: [(String, Tensor)] = []
+        for name in file.names where !name.hasPrefix("__") { tensors.append((name, try file.tensor(name))) }
+        var metadata = file.metadata
+        var wide = settings
+        wide.contextScale = 64
+        metadata[CandidateClassifierSettings.metadataKey] = String(decoding: try JSONEncoder().encode(wide), as: UTF8.self)
+        try SafeTensors.write(tensors, metadata: metadata, to: "\(root)/wide.safetensors")
+        #expect(throws: TorchError.self) { try Predictor(weights: detector).useCandidateClassifier(at: "\(root)/wide.safetensors", scoring: .classifier) }
+    }
+
     /// The detector's peaks are kept in the cache and read back by the next run with the same detector
     /// weights, into any output folder (a stored peak that was changed by hand comes back changed), and
     /// read again from the detector once its weights file changes.

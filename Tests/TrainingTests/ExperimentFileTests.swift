@@ -112,6 +112,7 @@ import Training
         dot_depth_mm = 10
         dot_candidates = 12
         align_contrast = true
+        context_scale = 3
         seed = 9
         """
         var training = CandidateClassifierTraining(dataRoot: "d", detectorWeights: "w", output: "o")
@@ -120,6 +121,7 @@ import Training
         #expect(training.patchSize == 32 && training.peaksPerSeries == 12 && training.peakThreshold == 0.05)
         #expect(training.matchMM == 3.5 && training.jitter == 3 && training.seed == 9 && training.hardNegativeShare == 0.25)
         #expect(training.permuteAxes && training.hardNegativePower == 2 && training.hardNegativeRank == 3 && training.alignContrast)
+        #expect(training.contextScale == 3)
         #expect(training.dotFilter == DotFilterCandidates(count: 12, depthMM: 10, separationMM: 3.5), "apart by the match distance")
         var config = TrainingConfig()
         try ExperimentFile.apply(try ExperimentFile.parse(text), to: &config)
@@ -129,7 +131,8 @@ import Training
                               ("[candidates]\npatch_size = 30", 2), ("[candidates]\npeak_threshold = \"high\"", 2),
                               ("[candidates]\nhard_negatives = 1.5", 2), ("[candidates]\npermute_axes = 1", 2),
                               ("[candidates]\nhard_negative_rank = 1.5", 2), ("[candidates]\ndot_candidates = -1", 2),
-                              ("[candidates]\ndot_depth_mm = -4", 2), ("[candidates]\nalign_contrast = \"yes\"", 2)] {
+                              ("[candidates]\ndot_depth_mm = -4", 2), ("[candidates]\nalign_contrast = \"yes\"", 2),
+                              ("[candidates]\ncontext_scale = 1", 2), ("[candidates]\ncontext_scale = 5", 2)] {
             var t = CandidateClassifierTraining(dataRoot: "d", detectorWeights: "w", output: "o")
             #expect(throws: ExperimentFile.Error.self) { try ExperimentFile.applyCandidates(try ExperimentFile.parse(wrong), to: &t) }
             do {

@@ -3,12 +3,17 @@
     python tools/oracles/candidate_classifier.py forward WEIGHTS PROBE OUT
         Builds the classifier as a PyTorch module, loads WEIGHTS (written by Willis) with
         load_state_dict(strict=True), runs PROBE's `input` [N, 1, P, P, P] in eval mode and writes the
-        logits [N] to OUT as `logits`.
+        logits [N] to OUT as `logits`. The input's channels (1, or 2 with a context channel) are read
+        from the weights.
 
     python tools/oracles/candidate_classifier.py cube PROBE OUT
         PROBE holds `image` [D, H, W], `centres` [M, 3] (sample coordinates i, j, k) and `size` [1];
         writes `cubes` [M, size, size, size]: each cube centred on its centre, samples beyond the image
         repeating its edge (numpy's edge padding).
+
+    python tools/oracles/candidate_classifier.py context PROBE OUT
+        As `cube`, with `scale` [1] too: writes `cubes` [M, size, size, size], each the cube of
+        size * scale samples around its centre, averaged over scale^3 blocks (the context channel).
 """
 import sys
 
@@ -30,9 +35,9 @@ class Block(nn.Module):
 
 
 class CandidateClassifier(nn.Module):
-    def __init__(self, f):
+    def __init__(self, f, channels=1):
         super().__init__()
-        self.block0, self.down0 = Block(1, f), nn.Conv3d(f, 2 * f, 2, stride=2)
+        self.block0, self.down0 = Block(channels, f), nn.Conv3d(f, 2 * f, 2, stride=2)
         self.block1, self.down1 = Block(2 * f, 2 * f), nn.Conv3d(2 * f, 4 * f, 2, stride=2)
         self.block2 = Block(4 * f, 4 * f)
         self.head = nn.Linear(8 * f, 1)
@@ -45,25 +50,37 @@ class CandidateClassifier(nn.Module):
 
 def forward(weights, probe, out):
     state = load_file(weights)
-    model = CandidateClassifier(state["block0.conv.weight"].shape[0])
+    model = CandidateClassifier(state["block0.conv.weight"].shape[0], state["block0.conv.weight"].shape[1])
     model.load_state_dict(state, strict=True)
     model.eval()
     with torch.no_grad():
         save_file({"logits": model(load_file(probe)["input"]).contiguous()}, out)
 
 
-def cube(probe, out):
-    p = load_numpy(probe)
-    image, centres, size = p["image"], p["centres"], int(p["size"][0])
+def cubes(image, centres, size):
     pad = size + int(np.abs(centres).max()) + 1  # wide enough for every cube to lie inside
     padded = np.pad(image, pad, mode="edge")
-    cubes = []
+    found = []
     for i, j, k in centres:
         # The cube's first sample: its centre less (size - 1) / 2, rounded half up.
         start = [int(np.floor(c - (size - 1) / 2 + 0.5)) + pad for c in (k, j, i)]
-        cubes.append(padded[start[0]:start[0] + size, start[1]:start[1] + size, start[2]:start[2] + size])
-    save_numpy({"cubes": np.ascontiguousarray(np.stack(cubes).astype(np.float32))}, out)
+        found.append(padded[start[0]:start[0] + size, start[1]:start[1] + size, start[2]:start[2] + size])
+    return np.stack(found)
+
+
+def cube(probe, out):
+    p = load_numpy(probe)
+    found = cubes(p["image"], p["centres"], int(p["size"][0]))
+    save_numpy({"cubes": np.ascontiguousarray(found.astype(np.float32))}, out)
+
+
+def context(probe, out):
+    p = load_numpy(probe)
+    size, scale = int(p["size"][0]), int(p["scale"][0])
+    wide = cubes(p["image"].astype(np.float64), p["centres"], size * scale)
+    pooled = wide.reshape(len(wide), size, scale, size, scale, size, scale).mean(axis=(2, 4, 6))
+    save_numpy({"cubes": np.ascontiguousarray(pooled.astype(np.float32))}, out)
 
 
 if __name__ == "__main__":
-    {"forward": forward, "cube": cube}[sys.argv[1]](*sys.argv[2:])
+    {"forward": forward, "cube": cube, "context": context}[sys.argv[1]](*sys.argv[2:])
