@@ -45,6 +45,11 @@ public struct CandidateClassifierTraining {
     public var peaksPerSeries = 20
     public var peakThreshold: Float = 0.01
     public var matchMM = 4.0
+    /// Candidates farther than `matchMM` from a localizer point but within this distance are left out
+    /// of training (not of scoring): their cube still holds the aneurysm off its centre, and calling it
+    /// false teaches the classifier to reject an aneurysm the candidate search placed a few millimetres
+    /// off. At or below `matchMM`: no such zone.
+    public var ignoreMM = 0.0
     public var jitter = 2
     /// Share of each batch's negatives drawn in proportion to their heatmap value (0: all uniformly).
     public var hardNegativeShare = 0.0
@@ -92,6 +97,14 @@ public struct CandidateClassifierTraining {
         public var source: CandidateSource = .heatmap
         /// Empty without a context channel.
         public var context: [Float] = []
+        /// How far the candidate lies from the nearest localizer point of its series, in mm (nil: none).
+        public var nearestPointMM: Double? = nil
+    }
+
+    /// Whether `example` is a false candidate in the zone training leaves out (`ignoreMM`).
+    public func isIgnored(_ example: Example) -> Bool {
+        guard !example.positive, let d = example.nearestPointMM else { return false }
+        return d <= ignoreMM
     }
 
     public struct Report: Sendable {
@@ -154,15 +167,16 @@ public struct CandidateClassifierTraining {
             }
             for peak in found {
                 let v = peak.voxel.map(Double.init)
-                let near = targets.contains { t in
+                let nearest = targets.map { t in
                     let d = [t.i - v[0], t.j - v[1], t.k - v[2]].map { $0 * preparation.spacing }
-                    return (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).squareRoot() <= matchMM
-                }
-                out.append(Example(uid: uid, positive: near, isPeak: true, heatmap: peak.probability, cube: cube(v), source: peak.source, context: context(v)))
+                    return (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).squareRoot()
+                }.min()
+                out.append(Example(uid: uid, positive: nearest.map { $0 <= matchMM } ?? false, isPeak: true, heatmap: peak.probability, cube: cube(v),
+                                   source: peak.source, context: context(v), nearestPointMM: nearest))
             }
             for t in targets {
                 let v = [t.i, t.j, t.k]
-                out.append(Example(uid: uid, positive: true, isPeak: false, heatmap: 1, cube: cube(v), context: context(v)))
+                out.append(Example(uid: uid, positive: true, isPeak: false, heatmap: 1, cube: cube(v), context: context(v), nearestPointMM: 0))
             }
         }
         progress(stage, uids.count, uids.count)
@@ -399,6 +413,11 @@ public struct CandidateClassifierTraining {
                          modalities: folder.modalities)
         }
         training += extra
+        let ignored = training.filter(isIgnored)
+        training.removeAll(where: isIgnored)
+        if ignoreMM > matchMM {
+            log(String(format: "left out of training: %d false candidates %.1f to %.1f mm from a localizer point", ignored.count, matchMM, ignoreMM))
+        }
         let positives = training.filter(\.positive), negatives = training.filter { !$0.positive }
         guard !positives.isEmpty, !negatives.isEmpty else {
             throw DatasetError(file: "\(dataRoot)/train_localizers.csv", reason: "the training series give \(positives.count) positive and \(negatives.count) negative candidates; both are needed")

@@ -254,6 +254,7 @@ public enum ExperimentFile {
     ///     peaks = 20             # per series
     ///     peak_threshold = 0.01
     ///     match_mm = 4.0
+    ///     ignore_mm = 0          # false candidates from match_mm to this far from a point are not trained on
     ///     jitter = 2             # samples
     ///     hard_negatives = 0.0   # share of each batch's negatives drawn in proportion to their heatmap value
     ///     hard_negative_power = 1.0  # ... in proportion to their heatmap value to this power
@@ -289,6 +290,7 @@ public enum ExperimentFile {
             case "peaks": training.peaksPerSeries = try integer(1...1000)
             case "peak_threshold": training.peakThreshold = Float(try number(0...1))
             case "match_mm": training.matchMM = try number(1e-3...100)
+            case "ignore_mm": training.ignoreMM = try number(0...100)
             case "jitter": training.jitter = try integer(0...32)
             case "hard_negatives": training.hardNegativeShare = try number(0...1)
             case "hard_negative_power": training.hardNegativePower = try number(0...16)

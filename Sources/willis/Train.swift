@@ -239,6 +239,7 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Option(help: "The cube's edge in samples of the prepared image (a multiple of 4, 8 to 128; default \(CandidateClassifier.defaultPatchSize)).") var patchSize: Int?
     @Option(help: "Peaks per series (default 20).") var peaks: Int?
     @Option(help: "A peak this close to a localizer point (mm) is an aneurysm (default 4).") var matchMM: Double?
+    @Option(help: "Leave out of training the false candidates farther than --match-mm but this close to a localizer point (mm): their cube still holds the aneurysm (default 0: none).") var ignoreMM: Double?
     @Option(help: "Share of each batch's negatives drawn in proportion to the heatmap's value at the peak, 0 to 1 (default 0: uniformly).") var hardNegatives: Double?
     @Option(help: "With --hard-negatives: draw them in proportion to the heatmap value to this power (default 1; 2 or more draws mostly the strongest false peaks).") var hardNegativePower: Double?
     @Option(help: "With --hard-negatives: draw them uniformly from each training series' R strongest false peaks instead (default 0: by the power).") var hardNegativeRank: Int?
@@ -277,6 +278,10 @@ struct TrainCandidatesCommand: ParsableCommand {
         if let peaks { training.peaksPerSeries = peaks }
         if let patchSize { training.patchSize = patchSize }
         if let matchMM { training.matchMM = matchMM }
+        if let ignoreMM {
+            guard ignoreMM.isFinite && (0...100).contains(ignoreMM) else { throw ValidationError("--ignore-mm must be from 0 to 100 mm") }
+            training.ignoreMM = ignoreMM
+        }
         if permuteAxes { training.permuteAxes = true }
         if alignContrast { training.alignContrast = true }
         if let contextScale { training.contextScale = contextScale }

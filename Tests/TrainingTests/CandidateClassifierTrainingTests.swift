@@ -288,6 +288,40 @@ import Training
         #expect(throws: TorchError.self) { try Predictor(weights: detector).useCandidateClassifier(at: "\(root)/wide.safetensors", scoring: .classifier) }
     }
 
+    /// With `ignoreMM`, the false candidates between `matchMM` and it from a localizer point are left out
+    /// of training, and only they; the peaks scored after training keep them. Every candidate records its
+    /// distance to the nearest point, and is an aneurysm exactly when that is within `matchMM`.
+    @Test func falseCandidatesNearALocalizerPointCanBeLeftOutOfTraining() throws {
+        let root = try temporaryDirectory()
+        let detector = try detectorWithPrior(seed: 33, in: root)
+        var training = training(root, detector: detector)
+        training.matchMM = 4.8  // one voxel of the grid
+        let base = try training.run()
+
+        let predictor = try Predictor(weights: detector)
+        let cache = PreprocessedCache(root: "\(root)/data/.willis-cache", preparation: predictor.preparation)
+        let uids = try RSNATables.readLabels("\(root)/data/train.csv").map(\.seriesInstanceUID).sorted()
+        let heldOut = Set(uids.enumerated().filter { $0.offset % 10 == 0 }.map(\.element))
+        let all = try training.examples(uids, cache: cache, predictor: predictor, seriesRoot: "\(root)/data/series")
+        for e in all where e.isPeak {
+            let hasPoints = !(try cache.detectionTargets(e.uid).points.isEmpty)
+            #expect((e.nearestPointMM != nil) == hasPoints)
+            #expect(e.positive == ((e.nearestPointMM ?? .infinity) <= training.matchMM))
+        }
+        let zone = all.filter { !heldOut.contains($0.uid) && !$0.positive && ($0.nearestPointMM ?? .infinity) <= 20 }
+        try #require(!zone.isEmpty, "some false candidates lie within 20 mm of a point")
+        #expect(zone.allSatisfy { training.isIgnored($0) == false }, "no zone without ignoreMM")
+
+        training.ignoreMM = 20
+        #expect(zone.allSatisfy(training.isIgnored))
+        #expect(!all.filter(\.positive).contains(where: training.isIgnored))
+        let report = try training.run()
+        #expect(report.trainingExamples.negative == base.trainingExamples.negative - zone.count)
+        #expect(report.trainingExamples.positive == base.trainingExamples.positive)
+        #expect(report.heldOutPeaks.positive == base.heldOutPeaks.positive && report.heldOutPeaks.negative == base.heldOutPeaks.negative,
+                "the scored peaks keep them")
+    }
+
     /// The detector's peaks are kept in the cache and read back by the next run with the same detector
     /// weights, into any output folder (a stored peak that was changed by hand comes back changed), and
     /// read again from the detector once its weights file changes.

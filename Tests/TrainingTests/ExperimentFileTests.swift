@@ -104,6 +104,7 @@ import Training
         peaks = 12
         peak_threshold = 0.05
         match_mm = 3.5
+        ignore_mm = 7
         jitter = 3
         hard_negatives = 0.25
         hard_negative_power = 2
@@ -121,7 +122,7 @@ import Training
         #expect(training.patchSize == 32 && training.peaksPerSeries == 12 && training.peakThreshold == 0.05)
         #expect(training.matchMM == 3.5 && training.jitter == 3 && training.seed == 9 && training.hardNegativeShare == 0.25)
         #expect(training.permuteAxes && training.hardNegativePower == 2 && training.hardNegativeRank == 3 && training.alignContrast)
-        #expect(training.contextScale == 3)
+        #expect(training.contextScale == 3 && training.ignoreMM == 7)
         #expect(training.dotFilter == DotFilterCandidates(count: 12, depthMM: 10, separationMM: 3.5), "apart by the match distance")
         var config = TrainingConfig()
         try ExperimentFile.apply(try ExperimentFile.parse(text), to: &config)
@@ -132,7 +133,8 @@ import Training
                               ("[candidates]\nhard_negatives = 1.5", 2), ("[candidates]\npermute_axes = 1", 2),
                               ("[candidates]\nhard_negative_rank = 1.5", 2), ("[candidates]\ndot_candidates = -1", 2),
                               ("[candidates]\ndot_depth_mm = -4", 2), ("[candidates]\nalign_contrast = \"yes\"", 2),
-                              ("[candidates]\ncontext_scale = 1", 2), ("[candidates]\ncontext_scale = 5", 2)] {
+                              ("[candidates]\ncontext_scale = 1", 2), ("[candidates]\ncontext_scale = 5", 2),
+                              ("[candidates]\nignore_mm = -1", 2)] {
             var t = CandidateClassifierTraining(dataRoot: "d", detectorWeights: "w", output: "o")
             #expect(throws: ExperimentFile.Error.self) { try ExperimentFile.applyCandidates(try ExperimentFile.parse(wrong), to: &t) }
             do {
