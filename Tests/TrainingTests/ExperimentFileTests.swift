@@ -157,6 +157,7 @@ import Training
         #expect(committed.peaksPerSeries == defaults.peaksPerSeries && committed.peakThreshold == defaults.peakThreshold && committed.matchMM == defaults.matchMM)
         #expect(committed.hardNegativeShare == defaults.hardNegativeShare && committed.permuteAxes == defaults.permuteAxes
             && committed.hardNegativePower == defaults.hardNegativePower && committed.dotFilter == nil)
+        #expect(committed.ignoreMM == defaults.ignoreMM && committed.contextScale == nil && !committed.alignContrast)
     }
 
     @Test func errorsNameTheLine() throws {
