@@ -140,8 +140,9 @@ public final class Predictor {
     }
 
     /// A classifier's probability for the cube of the prepared `input` around each peak (with its context
-    /// cube, when the classifier takes one): the mean of the cube's and its left-right mirror's. A classifier trained on aligned contrast needs the series'
-    /// `contrast`, and negates the cubes of a dark-vessel one as training did.
+    /// cube, when the classifier takes one): the mean of the cube's and its left-right mirror's. A
+    /// classifier trained on aligned contrast needs the series' `contrast`, and negates the cubes of a
+    /// dark-vessel one as training did.
     func classify(_ input: [Float], _ peaks: [HeatmapPeak], _ member: CandidateStage.Member, contrast: DotFilter.VesselContrast?) throws -> [Double] {
         guard !peaks.isEmpty else { return [] }
         let size = member.settings.patchSize, n = preparation.inputSubdivision, channels = member.classifier.inputChannels
