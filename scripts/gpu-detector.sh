@@ -37,14 +37,7 @@ engine_job=$!
 d=/tmp/d
 "$bin" synth --out $d/small --count $small --seed 1 --segmentation-fraction 1 > /dev/null || exit 1
 "$bin" synth --out $d/medium --count $medium --size medium --seed 11 --segmentation-fraction 1 > /dev/null || exit 1
-mkdir -p $d/train/series $d/train/segmentations
-for s in small medium; do
-  for f in $d/$s/series/*; do ln -s "$f" $d/train/series/; done
-  for f in $d/$s/segmentations/*; do ln -s "$f" $d/train/segmentations/; done
-done
-for t in train.csv train_localizers.csv; do
-  { head -1 $d/small/$t; tail -n +2 $d/small/$t; tail -n +2 $d/medium/$t; } > $d/train/$t
-done
+scripts/join-rsna $d/train $d/small $d/medium || exit 1
 # The first 20 series of the 300-series held-out set (RESULTS.md, stop 20): predicted there on the GPU at the
 # end, and here on the CPU with the same weights, to compare the two devices and time the GPU's prediction.
 "$bin" synth --out $d/held20 --count $held --size medium --seed 5 --orientations tilted --syntaxes compressed > /dev/null || exit 1

@@ -199,6 +199,8 @@ public final class Predictor {
         self.device = device
         locationPrior = prior
         readout = prior.map { .candidates(CandidateReadout(prior: $0)) } ?? .pooled
+        // What the weights were trained with, checked against this device (`MixedPrecision.usable`).
+        autocast = autocast
     }
 
     /// The patch shape and precision detector weights were trained with (their `willis_detector` metadata).
@@ -219,14 +221,24 @@ public final class Predictor {
     }
 
     /// Mixed precision of the detectors' convolutions (see `Detector.autocast`); defaults to what the
-    /// first weights were trained with.
+    /// first weights were trained with. bf16 on a CPU without native bfloat16 runs as float32 instead
+    /// (`MixedPrecision.usable`), and `precisionNote` says so.
     public var autocast: DType? {
         get {
             for case let .detector(net) in networks { return net.autocast }
             return nil
         }
-        set { for case let .detector(net) in networks { net.autocast = newValue } }
+        set {
+            let chosen = MixedPrecision.usable(newValue, on: device, cpuFlags: cpuFlags)
+            precisionNote = networks.contains(where: { if case .detector = $0 { return true } else { return false } }) ? chosen.note : nil
+            for case let .detector(net) in networks { net.autocast = chosen.autocast }
+        }
     }
+
+    /// Why the detectors run another precision than asked for or trained with; nil when they do not.
+    public private(set) var precisionNote: String?
+    /// The CPU's feature flags, which decide whether bf16 runs natively; `autocast` reads them when set.
+    public var cpuFlags: Set<String>? = HostCPU.flags
 
     /// The network in `path`, the preparation it was trained with and, for detector weights, the patch
     /// shape they were trained on (their default sliding window) and their location prior, if any.

@@ -380,6 +380,7 @@ public struct CandidateClassifierTraining {
     public func run() throws -> Report {
         let start = Date()
         let predictor = try Predictor(weights: [detectorWeights], device: device)
+        if let note = predictor.precisionNote { log("warning: the detector's heatmap: \(note)") }
         guard case .detector = predictor.network else {
             throw TorchError.safetensors(path: detectorWeights, reason: "not detector weights: the candidate classifier reads a detector's heatmap")
         }

@@ -25,6 +25,8 @@ public struct TrainingRun {
     public var timeLimit: Double?
     /// Where the network runs (batches are assembled on the CPU).
     public var device: Device = .cpu
+    /// The CPU's feature flags, which decide whether bf16 runs natively (`MixedPrecision.usable`).
+    public var cpuFlags: Set<String>? = HostCPU.flags
     public var log: (String) -> Void = { print($0) }
     /// Called as the input cache fills: (series done, series to do).
     public var cacheProgress: @Sendable (Int, Int) -> Void = { _, _ in }
@@ -143,7 +145,13 @@ public struct TrainingRun {
             log("location prior fitted to \(prior.components.map(\.count).reduce(0, +)) localizer points of the training series; validation reads the heatmap's peaks with it")
         }
 
-        let trainer: EpochTrainer = config.model == .detector ? try DetectorTrainer(config: config, device: device)
+        // The trainer writes its precision into the weights, so a fallback to fp32 is recorded as fp32.
+        var trainerConfig = config
+        if detector, let note = MixedPrecision.usable(config.detector.precision?.autocast, on: device, cpuFlags: cpuFlags).note {
+            log("warning: \(note)")
+            trainerConfig.detector.precision = .fp32
+        }
+        let trainer: EpochTrainer = config.model == .detector ? try DetectorTrainer(config: trainerConfig, device: device)
                                                               : try Trainer(config: config, device: device)
         if let prior, let detectorTrainer = trainer as? DetectorTrainer { detectorTrainer.readout = CandidateReadout(prior: prior) }
         if isLeader { trainer.onBatch = { [batchProgress, weak trainer] done, total in batchProgress((trainer?.epoch ?? 0) + 1, done, total) } }

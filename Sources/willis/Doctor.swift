@@ -37,17 +37,11 @@ struct Doctor: ParsableCommand {
 
 /// Facts about the machine, read from /proc.
 enum MachineInfo {
-    static var cpuModel: String {
-        let text = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        let line = text.split(separator: "\n").first { $0.hasPrefix("model name") }
-        return line.flatMap { $0.split(separator: ":", maxSplits: 1).last }.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
-    }
+    static var cpuModel: String { HostCPU.model }
 
     /// The vector features that decide which libtorch kernels run.
     static var cpuFeatures: [String] {
-        let text = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        guard let flags = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return ["unknown"] }
-        let present = Set(flags.split(separator: " ").map(String.init))
+        guard let present = HostCPU.flags else { return ["unknown"] }
         let wanted = ["sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16"]
         return wanted.filter(present.contains)
     }

@@ -45,7 +45,7 @@ struct Predict: ParsableCommand {
 
     @Option(help: "Detector: sliding window DxHxW, or 'none' for the whole input at once (default: the patch shape the weights were trained on, if any).")
     var window: String?
-    @Option(help: "Detector: fp32, or bf16 (mixed precision: CUDA, or CPUs with AVX-512 BF16) (default: what the weights were trained with).")
+    @Option(help: "Detector: fp32, or bf16 (mixed precision: CUDA, or CPUs with AVX-512 BF16 or AMX; other CPUs run fp32 and say so) (default: what the weights were trained with).")
     var precision: String?
     @Option(help: "Detector with --readout pooled: how the heatmap is pooled into the 13 locations: lumen (each voxel weighted by its probability of being the artery's lumen, as trained) or artery (by its probability of belonging to that artery rather than another).")
     var locationPooling: String = "lumen"
@@ -93,6 +93,7 @@ struct Predict: ParsableCommand {
             guard let p = TrainingConfig.Precision(rawValue: precision) else { throw ValidationError("--precision must be fp32 or bf16") }
             predictor.autocast = p.autocast
         }
+        if let note = predictor.precisionNote { print("warning: \(note)") }
         guard let pooling = Detector.LocationPooling(rawValue: locationPooling) else { throw ValidationError("--location-pooling must be lumen or artery") }
         predictor.locationPooling = pooling
         guard candidates >= 1 else { throw ValidationError("--candidates must be at least 1") }

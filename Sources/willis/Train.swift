@@ -44,7 +44,7 @@ struct Train: ParsableCommand {
     @Option(help: "How each epoch draws its series: uniform (each once, shuffled; the default), balanced (with replacement, every modality and, within it, every aneurysm location equally often) or weighted (with replacement, by --series-weights).") var sampling: String?
     @Option(help: ArgumentHelp("Draw each epoch's series with replacement in proportion to these weights (CSV: SeriesInstanceUID,weight; a series not listed weighs 1); implies --sampling weighted.",
                                valueName: "weights.csv")) var seriesWeights: String?
-    @Option(help: "Detector: fp32, or bf16 (mixed precision: CUDA, or CPUs with AVX-512 BF16).") var precision: String?
+    @Option(help: "Detector: fp32, or bf16 (mixed precision: CUDA, or CPUs with AVX-512 BF16 or AMX; other CPUs run fp32 and say so).") var precision: String?
     @Flag(help: "Random left-right flips with Left/Right label swap.") var flip = false
     @Option(help: "Random in-plane rotation up to ± this many degrees.") var rotate: Double?
     @Option(help: "Random in-plane scaling by up to ± this fraction.") var scale: Double?
@@ -229,6 +229,7 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Option(help: "RSNA-layout folder (train.csv, train_localizers.csv, series/).") var data: String
     @Option(help: "Detector weights (.safetensors from willis train) whose peaks are classified.") var detector: String
     @Option(help: "Output folder.") var out: String
+    @Option(help: "cpu, cuda or cuda:N: where the detector reads its peaks and the classifier trains.") var device: String = "cpu"
     @Option(help: "RSNA-layout folder whose peaks score the classifier (default: every tenth training series, held out).") var validationData: String?
     @Option(help: "RSNA-layout folder whose localizer points add aneurysm cubes; no peaks are read there (repeatable).") var positiveData: [String] = []
     @Option(help: "Cache folder for every folder (default DATA/.willis-cache for each).") var cache: String?
@@ -269,6 +270,7 @@ struct TrainCandidatesCommand: ParsableCommand {
         _ = try engineOptions.load()
         var training = CandidateClassifierTraining(dataRoot: data, detectorWeights: detector, output: out)
         if let path = config { try applyExperimentFile(path) { try ExperimentFile.applyCandidates($0, to: &training) } }
+        do { training.device = try Device(parsing: device) } catch { throw ValidationError("--device: \(error)") }
         training.cacheRoot = cache
         training.validationRoot = validationData
         training.positiveRoots = positiveData

@@ -567,6 +567,39 @@ import Training
         #expect(try grad.abs().sum().item() > 0)
     }
 
+    /// bf16 asked for on a CPU without native bfloat16 (AVX2 only, where libtorch emulates it several
+    /// times slower) trains in fp32, says so and records fp32 in the weights; with AVX-512 BF16 among the
+    /// flags it stays bf16. Prediction falls back the same way, and back again when the flags allow.
+    @Test func bf16FallsBackToFloat32OnCPUsWithoutNativeBFloat16() throws {
+        let root = try temporaryDirectory()
+        try labelledSeries(seed: 91, into: "\(root)/data")
+        for (flags, expected) in [(Set(["avx2"]), "fp32"), (Set(["avx2", "avx512_bf16"]), "bf16")] {
+            var c = config()
+            c.epochs = 1
+            c.detector.precision = .bf16
+            var run = TrainingRun(dataRoot: "\(root)/data", output: "\(root)/\(expected)", config: c)
+            run.folds = 3
+            run.cpuFlags = flags
+            var lines: [String] = []
+            run.log = { lines.append($0) }
+            _ = try run.run()
+            let file = try SafeTensorsFile(path: "\(root)/\(expected)/model.safetensors")
+            let json = try #require(file.metadata["willis_detector"])
+            let settings = try JSONDecoder().decode(TrainingConfig.DetectorSettings.self, from: Data(json.utf8))
+            #expect(settings.precision?.rawValue == expected)
+            #expect(lines.contains { $0.hasPrefix("warning: bf16 was asked for") } == (expected == "fp32"), "\(lines)")
+        }
+        let predictor = try Predictor(weights: "\(root)/bf16/model.safetensors")
+        predictor.cpuFlags = ["avx2"]
+        predictor.autocast = .bfloat16
+        #expect(predictor.autocast == nil && predictor.precisionNote != nil)
+        predictor.cpuFlags = ["avx2", "amx_bf16"]
+        predictor.autocast = .bfloat16
+        #expect(predictor.autocast == .bfloat16 && predictor.precisionNote == nil)
+        #expect(MixedPrecision.usable(.bfloat16, on: .cuda(0), cpuFlags: ["avx2"]).autocast == .bfloat16)
+        #expect(MixedPrecision.usable(.bfloat16, on: .cpu, cpuFlags: nil).autocast == .bfloat16, "unknown flags keep the request")
+    }
+
     /// A series with nothing in view, and one far smaller than the crop, still get predictions, with
     /// warnings that say why they are doubtful.
     @Test func oddSeriesArePredictedWithWarnings() throws {
