@@ -572,7 +572,7 @@ import Training
     /// flags it stays bf16. Prediction falls back the same way, and back again when the flags allow.
     @Test func bf16FallsBackToFloat32OnCPUsWithoutNativeBFloat16() throws {
         let root = try temporaryDirectory()
-        try labelledSeries(seed: 91, into: "\(root)/data")
+        _ = try labelledSeries(seed: 91, into: "\(root)/data")
         for (flags, expected) in [(Set(["avx2"]), "fp32"), (Set(["avx2", "avx512_bf16"]), "bf16")] {
             var c = config()
             c.epochs = 1
