@@ -14,8 +14,8 @@
 # (Untried: whether a process started that way outlives its call. If it does not, run the script in the
 # foreground with a smaller DETECTOR_S and STEPS, so that everything fits in one call.)
 #
-# Stages, each writing what it has to $OUT before the next starts (not yet timed on a GPU; from stop 24's
-# figures, about 120 + 60 + DETECTOR_S + 250 + 150 s on an H200 with 16 cores):
+# Stages, each writing what it has to $OUT before the next starts (not timed on a GPU yet; estimated
+# from stop 24's figures: about 120 + 60 + DETECTOR_S + 250 + 150 s on an H200 with 16 cores):
 #   1. data (willis synth, while the engine compiles): the detector's 800 training series (stop 24's: 200
 #      small, seed 1, and 600 medium, seed 11), the second stage's 300 (the first 300 of those 600, as in
 #      stops 26-29), validation (100, seed 41), 400 series whose points are further aneurysm cubes (seed 13)
