@@ -16,7 +16,7 @@ public enum MixedPrecision {
         guard requested == .bfloat16, device == .cpu, let flags = cpuFlags, flags.isDisjoint(with: nativeBF16Flags) else {
             return (requested, nil)
         }
-        return (nil, "bf16 was asked for, but this CPU has neither AVX-512 BF16 nor AMX, where libtorch emulates bfloat16 at a hundred times float32's cost or more: running in fp32")
+        return (nil, "bf16 was asked for, but this CPU has neither AVX-512 BF16 nor AMX, where libtorch's bfloat16 convolutions run a hundred times slower than float32 or more: running in fp32")
     }
 }
 
