@@ -16,7 +16,7 @@ enum DataDictionary {
         .floatPixelData: .OF, .doubleFloatPixelData: .OD, .pixelData: .OW,
         .sharedFunctionalGroups: .SQ, .perFrameFunctionalGroups: .SQ, .planePositionSequence: .SQ,
         .planeOrientationSequence: .SQ, .pixelMeasuresSequence: .SQ, .pixelValueTransformationSequence: .SQ,
-        .frameContentSequence: .SQ,
+        .frameContentSequence: .SQ, .echoTime: .DS, .mrEchoSequence: .SQ, .effectiveEchoTime: .FD,
         Tag(0x0008, 0x0005): .CS,  // Specific Character Set
         Tag(0x0008, 0x0020): .DA, Tag(0x0008, 0x0030): .TM,  // Study Date/Time
         Tag(0x0008, 0x1115): .SQ, Tag(0x0008, 0x1140): .SQ, Tag(0x0008, 0x2112): .SQ, Tag(0x0008, 0x9215): .SQ,

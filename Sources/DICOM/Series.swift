@@ -17,6 +17,9 @@ public struct Series: Sendable {
     public var sliceThickness: Double?
     public var manufacturer: String?
     public var seriesDescription: String?
+    /// An MR's echo time in ms: EchoTime, or an enhanced object's EffectiveEchoTime (shared functional
+    /// groups first, else the first frame's). Nil when the file has neither or it is not a finite value ≥ 0.
+    public var echoTimeMS: Double?
     /// PatientAge and PatientSex: needed as model inputs in the RSNA data, not identifying on their own.
     public var patientAge: String?
     public var patientSex: String?
@@ -33,6 +36,9 @@ public struct SeriesHeader: Sendable {
     public var rows: Int
     public var columns: Int
     public var transferSyntaxes: Set<String>
+    /// SeriesDescription and the echo time (`Series.echoTimeMS`) of its first file.
+    public var seriesDescription: String? = nil
+    public var echoTimeMS: Double? = nil
 }
 
 /// What `SeriesLoader.inspect` finds for one series, without decoding pixels.

@@ -133,7 +133,8 @@ public struct SeriesLoader: Sendable {
             let header = SeriesHeader(seriesInstanceUID: uid, modality: hs[0].file.dataSet.string(.modality) ?? "",
                                       files: hs.map(\.file.path).sorted(), frameCount: hs.reduce(0) { $0 + $1.frames.count },
                                       rows: hs[0].file.dataSet.int(.rows) ?? 0, columns: hs[0].file.dataSet.int(.columns) ?? 0,
-                                      transferSyntaxes: Set(hs.map(\.file.transferSyntax.uid)))
+                                      transferSyntaxes: Set(hs.map(\.file.transferSyntax.uid)),
+                                      seriesDescription: hs[0].file.dataSet.string(.seriesDescription), echoTimeMS: Self.echoTime(hs[0].file.dataSet))
             do {
                 let p = try plan(hs, warnings: &warnings, path: path)
                 return SeriesSummary(header: header, geometry: p.geometry, sliceCount: p.sorted.count, warnings: warnings)
@@ -332,7 +333,19 @@ public struct SeriesLoader: Sendable {
             transferSyntaxes: Array(Set(headers.map(\.file.transferSyntax))).sorted { $0.uid < $1.uid },
             slices: sorted.map { ($0.info.sopInstanceUID, $0.info.frameIndex) }, warnings: warnings, tiltDegrees: plan.tilt,
             sliceThickness: plan.sliceThickness, manufacturer: set.string(.manufacturer),
-            seriesDescription: set.string(.seriesDescription), patientAge: set.string(.patientAge),
+            seriesDescription: set.string(.seriesDescription), echoTimeMS: Self.echoTime(set), patientAge: set.string(.patientAge),
             patientSex: set.string(.patientSex), identifyingFields: phi)
+    }
+
+    /// The echo time of the data set `set` in ms (`Series.echoTimeMS`): EchoTime, else an enhanced MR's
+    /// EffectiveEchoTime from the shared functional groups, else from the first frame's.
+    public static func echoTime(_ set: DataSet) -> Double? {
+        func usable(_ v: Double?) -> Double? { v.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil } }
+        if let te = usable(set.number(.echoTime)) { return te }
+        let groups = set.sequence(.sharedFunctionalGroups).prefix(1) + set.sequence(.perFrameFunctionalGroups).prefix(1)
+        for group in groups {
+            if let te = usable(group.sequence(.mrEchoSequence).first?.number(.effectiveEchoTime)) { return te }
+        }
+        return nil
     }
 }

@@ -16,6 +16,8 @@ public struct SeriesWriter: Sendable {
     public var patientAge: String?
     public var patientSex: String?
     public var seriesDescription: String?
+    /// EchoTime in ms (MR).
+    public var echoTimeMS: Double?
     /// Identifying fields, for tests of what is hidden (synthetic data carries made-up ones).
     public var patientName: String?
     public var patientID: String?
@@ -57,6 +59,7 @@ public struct SeriesWriter: Sendable {
             if let patientAge { set.set(.patientAge, .AS, patientAge) }
             if let patientSex { set.set(.patientSex, .CS, patientSex) }
             if let seriesDescription { set.set(.seriesDescription, .LO, seriesDescription) }
+            if let echoTimeMS { set.set(.echoTime, decimals: [echoTimeMS]) }
             if let patientName { set.set(.patientName, .PN, patientName) }
             if let patientID { set.set(.patientID, .LO, patientID) }
             let p = g.patient(i: 0, j: 0, k: Double(k))

@@ -39,6 +39,7 @@ public struct Tag: Hashable, Comparable, Sendable, CustomStringConvertible {
     public static let patientSex = Tag(0x0010, 0x0040)
     public static let patientAge = Tag(0x0010, 0x1010)
     public static let sliceThickness = Tag(0x0018, 0x0050)
+    public static let echoTime = Tag(0x0018, 0x0081)
     public static let spacingBetweenSlices = Tag(0x0018, 0x0088)
     public static let gantryDetectorTilt = Tag(0x0018, 0x1120)
     public static let studyInstanceUID = Tag(0x0020, 0x000D)
@@ -79,6 +80,8 @@ public struct Tag: Hashable, Comparable, Sendable, CustomStringConvertible {
     public static let pixelMeasuresSequence = Tag(0x0028, 0x9110)
     public static let pixelValueTransformationSequence = Tag(0x0028, 0x9145)
     public static let frameContentSequence = Tag(0x0020, 0x9111)
+    public static let mrEchoSequence = Tag(0x0018, 0x9114)
+    public static let effectiveEchoTime = Tag(0x0018, 0x9082)
 }
 
 extension String {

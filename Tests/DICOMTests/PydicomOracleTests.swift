@@ -16,6 +16,8 @@ import VolumeCore
             var min, max, mean, slope, intercept: Double
             struct Frame: Decodable { var position: [Double]?; var slope, intercept: Double }
             var frames: [Frame]
+            var modality: String?
+            var echo_time: Double?
         }
         struct Undecodable: Decodable { var name, path, reason: String }
         var pydicom: String
@@ -103,6 +105,22 @@ import VolumeCore
                 let plane = series.volume.rows * series.volume.columns
                 #expect(Array(series.volume.voxels[(k * plane)..<((k + 1) * plane)]) == expected, "\(entry.name) slice \(k) values")
             }
+        }
+    }
+
+    /// Every MR file's echo time as pydicom reads it (EchoTime, or an enhanced object's EffectiveEchoTime),
+    /// whatever the syntax or byte order, read with the pixels and from the headers alone: the
+    /// acquisition fact that says whether an MR is T2-weighted.
+    @Test func echoTimeMatchesPydicom() throws {
+        let mr = manifest.files.filter { $0.modality == "MR" }
+        #expect(mr.filter { $0.echo_time != nil }.count >= 10, "pydicom's test set holds MR files with an echo time (MR_small.dcm: 240 ms)")
+        #expect(mr.contains { $0.echo_time == nil }, "and some without (emri_small.dcm)")
+        for entry in mr {
+            let series = try SeriesLoader().load(entry.path)
+            #expect(series.echoTimeMS == entry.echo_time, "\(entry.name): \(series.echoTimeMS.map { "\($0)" } ?? "none") ms, pydicom \(entry.echo_time.map { "\($0)" } ?? "none")")
+            // `willis inspect` reads headers only: the same echo time and description.
+            let header = try #require(try SeriesLoader().inspect(entry.path).series.first).header
+            #expect(header.echoTimeMS == entry.echo_time && header.seriesDescription == series.seriesDescription, "\(entry.name): inspected")
         }
     }
 

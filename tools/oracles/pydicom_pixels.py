@@ -3,7 +3,7 @@ pylibjpeg-openjpeg and pyjpegls plugins) decodes every CT, MR and OT image file 
 pydicom's test set (pydicom-data installed). For each it writes the decoded array
 (little-endian, C order) to OUT_DIR/pixels/<name>.raw and records in
 OUT_DIR/pydicom_pixels.json: path, transfer syntax, shape, dtype, CRC-32 of the
-bytes, and min/max/mean of the rescaled values (slope/intercept applied).
+bytes, min/max/mean of the rescaled values (slope/intercept applied), and the echo time.
 
 Samples are compared as stored: YBR stays YBR (`as_rgb=False`), as Willis reads them.
 
@@ -20,6 +20,19 @@ import pydicom
 from pydicom.data import get_testdata_files
 
 warnings.simplefilter("ignore")
+
+
+def echo_time(ds):
+    """EchoTime in ms as pydicom reads it, else an enhanced MR's EffectiveEchoTime (shared functional
+    groups, then the first frame's); None without one."""
+    if ds.get("EchoTime") not in (None, ""):
+        return float(ds.EchoTime)
+    for name in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        if name in ds and len(ds[name].value) > 0:
+            group = ds[name].value[0]
+            if "MREchoSequence" in group and "EffectiveEchoTime" in group.MREchoSequence[0]:
+                return float(group.MREchoSequence[0].EffectiveEchoTime)
+    return None
 
 
 def main(out_dir):
@@ -62,7 +75,7 @@ def main(out_dir):
                                "slope": float(vt.RescaleSlope) if vt is not None else 1.0,
                                "intercept": float(vt.RescaleIntercept) if vt is not None else 0.0})
         entries.append({
-            "frames": frames,
+            "frames": frames, "echo_time": echo_time(ds),
             "name": name, "path": path, "transfer_syntax": syntax, "modality": ds.get("Modality"),
             "shape": list(arr.shape), "dtype": arr.dtype.name, "crc32": zlib.crc32(raw),
             "min": float(rescaled.min()), "max": float(rescaled.max()), "mean": float(rescaled.mean()),
