@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "PreprocessingTests", dependencies: ["Preprocessing", "VolumeCore", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Torch", "Anatomy", "Inference", "Scoring", "Synth", "Dataset", "DICOM", "NIfTI", "Models", "Preprocessing", "VolumeCore", "TestSupport"]),
         .testTarget(name: "SynthTests", dependencies: ["Synth", "Dataset", "DICOM", "NIfTI", "Anatomy", "VolumeCore", "Preprocessing", "TestSupport"]),
-        .testTarget(name: "DatasetTests", dependencies: ["Dataset", "Anatomy", "Synth", "Preprocessing", "VolumeCore", "TestSupport"]),
+        .testTarget(name: "DatasetTests", dependencies: ["Dataset", "DICOM", "Anatomy", "Synth", "Preprocessing", "VolumeCore", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Scoring", "Anatomy", "VolumeCore", "TestSupport"]),
         .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Anatomy", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Torch", "TestSupport"]),

@@ -3,6 +3,7 @@ import DICOM
 import Dispatch
 import Foundation
 import NIfTI
+import Preprocessing
 
 /// `willis check`: what an RSNA-layout folder holds and what is wrong with it, before hours of
 /// training find out. Tables are validated row by row (a malformed table throws, naming the line);
@@ -22,11 +23,16 @@ public struct DatasetCheck: Sendable {
     /// Series with `<uid>_cowseg.nii` (and `<uid>.nii`) under segmentations/.
     public var segmentedSeries = 0
     public var segmentationProblems: [DatasetError] = []
+    /// Series whose DICOM header reads as another vessel contrast (CT, bright- or dark-vessel MR) than
+    /// their train.csv modality: not counted as problems, since training and prediction both go by the
+    /// DICOM (`DotFilter.VesselContrast(series)`), but a wrong table or an echo time that misleads shows here.
+    public var contrastDisagreements: [DatasetError] = []
 
     public var problemCount: Int { missingOnDisk.count + unlisted.count + localizerProblems.count + segmentationProblems.count }
 
     /// Reads the tables under `root`, lists the series folders, and checks every localizer point
-    /// against its slice's header (rows × columns, frames) and every segmentation's labels.
+    /// against its slice's header (rows × columns, frames), every segmentation's labels, and each
+    /// listed series' modality against one of its headers (`contrastDisagreements`).
     public static func run(_ root: String) throws -> DatasetCheck {
         var check = DatasetCheck()
         let labels = try RSNATables.readLabels("\(root)/train.csv")
@@ -54,6 +60,15 @@ public struct DatasetCheck: Sendable {
             check.localizerProblems = problems.flatMap { $0 }
         }
 
+        let present = labels.filter { folders.contains($0.seriesInstanceUID) }
+        var disagreements = [DatasetError?](repeating: nil, count: present.count)
+        disagreements.withUnsafeMutableBufferPointer { out in
+            DispatchQueue.concurrentPerform(iterations: present.count) { i in
+                out[i] = Self.contrastDisagreement(present[i], folder: "\(root)/series/\(present[i].seriesInstanceUID)")
+            }
+        }
+        check.contrastDisagreements = disagreements.compactMap { $0 }
+
         let segmentations = ((try? FileManager.default.contentsOfDirectory(atPath: "\(root)/segmentations")) ?? []).sorted()
         for name in segmentations where name.hasSuffix("_cowseg.nii") || name.hasSuffix("_cowseg.nii.gz") {
             let uid = String(name.prefix { $0 != "_" })
@@ -72,6 +87,22 @@ public struct DatasetCheck: Sendable {
             }
         }
         return check
+    }
+
+    /// Whether the first readable header under `folder` reads as another vessel contrast than `row`'s
+    /// modality; nil when they agree or no header can be read (the training's own read reports that).
+    static func contrastDisagreement(_ row: SeriesLabels, folder: String) -> DatasetError? {
+        guard let files = try? SeriesLoader.files(at: folder) else { return nil }
+        for path in files {
+            guard let set = try? DICOMFile.read(path, options: .init(headerOnly: true)).dataSet, let modality = set.string(.modality) else { continue }
+            let description = set.string(.seriesDescription), echoTime = SeriesLoader.echoTime(set)
+            let read = DotFilter.VesselContrast(modality: modality, seriesDescription: description, echoTimeMS: echoTime)
+            let listed = DotFilter.VesselContrast(modality: row.modality.rawValue)
+            guard read != listed else { return nil }
+            let facts = ["Modality \(modality)", echoTime.map { String(format: "EchoTime %g ms", $0) }, description.map { "SeriesDescription \"\($0)\"" }]
+            return DatasetError(file: folder, reason: "train.csv says \(row.modality.rawValue) (\(listed.rawValue)); its DICOM (\(facts.compactMap { $0 }.joined(separator: ", "))) reads \(read.rawValue)")
+        }
+        return nil
     }
 
     /// What is wrong with one localizer point: its series or slice is missing, the point lies outside

@@ -46,8 +46,9 @@ public struct PreprocessedCache: Sendable {
             DispatchQueue.concurrentPerform(iterations: todo.count) { i in
                 do {
                     let series = try SeriesLoader().load("\(seriesRoot)/\(todo[i].uid)")
-                    let (input, record) = preparation.prepare(series.volume, modality: todo[i].modality)
-                    if let record {
+                    let (input, prepared) = preparation.prepare(series.volume, modality: todo[i].modality)
+                    if var record = prepared {
+                        record.vesselContrast = DotFilter.VesselContrast(series)
                         let uid = todo[i].uid
                         try AtomicFile.write(try JSONEncoder().encode(record), to: recordPath(uid))
                         let cowseg = segmentationRoot.map { "\($0)/\(uid)_cowseg.nii" }.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
@@ -86,6 +87,21 @@ public struct PreprocessedCache: Sendable {
         do { return try JSONDecoder().decode(DetectionTargets.self, from: Data(contentsOf: URL(fileURLWithPath: file))) } catch {
             throw DatasetError(file: file, reason: "no detection targets (improved-mode cache only): \(error.localizedDescription)")
         }
+    }
+
+    /// How the vessels of `uid` show (`DotFilter.VesselContrast(series)`), as its record keeps it. A record
+    /// from before the cache kept it (or one that cannot be read) is made good from the series under
+    /// `seriesRoot`, a read of its files, and rewritten with it.
+    public func vesselContrast(_ uid: String, seriesRoot: String) throws -> DotFilter.VesselContrast {
+        let file = recordPath(uid)
+        var record = FileManager.default.contents(atPath: file).flatMap { try? JSONDecoder().decode(PreparationRecord.self, from: $0) }
+        if let known = record?.vesselContrast { return known }
+        let contrast = DotFilter.VesselContrast(try SeriesLoader().load("\(seriesRoot)/\(uid)"))
+        if record != nil {
+            record?.vesselContrast = contrast
+            try AtomicFile.write(try JSONEncoder().encode(record), to: file)
+        }
+        return contrast
     }
 
     /// The cached input of `uid`.

@@ -42,6 +42,7 @@ public struct BatchPrediction {
         var grid: Geometry?
         var modality: String?
         var seriesDescription: String?
+        var echoTimeMS: Double?
         var identifying: [String: String]?
         /// The dot filter's candidates on the grid, when the second stage reads them.
         var dotCandidates: [[Int]] = []
@@ -96,7 +97,8 @@ public struct BatchPrediction {
                                             warnings: series.warnings + Predictor.warnings(input: input, record: record), seconds: 0)
                         // Here, on the worker, because the filter reads the series' own voxels, which are not kept.
                         prepared.dotCandidates = predictor.dotCandidates(series, record: record)
-                        prepared.contrast = Predictor.vesselContrast(series)
+                        prepared.contrast = DotFilter.VesselContrast(series)
+                        prepared.echoTimeMS = series.echoTimeMS
                     } catch {
                         prepared = .failed("\(error)")
                     }
@@ -136,7 +138,7 @@ public struct BatchPrediction {
             if let results {
                 let result = SeriesResult(
                     key: key, seriesInstanceUID: prepared.uid, source: folders[i], modality: prepared.modality,
-                    seriesDescription: prepared.seriesDescription, status: outcome.probabilities == nil ? .failed : .ok,
+                    seriesDescription: prepared.seriesDescription, echoTimeMS: prepared.echoTimeMS, vesselContrast: prepared.contrast, status: outcome.probabilities == nil ? .failed : .ok,
                     probabilities: outcome.probabilities, error: outcome.error,
                     warnings: outcome.warnings, inputShape: prepared.input == nil ? nil : predictor.inputShape, files: evidence.files,
                     candidates: evidence.candidates)

@@ -1,5 +1,6 @@
 import Anatomy
 import DICOM
+import Dataset
 import Foundation
 import Models
 import Preprocessing
@@ -293,14 +294,8 @@ public final class Predictor {
     /// Probabilities for a series already read.
     public func predict(_ series: Series) throws -> (uid: String, probabilities: [Double], warnings: [String]) {
         let (input, record) = prepareWithRecord(series)
-        let result = try infer(input, heatmap: false, dotCandidates: dotCandidates(series, record: record), contrast: Self.vesselContrast(series))
+        let result = try infer(input, heatmap: false, dotCandidates: dotCandidates(series, record: record), contrast: DotFilter.VesselContrast(series))
         return (series.seriesInstanceUID, result.probabilities, series.warnings + Self.warnings(input: input, record: record))
-    }
-
-    /// Whether `series`' vessels are bright (CT, MRA, T1 post-contrast) or dark (T2), from its modality and
-    /// description: the dot filter and a contrast-aligned second stage read them so.
-    public static func vesselContrast(_ series: Series) -> DotFilter.VesselContrast {
-        DotFilter.VesselContrast(modality: series.modality, seriesDescription: series.seriesDescription)
     }
 
     /// The dot filter's candidates of `series` as voxels of its prepared grid (`record`), when the second
@@ -308,7 +303,7 @@ public final class Predictor {
     /// series' own voxels (about 1.5 s for a medium series), safe on any thread.
     public func dotCandidates(_ series: Series, record: PreparationRecord?) -> [[Int]] {
         guard let dots = candidateStage?.settings.dotFilter, dots.count > 0, let record else { return [] }
-        return DotFilter().candidates(series.volume, contrast: Self.vesselContrast(series), count: dots.count, depthMM: dots.depthMM,
+        return DotFilter().candidates(series.volume, contrast: DotFilter.VesselContrast(series), count: dots.count, depthMM: dots.depthMM,
                                       on: record.output, shape: preparation.shape)
     }
 
@@ -351,7 +346,7 @@ public final class Predictor {
     /// With the candidate readout, `peaks` are the candidates it read, strongest first (scored by the
     /// candidate classifier when there is one). A second stage trained with the dot filter's candidates
     /// also scores `dotCandidates` (grid voxels, from `dotCandidates(_:record:)`) beside the peaks; one
-    /// trained on aligned contrast needs the series' `contrast` (`vesselContrast(_:)`).
+    /// trained on aligned contrast needs the series' `contrast` (`DotFilter.VesselContrast(series)`).
     public func infer(_ input: [Float], heatmap: Bool, dotCandidates: [[Int]] = [], contrast: DotFilter.VesselContrast? = nil) throws -> (probabilities: [Double], heatmap: [Float]?, peaks: [HeatmapPeak]?) {
         let x = try Tensor(input, shape: [1, 1] + preparation.inputShape, device: device)
         var probabilities = [Double](repeating: 0, count: 14)

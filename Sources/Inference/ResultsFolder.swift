@@ -16,6 +16,10 @@ public struct SeriesResult: Codable, Sendable, Equatable {
     /// DICOM Modality (CT, MR) and SeriesDescription.
     public var modality: String?
     public var seriesDescription: String?
+    /// An MR's echo time (ms), and how its vessels were read from it (`DotFilter.VesselContrast`): what a
+    /// contrast-aligned second stage and the dot filter went by, so a wrong reading can be seen.
+    public var echoTimeMS: Double?
+    public var vesselContrast: DotFilter.VesselContrast?
     public var status: Status
     /// The 14 probabilities in the competition's column order (`LocationLabel`).
     public var probabilities: [Double]?
@@ -30,7 +34,8 @@ public struct SeriesResult: Codable, Sendable, Equatable {
     /// ISO 8601, UTC.
     public var predictedAt: String
 
-    public init(key: String, seriesInstanceUID: String?, source: String, modality: String?, seriesDescription: String? = nil, status: Status,
+    public init(key: String, seriesInstanceUID: String?, source: String, modality: String?, seriesDescription: String? = nil,
+                echoTimeMS: Double? = nil, vesselContrast: DotFilter.VesselContrast? = nil, status: Status,
                 probabilities: [Double]?, error: String?, warnings: [String], inputShape: [Int]?, files: [String],
                 candidates: [Evidence.Candidate]?, predictedAt: Date = Date()) {
         self.key = key
@@ -38,6 +43,8 @@ public struct SeriesResult: Codable, Sendable, Equatable {
         self.source = source
         self.modality = modality
         self.seriesDescription = seriesDescription
+        self.echoTimeMS = echoTimeMS
+        self.vesselContrast = vesselContrast
         self.status = status
         self.probabilities = probabilities
         self.error = error

@@ -13,7 +13,7 @@ public struct DotFilter: Sendable, Equatable {
     /// Names the candidates this code returns: raise it whenever a change here moves them, so that
     /// candidates kept on disk by an earlier version (`willis train-candidates`' cache) are made again
     /// rather than read back.
-    public static let revision = 1
+    public static let revision = 2
 
     /// Gaussian scales in mm: aneurysms of 1.5–8 mm across.
     public var scalesMM: [Double] = [0.5, 0.8, 1.2, 1.8]
@@ -352,7 +352,7 @@ public struct DotFilter: Sendable, Equatable {
     }
 
     /// How vessels show in a series, which sets the vessel-bright scale.
-    public enum VesselContrast: Sendable, Equatable {
+    public enum VesselContrast: String, Sendable, Equatable, Codable {
         /// CT in HU, contrast-filled vessels bright.
         case ct
         /// MR with bright vessels (MRA, T1 post-contrast).
@@ -360,11 +360,34 @@ public struct DotFilter: Sendable, Equatable {
         /// MR with dark vessels: T2, whose flowing blood leaves voids.
         case darkMR
 
-        /// From DICOM's Modality (which says only CT or MR) and the series description: an MR whose
-        /// description names T2 has dark vessels. Also reads the RSNA tables' names (CTA, MRA, MRI T2, MRI T1post).
-        public init(modality: String, seriesDescription: String? = nil) {
-            let named = (modality + " " + (seriesDescription ?? "")).uppercased()
-            self = modality.uppercased().hasPrefix("CT") ? .ct : named.contains("T2") ? .darkMR : .brightMR
+        /// Echo times at or above this (ms) make an MR image T2-weighted: T2 spin-echo series use about
+        /// 80–120 ms and more, time-of-flight MRA and T1-weighted series (post-contrast included) stay
+        /// below about 20 ms. A limit of the rule: short-echo spin-echo series (proton density, T1 spin
+        /// echo before contrast) can show flow voids too and read as bright, and so would a T1
+        /// post-contrast series acquired as spin echo rather than as a 3D gradient echo.
+        public static let t2EchoTimeMS = 60.0
+
+        /// From DICOM's Modality (which says only CT or MR), the echo time and the series description. An
+        /// MR with an echo time is dark-vessel when it is T2-weighted by it; one without, when its
+        /// description names T2. The echo time comes first because it is the acquisition itself, while
+        /// descriptions are free text that differ by site (and may be empty, as in pydicom's MR_small.dcm,
+        /// a T2-weighted spin echo). Also reads the RSNA tables' names (CTA, MRA, MRI T2, MRI T1post).
+        public init(modality: String, seriesDescription: String? = nil, echoTimeMS: Double? = nil) {
+            if modality.uppercased().hasPrefix("CT") {
+                self = .ct
+            } else if let te = echoTimeMS, te.isFinite {
+                self = te >= Self.t2EchoTimeMS ? .darkMR : .brightMR
+            } else {
+                self = (modality + " " + (seriesDescription ?? "")).uppercased().contains("T2") ? .darkMR : .brightMR
+            }
+        }
+
+        /// This reading and what it came from, for a reader to check ("dark (T2) from echo time 102 ms"),
+        /// given the echo time the rule saw.
+        public func reading(echoTimeMS: Double?) -> String {
+            guard self != .ct else { return "CT" }
+            let from = echoTimeMS.flatMap { $0.isFinite ? String(format: "echo time %g ms", $0) : nil } ?? "the description"
+            return "\(self == .darkMR ? "dark (T2)" : "bright") from \(from)"
         }
     }
 

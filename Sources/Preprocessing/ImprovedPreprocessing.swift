@@ -61,6 +61,9 @@ public struct PreparationRecord: Codable, Sendable, Equatable {
     /// Set when the intensities could not be normalised as the rule says (an MR with no head to scale
     /// by): what was done instead.
     public var intensityWarning: String?
+    /// How the series' vessels show, read from its DICOM when the cache prepared it (nil in records
+    /// written before it was kept, and where the preparation saw a volume alone).
+    public var vesselContrast: DotFilter.VesselContrast?
 }
 
 public enum ImprovedPreprocessing {

@@ -64,12 +64,19 @@ public enum Pages {
         return page("Worklist", body: body)
     }
 
+    /// How an MR's vessels were read (`SeriesResult.vesselContrast`) and from what, for a reader to check:
+    /// the dot filter and a contrast-aligned second stage went by it. Nil for CT and for older results.
+    static func vesselReading(_ r: SeriesResult) -> String? {
+        guard let read = r.vesselContrast, read != .ct else { return nil }
+        return "vessels read " + read.reading(echoTimeMS: r.echoTimeMS)
+    }
+
     /// One series: MIPs with the heatmap and candidate markers, a slice scroller, the schematic,
     /// the 14 probabilities, candidates, and downloads.
     public static func series(_ r: SeriesResult, depth: Int?, identifying: [String: String]?) -> String {
         let key = HTML.escape(r.key)
         var body = "<h1>\(HTML.escape(r.seriesInstanceUID ?? r.key))</h1>"
-        body += #"<p class="meta">\#(HTML.escape(r.modality ?? "–"))\#(r.seriesDescription.map { " · " + HTML.escape($0) } ?? "") · Aneurysm Present <strong>\#(percent(r.aneurysmPresent))</strong> · \#(r.status == .ok ? "predicted" : "failed") \#(HTML.escape(r.predictedAt))</p>"#
+        body += #"<p class="meta">\#(HTML.escape(r.modality ?? "–"))\#(r.seriesDescription.map { " · " + HTML.escape($0) } ?? "")\#(vesselReading(r).map { " · " + $0 } ?? "") · Aneurysm Present <strong>\#(percent(r.aneurysmPresent))</strong> · \#(r.status == .ok ? "predicted" : "failed") \#(HTML.escape(r.predictedAt))</p>"#
         if let identifying, !identifying.isEmpty {
             body += #"<p class="phi">"# + identifying.sorted { $0.key < $1.key }.map { "\(HTML.escape($0.key)): \(HTML.escape($0.value))" }.joined(separator: " · ") + "</p>"
         }

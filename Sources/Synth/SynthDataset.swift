@@ -196,6 +196,10 @@ public enum SynthDataset {
         return cases
     }
 
+    /// Echo times as such MR series are acquired (typical values, ms): time-of-flight MRA and a 3D
+    /// gradient-echo T1 after contrast short, a fast spin-echo T2 long. CT has none.
+    static let echoTimeMS: [Modality: Double] = [.mra: 3.4, .mriT2: 102, .mriT1post: 2.9]
+
     static func writeCase(_ index: Int, _ options: SynthOptions, _ root: String) throws -> SynthCase {
         var (info, rendered, uids) = try make(index, options)
         var writer = SeriesWriter()
@@ -209,6 +213,7 @@ public enum SynthDataset {
         writer.patientAge = String(format: "%03dY", info.age)
         writer.patientSex = info.sex == "Female" ? "F" : "M"
         writer.seriesDescription = info.modality.rawValue
+        writer.echoTimeMS = Self.echoTimeMS[info.modality]
         // Made up, so that what hides identifying fields can be tested on synthetic data.
         writer.patientName = String(format: "SYNTHETIC^CASE%04d", index)
         writer.patientID = String(format: "SYN%06d", index)

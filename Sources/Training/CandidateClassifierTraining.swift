@@ -123,8 +123,10 @@ public struct CandidateClassifierTraining {
 
     /// The examples of the series `uids` of `cache`, with the detector read through `predictor` (and,
     /// with `dotFilter`, the dot filter through the series under `seriesRoot`); with `readingPeaks`
-    /// false, only the localizer points' cubes. With `alignContrast`, `modalities` (the tables' names,
-    /// by UID) says which series have dark vessels; a series missing from it is refused.
+    /// false, only the localizer points' cubes. With `alignContrast`, which series have dark vessels is
+    /// read from their DICOM (the cache's record, `DotFilter.VesselContrast(series)`), as prediction reads
+    /// it; the series whose table modality (`modalities`, by UID) says otherwise are logged, since
+    /// prediction will see them as their DICOM reads.
     public func examples(_ uids: [String], cache: PreprocessedCache, predictor: Predictor, seriesRoot: String, readingPeaks: Bool = true,
                          modalities: [String: String] = [:]) throws -> [Example] {
         let preparation = predictor.preparation
@@ -134,16 +136,18 @@ public struct CandidateClassifierTraining {
         let folder = peaksFolder(cache, signature: signature)
         let stage = readingPeaks ? "reading the detector's peaks" : "cutting the localizer points' cubes"
         var out: [Example] = []
+        var disagreeing: [(uid: String, table: String, dicom: DotFilter.VesselContrast)] = []
         for (done, uid) in uids.enumerated() {
             progress(stage, done, uids.count)
             let input = try cache.load(uid)
             let targets = try cache.detectionTargets(uid).points
             var darkVessels = false
             if alignContrast {
-                guard let modality = modalities[uid] else {
-                    throw DatasetError(file: "\(seriesRoot)/\(uid)", reason: "no modality for the series: aligned contrast needs to know whether its vessels are dark")
+                let contrast = try cache.vesselContrast(uid, seriesRoot: seriesRoot)
+                darkVessels = contrast == .darkMR
+                if let table = modalities[uid], DotFilter.VesselContrast(modality: table) != contrast {
+                    disagreeing.append((uid, table, contrast))
                 }
-                darkVessels = DotFilter.VesselContrast(modality: modality) == .darkMR
             }
             func cube(_ voxel: [Double]) -> [Float] {
                 CandidateClassifier.aligned(CandidateClassifier.cube(input, shape: preparation.inputShape,
@@ -180,6 +184,10 @@ public struct CandidateClassifierTraining {
             }
         }
         progress(stage, uids.count, uids.count)
+        if !disagreeing.isEmpty {
+            let shown = disagreeing.prefix(5).map { "\($0.uid) (\($0.table), read as \($0.dicom.rawValue))" }.joined(separator: ", ")
+            log("aligned contrast: \(disagreeing.count) of \(uids.count) series under \(seriesRoot) read from their DICOM (echo time, description) otherwise than their table modality says, and are trained as their DICOM reads, as prediction will read them: \(shown)\(disagreeing.count > 5 ? ", …" : "")")
+        }
         return out
     }
 
@@ -266,7 +274,7 @@ public struct CandidateClassifierTraining {
             throw DatasetError(file: recordFile, reason: "no preparation record: the dot filter's candidates need the prepared grid (improved mode)")
         }
         let series = try SeriesLoader().load("\(seriesRoot)/\(uid)")
-        let points = DotFilter().candidates(series.volume, contrast: Predictor.vesselContrast(series), count: dots.count, depthMM: dots.depthMM,
+        let points = DotFilter().candidates(series.volume, contrast: DotFilter.VesselContrast(series), count: dots.count, depthMM: dots.depthMM,
                                             on: record.output, shape: cache.preparation.shape)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try AtomicFile.write(try JSONEncoder().encode(points), to: path)

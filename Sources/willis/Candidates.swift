@@ -1,6 +1,7 @@
 import ArgumentParser
 import AtomicFile
 import DICOM
+import Dataset
 import Dispatch
 import Foundation
 import Preprocessing
@@ -12,8 +13,9 @@ struct CandidatesCommand: ParsableCommand {
         discussion: """
             For each series, at its own voxels: the head's interior (its foreground less a shell --depth-mm \
             deep, so the skull stays out), intensities on a vessel-bright scale by modality (CT in HU; MR by \
-            its brain median; an MR whose series description names T2 inverted, its vessels being flow voids), Li et al.'s dot measure of the Hessian at 0.5, 0.8, \
-            1.2 and 1.8 mm, and its strongest local maxima (windows about 5 mm across). Writes a CSV: \
+            its brain median; an MR with an echo time of 60 ms or more, or without one a series description \
+            naming T2, inverted, its vessels being flow voids), Li et al.'s dot measure of the Hessian at 0.5, \
+            0.8, 1.2 and 1.8 mm, and its strongest local maxima (windows about 5 mm across). Writes a CSV: \
             SeriesInstanceUID, rank (0 strongest), x_mm, y_mm, z_mm (patient LPS), value. These points find \
             far more synthetic aneurysms than the detector's heatmap peaks (RESULTS.md, stop 25), but most \
             of them are not aneurysms, and a series' strongest value does not rank series: they are for a \
@@ -48,7 +50,7 @@ struct CandidatesCommand: ParsableCommand {
         for (n, folder) in folders.enumerated() {
             do {
                 let loaded = try SeriesLoader().load(folder)
-                let contrast = DotFilter.VesselContrast(modality: loaded.modality, seriesDescription: loaded.seriesDescription)
+                let contrast = DotFilter.VesselContrast(loaded)
                 let found = filter.candidates(loaded.volume, contrast: contrast, count: count, depthMM: depthMM)
                 if found.isEmpty {
                     bar.finishIfStarted()

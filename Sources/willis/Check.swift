@@ -5,7 +5,7 @@ import Foundation
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check an RSNA-layout folder: counts per label and modality, missing or unlisted series, localizers that miss their images, segmentations.",
+        abstract: "Check an RSNA-layout folder: counts per label and modality, missing or unlisted series, localizers that miss their images, segmentations, modalities the DICOM reads otherwise.",
         discussion: """
             Malformed tables stop the check with the file and line. Everything else is listed; the exit \
             status is 1 when any problem was found, so scripts can gate training on it.
@@ -40,6 +40,8 @@ struct Check: ParsableCommand {
         list("folders under series/ not in train.csv", check.unlisted)
         list("localizer problems", check.localizerProblems.map(\.description))
         list("segmentation problems", check.segmentationProblems.map(\.description))
+        list("series whose DICOM reads as another vessel contrast than train.csv's modality (training and prediction go by the DICOM; not counted as problems)",
+             check.contrastDisagreements.map(\.description))
         if check.problemCount > 0 {
             print("\(check.problemCount) problem(s) found")
             throw ExitCode(1)

@@ -1,14 +1,18 @@
 import ArgumentParser
 import DICOM
+import Dataset
 import Foundation
+import Preprocessing
 import VolumeCore
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Describe the DICOM series under a folder (or one file) without reading pixels.",
         discussion: """
-            Per series: modality, size, spacing, orientation, transfer syntax, slice count and \
-            warnings (split-off localizers, uneven spacing, gantry tilt, unreadable files).
+            Per series: modality and description, how its vessels read (bright, or dark as T2's flow \
+            voids: from the echo time, else the description), size, spacing, orientation, transfer \
+            syntax, slice count and warnings (split-off localizers, uneven spacing, gantry tilt, \
+            unreadable files).
             """)
 
     @Argument(help: "A DICOM file, or a folder searched recursively.")
@@ -29,8 +33,10 @@ struct Inspect: ParsableCommand {
                     "series_instance_uid": s.header.seriesInstanceUID, "modality": s.header.modality,
                     "rows": s.header.rows, "columns": s.header.columns, "slices": s.sliceCount,
                     "files": s.header.files.count, "transfer_syntaxes": s.header.transferSyntaxes.sorted(),
-                    "warnings": s.warnings,
+                    "warnings": s.warnings, "vessel_contrast": DotFilter.VesselContrast(s.header).rawValue,
                 ]
+                if let d = s.header.seriesDescription, !d.isEmpty { item["series_description"] = d }
+                if let te = s.header.echoTimeMS { item["echo_time_ms"] = te }
                 if let g = s.geometry {
                     item["spacing"] = [g.spacing.x, g.spacing.y, g.spacing.z]
                     item["affine_lps"] = g.affineLPS
@@ -45,7 +51,8 @@ struct Inspect: ParsableCommand {
         }
         for s in found {
             print("series \(s.header.seriesInstanceUID)")
-            print("  modality         \(s.header.modality)")
+            print("  modality         \(s.header.modality)" + (s.header.seriesDescription.flatMap { $0.isEmpty ? nil : ", \"\($0)\"" } ?? ""))
+            print("  vessels          \(DotFilter.VesselContrast(s.header).reading(echoTimeMS: s.header.echoTimeMS))")
             print("  size             \(s.header.columns) × \(s.header.rows) × \(s.sliceCount) (columns × rows × slices), \(s.header.files.count) file(s)")
             if let g = s.geometry {
                 print(String(format: "  spacing          %.4g × %.4g × %.4g mm", g.spacing.x, g.spacing.y, g.spacing.z))

@@ -13,12 +13,35 @@ import Testing
         let cases = try SynthDataset.generate(options, into: root)
         let check = try DatasetCheck.run(root)
         #expect(check.problemCount == 0, "\(check.localizerProblems) \(check.segmentationProblems)")
+        #expect(check.contrastDisagreements.isEmpty, "\(check.contrastDisagreements)")
         #expect(check.listedCount == 8)
         #expect(check.localizerCount == cases.reduce(0) { $0 + $1.aneurysms.count })
         #expect(check.segmentedSeries == cases.filter(\.hasSegmentation).count)
         for m in Modality.allCases { #expect(check.seriesByModality[m] ?? 0 == cases.filter { $0.modality == m }.count) }
         let positives = check.positivesByLabel[.aneurysmPresent]?.values.reduce(0, +) ?? 0
         #expect(positives == cases.filter { !$0.aneurysms.isEmpty }.count)
+    }
+
+    /// A table that calls a T2 series MRA, or a CTA series MRI T2, is reported with what the DICOM says;
+    /// not as a problem, since training and prediction read the DICOM.
+    @Test func aTableModalityTheDICOMContradictsIsReported() throws {
+        let root = try temporaryDirectory()
+        let cases = try SynthDataset.generate(SynthOptions(count: 8, size: .small, seed: 46), into: root)
+        let t2 = try #require(cases.first { $0.modality == .mriT2 }).seriesInstanceUID
+        let ct = try #require(cases.first { $0.modality == .cta }).seriesInstanceUID
+        var table = try String(contentsOfFile: "\(root)/train.csv", encoding: .utf8).split(separator: "\n").map(String.init)
+        for (n, line) in table.enumerated() {
+            if line.contains(t2) { table[n] = line.replacingOccurrences(of: ",MRI T2,", with: ",MRA,") }
+            if line.contains(ct) { table[n] = line.replacingOccurrences(of: ",CTA,", with: ",MRI T2,") }
+        }
+        try (table.joined(separator: "\n") + "\n").write(toFile: "\(root)/train.csv", atomically: false, encoding: .utf8)
+        let check = try DatasetCheck.run(root)
+        #expect(check.problemCount == 0)
+        let found = Dictionary(uniqueKeysWithValues: check.contrastDisagreements.map { (($0.file as NSString).lastPathComponent, $0.reason) })
+        #expect(found.count == 2, "\(check.contrastDisagreements)")
+        #expect(found[t2]?.contains("train.csv says MRA (brightMR)") == true && found[t2]?.contains("EchoTime 102 ms") == true
+                && found[t2]?.hasSuffix("reads darkMR") == true, "\(found[t2] ?? "")")
+        #expect(found[ct]?.contains("Modality CT") == true && found[ct]?.hasSuffix("reads ct") == true, "\(found[ct] ?? "")")
     }
 
     @Test func everyKindOfProblemIsListedWithItsLine() throws {

@@ -123,9 +123,14 @@ import VolumeCore
         }
     }
 
-    /// DICOM says only CT or MR: T2 (dark vessels) is read from the series description, or from the RSNA
-    /// tables' modality names.
+    /// DICOM says only CT or MR: T2 (dark vessels) is read from the echo time when there is one, else
+    /// from the series description, or from the RSNA tables' modality names; CT is CT whatever it says.
     @Test func vesselContrastFromTheSeries() {
+        #expect(DotFilter.VesselContrast(modality: "MR", seriesDescription: nil, echoTimeMS: 102) == .darkMR)
+        #expect(DotFilter.VesselContrast(modality: "MR", seriesDescription: "AX T2 FSE", echoTimeMS: 3) == .brightMR)
+        #expect(DotFilter.VesselContrast(modality: "MR", seriesDescription: "MRI T2", echoTimeMS: .nan) == .darkMR)
+        #expect(DotFilter.VesselContrast(modality: "CT", seriesDescription: "T2", echoTimeMS: 100) == .ct)
+        #expect(DotFilter.VesselContrast(modality: "MR", seriesDescription: "3D TOF MRA") == .brightMR)
         #expect(DotFilter.VesselContrast(modality: "CT") == .ct)
         #expect(DotFilter.VesselContrast(modality: "CTA") == .ct)
         #expect(DotFilter.VesselContrast(modality: "MR", seriesDescription: "MRI T2") == .darkMR)

@@ -74,6 +74,20 @@ import ZIPFoundation
         #expect(!Pages.series(plain, depth: 16, identifying: nil).contains("<th>classifier</th>"))
     }
 
+    /// An MR's page says how its vessels were read and from what; a CT's says nothing of it.
+    @Test func aSeriesPageSaysHowAnMRsVesselsWereRead() {
+        var r = SeriesResult(key: "k", seriesInstanceUID: "1.2.3", source: "s", modality: "MR", seriesDescription: "AX T2",
+                             echoTimeMS: 102, vesselContrast: .darkMR, status: .ok, probabilities: [Double](repeating: 0.5, count: 14),
+                             error: nil, warnings: [], inputShape: nil, files: [], candidates: nil)
+        #expect(Pages.series(r, depth: nil, identifying: nil).contains("AX T2 · vessels read dark (T2) from echo time 102 ms · Aneurysm Present"))
+        r.echoTimeMS = nil
+        r.vesselContrast = .brightMR
+        #expect(Pages.series(r, depth: nil, identifying: nil).contains("vessels read bright from the description"))
+        r.modality = "CT"
+        r.vesselContrast = .ct
+        #expect(!Pages.series(r, depth: nil, identifying: nil).contains("vessels read"))
+    }
+
     @Test func aSeriesPageShowsItsEvidence() async throws {
         let f = try ServerFixture.get()
         let r = try #require(f.results.results().first { $0.status == .ok && !($0.candidates ?? []).isEmpty })

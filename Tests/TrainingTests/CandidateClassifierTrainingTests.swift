@@ -166,9 +166,9 @@ import Training
     }
 
     /// With aligned contrast, the cubes of a T2 series (dark vessels) are negated in training and in
-    /// prediction, those of the other modalities not; the weights say so, prediction reads the series'
-    /// modality and description for it (one by one and in batches alike), and refuses to score
-    /// candidates without them.
+    /// prediction, those of the other modalities not, as the series' DICOM says in both (not the table);
+    /// the weights say so, prediction reads it (one by one and in batches alike), and refuses to score
+    /// candidates without it.
     @Test func alignedContrastNegatesTheCubesOfDarkVesselSeries() throws {
         let root = try temporaryDirectory()
         let detector = try detectorWithPrior(seed: 45, in: root)  // two T2 series of six
@@ -194,9 +194,21 @@ import Training
             }
             #expect(mine.filter(\.isPeak).count == peaks.count && !peaks.isEmpty)
         }
-        #expect(throws: DatasetError.self, "a series of unknown modality is refused") {
-            try training.examples([dark], cache: cache, predictor: predictor, seriesRoot: "\(root)/data/series")
+        // The DICOM decides, as in prediction: a table that calls the T2 series MRA changes nothing but a
+        // logged line, and a series missing from the table is read the same.
+        final class Lines { var all: [String] = [] }
+        let lines = Lines()
+        var told = training
+        told.log = { lines.all.append($0) }
+        var wrong = modalities
+        wrong[dark] = "MRA"
+        let plain = try told.examples([dark], cache: cache, predictor: predictor, seriesRoot: "\(root)/data/series", modalities: modalities)
+        #expect(lines.all.isEmpty)
+        for table in [wrong, [:]] {
+            let read = try told.examples([dark], cache: cache, predictor: predictor, seriesRoot: "\(root)/data/series", modalities: table)
+            #expect(read.map(\.cube) == plain.map(\.cube))
         }
+        #expect(lines.all.count == 1 && lines.all[0].contains("1 of 1 series") && lines.all[0].contains("\(dark) (MRA, read as darkMR)"), "\(lines.all)")
 
         let weights = "\(root)/stage2/candidate-classifier.safetensors"
         let settings = try JSONDecoder().decode(CandidateClassifierSettings.self,
@@ -206,7 +218,7 @@ import Training
         try predictor.useCandidateClassifier(at: weights, scoring: .classifier)
         let member = try #require(predictor.candidateStage).members[0].classifier
         let series = try SeriesLoader().load("\(root)/data/series/\(dark)")
-        #expect(Predictor.vesselContrast(series) == .darkMR, "the T2 series' description names it")
+        #expect(DotFilter.VesselContrast(series) == .darkMR, "its echo time (and description) say T2")
         let input = predictor.prepare(series)
         let result = try predictor.infer(input, heatmap: false, contrast: .darkMR)
         let peaks = try #require(result.peaks)
@@ -630,7 +642,7 @@ import Training
     func dotFilterPoints(_ uid: String, folder: String, cache: PreprocessedCache, count: Int, depthMM: Double) throws -> [[Int]] {
         let series = try SeriesLoader().load("\(folder)/\(uid)")
         let record = try JSONDecoder().decode(PreparationRecord.self, from: Data(contentsOf: URL(fileURLWithPath: cache.recordPath(uid))))
-        let contrast = DotFilter.VesselContrast(modality: series.modality, seriesDescription: series.seriesDescription)
+        let contrast = DotFilter.VesselContrast(series)
         let shape = cache.preparation.shape
         return DotFilter().candidates(series.volume, contrast: contrast, count: count, depthMM: depthMM).compactMap { c in
             let v = record.output.voxel(c.point)

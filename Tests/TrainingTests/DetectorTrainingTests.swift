@@ -458,6 +458,8 @@ import Training
             // The recorded result repeats what the evidence holds, and the prepared input lies on the same grid.
             let recorded = try #require(results.result(c.seriesInstanceUID))
             #expect(recorded.status == .ok && recorded.seriesDescription == c.modality.rawValue && recorded.inputShape == [16, 32, 32])
+            #expect(recorded.vesselContrast == DotFilter.VesselContrast(modality: c.modality.rawValue) && (recorded.echoTimeMS == nil) == (c.modality == .cta),
+                    "\(c.modality): read as \(recorded.vesselContrast.map(\.rawValue) ?? "nothing"), echo time \(recorded.echoTimeMS ?? -1)")
             #expect(recorded.candidates?.count == found.count && recorded.files.contains("heatmap.nii.gz"))
             #expect(results.identifying(c.seriesInstanceUID)?["PatientName"]?.hasPrefix("SYNTHETIC^") == true)
             let prepared = try NIfTI.read("\(folder)/input.nii.gz")
