@@ -6,8 +6,8 @@ import PackageDescription
 
 // The test suite runs the debug build, where the per-voxel loops of the data modules (codecs, resampling,
 // the dot filter, synthesis, AUCs) run many times slower unoptimised: the dot-filter training test took
-// 116 s against 9 s optimised, the crop test 27 s against 4 s. These modules are optimised in debug builds too; the modules that drive
-// the engine, the server and the CLI stay -Onone for the debugger.
+// 116 s against 9 s optimised, the crop test 27 s against 4 s. These modules are optimised in debug
+// builds too; the modules that drive the engine, the server and the CLI stay -Onone for the debugger.
 let optimisedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 
 let package = Package(

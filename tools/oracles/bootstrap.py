@@ -1,7 +1,8 @@
 """Oracle for Willis's bootstrap intervals of the competition score: fixed random predictions of 60
-series (two prediction sets), 100 resamples of the series drawn here (each costs 28 scikit-learn calls), each scored with scikit-learn's
-roc_auc_score (a location whose resample holds one class is left out of the mean; a resample whose
-"Aneurysm Present" holds one class is left out), and numpy's linear percentiles.
+series (two prediction sets), 100 resamples of the series drawn here (28 scikit-learn calls each, most
+of the oracle's time), each scored with scikit-learn's roc_auc_score (a location whose resample holds
+one class is left out of the mean; a resample whose "Aneurysm Present" holds one class is left out), and
+numpy's linear percentiles.
 
     python tools/oracles/bootstrap.py OUT_DIR      # writes OUT_DIR/bootstrap.json
 """
