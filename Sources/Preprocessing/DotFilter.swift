@@ -383,11 +383,16 @@ public struct DotFilter: Sendable, Equatable {
         }
 
         /// This reading and what it came from, for a reader to check ("dark (T2) from echo time 102 ms"),
-        /// given the echo time the rule saw.
+        /// given the echo time the rule saw. Without one, bright is the default rather than something the
+        /// description said, and the text says so.
         public func reading(echoTimeMS: Double?) -> String {
-            guard self != .ct else { return "CT" }
-            let from = echoTimeMS.flatMap { $0.isFinite ? String(format: "echo time %g ms", $0) : nil } ?? "the description"
-            return "\(self == .darkMR ? "dark (T2)" : "bright") from \(from)"
+            let named = self == .darkMR ? "dark (T2)" : "bright"
+            switch (self, echoTimeMS) {
+            case (.ct, _): return "CT"
+            case (_, let te?) where te.isFinite: return String(format: "\(named) from echo time %g ms", te)
+            case (.darkMR, _): return "dark (T2) from the description"
+            default: return "bright (no echo time, and the description does not name T2)"
+            }
         }
     }
 

@@ -82,7 +82,9 @@ import ZIPFoundation
         #expect(Pages.series(r, depth: nil, identifying: nil).contains("AX T2 · vessels read dark (T2) from echo time 102 ms · Aneurysm Present"))
         r.echoTimeMS = nil
         r.vesselContrast = .brightMR
-        #expect(Pages.series(r, depth: nil, identifying: nil).contains("vessels read bright from the description"))
+        #expect(Pages.series(r, depth: nil, identifying: nil).contains("vessels read bright (no echo time, and the description does not name T2)"))
+        r.vesselContrast = .darkMR
+        #expect(Pages.series(r, depth: nil, identifying: nil).contains("vessels read dark (T2) from the description"))
         r.modality = "CT"
         r.vesselContrast = .ct
         #expect(!Pages.series(r, depth: nil, identifying: nil).contains("vessels read"))
