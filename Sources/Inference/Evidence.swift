@@ -62,10 +62,10 @@ public enum Evidence {
     }
 
     /// Writes into `folder`: `input.nii.gz` (the prepared input windowed to 8 bits, on `grid`) and the
-    /// axial, coronal and sagittal MIPs; with a heatmap also `heatmap.nii.gz`, `candidates.json`, and the
-    /// heatmap in red over the MIPs. The candidates are `peaks` (those the readout used) when given,
-    /// else the heatmap's strongest local maxima; `candidateCount` of them. Returns the names written
-    /// and the candidates.
+    /// axial, coronal and sagittal MIPs; with a heatmap also `heatmap.nii.gz` and the heatmap in red over
+    /// the MIPs; with a heatmap or `peaks`, `candidates.json`. The candidates are `peaks` (those the
+    /// readout used) when given, else the heatmap's strongest local maxima; `candidateCount` of them.
+    /// Returns the names written and the candidates.
     @discardableResult
     public static func write(input: [Float], heatmap: [Float]?, peaks: [HeatmapPeak]? = nil, grid: Geometry, shape: [Int],
                              candidateCount: Int = 5, to folder: String) throws
@@ -85,14 +85,17 @@ public enum Evidence {
         if let heatmap {
             let volume = try Volume(shape: dims, voxels: heatmap, geometry: grid)
             try NIfTI.write(volume, to: "\(folder)/\(heatmapFile)", dataType: .float32)
-            let c = peaks.map { candidates(Array($0.prefix(candidateCount)), grid: grid) }
-                ?? candidates(heatmap, shape: shape, grid: grid, count: candidateCount)
+            files.append(heatmapFile)
+            heat = volume
+        }
+        // A second stage with no detector has candidates and no heatmap: they are listed all the same.
+        if let c = peaks.map({ candidates(Array($0.prefix(candidateCount)), grid: grid) })
+            ?? heatmap.map({ candidates($0, shape: shape, grid: grid, count: candidateCount) }) {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try AtomicFile.write(try encoder.encode(c), to: "\(folder)/\(candidatesFile)")
-            files += [heatmapFile, candidatesFile]
+            files.append(candidatesFile)
             found = c
-            heat = volume
         }
         for view in Projection.allCases {
             let png: Data

@@ -16,9 +16,10 @@ public final class Predictor {
         /// The detector; predictions average the image and its left-right mirror (outputs side-swapped).
         case detector(Detector)
     }
-    /// One network per weights file: a fold ensemble averages their probabilities (and heatmaps).
+    /// One network per weights file: a fold ensemble averages their probabilities (and heatmaps). None
+    /// for a second stage that stands alone (`init(candidateClassifiers:)`).
     public let networks: [Network]
-    public var network: Network { networks[0] }
+    public var network: Network? { networks.first }
     /// How series are prepared: from the weights' metadata (`willis train` stores it), else the
     /// reference mode at 64×128×128 (the notebook's own weights carry none).
     public let preparation: Preparation
@@ -57,12 +58,16 @@ public final class Predictor {
         /// Peaks per series and their threshold, which every member shares.
         public var settings: CandidateClassifierSettings { members[0].settings }
         public var calibrations: [CandidateCalibration?] { members.map(\.calibration) }
+        /// Trained with no detector: its candidates are the dot filter's alone, and no heatmap is read.
+        public var standsAlone: Bool { settings.standsAlone == true }
     }
     public var candidateStage: CandidateStage?
     let device: Device
     /// Candidates listed in a series' evidence: those the readout used, and at least 5.
     public var candidateCount: Int {
-        if let stage = candidateStage { return max(5, stage.settings.peaksPerSeries + (stage.settings.dotFilter?.count ?? 0)) }
+        if let stage = candidateStage {
+            return max(5, (stage.standsAlone ? 0 : stage.settings.peaksPerSeries) + (stage.settings.dotFilter?.count ?? 0))
+        }
         if case let .candidates(r) = readout { return max(5, r.count) }
         return 5
     }
@@ -86,6 +91,19 @@ public final class Predictor {
         guard !paths.isEmpty else { throw TorchError.invalidArgument("no candidate classifier given") }
         let members = try paths.map { try loadCandidateClassifier($0, scoring: scoring, calibrated: calibrated) }
         let first = members[0]
+        for member in members {
+            // A stage trained with no detector never saw a heatmap peak, and one trained on a detector's
+            // peaks has no candidates without it.
+            if member.settings.standsAlone == true, !networks.isEmpty {
+                throw TorchError.safetensors(path: member.path, reason: "trained with no detector, on the dot filter's candidates alone: use it without detector weights (willis predict --candidate-classifier alone)")
+            }
+            if member.settings.standsAlone != true, networks.isEmpty {
+                throw TorchError.safetensors(path: member.path, reason: "a second stage of a detector's peaks: give the detector weights too (willis predict --weights)")
+            }
+        }
+        if networks.isEmpty, scoring != .classifier {
+            throw TorchError.invalidArgument("with no detector there is no heatmap: the candidates can only be scored by the classifier (--candidate-scoring classifier), not \(scoring.rawValue)")
+        }
         for member in members.dropFirst() {
             guard member.settings.peaksPerSeries == first.settings.peaksPerSeries, member.settings.peakThreshold == first.settings.peakThreshold else {
                 throw TorchError.safetensors(path: member.path, reason: "reads \(member.settings.peaksPerSeries) peaks above \(member.settings.peakThreshold), but \(first.path) reads \(first.settings.peaksPerSeries) above \(first.settings.peakThreshold); an ensemble scores one set of peaks")
@@ -165,6 +183,33 @@ public final class Predictor {
             let direct = try member.classifier(x).sigmoid(), mirrored = try member.classifier(x.flip([4])).sigmoid()
             return try ((direct + mirrored) * 0.5).floats().map(Double.init)
         }
+    }
+
+    /// A second stage that stands alone (`willis train-candidates` with no detector): the classifiers in
+    /// `paths` score each series' dot-filter candidates, named by the location prior the first one
+    /// carries, on series prepared as its weights say.
+    public init(candidateClassifiers paths: [String], scoring: CandidateScoring = .classifier, calibrated: Bool = true, device: Device = .cpu) throws {
+        guard let first = paths.first else { throw TorchError.invalidArgument("no candidate classifier given") }
+        let file = try SafeTensorsFile(path: first)
+        guard let json = file.metadata[Preparation.metadataKey], let prepared = try? Preparation.from(json: json),
+              let priorJSON = file.metadata[LocationPrior.metadataKey] else {
+            throw TorchError.safetensors(path: first, reason: "carries no preparation and location prior: a detector's second stage, which needs the detector weights too (willis predict --weights)")
+        }
+        let prior: LocationPrior
+        do { prior = try LocationPrior.from(json: priorJSON) } catch {
+            throw TorchError.safetensors(path: first, reason: "its location prior cannot be read: \(error)")
+        }
+        networks = []
+        preparation = prepared
+        window = nil
+        try preparation.validate()
+        guard preparation.mode == .improved else {
+            throw TorchError.safetensors(path: first, reason: "prepares series in \(preparation.mode.rawValue) mode; the dot filter's candidates need improved mode")
+        }
+        self.device = device
+        locationPrior = prior
+        readout = .candidates(CandidateReadout(prior: prior))
+        try useCandidateClassifiers(at: paths, scoring: scoring, calibrated: calibrated)
     }
 
     /// Loads weights saved by `willis train` or exported from the notebook (state_dict names);
@@ -363,18 +408,21 @@ public final class Predictor {
         }
         var peaks: [HeatmapPeak]?
         if let candidates {
-            guard let heat else { throw TorchError.invalidArgument("the candidate readout needs detector weights (a heatmap)") }
+            guard heat != nil || candidateStage?.standsAlone == true else {
+                throw TorchError.invalidArgument("the candidate readout needs detector weights (a heatmap)")
+            }
             var found: [HeatmapPeak]
             if let stage = candidateStage {
-                found = HeatmapPeak.find(heat, shape: preparation.shape, count: stage.settings.peaksPerSeries, threshold: stage.settings.peakThreshold)
+                // A stage that stands alone has no heatmap: its candidates are the dot filter's, each at heatmap value 0.
+                found = heat.map { HeatmapPeak.find($0, shape: preparation.shape, count: stage.settings.peaksPerSeries, threshold: stage.settings.peakThreshold) } ?? []
                 if let dots = stage.settings.dotFilter {
-                    found = HeatmapPeak.adding(Array(dotCandidates.prefix(dots.count)), source: .dotFilter, to: found, heatmap: heat,
+                    found = HeatmapPeak.adding(Array(dotCandidates.prefix(dots.count)), source: .dotFilter, to: found, heatmap: heat ?? [],
                                                shape: preparation.shape, spacing: preparation.spacing, separationMM: dots.separationMM)
                 }
                 let q = try stage.members.map { try classify(input, found, $0, contrast: contrast) }
                 found = stage.scoring.rescore(found, classifiers: q, calibrations: stage.calibrations)
             } else {
-                found = HeatmapPeak.find(heat, shape: preparation.shape, count: candidates.count, threshold: candidates.threshold)
+                found = HeatmapPeak.find(heat ?? [], shape: preparation.shape, count: candidates.count, threshold: candidates.threshold)
             }
             probabilities = candidates.probabilities(found, grid: preparation.cropGrid)
             peaks = found

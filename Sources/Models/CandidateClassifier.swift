@@ -170,9 +170,13 @@ public struct CandidateClassifierSettings: Codable, Sendable, Equatable {
     /// When set, the classifier takes a second, wider channel (`CandidateClassifier.contextScale`; nil in
     /// older weights: none).
     public var contextScale: Int?
+    /// When true, the classifier was trained with no detector, on the dot filter's candidates alone: its
+    /// weights carry the preparation and the location prior, and prediction reads no heatmap (nil in
+    /// other weights: a detector's second stage).
+    public var standsAlone: Bool?
 
     public init(baseFilters: Int, patchSize: Int, peaksPerSeries: Int, peakThreshold: Float, preparation: String,
-                dotFilter: DotFilterCandidates? = nil, alignsContrast: Bool? = nil, contextScale: Int? = nil) {
+                dotFilter: DotFilterCandidates? = nil, alignsContrast: Bool? = nil, contextScale: Int? = nil, standsAlone: Bool? = nil) {
         self.baseFilters = baseFilters
         self.patchSize = patchSize
         self.peaksPerSeries = peaksPerSeries
@@ -181,6 +185,7 @@ public struct CandidateClassifierSettings: Codable, Sendable, Equatable {
         self.dotFilter = dotFilter
         self.alignsContrast = alignsContrast
         self.contextScale = contextScale
+        self.standsAlone = standsAlone
     }
 }
 

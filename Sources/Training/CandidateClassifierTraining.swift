@@ -28,9 +28,17 @@ import Torch
 ///   share `hardNegativeShare` of each batch's negatives is drawn in proportion to the heatmap's value at
 ///   the peak raised to `hardNegativePower` (`NegativeSampler`), or with `hardNegativeRank` uniformly from
 ///   each series' strongest false peaks, the rest uniformly.
+/// - Without detector weights, the dot filter (`dotFilter`) is the only source of candidates: series are
+///   prepared as `preparation` says, every candidate's heatmap value is 0, and the weights carry what
+///   prediction then needs from a detector: the preparation itself and a location prior fitted to the
+///   localizer points of the training and positive folders. Such a second stage stands alone
+///   (`Predictor(candidateClassifiers:)`), and trains on a CPU in the time of its steps: no detector.
 public struct CandidateClassifierTraining {
     public var dataRoot: String
-    public var detectorWeights: String
+    /// The detector whose heatmap peaks are the candidates; nil: the dot filter's candidates alone.
+    public var detectorWeights: String?
+    /// How series are prepared when no detector's weights say so (the experiment file's `[preprocessing]`).
+    public var preparation: Preparation?
     public var output: String
     public var cacheRoot: String?
     /// An RSNA-layout folder whose peaks score the classifier instead of held-out training series.
@@ -81,6 +89,14 @@ public struct CandidateClassifierTraining {
         self.output = output
     }
 
+    /// A second stage with no detector, on images prepared as `preparation` says: its candidates are the
+    /// dot filter's (`dotFilter`, which must then be set).
+    public init(dataRoot: String, preparation: Preparation, output: String) {
+        self.dataRoot = dataRoot
+        self.preparation = preparation
+        self.output = output
+    }
+
     /// The context cube's margin on every side, in its own samples: enough for the cube's `jitter`.
     public var contextJitter: Int { contextScale.map { (jitter + $0 - 1) / $0 } ?? 0 }
 
@@ -122,19 +138,20 @@ public struct CandidateClassifierTraining {
     }
 
     /// The examples of the series `uids` of `cache`, with the detector read through `predictor` (and,
-    /// with `dotFilter`, the dot filter through the series under `seriesRoot`); with `readingPeaks`
-    /// false, only the localizer points' cubes. With `alignContrast`, which series have dark vessels is
+    /// with `dotFilter`, the dot filter through the series under `seriesRoot`; without a `predictor`, the
+    /// dot filter alone, each candidate's heatmap value 0); with `readingPeaks` false, only the localizer
+    /// points' cubes. With `alignContrast`, which series have dark vessels is
     /// read from their DICOM (the cache's record, `DotFilter.VesselContrast(series)`), as prediction reads
     /// it; the series whose table modality (`modalities`, by UID) says otherwise are logged, since
     /// prediction will see them as their DICOM reads.
-    public func examples(_ uids: [String], cache: PreprocessedCache, predictor: Predictor, seriesRoot: String, readingPeaks: Bool = true,
+    public func examples(_ uids: [String], cache: PreprocessedCache, predictor: Predictor?, seriesRoot: String, readingPeaks: Bool = true,
                          modalities: [String: String] = [:]) throws -> [Example] {
-        let preparation = predictor.preparation
+        let preparation = cache.preparation
         let n = preparation.inputSubdivision
         let size = patchSize + 2 * jitter
-        let signature = try detectorSignature()
-        let folder = peaksFolder(cache, signature: signature)
-        let stage = readingPeaks ? "reading the detector's peaks" : "cutting the localizer points' cubes"
+        let signature = predictor == nil ? nil : try detectorSignature()
+        let folder = signature.map { peaksFolder(cache, signature: $0) }
+        let stage = !readingPeaks ? "cutting the localizer points' cubes" : predictor == nil ? "reading the dot filter's candidates" : "reading the detector's peaks"
         var out: [Example] = []
         var disagreeing: [(uid: String, table: String, dicom: DotFilter.VesselContrast)] = []
         for (done, uid) in uids.enumerated() {
@@ -162,11 +179,15 @@ public struct CandidateClassifierTraining {
                                                    darkVessels: darkVessels)
             }
             var found: [HeatmapPeak] = [], inferred: [Float]? = nil
-            if readingPeaks { (found, inferred) = try peaks(uid, input: input, predictor: predictor, folder: folder, signature: signature) }
+            if readingPeaks, let predictor, let folder, let signature {
+                (found, inferred) = try peaks(uid, input: input, predictor: predictor, folder: folder, signature: signature)
+            }
             if readingPeaks, let dots = dotFilter {
                 let points = try dotCandidates(uid, seriesRoot: seriesRoot, cache: cache)
-                found = HeatmapPeak.adding(Array(points.prefix(dots.count)), source: .dotFilter, to: found,
-                                           heatmap: try inferred ?? heatmap(uid, input: input, predictor: predictor, folder: folder),
+                // Without a detector there is no heatmap: `adding` gives every candidate the value 0.
+                var heat: [Float] = []
+                if let predictor, let folder { heat = try inferred ?? heatmap(uid, input: input, predictor: predictor, folder: folder) }
+                found = HeatmapPeak.adding(Array(points.prefix(dots.count)), source: .dotFilter, to: found, heatmap: heat,
                                            shape: preparation.shape, spacing: preparation.spacing, separationMM: dots.separationMM)
             }
             for peak in found {
@@ -193,6 +214,7 @@ public struct CandidateClassifierTraining {
 
     /// The detector weights as the kept peaks know them: their path, size and modification time.
     func detectorSignature() throws -> String {
+        guard let detectorWeights else { throw TorchError.invalidArgument("no detector weights: no peaks are kept") }
         let attributes = try FileManager.default.attributesOfItem(atPath: detectorWeights)
         return "\(URL(fileURLWithPath: detectorWeights).standardizedFileURL.path)|\((attributes[.size] as? Int) ?? -1)|"
             + "\(((attributes[.modificationDate] as? Date) ?? .distantPast).timeIntervalSince1970)"
@@ -238,7 +260,7 @@ public struct CandidateClassifierTraining {
     /// value from it. Without the filter nothing reads it again, so it is not written.
     func inferHeatmap(_ uid: String, input: [Float], predictor: Predictor, folder: String) throws -> [Float] {
         guard let heat = try predictor.infer(input, heatmap: true).heatmap else {
-            throw TorchError.invalidArgument("\(detectorWeights) gives no heatmap: candidate classifiers need detector weights")
+            throw TorchError.invalidArgument("\(detectorWeights ?? "no detector") gives no heatmap: the heatmap's peaks need detector weights")
         }
         if dotFilter != nil {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -347,9 +369,10 @@ public struct CandidateClassifierTraining {
 
     /// For each scoring rule, the calibration of its scores on the scored peaks (`heldOut`, with the
     /// classifier's probabilities `q`); rules whose fit fails (one class only) are left out.
-    static func calibrations(_ heldOut: [Example], q: [Double], source: String) -> [String: CandidateCalibration] {
+    static func calibrations(_ heldOut: [Example], q: [Double], source: String,
+                             rules: [CandidateScoring] = CandidateScoring.allCases) -> [String: CandidateCalibration] {
         var out: [String: CandidateCalibration] = [:]
-        for rule in CandidateScoring.allCases {
+        for rule in rules {
             let scores = zip(heldOut, q).map { rule.combine(heatmap: $0.heatmap, classifier: $1) }
             out[rule.rawValue] = CandidateCalibration.fit(scores: scores, labels: heldOut.map(\.positive), source: source)
         }
@@ -387,12 +410,30 @@ public struct CandidateClassifierTraining {
     @discardableResult
     public func run() throws -> Report {
         let start = Date()
-        let predictor = try Predictor(weights: [detectorWeights], device: device)
-        if let note = predictor.precisionNote { log("warning: the detector's heatmap: \(note)") }
-        guard case .detector = predictor.network else {
-            throw TorchError.safetensors(path: detectorWeights, reason: "not detector weights: the candidate classifier reads a detector's heatmap")
+        var predictor: Predictor?
+        let preparation: Preparation
+        if let detectorWeights {
+            let detector = try Predictor(weights: [detectorWeights], device: device)
+            if let note = detector.precisionNote { log("warning: the detector's heatmap: \(note)") }
+            guard case .detector = detector.network else {
+                throw TorchError.safetensors(path: detectorWeights, reason: "not detector weights: the candidate classifier reads a detector's heatmap")
+            }
+            predictor = detector
+            preparation = detector.preparation
+        } else {
+            guard let given = self.preparation, let dots = dotFilter, dots.count > 0 else {
+                throw TorchError.invalidArgument("with no detector, the dot filter is the only source of candidates: it needs their number (dot_candidates) and the preparation ([preprocessing] of the experiment file)")
+            }
+            guard given.mode == .improved else {
+                throw TorchError.invalidArgument("the dot filter's candidates need improved preprocessing (a crop in patient geometry), not \(given.mode.rawValue)")
+            }
+            guard hardNegativeShare == 0 else {
+                throw TorchError.invalidArgument("hard negatives are drawn by the heatmap's value, and with no detector there is no heatmap")
+            }
+            try given.validate()
+            preparation = given
+            log("no detector: the candidates are each series' \(dots.count) strongest dot-filter maxima alone")
         }
-        let preparation = predictor.preparation
         let folders = [dataRoot] + (validationRoot.map { [$0] } ?? []) + positiveRoots
         // Checked on the tables, before any folder is prepared: a wrong folder is refused in a second, not
         // after minutes of preparation.
@@ -433,7 +474,7 @@ public struct CandidateClassifierTraining {
         }
         let scoredOn = validationRoot.map { "the validation folder \($0)" } ?? "\(heldOutUIDs.count) held-out series"
         log("candidates: \(positives.count) positive (\(extra.count) of them points of \(positiveRoots.count) further folders) and \(negatives.count) negative in \(uids.count - heldOutUIDs.count) training series; \(heldOut.filter(\.positive).count) positive of \(heldOut.count) peaks in \(scoredOn)")
-        if dotFilter != nil {
+        if dotFilter != nil, predictor != nil {
             let (fromDots, scoredDots) = (training.filter { $0.source == .dotFilter }, heldOut.filter { $0.source == .dotFilter })
             log("of these, from the dot filter (away from every heatmap peak): \(fromDots.filter(\.positive).count) positive and \(fromDots.filter { !$0.positive }.count) negative in training; \(scoredDots.filter(\.positive).count) positive of \(scoredDots.count) scored")
         }
@@ -476,18 +517,32 @@ public struct CandidateClassifierTraining {
         }
 
         let truth = heldOut.map(\.positive)
-        let heatmapAUC = areaUnderROC(scores: heldOut.map(\.heatmap), labels: truth)
+        let heatmapAUC = predictor == nil ? nil : areaUnderROC(scores: heldOut.map(\.heatmap), labels: truth)
         let q = try probabilities(model, heldOut)
         let classifierAUC = heldOut.isEmpty ? nil : areaUnderROC(scores: q, labels: truth)
-        let calibrations = Self.calibrations(heldOut, q: q, source: validationRoot.map { "peaks of \($0)" } ?? "peaks of held-out training series")
+        let calibrations = Self.calibrations(heldOut, q: q, source: validationRoot.map { "peaks of \($0)" } ?? "peaks of held-out training series",
+                                             rules: predictor == nil ? [.classifier] : CandidateScoring.allCases)
         let settings = CandidateClassifierSettings(baseFilters: baseFilters, patchSize: patchSize, peaksPerSeries: peaksPerSeries,
                                                    peakThreshold: peakThreshold, preparation: preparation.cacheKey, dotFilter: dotFilter,
-                                                   alignsContrast: alignContrast ? true : nil, contextScale: contextScale)
+                                                   alignsContrast: alignContrast ? true : nil, contextScale: contextScale,
+                                                   standsAlone: predictor == nil ? true : nil)
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         var metadata = ["willis_model": "candidate_classifier",
                         CandidateClassifierSettings.metadataKey: String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)]
         if !calibrations.isEmpty {
             metadata[CandidateCalibration.metadataKey] = String(decoding: try JSONEncoder().encode(calibrations), as: UTF8.self)
+        }
+        if predictor == nil {
+            // What a detector's weights give prediction otherwise: how to prepare a series, and where each
+            // location's aneurysms lie in the crop (fitted to every localizer point trained on).
+            metadata[Preparation.metadataKey] = preparation.json
+            let priorFolders = [(prepared[0].cache, uids.filter { !heldOutUIDs.contains($0) })]
+                + pointsOnly.map { ($0.1.cache, $0.1.uids) }
+            guard let prior = try TrainingRun.fitLocationPrior(priorFolders, preparation: preparation) else {
+                throw DatasetError(file: "\(dataRoot)/train_localizers.csv", reason: "no localizer point lies in a prepared crop: no location prior can be fitted")
+            }
+            metadata[LocationPrior.metadataKey] = prior.json
+            log("location prior fitted to \(prior.components.map(\.count).reduce(0, +)) localizer points of \(priorFolders.map(\.1.count).reduce(0, +)) series")
         }
         try model.store.save(to: "\(output)/candidate-classifier.safetensors", metadata: metadata)
         let report = Report(trainingExamples: (positives.count, negatives.count),
@@ -497,15 +552,19 @@ public struct CandidateClassifierTraining {
                             seconds: Date().timeIntervalSince(start))
         func f(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "n/a" }
         let hardRule = hardNegativeRank > 0 ? "from each series' \(hardNegativeRank) strongest false peaks" : String(format: "in proportion to its power %g", hardNegativePower)
-        log(String(format: "negatives drawn: mean heatmap %.4f (all %d negatives: %.4f; %.0f %% of each batch's drawn %@)",
-                   report.drawnNegativeHeatmap, negatives.count, negatives.map(\.heatmap).reduce(0, +) / Double(negatives.count),
-                   hardNegativeShare * 100, hardRule))
+        if predictor != nil {
+            log(String(format: "negatives drawn: mean heatmap %.4f (all %d negatives: %.4f; %.0f %% of each batch's drawn %@)",
+                       report.drawnNegativeHeatmap, negatives.count, negatives.map(\.heatmap).reduce(0, +) / Double(negatives.count),
+                       hardNegativeShare * 100, hardRule))
+        }
         for (rule, c) in calibrations.sorted(by: { $0.key < $1.key }) {
             log(String(format: "calibration of %@ scores: σ(%.3f · logit(s) %+.3f), fitted on %d %@ (%d aneurysms)",
                        rule, c.slope, c.intercept, c.peaks, c.source, c.positives))
         }
         if calibrations.isEmpty { log("no calibration: the scored peaks hold one class only, or none; prediction will use the scores as they are") }
-        if validationRoot != nil {
+        if predictor == nil {
+            log("\(validationRoot == nil ? "held-out" : "validation") candidates: AUC of the classifier \(f(classifierAUC)); written to \(output)/candidate-classifier.safetensors")
+        } else if validationRoot != nil {
             log("validation peaks: AUC of the heatmap \(f(heatmapAUC)), of the classifier \(f(classifierAUC)); written to \(output)/candidate-classifier.safetensors")
         } else {
             // The detector was usually trained on these series too, so its heatmap ranks their peaks better

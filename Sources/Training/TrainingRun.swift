@@ -245,11 +245,18 @@ public struct TrainingRun {
 
     /// The location prior of the localizer points placed in the cached series `uids` (nil: none placed).
     public static func fitLocationPrior(cache: PreprocessedCache, uids: [String], preparation: Preparation) throws -> LocationPrior? {
+        try fitLocationPrior([(cache, uids)], preparation: preparation)
+    }
+
+    /// The location prior of the localizer points placed in the cached series of several folders.
+    public static func fitLocationPrior(_ folders: [(cache: PreprocessedCache, uids: [String])], preparation: Preparation) throws -> LocationPrior? {
         var points: [(position: [Double], location: LocationLabel)] = []
         let grid = preparation.cropGrid
-        for uid in uids {
-            for p in try cache.detectionTargets(uid).points {
-                points.append((grid.position(i: p.i, j: p.j, k: p.k), p.location))
+        for (cache, uids) in folders {
+            for uid in uids {
+                for p in try cache.detectionTargets(uid).points {
+                    points.append((grid.position(i: p.i, j: p.j, k: p.k), p.location))
+                }
             }
         }
         return points.isEmpty ? nil : try LocationPrior.fit(points)

@@ -28,8 +28,8 @@ struct Predict: ParsableCommand {
     @Argument(help: "A series folder, or a folder of series folders.")
     var series: String
 
-    @Option(help: "Weights (.safetensors from willis train or the notebook's state_dict); repeat it for an ensemble (e.g. one per fold), whose probabilities are averaged.")
-    var weights: [String]
+    @Option(help: "Weights (.safetensors from willis train or the notebook's state_dict); repeat it for an ensemble (e.g. one per fold), whose probabilities are averaged. Not needed with a --candidate-classifier trained with no detector.")
+    var weights: [String] = []
 
     @Option(help: "Output CSV (default: submission.csv, or RESULTS/submission.csv with --results; with --shard i/N that name with .rank<i> before .csv).")
     var out: String?
@@ -53,11 +53,11 @@ struct Predict: ParsableCommand {
     var readout: String?
     @Option(help: "Detector with --readout candidates: heatmap peaks used per series.")
     var candidates: Int = CandidateReadout.defaultCount
-    @Option(help: ArgumentHelp("Detector with --readout candidates: a second stage from willis train-candidates that scores the image around each heatmap peak. Repeat it for an ensemble (each classifier's calibrated score is averaged).",
+    @Option(help: ArgumentHelp("Detector with --readout candidates: a second stage from willis train-candidates that scores the image around each heatmap peak. Repeat it for an ensemble (each classifier's calibrated score is averaged). One trained with no detector is used without --weights: it scores the dot filter's candidates alone.",
                                valueName: "candidate-classifier.safetensors"))
     var candidateClassifier: [String] = []
-    @Option(help: "With --candidate-classifier: how a peak's probability is made from the heatmap's value p and the classifier's q: classifier (q), geometric-mean (√(p·q)) or heatmap (p; q is only recorded).")
-    var candidateScoring: String = CandidateScoring.geometricMean.rawValue
+    @Option(help: "With --candidate-classifier: how a peak's probability is made from the heatmap's value p and the classifier's q: classifier (q), geometric-mean (√(p·q)) or heatmap (p; q is only recorded) (default: geometric-mean with detector weights, classifier without).")
+    var candidateScoring: String?
     @Flag(help: "With --candidate-classifier: use the scoring rule's values as they are, not mapped through the calibration that willis train-candidates fitted on peaks neither stage trained on.")
     var uncalibrated = false
 
@@ -76,6 +76,25 @@ struct Predict: ParsableCommand {
     func run() throws {
         _ = try engineOptions.load()
         guard workers >= 1, queue >= 1 else { throw ValidationError("--workers and --queue must be at least 1") }
+        let standsAlone = weights.isEmpty
+        guard let scoring = CandidateScoring(rawValue: candidateScoring ?? (standsAlone ? CandidateScoring.classifier : .geometricMean).rawValue) else {
+            throw ValidationError("--candidate-scoring must be \(CandidateScoring.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let predictor: Predictor
+        if standsAlone {
+            guard !candidateClassifier.isEmpty else { throw ValidationError("give --weights, or a --candidate-classifier trained with no detector") }
+            guard inputShape == nil, preprocessing == nil, window == nil, precision == nil, readout == nil else {
+                throw ValidationError("--input-shape, --preprocessing, --window, --precision and --readout set up detector weights; a candidate classifier with no detector carries its own preparation")
+            }
+            predictor = try Predictor(candidateClassifiers: candidateClassifier, scoring: scoring, calibrated: !uncalibrated, device: Device(parsing: device))
+        } else {
+            predictor = try detectorPredictor(scoring: scoring)
+        }
+        try predict(with: predictor)
+    }
+
+    /// The predictor of `weights`, set up as the options say.
+    func detectorPredictor(scoring: CandidateScoring) throws -> Predictor {
         var override: Preparation?
         if inputShape != nil || preprocessing != nil {
             var p = (try? SafeTensorsFile(path: weights[0]).metadata[Preparation.metadataKey]).flatMap { $0 }.flatMap { try? Preparation.from(json: $0) }
@@ -111,25 +130,29 @@ struct Predict: ParsableCommand {
             predictor.readout = .candidates(CandidateReadout(prior: prior, count: candidates))
         default: throw ValidationError("--readout must be candidates or pooled")
         }
-        guard let scoring = CandidateScoring(rawValue: candidateScoring) else {
-            throw ValidationError("--candidate-scoring must be \(CandidateScoring.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
         if !candidateClassifier.isEmpty {
             guard case .candidates = predictor.readout else { throw ValidationError("--candidate-classifier needs --readout candidates (and weights with a location prior)") }
             try predictor.useCandidateClassifiers(at: candidateClassifier, scoring: scoring, calibrated: !uncalibrated)
         }
+        return predictor
+    }
+
+    func predict(with predictor: Predictor) throws {
         if case let .candidates(r) = predictor.readout {
-            if let stage = predictor.candidateStage {
+            if let stage = predictor.candidateStage, stage.standsAlone {
+                let names = candidateClassifier.joined(separator: ", ")
+                print("no detector: scoring up to \(stage.settings.dotFilter?.count ?? 0) dot-filter candidates of each series with \(names) (classifier\(stage.members.count > 1 ? ", the mean of \(stage.members.count) classifiers" : "")); reading the \(r.count) best, named by its location prior")
+            } else if let stage = predictor.candidateStage {
                 let names = candidateClassifier.joined(separator: ", ")
                 let dots = stage.settings.dotFilter.map { " and up to \($0.count) dot-filter candidates away from them (as the classifier was trained)" } ?? ""
-                print("scoring the \(stage.settings.peaksPerSeries) strongest heatmap peaks\(dots) of each series with \(names) (\(scoring.rawValue)\(stage.members.count > 1 ? ", the mean of \(stage.members.count) classifiers" : "")); reading the \(r.count) best, named by the weights' location prior")
+                print("scoring the \(stage.settings.peaksPerSeries) strongest heatmap peaks\(dots) of each series with \(names) (\(stage.scoring.rawValue)\(stage.members.count > 1 ? ", the mean of \(stage.members.count) classifiers" : "")); reading the \(r.count) best, named by the weights' location prior")
                 let maps = stage.calibrations.compactMap { $0 }
                 for c in maps {
                     print(String(format: "each peak's score calibrated: σ(%.3f · logit(s) %+.3f), fitted on %d %@ (%d aneurysms)", c.slope, c.intercept, c.peaks, c.source, c.positives))
                 }
                 if maps.isEmpty {
                     print(uncalibrated ? "peaks' scores used as they are (--uncalibrated)"
-                          : "warning: \(names) carr\(stage.members.count > 1 ? "y" : "ies") no calibration for \(scoring.rawValue): \(stage.members.count > 1 ? "their" : "its") scores are not probabilities of an aneurysm (train again with willis train-candidates)")
+                          : "warning: \(names) carr\(stage.members.count > 1 ? "y" : "ies") no calibration for \(stage.scoring.rawValue): \(stage.members.count > 1 ? "their" : "its") scores are not probabilities of an aneurysm (train again with willis train-candidates)")
                 }
             } else {
                 print("reading the \(r.count) strongest heatmap peaks of each series, named by the weights' location prior")

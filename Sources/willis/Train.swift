@@ -221,13 +221,16 @@ struct TrainCandidatesCommand: ParsableCommand {
             tenth training series, held out. --positive-data adds the localizer points of further folders \
             as aneurysms without reading the detector there. --dot-candidates N adds the dot filter's N \
             strongest candidates per series (willis candidates) to the peaks, in training and, through the \
-            weights, in willis predict. Writes OUT/candidate-classifier.safetensors; \
-            willis predict --candidate-classifier uses it.
+            weights, in willis predict. Without --detector, the dot filter's candidates are the only ones \
+            (--dot-candidates and the experiment file's [preprocessing] are then needed): no detector is \
+            trained or read, and the weights carry the preparation and a location prior fitted to the \
+            localizer points, so willis predict --candidate-classifier needs no --weights. Writes \
+            OUT/candidate-classifier.safetensors; willis predict --candidate-classifier uses it.
             """)
 
     @OptionGroup var engineOptions: EngineOptions
     @Option(help: "RSNA-layout folder (train.csv, train_localizers.csv, series/).") var data: String
-    @Option(help: "Detector weights (.safetensors from willis train) whose peaks are classified.") var detector: String
+    @Option(help: "Detector weights (.safetensors from willis train) whose peaks are classified (default: none; the dot filter's candidates alone, prepared as --config's [preprocessing] says).") var detector: String?
     @Option(help: "Output folder.") var out: String
     @Option(help: "cpu, cuda or cuda:N: where the detector reads its peaks and the classifier trains.") var device: String = "cpu"
     @Option(help: "RSNA-layout folder whose peaks score the classifier (default: every tenth training series, held out).") var validationData: String?
@@ -268,7 +271,18 @@ struct TrainCandidatesCommand: ParsableCommand {
 
     func run() throws {
         _ = try engineOptions.load()
-        var training = CandidateClassifierTraining(dataRoot: data, detectorWeights: detector, output: out)
+        var training: CandidateClassifierTraining
+        if let detector {
+            training = CandidateClassifierTraining(dataRoot: data, detectorWeights: detector, output: out)
+        } else {
+            // No detector to say how series are prepared: the experiment file's [preprocessing] does.
+            guard let path = config else {
+                throw ValidationError("without --detector, --config must give the preparation ([preprocessing]) and --dot-candidates the candidates")
+            }
+            var recipe = TrainingConfig()
+            try applyExperimentFile(path) { try ExperimentFile.apply($0, to: &recipe, folder: (path as NSString).deletingLastPathComponent) }
+            training = CandidateClassifierTraining(dataRoot: data, preparation: recipe.preparation, output: out)
+        }
         if let path = config { try applyExperimentFile(path) { try ExperimentFile.applyCandidates($0, to: &training) } }
         do { training.device = try Device(parsing: device) } catch { throw ValidationError("--device: \(error)") }
         training.cacheRoot = cache

@@ -42,6 +42,12 @@ import Training
 
     func training(_ root: String, detector: String) -> CandidateClassifierTraining {
         var t = CandidateClassifierTraining(dataRoot: "\(root)/data", detectorWeights: detector, output: "\(root)/stage2")
+        shrink(&t)
+        return t
+    }
+
+    /// A few steps of a tiny classifier on every local maximum: what the tests need, in seconds.
+    func shrink(_ t: inout CandidateClassifierTraining) {
         t.steps = 3
         t.batchSize = 4
         t.baseFilters = 4
@@ -50,7 +56,6 @@ import Training
         t.peakThreshold = 0  // an untrained heatmap sits near 0.01 everywhere: take every local maximum
         t.matchMM = 10
         t.log = { _ in }
-        return t
     }
 
     @Test func scoringRulesCombineAndReorderThePeaks() {
@@ -749,6 +754,118 @@ import Training
         #expect(throws: TorchError.self) {
             try Predictor(weights: detector).useCandidateClassifiers(at: [weights, "\(root)/plain-stage2.safetensors"], scoring: .classifier)
         }
+    }
+
+    /// With no detector, the dot filter's candidates are the only ones: training labels and cuts them as it
+    /// does a detector's peaks, each at heatmap value 0, and writes with the weights the preparation and a
+    /// location prior fitted to the localizer points of the series it trained on (not the held-out ones)
+    /// and of the positive folder. Weights alone then make a predictor that scores the same candidates,
+    /// names them by that prior and lists them in a results folder; what cannot work is refused.
+    @Test func aSecondStageWithNoDetectorStandsAlone() throws {
+        let root = try temporaryDirectory()
+        var options = SynthOptions(count: 6, size: .small, seed: 44)
+        options.positiveFraction = 0.7
+        _ = try SynthDataset.generate(options, into: "\(root)/data")
+        try positiveSeries(seed: 45, into: "\(root)/points")
+        var preparation = Preparation(mode: .improved, shape: [16, 32, 32])
+        preparation.spacing = 4.8
+        var training = CandidateClassifierTraining(dataRoot: "\(root)/data", preparation: preparation, output: "\(root)/stage2")
+        shrink(&training)
+        training.positiveRoots = ["\(root)/points"]
+        #expect(throws: TorchError.self, "no candidates without the dot filter") { try training.run() }
+        training.dotFilter = DotFilterCandidates(count: 5, depthMM: 8, separationMM: 10)
+        let report = try training.run()
+        #expect(report.trainingExamples.positive > 0 && report.trainingExamples.negative > 0 && report.heldOutHeatmapAUC == nil)
+
+        // The examples: the filter's candidates, those near a stronger one left out, labelled by the points.
+        let cache = PreprocessedCache(root: "\(root)/data/.willis-cache", preparation: preparation)
+        let uids = try RSNATables.readLabels("\(root)/data/train.csv").map(\.seriesInstanceUID).sorted()
+        func distanceMM(_ a: [Int], _ b: [Int]) -> Double {
+            (0..<3).map { Double(a[$0] - b[$0]) * 4.8 }.map { $0 * $0 }.reduce(0, +).squareRoot()
+        }
+        func kept(_ uid: String) throws -> [[Int]] {
+            var out: [[Int]] = []
+            for p in try dotFilterPoints(uid, folder: "\(root)/data/series", cache: cache, count: 5, depthMM: 8)
+            where !out.contains(where: { distanceMM(p, $0) <= 10 }) { out.append(p) }
+            return out
+        }
+        var candidates = 0
+        for uid in uids.prefix(2) {
+            let input = try cache.load(uid)
+            let targets = try cache.detectionTargets(uid).points
+            let expected = try kept(uid)
+            let mine = try training.examples([uid], cache: cache, predictor: nil, seriesRoot: "\(root)/data/series").filter(\.isPeak)
+            #expect(mine.count == expected.count && mine.allSatisfy { $0.source == .dotFilter && $0.heatmap == 0 })
+            for (example, v) in zip(mine, expected) {
+                #expect(example.cube == CandidateClassifier.cube(input, shape: [16, 32, 32], centre: v.map(Double.init), size: 8 + 2 * training.jitter))
+                let near = targets.contains { t in
+                    ([t.i, t.j, t.k].enumerated().map { ($0.element - Double(v[$0.offset])) * 4.8 }.map { $0 * $0 }.reduce(0, +)).squareRoot() <= 10
+                }
+                #expect(example.positive == near)
+            }
+            candidates += mine.count
+        }
+        #expect(candidates > 0, "the filter finds candidates")
+
+        // The weights carry the preparation and the prior of the training series' and the positive folder's points.
+        let weights = "\(root)/stage2/candidate-classifier.safetensors"
+        let file = try SafeTensorsFile(path: weights)
+        let settings = try JSONDecoder().decode(CandidateClassifierSettings.self,
+                                                from: Data(try #require(file.metadata[CandidateClassifierSettings.metadataKey]).utf8))
+        #expect(settings.standsAlone == true && settings.dotFilter == DotFilterCandidates(count: 5, depthMM: 8, separationMM: 10))
+        #expect(try Preparation.from(json: try #require(file.metadata[Preparation.metadataKey])) == preparation)
+        let prior = try LocationPrior.from(json: try #require(file.metadata[LocationPrior.metadataKey]))
+        let pointsCache = PreprocessedCache(root: "\(root)/points/.willis-cache", preparation: preparation)
+        let pointsUIDs = try RSNATables.readLabels("\(root)/points/train.csv").map(\.seriesInstanceUID)
+        var perLocation: [LocationLabel: Int] = [:]
+        // Every tenth training series (in UID order) is held out to score the classifier: the first.
+        for (c, uid) in uids.dropFirst().map({ (cache, $0) }) + pointsUIDs.map({ (pointsCache, $0) }) {
+            for t in try c.detectionTargets(uid).points { perLocation[t.location, default: 0] += 1 }
+        }
+        #expect(prior.components.map { perLocation[$0.location] ?? 0 } == prior.components.map(\.count))
+        #expect(prior.components.map(\.count).reduce(0, +) > 0)
+
+        // Prediction from the weights alone.
+        let predictor = try Predictor(candidateClassifiers: [weights], calibrated: false)
+        #expect(predictor.networks.isEmpty && predictor.preparation == preparation && predictor.locationPrior == prior)
+        let stage = try #require(predictor.candidateStage)
+        #expect(stage.standsAlone && stage.scoring == .classifier && predictor.candidateCount == 5)
+        guard case let .candidates(readout) = predictor.readout else { Issue.record("no candidate readout"); return }
+        guard let uid = uids.first(where: { !((try? kept($0)) ?? []).isEmpty }) else { Issue.record("no series with candidates"); return }
+        let series = try SeriesLoader().load("\(root)/data/series/\(uid)")
+        let (input, record) = predictor.prepareWithRecord(series)
+        let dots = predictor.dotCandidates(series, record: record)
+        #expect(dots == (try dotFilterPoints(uid, folder: "\(root)/data/series", cache: cache, count: 5, depthMM: 8)))
+        let result = try predictor.infer(input, heatmap: true, dotCandidates: dots)
+        #expect(result.heatmap == nil, "no detector, no heatmap")
+        let peaks = try #require(result.peaks)
+        let expected = try kept(uid)
+        #expect(Set(peaks.map(\.voxel)) == Set(expected) && peaks.count == expected.count && peaks.allSatisfy { $0.source == .dotFilter })
+        for peak in peaks {
+            let x = try Tensor(CandidateClassifier.cube(input, shape: [16, 32, 32], centre: peak.voxel.map(Double.init), size: 8), shape: [1, 1, 8, 8, 8])
+            let q = try Torch.withNoGrad { (try stage.members[0].classifier(x).sigmoid().item() + stage.members[0].classifier(x.flip([4])).sigmoid().item()) / 2 }
+            #expect(abs(try #require(peak.classifier) - q) < 1e-6 && peak.probability == peak.classifier)
+        }
+        #expect(result.probabilities == readout.probabilities(peaks, grid: preparation.cropGrid))
+        #expect(try predictor.predict(series).probabilities == result.probabilities)
+
+        // A results folder lists the candidates without a heatmap.
+        var pipeline = BatchPrediction(workers: 1, queueDepth: 1)
+        let results = ResultsFolder("\(root)/results")
+        pipeline.results = results
+        pipeline.run(["\(root)/data/series/\(uid)"], predictor: predictor, loader: SeriesLoader()) { _, outcome in
+            #expect(outcome.error == nil && outcome.probabilities == result.probabilities, "\(outcome.error ?? "")")
+        }
+        let recorded = try #require(results.result(uid))
+        #expect(recorded.candidates?.map(\.voxel) == peaks.map(\.voxel))
+        #expect(recorded.files.contains(Evidence.candidatesFile) && !recorded.files.contains(Evidence.heatmapFile))
+
+        // Refused: a heatmap's rule with no heatmap, the stage beside a detector, a detector's stage alone.
+        #expect(throws: TorchError.self) { try Predictor(candidateClassifiers: [weights], scoring: .geometricMean) }
+        let detector = try detectorWithPrior(seed: 46, in: "\(root)/other")
+        #expect(throws: TorchError.self) { try Predictor(weights: detector).useCandidateClassifier(at: weights, scoring: .classifier) }
+        try self.training("\(root)/other", detector: detector).run()
+        #expect(throws: TorchError.self) { try Predictor(candidateClassifiers: ["\(root)/other/stage2/candidate-classifier.safetensors"]) }
     }
 
     /// The second stage is refused where it cannot work: without the candidate readout, with weights that
