@@ -51,7 +51,7 @@ struct Predict: ParsableCommand {
     var locationPooling: String = "lumen"
     @Option(help: "Detector: where the 14 probabilities come from: candidates (the heatmap's strongest peaks, each named by the location prior stored in the weights, combined as independent chances) or pooled (the network's own outputs) (default: candidates when the weights carry a location prior, else pooled).")
     var readout: String?
-    @Option(help: "Detector with --readout candidates: heatmap peaks used per series.")
+    @Option(help: "Detector with --readout candidates, or a candidate classifier with no detector: the strongest candidates read per series.")
     var candidates: Int = CandidateReadout.defaultCount
     @Option(help: ArgumentHelp("Detector with --readout candidates: a second stage from willis train-candidates that scores the image around each heatmap peak. Repeat it for an ensemble (each classifier's calibrated score is averaged). One trained with no detector is used without --weights: it scores the dot filter's candidates alone.",
                                valueName: "candidate-classifier.safetensors"))
@@ -87,6 +87,11 @@ struct Predict: ParsableCommand {
                 throw ValidationError("--input-shape, --preprocessing, --window, --precision and --readout set up detector weights; a candidate classifier with no detector carries its own preparation")
             }
             predictor = try Predictor(candidateClassifiers: candidateClassifier, scoring: scoring, calibrated: !uncalibrated, device: Device(parsing: device))
+            guard candidates >= 1 else { throw ValidationError("--candidates must be at least 1") }
+            if case var .candidates(r) = predictor.readout {
+                r.count = candidates
+                predictor.readout = .candidates(r)
+            }
         } else {
             predictor = try detectorPredictor(scoring: scoring)
         }
