@@ -192,12 +192,8 @@ public final class Predictor {
         guard let first = paths.first else { throw TorchError.invalidArgument("no candidate classifier given") }
         let file = try SafeTensorsFile(path: first)
         guard let json = file.metadata[Preparation.metadataKey], let prepared = try? Preparation.from(json: json),
-              let priorJSON = file.metadata[LocationPrior.metadataKey] else {
+              let prior = try Self.locationPrior(file, path: first) else {
             throw TorchError.safetensors(path: first, reason: "carries no preparation and location prior: a detector's second stage, which needs the detector weights too (willis predict --weights)")
-        }
-        let prior: LocationPrior
-        do { prior = try LocationPrior.from(json: priorJSON) } catch {
-            throw TorchError.safetensors(path: first, reason: "its location prior cannot be read: \(error)")
         }
         networks = []
         preparation = prepared
@@ -286,6 +282,15 @@ public final class Predictor {
     /// The CPU's feature flags, which decide whether bf16 runs natively; `autocast` reads them when set.
     public var cpuFlags: Set<String>? = HostCPU.flags
 
+    /// The location prior `file` (at `path`) carries; nil when it carries none.
+    static func locationPrior(_ file: SafeTensorsFile, path: String) throws -> LocationPrior? {
+        try file.metadata[LocationPrior.metadataKey].map {
+            do { return try LocationPrior.from(json: $0) } catch {
+                throw TorchError.safetensors(path: path, reason: "its location prior cannot be read: \(error)")
+            }
+        }
+    }
+
     /// The network in `path`, the preparation it was trained with and, for detector weights, the patch
     /// shape they were trained on (their default sliding window) and their location prior, if any.
     static func load(_ path: String, device: Device) throws -> (Network, Preparation, patch: [Int]?, prior: LocationPrior?) {
@@ -314,11 +319,7 @@ public final class Predictor {
             net.store.isTraining = false
             net.autocast = trained.autocast
             network = .detector(net)
-            prior = try file.metadata[LocationPrior.metadataKey].map {
-                do { return try LocationPrior.from(json: $0) } catch {
-                    throw TorchError.safetensors(path: path, reason: "its location prior cannot be read: \(error)")
-                }
-            }
+            prior = try locationPrior(file, path: path)
         } else {
             guard let first = file.entry("enc1.0.weight"), first.shape.count == 5 else {
                 throw TorchError.safetensors(path: path, reason: "no enc1.0.weight: not UNet3D weights")

@@ -76,6 +76,7 @@ struct Predict: ParsableCommand {
     func run() throws {
         _ = try engineOptions.load()
         guard workers >= 1, queue >= 1 else { throw ValidationError("--workers and --queue must be at least 1") }
+        guard candidates >= 1 else { throw ValidationError("--candidates must be at least 1") }
         let standsAlone = weights.isEmpty
         guard let scoring = CandidateScoring(rawValue: candidateScoring ?? (standsAlone ? CandidateScoring.classifier : .geometricMean).rawValue) else {
             throw ValidationError("--candidate-scoring must be \(CandidateScoring.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -87,7 +88,6 @@ struct Predict: ParsableCommand {
                 throw ValidationError("--input-shape, --preprocessing, --window, --precision and --readout set up detector weights; a candidate classifier with no detector carries its own preparation")
             }
             predictor = try Predictor(candidateClassifiers: candidateClassifier, scoring: scoring, calibrated: !uncalibrated, device: Device(parsing: device))
-            guard candidates >= 1 else { throw ValidationError("--candidates must be at least 1") }
             if case var .candidates(r) = predictor.readout {
                 r.count = candidates
                 predictor.readout = .candidates(r)
@@ -120,7 +120,6 @@ struct Predict: ParsableCommand {
         if let note = predictor.precisionNote { print("warning: \(note)") }
         guard let pooling = Detector.LocationPooling(rawValue: locationPooling) else { throw ValidationError("--location-pooling must be lumen or artery") }
         predictor.locationPooling = pooling
-        guard candidates >= 1 else { throw ValidationError("--candidates must be at least 1") }
         switch readout {
         case nil:
             if case var .candidates(r) = predictor.readout {
