@@ -48,7 +48,8 @@ public struct DemoRun {
         // The same path as `willis predict --results`, so that `willis serve` can show the demo's results.
         let results = ResultsFolder("\(folder)/results")
         try? FileManager.default.removeItem(atPath: results.seriesRoot)
-        try results.writeRun(RunInfo(weights: [URL(fileURLWithPath: weights).standardizedFileURL.path], preparation: predictor.preparation))
+        let absolute = URL(fileURLWithPath: weights).standardizedFileURL.path
+        try results.writeRun(RunInfo(weights: [absolute], preparation: predictor.preparation, setup: PredictorSetup(weights: [absolute])))
         var pipeline = BatchPrediction(workers: 2, queueDepth: 2)
         pipeline.results = results
         var rows: [(uid: String, probabilities: [Double])] = []

@@ -76,13 +76,28 @@ public struct RunInfo: Codable, Sendable, Equatable {
     public var candidateScoring: String?
     /// The calibrations the combined scores went through, one per classifier, when they did.
     public var candidateCalibrations: [CandidateCalibration]?
+    /// The files and options the predictor was made of (absent from run.json files written before it was
+    /// recorded; see `predictorSetup`).
+    public var setup: PredictorSetup?
     public init(weights: [String], preparation: Preparation, candidateClassifiers: [String]? = nil, candidateScoring: String? = nil,
-                candidateCalibrations: [CandidateCalibration]? = nil) {
+                candidateCalibrations: [CandidateCalibration]? = nil, setup: PredictorSetup? = nil) {
         self.weights = weights
         self.preparation = preparation
         self.candidateClassifiers = candidateClassifiers
         self.candidateScoring = candidateScoring
         self.candidateCalibrations = candidateCalibrations
+        self.setup = setup
+    }
+
+    /// How to make the predictor again: the recorded setup, else (older files) the recorded files with
+    /// `willis predict`'s default options. Such a file records calibrations only when the scores went
+    /// through them.
+    public var predictorSetup: PredictorSetup {
+        if let setup { return setup }
+        var s = PredictorSetup(weights: weights, candidateClassifiers: candidateClassifiers ?? [])
+        s.candidateScoring = candidateScoring.flatMap(CandidateScoring.init(rawValue:))
+        s.calibrated = candidateClassifiers == nil || candidateCalibrations != nil
+        return s
     }
 }
 

@@ -75,7 +75,7 @@ public final class Detector {
     /// The image is sampled this many times finer than the grid along each axis (1: on the grid).
     public let inputSubdivision: Int
     /// How the heatmap is pooled into the 13 location outputs (`locationLogits`).
-    public enum LocationPooling: String, Sendable, CaseIterable {
+    public enum LocationPooling: String, Codable, Sendable, CaseIterable {
         /// Each voxel weighted by the vessel head's probability that it is artery l's lumen
         /// (softmax over background and the 13 arteries): what training optimises.
         case lumen

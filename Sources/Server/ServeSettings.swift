@@ -1,3 +1,4 @@
+import Anatomy
 import Foundation
 import Inference
 
@@ -5,8 +6,12 @@ import Inference
 public struct ServeSettings: Sendable {
     /// The results folder to show (see `ResultsFolder`); uploads are predicted into it too.
     public var results: ResultsFolder
-    /// Weights for uploads; empty means those of the results folder's `run.json`.
+    /// Weights for uploads, and a second stage beside them or alone; both empty means the predictor
+    /// the results folder's run.json records (`RunInfo.predictorSetup`).
     public var weights: [String] = []
+    public var candidateClassifiers: [String] = []
+    public var candidateScoring: CandidateScoring?
+    public var calibrated = true
     public var host = "127.0.0.1"
     public var port = 8080
     /// A bearer token every request must carry (Authorization header, or the cookie `/login` sets).
@@ -27,6 +32,15 @@ public struct ServeSettings: Sendable {
     public var device = "cpu"
 
     public init(results: String) { self.results = ResultsFolder(results) }
+
+    /// The predictor these settings name, with `willis predict`'s default options; nil when they name none.
+    public var setup: PredictorSetup? {
+        guard !weights.isEmpty || !candidateClassifiers.isEmpty else { return nil }
+        var s = PredictorSetup(weights: weights, candidateClassifiers: candidateClassifiers)
+        s.candidateScoring = candidateScoring
+        s.calibrated = calibrated
+        return s
+    }
 
     public static func isLoopback(_ host: String) -> Bool {
         ["127.0.0.1", "::1", "localhost"].contains(host) || host.hasPrefix("127.")
@@ -62,7 +76,7 @@ public enum ServeError: Error, CustomStringConvertible, Equatable {
         case let .tooManyFiles(n, limit): return "the upload holds \(n) files; the limit is \(limit)"
         case let .tooLarge(n, limit): return "the upload unpacks to \(n) bytes; the limit is \(limit)"
         case let .queueFull(n): return "\(n) uploads are already waiting; try again later"
-        case .noWeights: return "no weights to predict with: start willis serve with --weights, or on a results folder whose run.json names them"
+        case .noWeights: return "no weights to predict with: start willis serve with --weights or --candidate-classifier, or on a results folder whose run.json names them"
         }
     }
 }

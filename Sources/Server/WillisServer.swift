@@ -42,8 +42,10 @@ public final class WillisServer: Sendable {
     public let jobs: PredictionJobs
     public let index: ResultsIndex
     public let slices: SliceImages
-    /// The weights uploads are predicted with (from the settings, else the results folder's run.json).
-    public let weights: [String]
+    /// What uploads are predicted with: the settings' files, else the predictor the results folder's
+    /// run.json records, so that an upload is predicted as the folder's other series were. Nil: none.
+    public let setup: PredictorSetup?
+    public var canPredict: Bool { setup != nil }
 
     /// Files of a series' folder that may be fetched, with their content types.
     static let servedFiles: [String: String] = [
@@ -54,8 +56,8 @@ public final class WillisServer: Sendable {
     public init(settings: ServeSettings) {
         self.settings = settings
         let results = settings.results
-        let weights = settings.weights.isEmpty ? (results.run()?.weights ?? []) : settings.weights
-        self.weights = weights
+        let setup = settings.setup ?? results.run().map(\.predictorSetup).flatMap { $0.weights.isEmpty && $0.candidateClassifiers.isEmpty ? nil : $0 }
+        self.setup = setup
         let index = ResultsIndex(results: results)
         let slices = SliceImages(results: results)
         self.index = index
@@ -64,8 +66,8 @@ public final class WillisServer: Sendable {
         jobs = PredictionJobs(
             limit: settings.concurrentJobs, maxQueued: settings.maxQueuedJobs, workers: settings.workers, results: results,
             makePredictor: {
-                guard !weights.isEmpty else { throw ServeError.noWeights }
-                return try Predictor(weights: weights, device: Device(parsing: device))
+                guard let setup else { throw ServeError.noWeights }
+                return try setup.predictor(device: Device(parsing: device))
             },
             onFinished: { job in
                 index.invalidate()
@@ -130,7 +132,7 @@ public final class WillisServer: Sendable {
             return response
         }
         router.get("/upload") { _, _ in
-            Self.html(Pages.upload(maxFiles: self.settings.maxFiles, maxBytes: self.settings.maxUploadBytes, canPredict: !self.weights.isEmpty))
+            Self.html(Pages.upload(maxFiles: self.settings.maxFiles, maxBytes: self.settings.maxUploadBytes, canPredict: self.canPredict))
         }
         router.post("/upload") { request, _ in
             let job = try await self.accept(request)
@@ -187,7 +189,7 @@ public final class WillisServer: Sendable {
     /// Reads an upload (a zip body, or a multipart form of a zip or the series' files) into a
     /// folder of its own and queues it.
     func accept(_ request: Request) async throws -> PredictionJob {
-        guard !weights.isEmpty else { throw HTTPError(.serviceUnavailable, message: ServeError.noWeights.description) }
+        guard canPredict else { throw HTTPError(.serviceUnavailable, message: ServeError.noWeights.description) }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > settings.maxUploadBytes {
             throw HTTPError(.contentTooLarge, message: "the upload is \(length) bytes; the limit is \(settings.maxUploadBytes)")
         }

@@ -76,72 +76,46 @@ struct Predict: ParsableCommand {
     func run() throws {
         _ = try engineOptions.load()
         guard workers >= 1, queue >= 1 else { throw ValidationError("--workers and --queue must be at least 1") }
-        guard candidates >= 1 else { throw ValidationError("--candidates must be at least 1") }
-        let standsAlone = weights.isEmpty
-        guard let scoring = CandidateScoring(rawValue: candidateScoring ?? (standsAlone ? CandidateScoring.classifier : .geometricMean).rawValue) else {
-            throw ValidationError("--candidate-scoring must be \(CandidateScoring.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        let setup = try predictorSetup()
         let predictor: Predictor
-        if standsAlone {
-            guard !candidateClassifier.isEmpty else { throw ValidationError("give --weights, or a --candidate-classifier trained with no detector") }
-            guard inputShape == nil, preprocessing == nil, window == nil, precision == nil, readout == nil else {
-                throw ValidationError("--input-shape, --preprocessing, --window, --precision and --readout set up detector weights; a candidate classifier with no detector carries its own preparation")
-            }
-            predictor = try Predictor(candidateClassifiers: candidateClassifier, scoring: scoring, calibrated: !uncalibrated, device: Device(parsing: device))
-            if case var .candidates(r) = predictor.readout {
-                r.count = candidates
-                predictor.readout = .candidates(r)
-            }
-        } else {
-            predictor = try detectorPredictor(scoring: scoring)
-        }
-        try predict(with: predictor)
-    }
-
-    /// The predictor of `weights`, set up as the options say.
-    func detectorPredictor(scoring: CandidateScoring) throws -> Predictor {
-        var override: Preparation?
-        if inputShape != nil || preprocessing != nil {
-            var p = (try? SafeTensorsFile(path: weights[0]).metadata[Preparation.metadataKey]).flatMap { $0 }.flatMap { try? Preparation.from(json: $0) }
-                ?? Preparation()
-            if let inputShape { p.shape = try parseShape(inputShape) }
-            if let preprocessing {
-                guard let mode = Preparation.Mode(rawValue: preprocessing) else { throw ValidationError("--preprocessing must be reference or improved") }
-                p.mode = mode
-            }
-            override = p
-        }
-        let predictor = try Predictor(weights: weights, preparation: override, device: Device(parsing: device))
-        if let window { predictor.window = window == "none" ? nil : try parseShape(window) }
-        if let precision {
-            guard let p = TrainingConfig.Precision(rawValue: precision) else { throw ValidationError("--precision must be fp32 or bf16") }
-            predictor.autocast = p.autocast
+        do { predictor = try setup.predictor(device: Device(parsing: device)) } catch let error as PredictorSetupError {
+            throw ValidationError(error.description)
         }
         if let note = predictor.precisionNote { print("warning: \(note)") }
-        guard let pooling = Detector.LocationPooling(rawValue: locationPooling) else { throw ValidationError("--location-pooling must be lumen or artery") }
-        predictor.locationPooling = pooling
-        switch readout {
-        case nil:
-            if case var .candidates(r) = predictor.readout {
-                r.count = candidates
-                predictor.readout = .candidates(r)
-            }
-        case "pooled": predictor.readout = .pooled
-        case "candidates":
-            guard let prior = predictor.locationPrior else {
-                throw ValidationError("--readout candidates needs a location prior in the weights: add one with willis location-prior --data TRAINING-DATA --weights \(weights[0])")
-            }
-            predictor.readout = .candidates(CandidateReadout(prior: prior, count: candidates))
-        default: throw ValidationError("--readout must be candidates or pooled")
-        }
-        if !candidateClassifier.isEmpty {
-            guard case .candidates = predictor.readout else { throw ValidationError("--candidate-classifier needs --readout candidates (and weights with a location prior)") }
-            try predictor.useCandidateClassifiers(at: candidateClassifier, scoring: scoring, calibrated: !uncalibrated)
-        }
-        return predictor
+        try predict(with: predictor, setup: setup)
     }
 
-    func predict(with predictor: Predictor) throws {
+    /// The options, checked and typed: what run.json records for willis serve.
+    func predictorSetup() throws -> PredictorSetup {
+        var setup = PredictorSetup(weights: weights.map(absolutePath), candidateClassifiers: candidateClassifier.map(absolutePath))
+        if let candidateScoring {
+            guard let scoring = CandidateScoring(rawValue: candidateScoring) else {
+                throw ValidationError("--candidate-scoring must be \(CandidateScoring.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            setup.candidateScoring = scoring
+        }
+        setup.calibrated = !uncalibrated
+        setup.inputShape = try inputShape.map(parseShape)
+        if let preprocessing {
+            guard let mode = Preparation.Mode(rawValue: preprocessing) else { throw ValidationError("--preprocessing must be reference or improved") }
+            setup.mode = mode
+        }
+        if let window { setup.window = window == "none" ? [] : try parseShape(window) }
+        if let precision {
+            guard let p = TrainingConfig.Precision(rawValue: precision) else { throw ValidationError("--precision must be fp32 or bf16") }
+            setup.bf16 = p == .bf16
+        }
+        guard let pooling = Detector.LocationPooling(rawValue: locationPooling) else { throw ValidationError("--location-pooling must be lumen or artery") }
+        setup.locationPooling = pooling
+        if let readout {
+            guard let choice = PredictorSetup.ReadoutChoice(rawValue: readout) else { throw ValidationError("--readout must be candidates or pooled") }
+            setup.readout = choice
+        }
+        setup.candidates = candidates
+        return setup
+    }
+
+    func predict(with predictor: Predictor, setup: PredictorSetup) throws {
         if case let .candidates(r) = predictor.readout {
             if let stage = predictor.candidateStage, stage.standsAlone {
                 let names = candidateClassifier.joined(separator: ", ")
@@ -187,10 +161,11 @@ struct Predict: ParsableCommand {
         var loader = SeriesLoader()
         if let results {
             let folder = ResultsFolder(results)
-            try folder.writeRun(RunInfo(weights: weights.map(absolutePath), preparation: predictor.preparation,
-                                        candidateClassifiers: predictor.candidateStage == nil ? nil : candidateClassifier.map(absolutePath),
+            try folder.writeRun(RunInfo(weights: setup.weights, preparation: predictor.preparation,
+                                        candidateClassifiers: predictor.candidateStage == nil ? nil : setup.candidateClassifiers,
                                         candidateScoring: predictor.candidateStage?.scoring.rawValue,
-                                        candidateCalibrations: predictor.candidateStage.map { $0.calibrations.compactMap { $0 } }.flatMap { $0.isEmpty ? nil : $0 }))
+                                        candidateCalibrations: predictor.candidateStage.map { $0.calibrations.compactMap { $0 } }.flatMap { $0.isEmpty ? nil : $0 },
+                                        setup: setup))
             pipeline.results = folder
             // Kept in the series' identifying.json, which willis serve shows only with --show-phi.
             loader = SeriesLoader(options: SeriesLoader.Options(includePHI: true))

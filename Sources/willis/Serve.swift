@@ -1,14 +1,17 @@
+import Anatomy
 import ArgumentParser
 import Foundation
 import Hummingbird
 import Server
+import Torch
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The triage web app: a worklist ranked by Aneurysm Present, series pages with the evidence, uploads, a JSON API.",
         discussion: """
             RESULTS is a folder written by `willis predict --results` or `willis demo` (its results/ folder). \
-            Uploaded series are predicted with --weights, else with the weights named in RESULTS/run.json, \
+            Uploaded series are predicted with --weights and --candidate-classifier when given (willis predict's \
+            other options at their defaults), else as RESULTS/run.json records that willis predict made RESULTS, \
             and recorded in RESULTS. Binds to 127.0.0.1 unless told otherwise; any other address needs --token, \
             which every request must then carry (Authorization: Bearer TOKEN; a browser opens /login?token=TOKEN once).
             """)
@@ -16,7 +19,13 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var engineOptions: EngineOptions
 
     @Option(help: "Results folder to show and to record uploads in.") var results: String = "willis-demo/results"
-    @Option(help: "Weights for uploads (repeat for an ensemble; default: those in RESULTS/run.json).") var weights: [String] = []
+    @Option(help: "Weights for uploads (repeat for an ensemble; default: the predictor RESULTS/run.json records).") var weights: [String] = []
+    @Option(help: ArgumentHelp("A second stage for uploads, beside --weights or, trained with no detector, alone (repeat for an ensemble; as willis predict takes it).",
+                               valueName: "candidate-classifier.safetensors"))
+    var candidateClassifier: [String] = []
+    @Option(help: "With --candidate-classifier: classifier, geometric-mean or heatmap (default: geometric-mean with --weights, classifier without).")
+    var candidateScoring: String?
+    @Flag(help: "With --candidate-classifier: its scores as they are, not calibrated.") var uncalibrated = false
     @Option(help: "Address to bind.") var host: String = "127.0.0.1"
     @Option(help: "Port (0 picks a free one).") var port: Int = 8080
     @Option(help: "Bearer token required on every request (at least 16 characters; required off loopback). Default: $WILLIS_TOKEN.")
@@ -31,6 +40,14 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         var settings = ServeSettings(results: results)
         settings.weights = weights.map(absolutePath)
+        settings.candidateClassifiers = candidateClassifier.map(absolutePath)
+        if let candidateScoring {
+            guard let scoring = CandidateScoring(rawValue: candidateScoring) else {
+                throw ValidationError("--candidate-scoring must be \(CandidateScoring.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            settings.candidateScoring = scoring
+        }
+        settings.calibrated = !uncalibrated
         settings.host = host
         settings.port = port
         settings.token = token ?? ProcessInfo.processInfo.environment["WILLIS_TOKEN"]
@@ -44,13 +61,21 @@ struct Serve: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: results) else {
             throw ValidationError("no results folder \(results): run willis demo, or willis predict SERIES --weights W --results \(results)")
         }
+        var engineLoaded = true
         do { _ = try engineOptions.load() } catch {
+            engineLoaded = false
             FileHandle.standardError.write(Data("warning: \(error); results are shown, uploads cannot be predicted\n".utf8))
         }
         let server = WillisServer(settings: settings)
+        // A predictor that cannot be made is said now, not at the first upload.
+        if engineLoaded, let setup = server.setup {
+            do { _ = try setup.predictor(device: Device(parsing: device)) } catch {
+                throw ValidationError("uploads would be predicted with \((setup.weights + setup.candidateClassifiers).joined(separator: ", ")), which cannot be used: \(error)")
+            }
+        }
         let count = server.index.all().count
         print("serving \(count) series from \(results) at http://\(host.contains(":") ? "[\(host)]" : host):\(port)/"
-              + (server.weights.isEmpty ? " (no weights: uploads are refused)" : ""))
+              + (server.canPredict ? "" : " (no weights: uploads are refused)"))
         try await server.application().runService()
     }
 }

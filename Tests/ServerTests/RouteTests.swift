@@ -72,6 +72,13 @@ import ZIPFoundation
         var plain = r
         plain.candidates = candidates.map { Evidence.Candidate(lps: $0.lps, voxel: $0.voxel, probability: $0.probability) }
         #expect(!Pages.series(plain, depth: 16, identifying: nil).contains("<th>classifier</th>"))
+        // A second stage with no detector: the dot filter's candidates, a classifier's score and no heatmap.
+        var alone = r
+        alone.candidates = candidates.map { Evidence.Candidate(lps: $0.lps, voxel: $0.voxel, probability: $0.probability, classifier: $0.classifier,
+                                                               heatmap: 0, source: "dot-filter") }
+        let aloneHTML = Pages.series(alone, depth: 16, identifying: nil)
+        #expect(aloneHTML.contains("<th>probability</th><th>classifier</th><th>patient"))
+        #expect(aloneHTML.contains("<td class=\"num\">90.0 %</td><td class=\"num\">50.0 %</td>") && !aloneHTML.contains("<th>heatmap</th>"))
     }
 
     /// An MR's page says how its vessels were read and from what; a CT's says nothing of it.

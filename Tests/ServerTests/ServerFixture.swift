@@ -49,6 +49,52 @@ struct ServerFixture {
                      loader: SeriesLoader(options: SeriesLoader.Options(includePHI: true))) { _, _ in }
     }
 
+    /// A location prior for the fixture's crop (16×32×32 at 4.8 mm): each location's points spread
+    /// around a place of its own.
+    static func prior() throws -> LocationPrior {
+        var points: [(position: [Double], location: LocationLabel)] = []
+        for l in LocationLabel.locations {
+            let r = Double(l.rawValue)
+            for n in 0..<3 {
+                let d = Double(n)
+                points.append(([10 + r * 4 + d, 40 + d * 5, 30 + Double(l.rawValue % 5) * 18], l))
+            }
+        }
+        return try LocationPrior.fit(points)
+    }
+
+    /// The fixture's detector with a location prior beside it (so it reads candidates).
+    func detectorWithPrior() throws -> String {
+        let path = "\(try temporaryDirectory())/detector-prior.safetensors"
+        let file = try SafeTensorsFile(path: weights)
+        let tensors = try file.names.filter { !$0.hasPrefix("__") }.map { ($0, try file.tensor($0)) }
+        var metadata = file.metadata
+        metadata[LocationPrior.metadataKey] = try Self.prior().json
+        try SafeTensors.write(tensors, metadata: metadata, to: path)
+        return path
+    }
+
+    /// An untrained candidate classifier (seeded) as `willis train-candidates` writes one: a detector's
+    /// second stage, or one trained with no detector (the dot filter's candidates, its own preparation
+    /// and prior).
+    func candidateClassifier(standsAlone: Bool, seed: UInt64) throws -> String {
+        try Torch.manualSeed(seed)
+        let classifier = try CandidateClassifier(baseFilters: 4, patchSize: 8)
+        let preparation = try Predictor(weights: weights).preparation
+        let settings = CandidateClassifierSettings(baseFilters: 4, patchSize: 8, peaksPerSeries: 4, peakThreshold: 0, preparation: preparation.cacheKey,
+                                                   dotFilter: standsAlone ? DotFilterCandidates(count: 4, depthMM: 8, separationMM: 10) : nil,
+                                                   standsAlone: standsAlone ? true : nil)
+        var metadata = ["willis_model": "candidate_classifier",
+                        CandidateClassifierSettings.metadataKey: String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)]
+        if standsAlone {
+            metadata[Preparation.metadataKey] = preparation.json
+            metadata[LocationPrior.metadataKey] = try Self.prior().json
+        }
+        let path = "\(try temporaryDirectory())/candidate-classifier.safetensors"
+        try classifier.store.save(to: path, metadata: metadata)
+        return path
+    }
+
     /// A copy of the results folder that a test may add to.
     func copy() throws -> ResultsFolder {
         let target = "\(try temporaryDirectory())/results"

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Inference
 import Server
 import TestSupport
+import Torch
 import Testing
 import ZIPFoundation
 
@@ -180,6 +181,62 @@ func multipartBody(_ files: [(String, Data)], boundary: String) -> Data {
                 #expect(r.status == .ok && String(buffer: r.body).contains("No results yet"))
             }
         }
+    }
+
+    /// Posts `folder` zipped, waits, and returns the recorded result of the job.
+    func upload(_ folder: String, to client: any TestClientProtocol, _ server: WillisServer, results: ResultsFolder) async throws -> SeriesResult {
+        let archive = try makeZip(try seriesEntries(folder))
+        let job = try await client.execute(uri: "/api/predict", method: .post, headers: [.contentType: "application/zip"],
+                                           body: ByteBuffer(bytes: archive)) { try Self.job($0) }
+        #expect(server.jobs.waitUntilIdle())
+        let done = try #require(server.jobs.job(job.id))
+        #expect(done.status == .done, "\(done)")
+        let key = try #require(done.resultKey)
+        return try #require(results.result(key))
+    }
+
+    /// A results folder made by willis predict with a second stage (beside a detector, or standing alone
+    /// with no detector) and options of its own: an upload is predicted as run.json records, not by
+    /// the detector weights alone; a run.json of older runs, which records only the files, too.
+    @Test func anUploadIsPredictedAsRunJsonRecords() async throws {
+        let f = try ServerFixture.get()
+        let detector = try f.detectorWithPrior()
+        var beside = PredictorSetup(weights: [detector], candidateClassifiers: [try f.candidateClassifier(standsAlone: false, seed: 3)])
+        beside.candidates = 2
+        var alone = PredictorSetup(candidateClassifiers: [try f.candidateClassifier(standsAlone: true, seed: 4)])
+        alone.candidates = 3
+        let folder = f.seriesFolders[3]
+        let detectorAlone = try Predictor(weights: detector).predict(series: folder).probabilities
+        for setup in [beside, alone] {
+            let results = ResultsFolder("\(try temporaryDirectory())/results")
+            let predictor = try setup.predictor(device: .cpu)
+            try results.writeRun(RunInfo(weights: setup.weights, preparation: predictor.preparation,
+                                         candidateClassifiers: setup.candidateClassifiers, candidateScoring: setup.scoring.rawValue, setup: setup))
+            let direct = try predictor.predict(series: folder)
+            let server = WillisServer(settings: ServeSettings(results: results.root))
+            #expect(server.setup == setup)
+            try await withServer(ServeSettings(results: results.root)) { client, server in
+                let recorded = try await upload(folder, to: client, server, results: results)
+                let p = try #require(recorded.probabilities)
+                #expect(zip(p, direct.probabilities).allSatisfy { abs($0 - $1) < 1e-6 }, "\(p) vs \(direct.probabilities)")
+                #expect(zip(p, detectorAlone).contains { abs($0 - $1) > 1e-4 }, "the second stage changes the probabilities")
+                #expect(recorded.files.contains("candidates.json"))
+                #expect(recorded.files.contains("heatmap.nii.gz") == !setup.standsAlone, "\(recorded.files)")
+            }
+        }
+        // An older run.json: the files and scoring only, so willis predict's default options.
+        let older = ResultsFolder("\(try temporaryDirectory())/results")
+        try older.writeRun(RunInfo(weights: [], preparation: try Predictor(weights: f.weights).preparation,
+                                   candidateClassifiers: alone.candidateClassifiers, candidateScoring: "classifier"))
+        var expected = alone
+        expected.candidates = PredictorSetup().candidates
+        expected.candidateScoring = .classifier
+        expected.calibrated = false
+        #expect(WillisServer(settings: ServeSettings(results: older.root)).setup == expected)
+        // Files given to willis serve come first, with the default options.
+        var given = ServeSettings(results: older.root)
+        given.candidateClassifiers = alone.candidateClassifiers
+        #expect(WillisServer(settings: given).setup == PredictorSetup(candidateClassifiers: alone.candidateClassifiers))
     }
 
     /// Jobs beyond the limit wait in order; beyond the queue they are refused; never more than the
