@@ -97,6 +97,7 @@ public struct BatchPrediction {
                                             warnings: series.warnings + Predictor.warnings(input: input, record: record), seconds: 0)
                         // Here, on the worker, because the filter reads the series' own voxels, which are not kept.
                         prepared.dotCandidates = predictor.dotCandidates(series, record: record)
+                        prepared.warnings += predictor.warnings(dotCandidates: prepared.dotCandidates)
                         prepared.contrast = DotFilter.VesselContrast(series)
                         prepared.echoTimeMS = series.echoTimeMS
                     } catch {

@@ -340,8 +340,16 @@ public final class Predictor {
     /// Probabilities for a series already read.
     public func predict(_ series: Series) throws -> (uid: String, probabilities: [Double], warnings: [String]) {
         let (input, record) = prepareWithRecord(series)
-        let result = try infer(input, heatmap: false, dotCandidates: dotCandidates(series, record: record), contrast: DotFilter.VesselContrast(series))
-        return (series.seriesInstanceUID, result.probabilities, series.warnings + Self.warnings(input: input, record: record))
+        let dots = dotCandidates(series, record: record)
+        let result = try infer(input, heatmap: false, dotCandidates: dots, contrast: DotFilter.VesselContrast(series))
+        return (series.seriesInstanceUID, result.probabilities, series.warnings + Self.warnings(input: input, record: record) + warnings(dotCandidates: dots))
+    }
+
+    /// A second stage with no detector and no dot-filter candidate in a series has nothing to score: the
+    /// prediction is still made (every probability 0), and this says why.
+    public func warnings(dotCandidates: [[Int]]) -> [String] {
+        guard candidateStage?.standsAlone == true, dotCandidates.isEmpty else { return [] }
+        return ["the dot filter found no candidate inside the head (no vessels in view?): the second stage had nothing to score, so every probability is 0"]
     }
 
     /// The dot filter's candidates of `series` as voxels of its prepared grid (`record`), when the second
