@@ -67,10 +67,10 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardError.write(Data("warning: \(error); results are shown, uploads cannot be predicted\n".utf8))
         }
         let server = WillisServer(settings: settings)
-        // A predictor that cannot be made is said now, not at the first upload.
+        // A predictor that cannot be made is said now, not only at the first upload; the results are still shown.
         if engineLoaded, let setup = server.setup {
             do { _ = try setup.predictor(device: Device(parsing: device)) } catch {
-                throw ValidationError("uploads would be predicted with \((setup.weights + setup.candidateClassifiers).joined(separator: ", ")), which cannot be used: \(error)")
+                FileHandle.standardError.write(Data("warning: uploads would be predicted with \((setup.weights + setup.candidateClassifiers).joined(separator: ", ")), which cannot be used: \(error); each upload will fail\n".utf8))
             }
         }
         let count = server.index.all().count
