@@ -38,6 +38,8 @@ public struct PredictorSetup: Codable, Sendable, Equatable {
         self.candidateClassifiers = candidateClassifiers
     }
 
+    /// Names neither weights nor a second stage: nothing to predict with.
+    public var namesNoFiles: Bool { weights.isEmpty && candidateClassifiers.isEmpty }
     /// A second stage with no detector weights beside it.
     public var standsAlone: Bool { weights.isEmpty }
     public var scoring: CandidateScoring { candidateScoring ?? (standsAlone ? .classifier : .geometricMean) }
@@ -48,7 +50,7 @@ public struct PredictorSetup: Codable, Sendable, Equatable {
         guard candidates >= 1 else { throw PredictorSetupError("--candidates must be at least 1") }
         let predictor: Predictor
         if standsAlone {
-            guard !candidateClassifiers.isEmpty else { throw PredictorSetupError("give --weights, or a --candidate-classifier trained with no detector") }
+            guard !namesNoFiles else { throw PredictorSetupError("give --weights, or a --candidate-classifier trained with no detector") }
             guard inputShape == nil, mode == nil, window == nil, bf16 == nil, readout == nil else {
                 throw PredictorSetupError("--input-shape, --preprocessing, --window, --precision and --readout set up detector weights; a candidate classifier with no detector carries its own preparation")
             }

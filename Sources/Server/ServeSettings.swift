@@ -35,8 +35,8 @@ public struct ServeSettings: Sendable {
 
     /// The predictor these settings name, with `willis predict`'s default options; nil when they name none.
     public var setup: PredictorSetup? {
-        guard !weights.isEmpty || !candidateClassifiers.isEmpty else { return nil }
         var s = PredictorSetup(weights: weights, candidateClassifiers: candidateClassifiers)
+        guard !s.namesNoFiles else { return nil }
         s.candidateScoring = candidateScoring
         s.calibrated = calibrated
         return s

@@ -56,7 +56,7 @@ public final class WillisServer: Sendable {
     public init(settings: ServeSettings) {
         self.settings = settings
         let results = settings.results
-        let setup = settings.setup ?? results.run().map(\.predictorSetup).flatMap { $0.weights.isEmpty && $0.candidateClassifiers.isEmpty ? nil : $0 }
+        let setup = settings.setup ?? results.run().map(\.predictorSetup).flatMap { $0.namesNoFiles ? nil : $0 }
         self.setup = setup
         let index = ResultsIndex(results: results)
         let slices = SliceImages(results: results)

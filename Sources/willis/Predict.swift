@@ -88,12 +88,7 @@ struct Predict: ParsableCommand {
     /// The options, checked and typed: what run.json records for willis serve.
     func predictorSetup() throws -> PredictorSetup {
         var setup = PredictorSetup(weights: weights.map(absolutePath), candidateClassifiers: candidateClassifier.map(absolutePath))
-        if let candidateScoring {
-            guard let scoring = CandidateScoring(rawValue: candidateScoring) else {
-                throw ValidationError("--candidate-scoring must be \(CandidateScoring.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            setup.candidateScoring = scoring
-        }
+        setup.candidateScoring = try parseCandidateScoring(candidateScoring)
         setup.calibrated = !uncalibrated
         setup.inputShape = try inputShape.map(parseShape)
         if let preprocessing {
@@ -197,6 +192,15 @@ struct Predict: ParsableCommand {
                      Double(memory.peak) / 1e6, Double(baseline) / 1e6))
         if failures > 0 { throw ExitCode(3) }
     }
+}
+
+/// `--candidate-scoring`, as predict and serve take it; nil stays nil (the default rule).
+func parseCandidateScoring(_ raw: String?) throws -> CandidateScoring? {
+    guard let raw else { return nil }
+    guard let scoring = CandidateScoring(rawValue: raw) else {
+        throw ValidationError("--candidate-scoring must be \(CandidateScoring.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    return scoring
 }
 
 func absolutePath(_ path: String) -> String {

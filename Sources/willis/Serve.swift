@@ -1,4 +1,3 @@
-import Anatomy
 import ArgumentParser
 import Foundation
 import Hummingbird
@@ -41,12 +40,7 @@ struct Serve: AsyncParsableCommand {
         var settings = ServeSettings(results: results)
         settings.weights = weights.map(absolutePath)
         settings.candidateClassifiers = candidateClassifier.map(absolutePath)
-        if let candidateScoring {
-            guard let scoring = CandidateScoring(rawValue: candidateScoring) else {
-                throw ValidationError("--candidate-scoring must be \(CandidateScoring.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            settings.candidateScoring = scoring
-        }
+        settings.candidateScoring = try parseCandidateScoring(candidateScoring)
         settings.calibrated = !uncalibrated
         settings.host = host
         settings.port = port
