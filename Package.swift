@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "Synth", dependencies: ["Anatomy", "Dataset", "DICOM", "NIfTI", "VolumeCore"], swiftSettings: optimisedInDebug),
         .target(name: "DICOM", dependencies: ["VolumeCore", "Zlib", "CCharLS", "COpenJPEG", "CTurboJPEG", "AtomicFile"], swiftSettings: optimisedInDebug),
         .target(name: "NIfTI", dependencies: ["VolumeCore", "Zlib", "AtomicFile"], swiftSettings: optimisedInDebug),
-        .target(name: "Models", dependencies: ["Torch"]),
+        .target(name: "Models", dependencies: ["Torch", "Anatomy"]),
         // The triage web app: worklist, series pages with evidence, uploads, JSON API.
         .target(name: "Server", dependencies: [
             "Inference", "Torch", "Reports", "Anatomy", "DICOM", "NIfTI", "VolumeCore", "Preprocessing", "AtomicFile",
@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "DICOM", "Anatomy", "Synth", "Preprocessing", "VolumeCore", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Scoring", "Anatomy", "VolumeCore", "TestSupport"]),
         .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Anatomy", "TestSupport"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Torch", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Torch", "Anatomy", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: [
             "Server", "Inference", "Models", "Torch", "Synth", "DICOM", "NIfTI", "Anatomy", "Preprocessing", "Reports", "VolumeCore", "TestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

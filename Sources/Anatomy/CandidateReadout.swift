@@ -38,13 +38,18 @@ public struct HeatmapPeak: Sendable, Equatable {
     /// The heatmap's own value, when `probability` is no longer it.
     public var heatmap: Double?
     public var source: CandidateSource
+    /// The probability of each of the 13 locations (`LocationLabel.locations` order) that a candidate
+    /// classifier with a location head gave this point; nil: the readout names it by the location prior.
+    public var locations: [Double]?
 
-    public init(voxel: [Int], probability: Double, classifier: Double? = nil, heatmap: Double? = nil, source: CandidateSource = .heatmap) {
+    public init(voxel: [Int], probability: Double, classifier: Double? = nil, heatmap: Double? = nil, source: CandidateSource = .heatmap,
+                locations: [Double]? = nil) {
         self.voxel = voxel
         self.probability = probability
         self.classifier = classifier
         self.heatmap = heatmap
         self.source = source
+        self.locations = locations
     }
 
     /// `peaks` followed by the `points` (grid voxels, strongest first, from another source) that lie
@@ -94,7 +99,8 @@ public struct HeatmapPeak: Sendable, Equatable {
 
 /// The 14 probabilities read from the detector's aneurysm heatmap rather than from its pooled outputs.
 /// The strongest `count` peaks are taken as candidate aneurysms. Each candidate is named by the
-/// location prior (where in the crop each artery's aneurysms lie), and the candidates are combined as
+/// location prior (where in the crop each artery's aneurysms lie), or by the candidate classifier's
+/// location head when it has one (`HeatmapPeak.locations`), and the candidates are combined as
 /// independent chances ("noisy or"):
 /// - Aneurysm Present = 1 − Π (1 − p_k);
 /// - location L = 1 − Π (1 − p_k · P(L | position_k)).
@@ -123,8 +129,9 @@ public struct CandidateReadout: Sendable, Equatable {
         var none = 1.0
         for peak in peaks.prefix(count) {
             let p = min(max(peak.probability, 0), 1)
-            let position = grid.position(i: Double(peak.voxel[0]), j: Double(peak.voxel[1]), k: Double(peak.voxel[2]))
-            for (l, q) in prior.posterior(at: position).enumerated() { absent[l] *= 1 - p * q }
+            let named = peak.locations.flatMap { $0.count == LocationLabel.locations.count ? $0 : nil }
+                ?? prior.posterior(at: grid.position(i: Double(peak.voxel[0]), j: Double(peak.voxel[1]), k: Double(peak.voxel[2])))
+            for (l, q) in named.enumerated() { absent[l] *= 1 - p * q }
             none *= 1 - p
         }
         return absent.map { 1 - $0 } + [1 - none]
@@ -180,7 +187,8 @@ public enum CandidateScoring: String, Sendable, CaseIterable, Codable {
                 score += calibrated / Double(members)
                 meanQ += qm / Double(members)
             }
-            scored.append((n, HeatmapPeak(voxel: peak.voxel, probability: score, classifier: meanQ, heatmap: peak.probability, source: peak.source)))
+            scored.append((n, HeatmapPeak(voxel: peak.voxel, probability: score, classifier: meanQ, heatmap: peak.probability, source: peak.source,
+                                          locations: peak.locations)))
         }
         return scored
             .sorted { $0.peak.probability > $1.peak.probability || ($0.peak.probability == $1.peak.probability && $0.order < $1.order) }

@@ -22,14 +22,21 @@ public enum Evidence {
         public var heatmap: Double?
         /// What found the point when it is not the heatmap ("dot-filter"); absent for heatmap peaks.
         public var source: String?
+        /// The artery the candidate classifier's location head finds most probable under the point (its
+        /// column name), and that probability; absent without a location head.
+        public var location: String?
+        public var locationProbability: Double?
 
-        public init(lps: [Double], voxel: [Int], probability: Double, classifier: Double? = nil, heatmap: Double? = nil, source: String? = nil) {
+        public init(lps: [Double], voxel: [Int], probability: Double, classifier: Double? = nil, heatmap: Double? = nil, source: String? = nil,
+                    location: String? = nil, locationProbability: Double? = nil) {
             self.lps = lps
             self.voxel = voxel
             self.probability = probability
             self.classifier = classifier
             self.heatmap = heatmap
             self.source = source
+            self.location = location
+            self.locationProbability = locationProbability
         }
     }
 
@@ -48,8 +55,10 @@ public enum Evidence {
     public static func candidates(_ peaks: [HeatmapPeak], grid: Geometry) -> [Candidate] {
         peaks.map { peak in
             let p = grid.patient(i: Double(peak.voxel[0]), j: Double(peak.voxel[1]), k: Double(peak.voxel[2]))
+            let best = peak.locations.flatMap { named in named.indices.max { named[$0] < named[$1] }.map { (named[$0], $0) } }
             return Candidate(lps: [p.x, p.y, p.z], voxel: peak.voxel, probability: peak.probability, classifier: peak.classifier,
-                             heatmap: peak.heatmap, source: peak.source == .heatmap ? nil : peak.source.rawValue)
+                             heatmap: peak.heatmap, source: peak.source == .heatmap ? nil : peak.source.rawValue,
+                             location: best.flatMap { LocationLabel(rawValue: $0.1)?.columnName }, locationProbability: best?.0)
         }
     }
 

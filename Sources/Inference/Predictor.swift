@@ -137,7 +137,8 @@ public final class Predictor {
         }
         let classifier: CandidateClassifier
         do {
-            classifier = try CandidateClassifier(baseFilters: settings.baseFilters, patchSize: settings.patchSize, contextScale: settings.contextScale, device: device)
+            classifier = try CandidateClassifier(baseFilters: settings.baseFilters, patchSize: settings.patchSize, contextScale: settings.contextScale,
+                                                 namesLocations: settings.namesLocations == true, device: device)
         } catch let error as TorchError {
             throw TorchError.safetensors(path: path, reason: "its settings describe no classifier that can be built: \(error)")
         }
@@ -159,11 +160,13 @@ public final class Predictor {
     }
 
     /// A classifier's probability for the cube of the prepared `input` around each peak (with its context
-    /// cube, when the classifier takes one): the mean of the cube's and its left-right mirror's. A
-    /// classifier trained on aligned contrast needs the series' `contrast`, and negates the cubes of a
-    /// dark-vessel one as training did.
-    func classify(_ input: [Float], _ peaks: [HeatmapPeak], _ member: CandidateStage.Member, contrast: DotFilter.VesselContrast?) throws -> [Double] {
-        guard !peaks.isEmpty else { return [] }
+    /// cube, when the classifier takes one): the mean of the cube's and its left-right mirror's; and,
+    /// from a classifier with the location head, each peak's 13 location probabilities, read likewise
+    /// (`CandidateClassifier.locationProbabilities`). A classifier trained on aligned contrast needs the
+    /// series' `contrast`, and negates the cubes of a dark-vessel one as training did.
+    func classify(_ input: [Float], _ peaks: [HeatmapPeak], _ member: CandidateStage.Member,
+                  contrast: DotFilter.VesselContrast?) throws -> (q: [Double], locations: [[Double]]?) {
+        guard !peaks.isEmpty else { return ([], member.classifier.namesLocations ? [] : nil) }
         let size = member.settings.patchSize, n = preparation.inputSubdivision, channels = member.classifier.inputChannels
         var darkVessels = false
         if member.settings.alignsContrast == true {
@@ -181,7 +184,9 @@ public final class Predictor {
         return try Torch.withNoGrad {
             let x = try Tensor(cubes, shape: [peaks.count, channels, size, size, size], device: device)
             let direct = try member.classifier(x).sigmoid(), mirrored = try member.classifier(x.flip([4])).sigmoid()
-            return try ((direct + mirrored) * 0.5).floats().map(Double.init)
+            let grid = preparation.cropGrid
+            let positions = peaks.map { grid.position(i: Double($0.voxel[0]), j: Double($0.voxel[1]), k: Double($0.voxel[2])) }
+            return (try ((direct + mirrored) * 0.5).floats().map(Double.init), try member.classifier.locationProbabilities(x, positions: positions))
         }
     }
 
@@ -428,8 +433,15 @@ public final class Predictor {
                     found = HeatmapPeak.adding(Array(dotCandidates.prefix(dots.count)), source: .dotFilter, to: found, heatmap: heat ?? [],
                                                shape: preparation.shape, spacing: preparation.spacing, separationMM: dots.separationMM)
                 }
-                let q = try stage.members.map { try classify(input, found, $0, contrast: contrast) }
-                found = stage.scoring.rescore(found, classifiers: q, calibrations: stage.calibrations)
+                let read = try stage.members.map { try classify(input, found, $0, contrast: contrast) }
+                // The members with a location head name the candidates (their mean); without one, the prior does.
+                let namers = read.compactMap(\.locations).filter { $0.count == found.count }
+                if !namers.isEmpty {
+                    for i in found.indices {
+                        found[i].locations = (0..<LocationLabel.locations.count).map { l in namers.map { $0[i][l] }.reduce(0, +) / Double(namers.count) }
+                    }
+                }
+                found = stage.scoring.rescore(found, classifiers: read.map(\.q), calibrations: stage.calibrations)
             } else {
                 found = HeatmapPeak.find(heat ?? [], shape: preparation.shape, count: candidates.count, threshold: candidates.threshold)
             }

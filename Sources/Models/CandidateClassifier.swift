@@ -1,3 +1,4 @@
+import Anatomy
 import Foundation
 import Torch
 
@@ -19,6 +20,14 @@ import Torch
 /// 2³ stride 2 f→2f; `block1` conv 3³ at 12³; `down1` 2f→4f; `block2` conv 3³ at 6³; each conv followed
 /// by instance norm and leaky ReLU; then the average and the maximum over the cube, and `head` (linear
 /// 8f → 1).
+///
+/// With `namesLocations`, a second head names the artery the candidate sits on: `location.hidden`
+/// (linear 8f + 3 → 64, leaky ReLU) and `location.out` (64 → 13 logits, `LocationLabel.locations`
+/// order), fed the same pooled features and the candidate's place in the crop frame (mm from the crop's
+/// centre, divided by `positionScaleMM`). Why: the location prior names a candidate by its place alone,
+/// and the synthetic trees sit up to 6 mm off the crop's centre and turn by up to 8°, so neighbouring
+/// arteries' Gaussians overlap; the cube shows which way the vessel under the candidate runs and what
+/// branches from it (RESULTS.md, stop 35).
 public final class CandidateClassifier {
     final class Block {
         let conv: Conv3d, norm: InstanceNorm3d
@@ -41,12 +50,18 @@ public final class CandidateClassifier {
     let blocks: [Block]
     let down: [Conv3d]
     let head: Linear
+    /// Whether the network has the location head.
+    public let namesLocations: Bool
+    let locationHidden: Linear?, locationOut: Linear?
 
     public static let defaultPatchSize = 24
+    /// Positions are given to the location head in units of this many mm (the crop spans about ±75 mm).
+    public static let positionScaleMM = 50.0
+    static let locationHiddenWidth = 64
     public static let defaultBaseFilters = 16
 
     public init(baseFilters f: Int = CandidateClassifier.defaultBaseFilters, patchSize: Int = CandidateClassifier.defaultPatchSize,
-                contextScale: Int? = nil, device: Device = .cpu) throws {
+                contextScale: Int? = nil, namesLocations: Bool = false, device: Device = .cpu) throws {
         try Self.checkSizes(baseFilters: f, patchSize: patchSize, contextScale: contextScale)
         let s = ParameterStore(device: device)
         store = s
@@ -56,6 +71,9 @@ public final class CandidateClassifier {
         blocks = try [Block(s, "block0", contextScale == nil ? 1 : 2, f), Block(s, "block1", 2 * f, 2 * f), Block(s, "block2", 4 * f, 4 * f)]
         down = try [Conv3d(s, "down0", f, 2 * f, kernel: 2, stride: 2), Conv3d(s, "down1", 2 * f, 4 * f, kernel: 2, stride: 2)]
         head = try Linear(s, "head", 8 * f, 1)
+        self.namesLocations = namesLocations
+        locationHidden = namesLocations ? try Linear(s, "location.hidden", 8 * f + 3, Self.locationHiddenWidth) : nil
+        locationOut = namesLocations ? try Linear(s, "location.out", Self.locationHiddenWidth, LocationLabel.locations.count) : nil
     }
 
     /// Refuses sizes the network cannot take. Bounded, since they come from a weights file's metadata or
@@ -72,6 +90,23 @@ public final class CandidateClassifier {
 
     /// `patches` [N, C, P, P, P] (C = `inputChannels`) → logits [N].
     public func callAsFunction(_ patches: Tensor) throws -> Tensor {
+        try head(pooled(patches)).flatten(startDim: 0)
+    }
+
+    /// The aneurysm logits [N] and, with the location head, the 13 location logits [N, 13] of `patches`
+    /// at `positions` [N, 3] (mm in the crop frame; ignored without the head).
+    public func outputs(_ patches: Tensor, positions: Tensor) throws -> (logits: Tensor, locations: Tensor?) {
+        let features = try pooled(patches)
+        let logits = try head(features).flatten(startDim: 0)
+        guard let locationHidden, let locationOut else { return (logits, nil) }
+        guard positions.shape == [patches.shape[0], 3] else {
+            throw TorchError.invalidArgument("CandidateClassifier's location head expects positions [\(patches.shape[0]), 3], got \(positions.shape)")
+        }
+        let hidden = try locationHidden(Tensor.cat([features, positions / Self.positionScaleMM], dim: 1)).leakyRelu()
+        return (logits, try locationOut(hidden))
+    }
+
+    func pooled(_ patches: Tensor) throws -> Tensor {
         let p = patchSize, c = inputChannels
         guard patches.shape.count == 5, patches.shape[1] == c, Array(patches.shape[2...]) == [p, p, p] else {
             throw TorchError.invalidArgument("CandidateClassifier expects [N, \(c), \(p), \(p), \(p)], got \(patches.shape)")
@@ -79,8 +114,30 @@ public final class CandidateClassifier {
         var x = try blocks[0](patches)
         x = try blocks[1](down[0](x))
         x = try blocks[2](down[1](x))
-        let pooled = try Tensor.cat([x.adaptiveAvgPool3d((1, 1, 1)), x.adaptiveMaxPool3d((1, 1, 1))], dim: 1).flatten(startDim: 1)
-        return try head(pooled).flatten(startDim: 0)
+        return try Tensor.cat([x.adaptiveAvgPool3d((1, 1, 1)), x.adaptiveMaxPool3d((1, 1, 1))], dim: 1).flatten(startDim: 1)
+    }
+
+    /// The 13 location probabilities of each cube of `patches` at `positions` (mm in the crop frame, x
+    /// along the patient's left), read as the aneurysm probability is, from the cube and its left-right
+    /// mirror: the mirror is shown at the mirrored position (x negated), and its Left and Right
+    /// probabilities exchanged back. Nil without the location head.
+    public func locationProbabilities(_ patches: Tensor, positions: [[Double]]) throws -> [[Double]]? {
+        guard namesLocations else { return nil }
+        let n = positions.count, device = store.device
+        let direct = try Tensor(positions.flatMap { $0.map(Float.init) }, shape: [n, 3], device: device)
+        let mirrored = try Tensor(positions.flatMap { [Float(-$0[0]), Float($0[1]), Float($0[2])] }, shape: [n, 3], device: device)
+        guard let a = try outputs(patches, positions: direct).locations, let b = try outputs(patches.flip([4]), positions: mirrored).locations else { return nil }
+        let pa = try Self.softmax(a).floats(), pb = try Self.softmax(b).floats()
+        let count = LocationLabel.locations.count
+        return (0..<n).map { e in
+            LocationLabel.locations.map { l in (Double(pa[e * count + l.rawValue]) + Double(pb[e * count + l.mirrored.rawValue])) / 2 }
+        }
+    }
+
+    /// Softmax over the last axis of [N, C] logits.
+    static func softmax(_ logits: Tensor) throws -> Tensor {
+        let e = try (logits - logits.max(dims: [1], keepDims: true)).exp()
+        return try e / e.sum(dims: [1], keepDims: true)
     }
 
     /// The cube of `size` samples of `image` (depth, height, width = `shape`, row-major) whose centre is
@@ -174,9 +231,13 @@ public struct CandidateClassifierSettings: Codable, Sendable, Equatable {
     /// weights carry the preparation and the location prior, and prediction reads no heatmap (nil in
     /// other weights: a detector's second stage).
     public var standsAlone: Bool?
+    /// When true, the classifier has the location head (`CandidateClassifier.namesLocations`), and
+    /// prediction names its candidates by it rather than by the location prior (nil in older weights: no head).
+    public var namesLocations: Bool?
 
     public init(baseFilters: Int, patchSize: Int, peaksPerSeries: Int, peakThreshold: Float, preparation: String,
-                dotFilter: DotFilterCandidates? = nil, alignsContrast: Bool? = nil, contextScale: Int? = nil, standsAlone: Bool? = nil) {
+                dotFilter: DotFilterCandidates? = nil, alignsContrast: Bool? = nil, contextScale: Int? = nil, standsAlone: Bool? = nil,
+                namesLocations: Bool? = nil) {
         self.baseFilters = baseFilters
         self.patchSize = patchSize
         self.peaksPerSeries = peaksPerSeries
@@ -186,6 +247,7 @@ public struct CandidateClassifierSettings: Codable, Sendable, Equatable {
         self.alignsContrast = alignsContrast
         self.contextScale = contextScale
         self.standsAlone = standsAlone
+        self.namesLocations = namesLocations
     }
 }
 

@@ -113,13 +113,17 @@ public enum Pages {
         if let candidates = r.candidates, !candidates.isEmpty {
             // With a second stage, each candidate's probability combines the heatmap's and the classifier's.
             // A second stage with no detector scores the dot filter's candidates alone: there is no heatmap to show.
+            // A classifier with a location head names the artery under each candidate.
             let staged = candidates.contains { $0.classifier != nil }, heatmap = staged && candidates.contains { $0.source == nil }
+            let named = candidates.contains { $0.location != nil }
             body += #"<h2>Candidates</h2><table class="candidates"><tr><th>#</th><th>probability</th>"#
-                + (heatmap ? "<th>heatmap</th>" : "") + (staged ? "<th>classifier</th>" : "") + "<th>patient position (LPS, mm)</th><th>voxel (i, j, k)</th></tr>"
+                + (heatmap ? "<th>heatmap</th>" : "") + (staged ? "<th>classifier</th>" : "") + (named ? "<th>artery</th>" : "")
+                + "<th>patient position (LPS, mm)</th><th>voxel (i, j, k)</th></tr>"
             for (n, c) in candidates.enumerated() {
                 body += "<tr><td>\(n + 1)</td><td class=\"num\">\(percent(c.probability))</td>"
                 if heatmap { body += "<td class=\"num\">\(percent(c.heatmap))</td>" }
                 if staged { body += "<td class=\"num\">\(percent(c.classifier))</td>" }
+                if named { body += "<td>\(HTML.escape(c.location ?? "")) (\(percent(c.locationProbability)))</td>" }
                 body += "<td>\(c.lps.map { String(format: "%.1f", $0) }.joined(separator: ", "))</td><td>\(c.voxel.map(String.init).joined(separator: ", "))</td></tr>"
             }
             body += "</table>"

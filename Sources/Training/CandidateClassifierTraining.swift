@@ -78,6 +78,14 @@ public struct CandidateClassifierTraining {
     /// When set, the classifier also sees a context cube this many times wider (`CandidateClassifier`),
     /// shifted with the cube by the nearest whole context sample.
     public var contextScale: Int?
+    /// When true, the classifier also learns to name the artery under each candidate
+    /// (`CandidateClassifier.namesLocations`): aneurysms by their localizer's location, other candidates
+    /// by the vessel label (`_cowseg`) nearest them within `locationRadiusMM`, where the series has one.
+    public var locationHead = false
+    /// How far from a labelled vessel voxel a candidate still takes its label.
+    public var locationRadiusMM = 4.8
+    /// The location head's cross-entropy is added to the aneurysm loss with this weight.
+    public var locationWeight = 1.0
     public var seed: UInt64 = 0
     public var device: Device = .cpu
     public var log: (String) -> Void = { print($0) }
@@ -115,6 +123,11 @@ public struct CandidateClassifierTraining {
         public var context: [Float] = []
         /// How far the candidate lies from the nearest localizer point of its series, in mm (nil: none).
         public var nearestPointMM: Double? = nil
+        /// Where the candidate lies in the crop frame (`CropGrid.position`, mm).
+        public var position: [Double] = [0, 0, 0]
+        /// The artery under the candidate, when known (`locationHead`): the aneurysm's location, or the
+        /// nearest vessel label's.
+        public var location: LocationLabel? = nil
     }
 
     /// Whether `example` is a false candidate in the zone training leaves out (`ignoreMM`).
@@ -134,7 +147,18 @@ public struct CandidateClassifierTraining {
         /// The mean heatmap value of the negatives the batches drew: how far `hardNegativeShare` moved
         /// training towards the strong false peaks.
         public var drawnNegativeHeatmap: Double
+        /// With the location head: how often it and the location prior name the scored candidates' artery right.
+        public var naming: NamingAccuracy?
         public var seconds: Double
+    }
+
+    /// How often the location head's most probable location is the artery under a scored candidate, beside
+    /// the location prior's, over the candidates whose artery is known: the aneurysms (by their localizer)
+    /// and all of them (the others by their vessel label).
+    public struct NamingAccuracy: Sendable, Equatable {
+        public var aneurysms: Int, named: Int
+        public var headOnAneurysms: Double, headOnAll: Double
+        public var priorOnAneurysms: Double?, priorOnAll: Double?
     }
 
     /// The examples of the series `uids` of `cache`, with the detector read through `predictor` (and,
@@ -154,10 +178,30 @@ public struct CandidateClassifierTraining {
         let stage = !readingPeaks ? "cutting the localizer points' cubes" : predictor == nil ? "reading the dot filter's candidates" : "reading the detector's peaks"
         var out: [Example] = []
         var disagreeing: [(uid: String, table: String, dicom: DotFilter.VesselContrast)] = []
+        let grid = preparation.cropGrid
+        let territoryRadius = locationRadiusMM / preparation.spacing
         for (done, uid) in uids.enumerated() {
             progress(stage, done, uids.count)
             let input = try cache.load(uid)
-            let targets = try cache.detectionTargets(uid).points
+            let targets: [DetectionTargets.Point]
+            var territories: [UInt8]?
+            if locationHead && readingPeaks {
+                // Only candidates read here are named by a vessel; localizer points carry their location.
+                let (read, vessels) = try cache.targets(uid)
+                targets = read.points
+                territories = vessels.map { VesselTerritories.widened($0, shape: preparation.shape, radius: territoryRadius) }
+            } else {
+                targets = try cache.detectionTargets(uid).points
+            }
+            /// The artery at grid voxel `v` by the widened vessel labels (1…13 are the locations in order).
+            func vesselLocation(_ v: [Int]) -> LocationLabel? {
+                guard locationHead, let territories, v.count == 3 else { return nil }
+                let shape = preparation.shape
+                guard (0..<3).allSatisfy({ v[$0] >= 0 && v[$0] < shape[2 - $0] }) else { return nil }
+                let label = Int(territories[(v[2] * shape[1] + v[1]) * shape[2] + v[0]])
+                return label >= 1 && label <= LocationLabel.locations.count ? LocationLabel(rawValue: label - 1) : nil
+            }
+            func named(_ l: LocationLabel) -> LocationLabel? { locationHead && l != .aneurysmPresent ? l : nil }
             var darkVessels = false
             if alignContrast {
                 let contrast = try cache.vesselContrast(uid, seriesRoot: seriesRoot)
@@ -192,16 +236,22 @@ public struct CandidateClassifierTraining {
             }
             for peak in found {
                 let v = peak.voxel.map(Double.init)
-                let nearest = targets.map { t in
+                let distances = targets.map { t in
                     let d = [t.i - v[0], t.j - v[1], t.k - v[2]].map { $0 * preparation.spacing }
                     return (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).squareRoot()
-                }.min()
-                out.append(Example(uid: uid, positive: nearest.map { $0 <= matchMM } ?? false, isPeak: true, heatmap: peak.probability, cube: cube(v),
-                                   source: peak.source, context: context(v), nearestPointMM: nearest))
+                }
+                let nearest = distances.indices.min { distances[$0] < distances[$1] }
+                let positive = nearest.map { distances[$0] <= matchMM } ?? false
+                // An aneurysm candidate is named by its localizer point, any other by the vessel under it.
+                let location = positive ? nearest.flatMap { named(targets[$0].location) } : vesselLocation(peak.voxel)
+                out.append(Example(uid: uid, positive: positive, isPeak: true, heatmap: peak.probability, cube: cube(v),
+                                   source: peak.source, context: context(v), nearestPointMM: nearest.map { distances[$0] },
+                                   position: grid.position(i: v[0], j: v[1], k: v[2]), location: location))
             }
             for t in targets {
                 let v = [t.i, t.j, t.k]
-                out.append(Example(uid: uid, positive: true, isPeak: false, heatmap: 1, cube: cube(v), context: context(v), nearestPointMM: 0))
+                out.append(Example(uid: uid, positive: true, isPeak: false, heatmap: 1, cube: cube(v), context: context(v), nearestPointMM: 0,
+                                   position: grid.position(i: t.i, j: t.j, k: t.k), location: named(t.location)))
             }
         }
         progress(stage, uids.count, uids.count)
@@ -367,6 +417,41 @@ public struct CandidateClassifierTraining {
         }
     }
 
+    /// The location head's 13 probabilities for `examples`, cut at their centres, with the left-right
+    /// mirror read as prediction reads it (`CandidateClassifier.locationProbabilities`); nil without the head.
+    public func locationProbabilities(_ model: CandidateClassifier, _ examples: [Example]) throws -> [[Double]]? {
+        guard model.namesLocations else { return nil }
+        model.store.isTraining = false
+        defer { model.store.isTraining = true }
+        return try Torch.withNoGrad {
+            var out: [[Double]] = []
+            for start in stride(from: 0, to: examples.count, by: 64) {
+                let chunk = Array(examples[start..<min(start + 64, examples.count)])
+                guard let named = try model.locationProbabilities(batch(chunk, offsets: nil, flips: nil), positions: chunk.map(\.position)) else { return nil }
+                out += named
+            }
+            return out
+        }
+    }
+
+    /// `NamingAccuracy` of the head's probabilities `head` (one row per example) and of `prior`, over the
+    /// `examples` with a known location; nil when none has one.
+    static func namingAccuracy(_ examples: [Example], head: [[Double]]?, prior: LocationPrior?) -> NamingAccuracy? {
+        guard let head, head.count == examples.count else { return nil }
+        func best(_ p: [Double]) -> Int { p.indices.max { p[$0] < p[$1] } ?? -1 }
+        let known = examples.indices.filter { examples[$0].location != nil }
+        let aneurysms = known.filter { examples[$0].positive }
+        guard !known.isEmpty else { return nil }
+        func share(_ rows: [Int], _ name: (Int) -> Int) -> Double {
+            rows.isEmpty ? .nan : Double(rows.filter { name($0) == examples[$0].location?.rawValue }.count) / Double(rows.count)
+        }
+        let byHead = { (e: Int) in best(head[e]) }
+        let byPrior = prior.map { p in { (e: Int) in best(p.posterior(at: examples[e].position)) } }
+        return NamingAccuracy(aneurysms: aneurysms.count, named: known.count,
+                              headOnAneurysms: share(aneurysms, byHead), headOnAll: share(known, byHead),
+                              priorOnAneurysms: byPrior.map { share(aneurysms, $0) }, priorOnAll: byPrior.map { share(known, $0) })
+    }
+
     /// For each scoring rule, the calibration of its scores on the scored peaks (`heldOut`, with the
     /// classifier's probabilities `q`); rules whose fit fails (one class only) are left out.
     static func calibrations(_ heldOut: [Example], q: [Double], source: String,
@@ -448,6 +533,14 @@ public struct CandidateClassifierTraining {
         let heldOutUIDs = validationRoot == nil ? Set(uids.enumerated().filter { $0.offset % 10 == 0 }.map(\.element)) : []
         // Sizes are checked before the long part, reading the peaks.
         try CandidateClassifier.checkSizes(baseFilters: baseFilters, patchSize: patchSize, contextScale: contextScale)
+        if locationHead {
+            guard !permuteAxes else {
+                throw TorchError.invalidArgument("the location head reads which way the vessel under a candidate runs, which permuting the cube's axes would scramble: use one or the other")
+            }
+            guard locationRadiusMM >= 0, locationRadiusMM.isFinite, locationWeight > 0, locationWeight.isFinite else {
+                throw TorchError.invalidArgument("the location head needs a finite radius of at least 0 mm and a positive weight, not \(locationRadiusMM) and \(locationWeight)")
+            }
+        }
         let all = try examples(uids, cache: cache, predictor: predictor, seriesRoot: "\(dataRoot)/series", modalities: modalities)
         var training = all.filter { !heldOutUIDs.contains($0.uid) }
         let heldOut: [Example]
@@ -480,7 +573,15 @@ public struct CandidateClassifierTraining {
         }
 
         try Torch.manualSeed(seed)
-        let model = try CandidateClassifier(baseFilters: baseFilters, patchSize: patchSize, contextScale: contextScale, device: device)
+        if locationHead {
+            let named = training.filter { $0.location != nil }
+            log("location head: \(named.count) of \(training.count) training candidates named (\(named.filter(\.positive).count) aneurysms by their localizer, \(named.filter { !$0.positive }.count) others by a vessel label within \(String(format: "%.1f", locationRadiusMM)) mm)")
+            guard !named.isEmpty else {
+                throw DatasetError(file: "\(dataRoot)/train_localizers.csv", reason: "no training candidate has a location (localizer location or vessel label): the location head has nothing to learn")
+            }
+        }
+        let model = try CandidateClassifier(baseFilters: baseFilters, patchSize: patchSize, contextScale: contextScale,
+                                            namesLocations: locationHead, device: device)
         let optimizer = try Optimizer(.adamW(), parameters: model.store.parameters, learningRate: learningRate)
         var schedule = CosineSchedule(base: learningRate, totalEpochs: steps, warmupEpochs: min(100, steps / 10))
         var rng = SplitMix64(seed: seed, stream: 7)
@@ -505,7 +606,24 @@ public struct CandidateClassifierTraining {
             let axes = permuteAxes ? chosen.map { _ in Self.axisOrders[Int.random(in: 0..<Self.axisOrders.count, using: &rng)] } : nil
             let target = try Tensor(chosen.map { $0.positive ? Float(1) : 0 }, shape: [chosen.count], device: device)
             try optimizer.zeroGrad()
-            let loss = try model(batch(chosen, offsets: offsets, flips: flips, axes: axes)).binaryCrossEntropyWithLogits(target: target)
+            let x = try batch(chosen, offsets: offsets, flips: flips, axes: axes)
+            var loss: Tensor
+            if locationHead {
+                // A cube mirrored left-right is the other side's artery at the mirrored place: the position's
+                // x is negated and the label's side exchanged, as prediction reads the mirror.
+                let mirrored = flips.map { $0[0] }
+                let positions = try Tensor(zip(chosen, mirrored).flatMap { e, m in [Float(m ? -e.position[0] : e.position[0]), Float(e.position[1]), Float(e.position[2])] },
+                                           shape: [chosen.count, 3], device: device)
+                let names = zip(chosen, mirrored).map { e, m in e.location.map { Int64((m ? $0.mirrored : $0).rawValue) } ?? -100 }
+                let out = try model.outputs(x, positions: positions)
+                loss = try out.logits.binaryCrossEntropyWithLogits(target: target)
+                if let locations = out.locations, names.contains(where: { $0 >= 0 }) {
+                    let named = try locations.crossEntropy(target: Tensor(names, shape: [chosen.count], device: device), ignoreIndex: -100)
+                    loss = try loss + named * locationWeight
+                }
+            } else {
+                loss = try model(x).binaryCrossEntropyWithLogits(target: target)
+            }
             try loss.backward()
             try optimizer.step()
             recent.append(try loss.item())
@@ -522,25 +640,33 @@ public struct CandidateClassifierTraining {
         let classifierAUC = heldOut.isEmpty ? nil : areaUnderROC(scores: q, labels: truth)
         let calibrations = Self.calibrations(heldOut, q: q, source: validationRoot.map { "peaks of \($0)" } ?? "peaks of held-out training series",
                                              rules: predictor == nil ? [.classifier] : CandidateScoring.allCases)
+        var prior: LocationPrior?
+        var priorFolders: [(PreprocessedCache, [String])] = []
+        if predictor == nil {
+            // Where each location's aneurysms lie in the crop (fitted to every localizer point trained on):
+            // what a detector's weights give prediction otherwise.
+            priorFolders = [(prepared[0].cache, uids.filter { !heldOutUIDs.contains($0) })] + pointsOnly.map { ($0.1.cache, $0.1.uids) }
+            prior = try TrainingRun.fitLocationPrior(priorFolders, preparation: preparation)
+            guard prior != nil else {
+                throw DatasetError(file: "\(dataRoot)/train_localizers.csv", reason: "no localizer point lies in a prepared crop: no location prior can be fitted")
+            }
+        } else {
+            prior = predictor?.locationPrior
+        }
+        let naming = try locationHead ? Self.namingAccuracy(heldOut, head: locationProbabilities(model, heldOut), prior: prior) : nil
         let settings = CandidateClassifierSettings(baseFilters: baseFilters, patchSize: patchSize, peaksPerSeries: peaksPerSeries,
                                                    peakThreshold: peakThreshold, preparation: preparation.cacheKey, dotFilter: dotFilter,
                                                    alignsContrast: alignContrast ? true : nil, contextScale: contextScale,
-                                                   standsAlone: predictor == nil ? true : nil)
+                                                   standsAlone: predictor == nil ? true : nil, namesLocations: locationHead ? true : nil)
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         var metadata = ["willis_model": "candidate_classifier",
                         CandidateClassifierSettings.metadataKey: String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)]
         if !calibrations.isEmpty {
             metadata[CandidateCalibration.metadataKey] = String(decoding: try JSONEncoder().encode(calibrations), as: UTF8.self)
         }
-        if predictor == nil {
-            // What a detector's weights give prediction otherwise: how to prepare a series, and where each
-            // location's aneurysms lie in the crop (fitted to every localizer point trained on).
+        if predictor == nil, let prior {
+            // What a detector's weights give prediction otherwise: how to prepare a series, and the prior.
             metadata[Preparation.metadataKey] = preparation.json
-            let priorFolders = [(prepared[0].cache, uids.filter { !heldOutUIDs.contains($0) })]
-                + pointsOnly.map { ($0.1.cache, $0.1.uids) }
-            guard let prior = try TrainingRun.fitLocationPrior(priorFolders, preparation: preparation) else {
-                throw DatasetError(file: "\(dataRoot)/train_localizers.csv", reason: "no localizer point lies in a prepared crop: no location prior can be fitted")
-            }
             metadata[LocationPrior.metadataKey] = prior.json
             log("location prior fitted to \(prior.components.map(\.count).reduce(0, +)) localizer points of \(priorFolders.map(\.1.count).reduce(0, +)) series")
         }
@@ -549,7 +675,7 @@ public struct CandidateClassifierTraining {
                             heldOutPeaks: (truth.filter { $0 }.count, truth.filter { !$0 }.count),
                             heldOutHeatmapAUC: heatmapAUC, heldOutClassifierAUC: classifierAUC, calibrations: calibrations,
                             drawnNegativeHeatmap: drawn.count > 0 ? drawn.sum / Double(drawn.count) : 0,
-                            seconds: Date().timeIntervalSince(start))
+                            naming: naming, seconds: Date().timeIntervalSince(start))
         func f(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "n/a" }
         let hardRule = hardNegativeRank > 0 ? "from each series' \(hardNegativeRank) strongest false peaks" : String(format: "in proportion to its power %g", hardNegativePower)
         if predictor != nil {
@@ -560,6 +686,10 @@ public struct CandidateClassifierTraining {
         for (rule, c) in calibrations.sorted(by: { $0.key < $1.key }) {
             log(String(format: "calibration of %@ scores: σ(%.3f · logit(s) %+.3f), fitted on %d %@ (%d aneurysms)",
                        rule, c.slope, c.intercept, c.peaks, c.source, c.positives))
+        }
+        if let n = naming {
+            log(String(format: "naming of the scored candidates' arteries: the location head %.3f of %d aneurysms, %.3f of all %d named; the location prior %@ and %@",
+                       n.headOnAneurysms, n.aneurysms, n.headOnAll, n.named, f(n.priorOnAneurysms), f(n.priorOnAll)))
         }
         if calibrations.isEmpty { log("no calibration: the scored peaks hold one class only, or none; prediction will use the scores as they are") }
         if predictor == nil {

@@ -264,6 +264,9 @@ public enum ExperimentFile {
     ///     dot_depth_mm = 16      # ... inside the head less a shell this deep
     ///     align_contrast = false # negate the cubes of dark-vessel series (T2), so aneurysms are bright in all
     ///     context_scale = 0      # above 0 (2 to 4): a second cube this many times wider, each sample a mean
+    ///     location_head = false  # also learn to name the artery under each candidate (vessel labels, localizers)
+    ///     location_radius_mm = 4.8  # ... a candidate this near a labelled vessel voxel takes its label
+    ///     location_weight = 1.0  # ... the naming loss's weight beside the aneurysm loss
     ///     seed = 0
     public static func applyCandidates(_ entries: [String: (value: Value, line: Int)], to training: inout CandidateClassifierTraining) throws {
         var dotDepthMM: Double?
@@ -309,6 +312,11 @@ public enum ExperimentFile {
                 let scale = try integer(0...4)
                 guard scale != 1 else { throw Error(line: line, reason: "'\(key)' needs 0 (no context) or 2 to 4") }
                 training.contextScale = scale == 0 ? nil : scale
+            case "location_head":
+                guard case let .bool(v) = value else { throw Error(line: line, reason: "'\(key)' needs true or false") }
+                training.locationHead = v
+            case "location_radius_mm": training.locationRadiusMM = try number(0...50)
+            case "location_weight": training.locationWeight = try number(1e-6...100)
             case "seed": training.seed = UInt64(try integer(0...Int(Int32.max)))
             default: throw Error(line: line, reason: "unknown setting '\(key)'")
             }

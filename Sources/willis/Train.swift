@@ -252,6 +252,7 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Option(help: "With --dot-candidates: look this deep inside the head's outer surface, in mm (default 16).") var dotDepthMM: Double?
     @Flag(help: "Negate the cubes of dark-vessel series (T2's flow voids), in training and through the weights in willis predict, so that an aneurysm is a bright ball in every modality.") var alignContrast = false
     @Option(help: "Also show the classifier a second cube of as many samples, each the mean of S³, S times wider (2 to 4; default none): where in the vessel tree the candidate sits.") var contextScale: Int?
+    @Flag(help: "Also learn to name the artery under each candidate: aneurysms by their localizer's location, other candidates by the nearest vessel label of the series' _cowseg file; willis predict then names candidates by it rather than by the location prior.") var locationHead = false
     @Option(help: "Seed (default 0).") var seed: UInt64?
 
     func validate() throws {
@@ -299,6 +300,7 @@ struct TrainCandidatesCommand: ParsableCommand {
             training.ignoreMM = ignoreMM
         }
         if permuteAxes { training.permuteAxes = true }
+        if locationHead { training.locationHead = true }
         if alignContrast { training.alignContrast = true }
         if let contextScale { training.contextScale = contextScale }
         if let hardNegativePower {

@@ -1,3 +1,4 @@
+import Anatomy
 import Foundation
 import Models
 import TestSupport
@@ -38,6 +39,52 @@ import Torch
         #expect(throws: TorchError.self) { try model(Tensor.randn([1, 1, 12, 12, 8])) }
         #expect(throws: TorchError.self) { try CandidateClassifier(baseFilters: 4, patchSize: 10) }
         #expect(throws: TorchError.self) { try CandidateClassifier(baseFilters: 4, patchSize: 4096) }  // as a hostile file might ask
+    }
+
+    /// The location head: PyTorch's module with the head loads the weights strictly and gives the same
+    /// aneurysm and location logits for the same cubes and positions; its probabilities are one
+    /// distribution per cube, read from the cube and its left-right mirror, so that the mirrored cube at
+    /// the mirrored place is named as the cube is with Left and Right exchanged.
+    @Test func theLocationHeadNamesAMirroredCubeAsTheOtherSideAndPyTorchAgrees() throws {
+        let dir = try temporaryDirectory()
+        try Torch.manualSeed(13)
+        let model = try CandidateClassifier(baseFilters: 4, patchSize: 12, namesLocations: true)
+        model.store.isTraining = false
+        #expect(model.store.namedTensors.map(\.0).suffix(4) == ["location.hidden.weight", "location.hidden.bias", "location.out.weight", "location.out.bias"])
+        #expect(model.store.namedTensors.first { $0.0 == "location.hidden.weight" }?.1.shape == [64, 8 * 4 + 3])
+        try model.store.save(to: "\(dir)/classifier.safetensors")
+        let input = try Tensor.randn([3, 1, 12, 12, 12])
+        let positions: [[Double]] = [[-30, 12, 4], [25, -8, 10], [0, 40, -20]]
+        let positionTensor = try Tensor(positions.flatMap { $0.map(Float.init) }, shape: [3, 3])
+        try SafeTensors.write([("input", input), ("positions", positionTensor)], to: "\(dir)/probe.safetensors")
+        try runOracle("candidate_classifier.py", ["forward", "\(dir)/classifier.safetensors", "\(dir)/probe.safetensors", "\(dir)/out.safetensors"])
+        let ours = try Torch.withNoGrad { try model.outputs(input, positions: positionTensor) }
+        let theirs = try SafeTensorsFile(path: "\(dir)/out.safetensors")
+        let locations = try #require(ours.locations)
+        #expect(locations.shape == [3, 13])
+        #expect(maxAbsoluteError(try ours.logits.floats(), try theirs.tensor("logits").floats()) < 1e-4)
+        #expect(maxAbsoluteError(try locations.floats(), try theirs.tensor("locations").floats()) < 1e-4)
+        #expect(maxAbsoluteError(try model(input).floats(), try ours.logits.floats()) < 1e-6, "the head leaves the aneurysm logit as it was")
+
+        let named = try #require(try Torch.withNoGrad { try model.locationProbabilities(input, positions: positions) })
+        #expect(named.count == 3 && named.allSatisfy { $0.count == 13 && abs($0.reduce(0, +) - 1) < 1e-5 && $0.allSatisfy { $0 >= 0 } })
+        let mirroredPositions = positions.map { [-$0[0], $0[1], $0[2]] }
+        let mirrored = try #require(try Torch.withNoGrad { try model.locationProbabilities(input.flip([4]), positions: mirroredPositions) })
+        for (a, b) in zip(named, mirrored) {
+            #expect(maxAbsoluteError(a.map(Float.init), LocationLabel.locations.map { Float(b[$0.mirrored.rawValue]) }) < 1e-5)
+        }
+        // Not symmetric by construction: the head alone (no mirror) names the mirrored cube otherwise.
+        let logits = try Torch.withNoGrad {
+            try #require(model.outputs(input.flip([4]), positions: Tensor(mirroredPositions.flatMap { $0.map(Float.init) }, shape: [3, 3])).locations).floats()
+        }
+        let direct = (0..<3).flatMap { e -> [Float] in
+            let row = logits[(e * 13)..<(e * 13 + 13)], top = row.max() ?? 0
+            let sum = row.map { Foundation.exp($0 - top) }.reduce(0, +)
+            return row.map { Foundation.exp($0 - top) / sum }
+        }
+        #expect(maxAbsoluteError(direct, mirrored.flatMap { $0.map(Float.init) }) > 1e-4)
+        #expect(try CandidateClassifier(baseFilters: 4, patchSize: 12).locationProbabilities(input, positions: positions) == nil)
+        #expect(throws: TorchError.self) { try model.outputs(input, positions: Tensor.randn([2, 3])) }
     }
 
     /// With a context channel the first convolution takes two channels, and PyTorch's module built with

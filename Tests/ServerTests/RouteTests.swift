@@ -79,6 +79,18 @@ import ZIPFoundation
         let aloneHTML = Pages.series(alone, depth: 16, identifying: nil)
         #expect(aloneHTML.contains("<th>probability</th><th>classifier</th><th>patient"))
         #expect(aloneHTML.contains("<td class=\"num\">90.0 %</td><td class=\"num\">50.0 %</td>") && !aloneHTML.contains("<th>heatmap</th>"))
+        #expect(!aloneHTML.contains("<th>artery</th>"))
+        // A classifier with a location head: each candidate's artery and how sure the head is of it.
+        var named = alone
+        named.candidates = alone.candidates?.map { c in
+            var c = c
+            c.location = LocationLabel.leftMCA.columnName
+            c.locationProbability = 0.625
+            return c
+        }
+        let namedHTML = Pages.series(named, depth: 16, identifying: nil)
+        #expect(namedHTML.contains("<th>classifier</th><th>artery</th><th>patient"))
+        #expect(namedHTML.contains("<td class=\"num\">50.0 %</td><td>Left Middle Cerebral Artery (62.5 %)</td>"))
     }
 
     /// An MR's page says how its vessels were read and from what; a CT's says nothing of it.

@@ -875,6 +875,117 @@ import Training
         #expect(throws: TorchError.self) { try Predictor(candidateClassifiers: ["\(root)/other/stage2/candidate-classifier.safetensors"]) }
     }
 
+    /// With the location head, every candidate the training series' vessel labels reach is named: an
+    /// aneurysm candidate by the nearest localizer point's location, any other by the label of the nearest
+    /// labelled voxel within the radius (found here by brute force over the cached labels). Prediction
+    /// names the candidates by the head, not the prior: each peak's 13 probabilities are the head's read of
+    /// its cube and of the mirror at the mirrored place, the 14 probabilities the readout of them, and the
+    /// results folder lists each candidate's most probable artery.
+    @Test func aLocationHeadNamesTheArteryUnderEachCandidate() throws {
+        let root = try temporaryDirectory()
+        var options = SynthOptions(count: 6, size: .small, seed: 47)
+        options.positiveFraction = 0.7
+        options.segmentationFraction = 1
+        _ = try SynthDataset.generate(options, into: "\(root)/data")
+        var preparation = Preparation(mode: .improved, shape: [16, 32, 32])
+        preparation.spacing = 4.8
+        var training = CandidateClassifierTraining(dataRoot: "\(root)/data", preparation: preparation, output: "\(root)/stage2")
+        shrink(&training)
+        training.dotFilter = DotFilterCandidates(count: 5, depthMM: 8, separationMM: 10)
+        training.locationHead = true
+        training.locationRadiusMM = 10
+        training.permuteAxes = true
+        #expect(throws: TorchError.self, "permuted axes scramble what the head reads") { try training.run() }
+        training.permuteAxes = false
+        let report = try training.run()
+        let naming = try #require(report.naming)
+        #expect(naming.named > 0 && naming.priorOnAll != nil)
+
+        let cache = PreprocessedCache(root: "\(root)/data/.willis-cache", preparation: preparation)
+        let uids = try RSNATables.readLabels("\(root)/data/train.csv").map(\.seriesInstanceUID).sorted()
+        let grid = preparation.cropGrid, shape = preparation.shape
+        var byVessel = 0, byPoint = 0, unnamed = 0
+        for uid in uids {
+            let (targets, vessels) = try cache.targets(uid)
+            let labels = try #require(vessels, "every series has a _cowseg file")
+            let labelled = labels.indices.filter { labels[$0] != 0 }
+            for example in try training.examples([uid], cache: cache, predictor: nil, seriesRoot: "\(root)/data/series") {
+                let v = [(example.position[0] / 4.8 + Double(shape[2] - 1) / 2), (example.position[1] / 4.8 + Double(shape[1] - 1) / 2),
+                         (example.position[2] / 4.8 + Double(shape[0] - 1) / 2)]
+                #expect(grid.position(i: v[0], j: v[1], k: v[2]) == example.position)
+                let expected: LocationLabel?
+                if example.positive {
+                    let nearest = targets.points.min { a, b in
+                        zip([a.i, a.j, a.k], v).map { ($0 - $1) * ($0 - $1) }.reduce(0, +) < zip([b.i, b.j, b.k], v).map { ($0 - $1) * ($0 - $1) }.reduce(0, +)
+                    }
+                    expected = nearest.map(\.location)
+                    byPoint += 1
+                } else {
+                    var best: (d2: Double, label: UInt8)?
+                    for at in labelled {
+                        let (k, j, i) = (at / (shape[1] * shape[2]), (at / shape[2]) % shape[1], at % shape[2])
+                        let d2 = (Double(i) - v[0]) * (Double(i) - v[0]) + (Double(j) - v[1]) * (Double(j) - v[1]) + (Double(k) - v[2]) * (Double(k) - v[2])
+                        if d2 * 4.8 * 4.8 <= 10 * 10 + 1e-9, d2 < (best?.d2 ?? .infinity) { best = (d2, labels[at]) }
+                    }
+                    expected = best.flatMap { LocationLabel(rawValue: Int($0.label) - 1) }
+                    if expected != nil { byVessel += 1 } else { unnamed += 1 }
+                }
+                #expect(example.location == expected, "\(uid) \(v) positive \(example.positive)")
+            }
+        }
+        #expect(byPoint > 0 && byVessel > 0, "aneurysms and vessel candidates are both named")
+
+        // Prediction names the candidates by the head.
+        let weights = "\(root)/stage2/candidate-classifier.safetensors"
+        let predictor = try Predictor(candidateClassifiers: [weights], calibrated: false)
+        let member = try #require(predictor.candidateStage).members[0]
+        #expect(member.settings.namesLocations == true && member.classifier.namesLocations)
+        guard case let .candidates(readout) = predictor.readout else { Issue.record("no candidate readout"); return }
+        var compared = 0
+        for uid in uids {
+            let series = try SeriesLoader().load("\(root)/data/series/\(uid)")
+            let (input, record) = predictor.prepareWithRecord(series)
+            let result = try predictor.infer(input, heatmap: false, dotCandidates: predictor.dotCandidates(series, record: record))
+            let peaks = try #require(result.peaks)
+            guard !peaks.isEmpty else { continue }
+            for peak in peaks {
+                let position = grid.position(i: Double(peak.voxel[0]), j: Double(peak.voxel[1]), k: Double(peak.voxel[2]))
+                let x = try Tensor(CandidateClassifier.cube(input, shape: shape, centre: peak.voxel.map(Double.init), size: 8), shape: [1, 1, 8, 8, 8])
+                let direct = try Torch.withNoGrad { try member.classifier.outputs(x, positions: Tensor(position.map(Float.init), shape: [1, 3])).locations?.floats() }
+                let mirror = try Torch.withNoGrad {
+                    try member.classifier.outputs(x.flip([4]), positions: Tensor([Float(-position[0]), Float(position[1]), Float(position[2])], shape: [1, 3])).locations?.floats()
+                }
+                func softmax(_ z: [Float]) -> [Double] {
+                    let top = z.max() ?? 0, e = z.map { Foundation.exp(Double($0 - top)) }, sum = e.reduce(0, +)
+                    return e.map { $0 / sum }
+                }
+                let (a, b) = (softmax(try #require(direct)), softmax(try #require(mirror)))
+                let expected = LocationLabel.locations.map { (a[$0.rawValue] + b[$0.mirrored.rawValue]) / 2 }
+                let named = try #require(peak.locations)
+                #expect(zip(named, expected).allSatisfy { abs($0 - $1) < 1e-5 })
+            }
+            #expect(result.probabilities == readout.probabilities(peaks, grid: grid))
+            let byPrior = readout.probabilities(peaks.map { var p = $0; p.locations = nil; return p }, grid: grid)
+            #expect(byPrior != result.probabilities, "the head, not the prior, names them")
+            #expect(byPrior[13] == result.probabilities[13], "Aneurysm Present does not depend on the naming")
+
+            var pipeline = BatchPrediction(workers: 1, queueDepth: 1)
+            let results = ResultsFolder("\(root)/results-\(uid)")
+            pipeline.results = results
+            pipeline.run(["\(root)/data/series/\(uid)"], predictor: predictor, loader: SeriesLoader()) { _, outcome in
+                #expect(outcome.error == nil && outcome.probabilities == result.probabilities, "\(outcome.error ?? "")")
+            }
+            let recorded = try #require(results.result(uid)?.candidates)
+            #expect(recorded.map(\.location) == peaks.map { p in
+                let named = p.locations ?? []
+                return named.indices.max { named[$0] < named[$1] }.map { LocationLabel.locations[$0].columnName }
+            })
+            compared += 1
+            break
+        }
+        #expect(compared == 1, "a series with candidates was predicted")
+    }
+
     /// The second stage is refused where it cannot work: without the candidate readout, with weights that
     /// are not a candidate classifier's, or with one trained on images prepared otherwise.
     @Test func mismatchedSecondStagesAreRefused() throws {

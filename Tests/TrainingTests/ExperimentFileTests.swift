@@ -114,6 +114,9 @@ import Training
         dot_candidates = 12
         align_contrast = true
         context_scale = 3
+        location_head = true
+        location_radius_mm = 3.2
+        location_weight = 0.5
         seed = 9
         """
         var training = CandidateClassifierTraining(dataRoot: "d", detectorWeights: "w", output: "o")
@@ -123,6 +126,7 @@ import Training
         #expect(training.matchMM == 3.5 && training.jitter == 3 && training.seed == 9 && training.hardNegativeShare == 0.25)
         #expect(training.permuteAxes && training.hardNegativePower == 2 && training.hardNegativeRank == 3 && training.alignContrast)
         #expect(training.contextScale == 3 && training.ignoreMM == 7)
+        #expect(training.locationHead && training.locationRadiusMM == 3.2 && training.locationWeight == 0.5)
         #expect(training.dotFilter == DotFilterCandidates(count: 12, depthMM: 10, separationMM: 3.5), "apart by the match distance")
         var config = TrainingConfig()
         try ExperimentFile.apply(try ExperimentFile.parse(text), to: &config)
@@ -134,7 +138,8 @@ import Training
                               ("[candidates]\nhard_negative_rank = 1.5", 2), ("[candidates]\ndot_candidates = -1", 2),
                               ("[candidates]\ndot_depth_mm = -4", 2), ("[candidates]\nalign_contrast = \"yes\"", 2),
                               ("[candidates]\ncontext_scale = 1", 2), ("[candidates]\ncontext_scale = 5", 2),
-                              ("[candidates]\nignore_mm = -1", 2)] {
+                              ("[candidates]\nignore_mm = -1", 2), ("[candidates]\nlocation_head = 1", 2),
+                              ("[candidates]\nlocation_weight = 0", 2), ("[candidates]\nlocation_radius_mm = -1", 2)] {
             var t = CandidateClassifierTraining(dataRoot: "d", detectorWeights: "w", output: "o")
             #expect(throws: ExperimentFile.Error.self) { try ExperimentFile.applyCandidates(try ExperimentFile.parse(wrong), to: &t) }
             do {

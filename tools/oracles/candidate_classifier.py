@@ -4,7 +4,9 @@
         Builds the classifier as a PyTorch module, loads WEIGHTS (written by Willis) with
         load_state_dict(strict=True), runs PROBE's `input` [N, 1, P, P, P] in eval mode and writes the
         logits [N] to OUT as `logits`. The input's channels (1, or 2 with a context channel) are read
-        from the weights.
+        from the weights. Weights with the location head (`location.hidden`, `location.out`) also take
+        PROBE's `positions` [N, 3] (mm in the crop frame) and write the 13 location logits [N, 13] as
+        `locations`.
 
     python tools/oracles/candidate_classifier.py cube PROBE OUT
         PROBE holds `image` [D, H, W], `centres` [M, 3] (sample coordinates i, j, k) and `size` [1];
@@ -34,27 +36,51 @@ class Block(nn.Module):
         return nn.functional.leaky_relu(self.norm(self.conv(x)), 0.01)
 
 
+POSITION_SCALE_MM = 50.0
+
+
+class LocationHead(nn.Module):
+    def __init__(self, features):
+        super().__init__()
+        self.hidden = nn.Linear(features + 3, 64)
+        self.out = nn.Linear(64, 13)
+
+    def forward(self, pooled, positions):
+        x = torch.cat([pooled, positions / POSITION_SCALE_MM], dim=1)
+        return self.out(nn.functional.leaky_relu(self.hidden(x), 0.01))
+
+
 class CandidateClassifier(nn.Module):
-    def __init__(self, f, channels=1):
+    def __init__(self, f, channels=1, names_locations=False):
         super().__init__()
         self.block0, self.down0 = Block(channels, f), nn.Conv3d(f, 2 * f, 2, stride=2)
         self.block1, self.down1 = Block(2 * f, 2 * f), nn.Conv3d(2 * f, 4 * f, 2, stride=2)
         self.block2 = Block(4 * f, 4 * f)
         self.head = nn.Linear(8 * f, 1)
+        self.location = LocationHead(8 * f) if names_locations else None
 
-    def forward(self, x):
+    def forward(self, x, positions=None):
         x = self.block2(self.down1(self.block1(self.down0(self.block0(x)))))
         pooled = torch.cat([x.mean(dim=(2, 3, 4)), x.amax(dim=(2, 3, 4))], dim=1)
-        return self.head(pooled).flatten()
+        logits = self.head(pooled).flatten()
+        if self.location is None:
+            return logits
+        return logits, self.location(pooled, positions)
 
 
 def forward(weights, probe, out):
     state = load_file(weights)
-    model = CandidateClassifier(state["block0.conv.weight"].shape[0], state["block0.conv.weight"].shape[1])
+    names = "location.hidden.weight" in state
+    model = CandidateClassifier(state["block0.conv.weight"].shape[0], state["block0.conv.weight"].shape[1], names)
     model.load_state_dict(state, strict=True)
     model.eval()
+    p = load_file(probe)
     with torch.no_grad():
-        save_file({"logits": model(load_file(probe)["input"]).contiguous()}, out)
+        if names:
+            logits, locations = model(p["input"], p["positions"])
+            save_file({"logits": logits.contiguous(), "locations": locations.contiguous()}, out)
+        else:
+            save_file({"logits": model(p["input"]).contiguous()}, out)
 
 
 def cubes(image, centres, size):
