@@ -60,6 +60,12 @@ public final class Predictor {
         public var calibrations: [CandidateCalibration?] { members.map(\.calibration) }
         /// Trained with no detector: its candidates are the dot filter's alone, and no heatmap is read.
         public var standsAlone: Bool { settings.standsAlone == true }
+        /// The members with a location head, which name the candidates instead of the location prior.
+        public var namers: [Member] { members.filter(\.classifier.namesLocations) }
+        /// How the readout names the candidates, for a log line.
+        public var naming: String {
+            namers.isEmpty ? "the location prior" : "the location head of \(namers.map(\.path).joined(separator: ", "))"
+        }
     }
     public var candidateStage: CandidateStage?
     let device: Device
