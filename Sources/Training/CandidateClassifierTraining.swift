@@ -193,7 +193,7 @@ public struct CandidateClassifierTraining {
             } else {
                 targets = try cache.detectionTargets(uid).points
             }
-            /// The artery at grid voxel `v` by the widened vessel labels (1…13 are the locations in order).
+            // The artery at grid voxel `v` by the widened vessel labels (1…13 are the locations in order).
             func vesselLocation(_ v: [Int]) -> LocationLabel? {
                 guard locationHead, let territories, v.count == 3 else { return nil }
                 let shape = preparation.shape
@@ -688,8 +688,9 @@ public struct CandidateClassifierTraining {
                        rule, c.slope, c.intercept, c.peaks, c.source, c.positives))
         }
         if let n = naming {
-            log(String(format: "naming of the scored candidates' arteries: the location head %.3f of %d aneurysms, %.3f of all %d named; the location prior %@ and %@",
-                       n.headOnAneurysms, n.aneurysms, n.headOnAll, n.named, f(n.priorOnAneurysms), f(n.priorOnAll)))
+            // A share of no candidates (no aneurysm among the scored ones) is NaN: printed as n/a.
+            func share(_ x: Double?) -> String { x.flatMap { $0.isNaN ? nil : String(format: "%.3f", $0) } ?? "n/a" }
+            log("naming of the scored candidates' arteries: the location head \(share(n.headOnAneurysms)) of \(n.aneurysms) aneurysms, \(share(n.headOnAll)) of all \(n.named) named; the location prior \(share(n.priorOnAneurysms)) and \(share(n.priorOnAll))")
         }
         if calibrations.isEmpty { log("no calibration: the scored peaks hold one class only, or none; prediction will use the scores as they are") }
         if predictor == nil {
