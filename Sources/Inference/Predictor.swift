@@ -64,7 +64,7 @@ public final class Predictor {
         public var namers: [Member] { members.filter(\.classifier.namesLocations) }
         /// How the readout names the candidates, for a log line.
         public var naming: String {
-            namers.isEmpty ? "the location prior" : "the location head of \(namers.map(\.path).joined(separator: ", "))"
+            namers.isEmpty ? "the weights' location prior" : "the location head of \(namers.map(\.path).joined(separator: ", "))"
         }
     }
     public var candidateStage: CandidateStage?
@@ -168,7 +168,7 @@ public final class Predictor {
     /// A classifier's probability for the cube of the prepared `input` around each peak (with its context
     /// cube, when the classifier takes one): the mean of the cube's and its left-right mirror's; and,
     /// from a classifier with the location head, each peak's 13 location probabilities, read likewise
-    /// (`CandidateClassifier.locationProbabilities`). A classifier trained on aligned contrast needs the
+    /// (`CandidateClassifier.read`). A classifier trained on aligned contrast needs the
     /// series' `contrast`, and negates the cubes of a dark-vessel one as training did.
     func classify(_ input: [Float], _ peaks: [HeatmapPeak], _ member: CandidateStage.Member,
                   contrast: DotFilter.VesselContrast?) throws -> (q: [Double], locations: [[Double]]?) {
@@ -189,10 +189,9 @@ public final class Predictor {
         }
         return try Torch.withNoGrad {
             let x = try Tensor(cubes, shape: [peaks.count, channels, size, size, size], device: device)
-            let direct = try member.classifier(x).sigmoid(), mirrored = try member.classifier(x.flip([4])).sigmoid()
             let grid = preparation.cropGrid
             let positions = peaks.map { grid.position(i: Double($0.voxel[0]), j: Double($0.voxel[1]), k: Double($0.voxel[2])) }
-            return (try ((direct + mirrored) * 0.5).floats().map(Double.init), try member.classifier.locationProbabilities(x, positions: positions))
+            return try member.classifier.read(x, positions: positions)
         }
     }
 

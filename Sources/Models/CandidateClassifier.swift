@@ -94,13 +94,13 @@ public final class CandidateClassifier {
     }
 
     /// The aneurysm logits [N] and, with the location head, the 13 location logits [N, 13] of `patches`
-    /// at `positions` [N, 3] (mm in the crop frame; ignored without the head).
-    public func outputs(_ patches: Tensor, positions: Tensor) throws -> (logits: Tensor, locations: Tensor?) {
+    /// at `positions` [N, 3] (mm in the crop frame; not read without the head).
+    public func outputs(_ patches: Tensor, positions: Tensor?) throws -> (logits: Tensor, locations: Tensor?) {
         let features = try pooled(patches)
         let logits = try head(features).flatten(startDim: 0)
         guard let locationHidden, let locationOut else { return (logits, nil) }
-        guard positions.shape == [patches.shape[0], 3] else {
-            throw TorchError.invalidArgument("CandidateClassifier's location head expects positions [\(patches.shape[0]), 3], got \(positions.shape)")
+        guard let positions, positions.shape == [patches.shape[0], 3] else {
+            throw TorchError.invalidArgument("CandidateClassifier's location head expects positions [\(patches.shape[0]), 3], got \(positions?.shape ?? [])")
         }
         let hidden = try locationHidden(Tensor.cat([features, positions / Self.positionScaleMM], dim: 1)).leakyRelu()
         return (logits, try locationOut(hidden))
@@ -117,21 +117,29 @@ public final class CandidateClassifier {
         return try Tensor.cat([x.adaptiveAvgPool3d((1, 1, 1)), x.adaptiveMaxPool3d((1, 1, 1))], dim: 1).flatten(startDim: 1)
     }
 
-    /// The 13 location probabilities of each cube of `patches` at `positions` (mm in the crop frame, x
-    /// along the patient's left), read as the aneurysm probability is, from the cube and its left-right
-    /// mirror: the mirror is shown at the mirrored position (x negated), and its Left and Right
-    /// probabilities exchanged back. Nil without the location head.
-    public func locationProbabilities(_ patches: Tensor, positions: [[Double]]) throws -> [[Double]]? {
-        guard namesLocations else { return nil }
-        let n = positions.count, device = store.device
-        let direct = try Tensor(positions.flatMap { $0.map(Float.init) }, shape: [n, 3], device: device)
-        let mirrored = try Tensor(positions.flatMap { [Float(-$0[0]), Float($0[1]), Float($0[2])] }, shape: [n, 3], device: device)
-        guard let a = try outputs(patches, positions: direct).locations, let b = try outputs(patches.flip([4]), positions: mirrored).locations else { return nil }
-        let pa = try Self.softmax(a).floats(), pb = try Self.softmax(b).floats()
-        let count = LocationLabel.locations.count
-        return (0..<n).map { e in
-            LocationLabel.locations.map { l in (Double(pa[e * count + l.rawValue]) + Double(pb[e * count + l.mirrored.rawValue])) / 2 }
+    /// What prediction reads from each cube of `patches` at `positions` (mm in the crop frame, x along
+    /// the patient's left), from the cube and its left-right mirror in one pass each: the aneurysm
+    /// probability, the mean of the two; and, with the location head, the 13 location probabilities, the
+    /// mirror shown at the mirrored position (x negated) and its Left and Right probabilities exchanged
+    /// back (nil without the head; `positions` are then not read).
+    public func read(_ patches: Tensor, positions: [[Double]]) throws -> (q: [Double], locations: [[Double]]?) {
+        let n = patches.shape.first ?? 0, device = store.device
+        var direct: Tensor?, mirrored: Tensor?
+        if namesLocations {
+            guard positions.count == n, positions.allSatisfy({ $0.count == 3 }) else {
+                throw TorchError.invalidArgument("CandidateClassifier's location head expects \(n) positions of 3 coordinates, got \(positions.count)")
+            }
+            direct = try Tensor(positions.flatMap { $0.map(Float.init) }, shape: [n, 3], device: device)
+            mirrored = try Tensor(positions.flatMap { [Float(-$0[0]), Float($0[1]), Float($0[2])] }, shape: [n, 3], device: device)
         }
+        let a = try outputs(patches, positions: direct), b = try outputs(patches.flip([4]), positions: mirrored)
+        let q = try ((a.logits.sigmoid() + b.logits.sigmoid()) * 0.5).floats().map(Double.init)
+        guard let la = a.locations, let lb = b.locations else { return (q, nil) }
+        let pa = try Self.softmax(la).floats(), pb = try Self.softmax(lb).floats()
+        let count = LocationLabel.locations.count
+        return (q, (0..<n).map { e in
+            LocationLabel.locations.map { l in (Double(pa[e * count + l.rawValue]) + Double(pb[e * count + l.mirrored.rawValue])) / 2 }
+        })
     }
 
     /// Softmax over the last axis of [N, C] logits.

@@ -402,35 +402,20 @@ public struct CandidateClassifierTraining {
     }
 
     /// The classifier's probabilities for `examples`, cut at their centres (with their context, when the
-    /// classifier takes it): the mean of the cube's and its left-right mirror's, as prediction reads them.
-    public func probabilities(_ model: CandidateClassifier, _ examples: [Example]) throws -> [Double] {
+    /// classifier takes it), and, with the location head, their 13 location probabilities: read from the
+    /// cube and its left-right mirror as prediction reads them (`CandidateClassifier.read`).
+    public func probabilities(_ model: CandidateClassifier, _ examples: [Example]) throws -> (q: [Double], locations: [[Double]]?) {
         model.store.isTraining = false
         defer { model.store.isTraining = true }
         return try Torch.withNoGrad {
-            var out: [Double] = []
+            var q: [Double] = [], locations: [[Double]]? = model.namesLocations ? [] : nil
             for start in stride(from: 0, to: examples.count, by: 64) {
                 let chunk = Array(examples[start..<min(start + 64, examples.count)])
-                let x = try batch(chunk, offsets: nil, flips: nil)
-                out += try ((model(x).sigmoid() + model(x.flip([4])).sigmoid()) * 0.5).floats().map(Double.init)
+                let read = try model.read(batch(chunk, offsets: nil, flips: nil), positions: chunk.map(\.position))
+                q += read.q
+                if let named = read.locations { locations? += named }
             }
-            return out
-        }
-    }
-
-    /// The location head's 13 probabilities for `examples`, cut at their centres, with the left-right
-    /// mirror read as prediction reads it (`CandidateClassifier.locationProbabilities`); nil without the head.
-    public func locationProbabilities(_ model: CandidateClassifier, _ examples: [Example]) throws -> [[Double]]? {
-        guard model.namesLocations else { return nil }
-        model.store.isTraining = false
-        defer { model.store.isTraining = true }
-        return try Torch.withNoGrad {
-            var out: [[Double]] = []
-            for start in stride(from: 0, to: examples.count, by: 64) {
-                let chunk = Array(examples[start..<min(start + 64, examples.count)])
-                guard let named = try model.locationProbabilities(batch(chunk, offsets: nil, flips: nil), positions: chunk.map(\.position)) else { return nil }
-                out += named
-            }
-            return out
+            return (q, locations)
         }
     }
 
@@ -636,7 +621,7 @@ public struct CandidateClassifierTraining {
 
         let truth = heldOut.map(\.positive)
         let heatmapAUC = predictor == nil ? nil : areaUnderROC(scores: heldOut.map(\.heatmap), labels: truth)
-        let q = try probabilities(model, heldOut)
+        let (q, named) = try probabilities(model, heldOut)
         let classifierAUC = heldOut.isEmpty ? nil : areaUnderROC(scores: q, labels: truth)
         let calibrations = Self.calibrations(heldOut, q: q, source: validationRoot.map { "peaks of \($0)" } ?? "peaks of held-out training series",
                                              rules: predictor == nil ? [.classifier] : CandidateScoring.allCases)
@@ -653,7 +638,7 @@ public struct CandidateClassifierTraining {
         } else {
             prior = predictor?.locationPrior
         }
-        let naming = try locationHead ? Self.namingAccuracy(heldOut, head: locationProbabilities(model, heldOut), prior: prior) : nil
+        let naming = Self.namingAccuracy(heldOut, head: named, prior: prior)
         let settings = CandidateClassifierSettings(baseFilters: baseFilters, patchSize: patchSize, peaksPerSeries: peaksPerSeries,
                                                    peakThreshold: peakThreshold, preparation: preparation.cacheKey, dotFilter: dotFilter,
                                                    alignsContrast: alignContrast ? true : nil, contextScale: contextScale,

@@ -118,7 +118,7 @@ struct Predict: ParsableCommand {
             } else if let stage = predictor.candidateStage {
                 let names = candidateClassifier.joined(separator: ", ")
                 let dots = stage.settings.dotFilter.map { " and up to \($0.count) dot-filter candidates away from them (as the classifier was trained)" } ?? ""
-                print("scoring the \(stage.settings.peaksPerSeries) strongest heatmap peaks\(dots) of each series with \(names) (\(stage.scoring.rawValue)\(stage.members.count > 1 ? ", the mean of \(stage.members.count) classifiers" : "")); reading the \(r.count) best, named by \(stage.namers.isEmpty ? "the weights' location prior" : stage.naming)")
+                print("scoring the \(stage.settings.peaksPerSeries) strongest heatmap peaks\(dots) of each series with \(names) (\(stage.scoring.rawValue)\(stage.members.count > 1 ? ", the mean of \(stage.members.count) classifiers" : "")); reading the \(r.count) best, named by \(stage.naming)")
                 let maps = stage.calibrations.compactMap { $0 }
                 for c in maps {
                     print(String(format: "each peak's score calibrated: σ(%.3f · logit(s) %+.3f), fitted on %d %@ (%d aneurysms)", c.slope, c.intercept, c.peaks, c.source, c.positives))

@@ -66,10 +66,13 @@ import Torch
         #expect(maxAbsoluteError(try locations.floats(), try theirs.tensor("locations").floats()) < 1e-4)
         #expect(maxAbsoluteError(try model(input).floats(), try ours.logits.floats()) < 1e-6, "the head leaves the aneurysm logit as it was")
 
-        let named = try #require(try Torch.withNoGrad { try model.locationProbabilities(input, positions: positions) })
+        let read = try Torch.withNoGrad { try model.read(input, positions: positions) }
+        let named = try #require(read.locations)
+        let expectedQ = try Torch.withNoGrad { try ((model(input).sigmoid() + model(input.flip([4])).sigmoid()) * 0.5).floats() }
+        #expect(maxAbsoluteError(read.q.map(Float.init), expectedQ) < 1e-6, "the aneurysm probability is the mean of the cube's and the mirror's")
         #expect(named.count == 3 && named.allSatisfy { $0.count == 13 && abs($0.reduce(0, +) - 1) < 1e-5 && $0.allSatisfy { $0 >= 0 } })
         let mirroredPositions = positions.map { [-$0[0], $0[1], $0[2]] }
-        let mirrored = try #require(try Torch.withNoGrad { try model.locationProbabilities(input.flip([4]), positions: mirroredPositions) })
+        let mirrored = try #require(try Torch.withNoGrad { try model.read(input.flip([4]), positions: mirroredPositions) }.locations)
         for (a, b) in zip(named, mirrored) {
             #expect(maxAbsoluteError(a.map(Float.init), LocationLabel.locations.map { Float(b[$0.mirrored.rawValue]) }) < 1e-5)
         }
@@ -83,7 +86,7 @@ import Torch
             return row.map { Foundation.exp($0 - top) / sum }
         }
         #expect(maxAbsoluteError(direct, mirrored.flatMap { $0.map(Float.init) }) > 1e-4)
-        #expect(try CandidateClassifier(baseFilters: 4, patchSize: 12).locationProbabilities(input, positions: positions) == nil)
+        #expect(try CandidateClassifier(baseFilters: 4, patchSize: 12).read(input, positions: []).locations == nil, "no head: no positions needed")
         #expect(throws: TorchError.self) { try model.outputs(input, positions: Tensor.randn([2, 3])) }
     }
 

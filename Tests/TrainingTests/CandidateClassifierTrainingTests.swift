@@ -563,7 +563,7 @@ import Training
         try #require(peaks.contains(where: \.positive) && peaks.contains { !$0.positive }, "the validation peaks hold both classes")
         let reader = try Predictor(weights: detector)
         try reader.useCandidateClassifier(at: weights, scoring: .classifier, calibrated: false)
-        let q = try training.probabilities(try #require(reader.candidateStage).members[0].classifier, peaks)
+        let q = try training.probabilities(try #require(reader.candidateStage).members[0].classifier, peaks).q
         for rule in CandidateScoring.allCases {
             let expected = CandidateCalibration.fit(scores: zip(peaks, q).map { rule.combine(heatmap: $0.heatmap, classifier: $1) },
                                                     labels: peaks.map(\.positive), source: "peaks of \(root)/val")
