@@ -9,7 +9,9 @@ import VolumeCore
 /// What a series' prediction can be checked against, written into its folder of a `ResultsFolder`:
 /// the prepared input (for scrolling through the slices the network saw), MIPs of it, and for a
 /// detector the aneurysm heatmap as NIfTI in patient geometry (it overlays the original series in
-/// 3D Slicer or ITK-SNAP), the MIPs with the heatmap in red, and the strongest candidate points.
+/// 3D Slicer or ITK-SNAP), the MIPs with the heatmap in red, and the strongest candidate points. A
+/// second stage with no detector has no heatmap; its candidates' probabilities, each painted as a ball,
+/// take the heatmap's place (`candidateMap`).
 public enum Evidence {
     public struct Candidate: Codable, Sendable, Equatable {
         /// Patient coordinates (LPS, mm) and the voxel of the prepared grid.
@@ -43,6 +45,7 @@ public enum Evidence {
     /// File names inside a series' folder.
     public static let inputFile = "input.nii.gz"
     public static let heatmapFile = "heatmap.nii.gz"
+    public static let candidateMapFile = "candidate-map.nii.gz"
     public static let candidatesFile = "candidates.json"
     public static func projectionFile(_ view: Projection) -> String { "\(view.rawValue).png" }
 
@@ -62,6 +65,38 @@ public enum Evidence {
         }
     }
 
+    /// How far around its voxel a candidate is painted in the candidate map: about an aneurysm's radius,
+    /// so a strong candidate shows as a red dot the size of what it may be.
+    public static let candidateRadiusMM = 3.0
+
+    /// The candidates' probabilities on the prepared grid (values `[k][j][i]`, `shape` D × H × W): every voxel
+    /// within `radiusMM` of a candidate's voxel (by the grid's spacing along each axis) holds the largest
+    /// probability of the candidates that reach it, every other voxel 0. For a stage with no heatmap this is
+    /// what opens over the series in a viewer: where the readout looked, and how strongly it believed.
+    public static func candidateMap(_ peaks: [HeatmapPeak], shape: [Int], grid: Geometry, radiusMM: Double = candidateRadiusMM) -> [Float] {
+        let (d, h, w) = (shape[0], shape[1], shape[2])
+        var map = [Float](repeating: 0, count: d * h * w)
+        let s = [grid.spacing.x, grid.spacing.y, grid.spacing.z]
+        for peak in peaks where peak.voxel.count == 3 && (0..<3).allSatisfy({ peak.voxel[$0] >= 0 && peak.voxel[$0] < shape[2 - $0] })
+            && peak.probability.isFinite {
+            let c = peak.voxel, p = Float(max(0, min(1, peak.probability)))
+            let reach = (0..<3).map { Int((radiusMM / s[$0]).rounded(.down)) }
+            for k in max(0, c[2] - reach[2])...min(d - 1, c[2] + reach[2]) {
+                let dk = Double(k - c[2]) * s[2]
+                for j in max(0, c[1] - reach[1])...min(h - 1, c[1] + reach[1]) {
+                    let dj = Double(j - c[1]) * s[1]
+                    for i in max(0, c[0] - reach[0])...min(w - 1, c[0] + reach[0]) {
+                        let di = Double(i - c[0]) * s[0]
+                        guard di * di + dj * dj + dk * dk <= radiusMM * radiusMM else { continue }
+                        let n = (k * h + j) * w + i
+                        map[n] = max(map[n], p)
+                    }
+                }
+            }
+        }
+        return map
+    }
+
     static func sliceWindow(_ values: [Float]) -> (low: Float, high: Float) {
         let finite = values.filter(\.isFinite)
         guard !finite.isEmpty else { return (0, 1) }
@@ -72,7 +107,8 @@ public enum Evidence {
 
     /// Writes into `folder`: `input.nii.gz` (the prepared input windowed to 8 bits, on `grid`) and the
     /// axial, coronal and sagittal MIPs; with a heatmap also `heatmap.nii.gz` and the heatmap in red over
-    /// the MIPs; with a heatmap or `peaks`, `candidates.json`. The candidates are `peaks` (those the
+    /// the MIPs; with `peaks` and no heatmap, `candidate-map.nii.gz` (`candidateMap` of all the peaks) in
+    /// its place; with a heatmap or `peaks`, `candidates.json`. The candidates are `peaks` (those the
     /// readout used) when given, else the heatmap's strongest local maxima; `candidateCount` of them.
     /// Returns the names written and the candidates.
     @discardableResult
@@ -95,6 +131,11 @@ public enum Evidence {
             let volume = try Volume(shape: dims, voxels: heatmap, geometry: grid)
             try NIfTI.write(volume, to: "\(folder)/\(heatmapFile)", dataType: .float32)
             files.append(heatmapFile)
+            heat = volume
+        } else if let peaks {
+            let volume = try Volume(shape: dims, voxels: candidateMap(peaks, shape: shape, grid: grid), geometry: grid)
+            try NIfTI.write(volume, to: "\(folder)/\(candidateMapFile)", dataType: .float32)
+            files.append(candidateMapFile)
             heat = volume
         }
         // A second stage with no detector has candidates and no heatmap: they are listed all the same.

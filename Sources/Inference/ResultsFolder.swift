@@ -109,6 +109,7 @@ public struct RunInfo: Codable, Sendable, Equatable {
 ///     DIR/series/<key>/identifying.json   PatientName, PatientID, PatientBirthDate (shown only on request)
 ///     DIR/series/<key>/input.nii.gz, axial.png, coronal.png, sagittal.png
 ///     DIR/series/<key>/heatmap.nii.gz, candidates.json        (detector weights)
+///     DIR/series/<key>/candidate-map.nii.gz, candidates.json  (a second stage with no detector)
 public struct ResultsFolder: Sendable {
     public let root: String
     public static let resultFile = "result.json"

@@ -131,6 +131,9 @@ public enum Pages {
         body += #"<h2>Downloads</h2><ul class="downloads">"#
         body += #"<li><a href="/series/\#(key)/submission.csv" download>submission.csv row</a></li>"#
         if r.files.contains(Evidence.heatmapFile) { body += #"<li><a href="/series/\#(key)/heatmap.nii.gz" download>aneurysm heatmap (NIfTI, patient geometry)</a></li>"# }
+        if r.files.contains(Evidence.candidateMapFile) {
+            body += #"<li><a href="/series/\#(key)/\#(Evidence.candidateMapFile)" download>aneurysm candidates' probabilities (NIfTI, patient geometry; a \#(Int(Evidence.candidateRadiusMM)) mm ball per candidate)</a></li>"#
+        }
         if r.files.contains(Evidence.candidatesFile) { body += #"<li><a href="/series/\#(key)/candidates.json">candidates (JSON)</a></li>"# }
         body += #"<li><a href="/api/series/\#(key)">result (JSON)</a></li></ul>"#
         return page(r.seriesInstanceUID ?? r.key, body: body)

@@ -50,7 +50,7 @@ public final class WillisServer: Sendable {
     /// Files of a series' folder that may be fetched, with their content types.
     static let servedFiles: [String: String] = [
         "axial.png": "image/png", "coronal.png": "image/png", "sagittal.png": "image/png",
-        Evidence.heatmapFile: "application/gzip", Evidence.candidatesFile: "application/json",
+        Evidence.heatmapFile: "application/gzip", Evidence.candidateMapFile: "application/gzip", Evidence.candidatesFile: "application/json",
     ]
 
     public init(settings: ServeSettings) {
@@ -128,7 +128,7 @@ public final class WillisServer: Sendable {
                 throw HTTPError(.notFound, message: "no \(file) for \(key)")
             }
             var response = Self.bytes(data, type: type)
-            if file.hasSuffix(".nii.gz") { response.headers[.contentDisposition] = "attachment; filename=\"\(key)_heatmap.nii.gz\"" }
+            if file.hasSuffix(".nii.gz") { response.headers[.contentDisposition] = "attachment; filename=\"\(key)_\(file)\"" }
             return response
         }
         router.get("/upload") { _, _ in

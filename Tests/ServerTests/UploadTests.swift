@@ -222,6 +222,18 @@ func multipartBody(_ files: [(String, Data)], boundary: String) -> Data {
                 #expect(zip(p, detectorAlone).contains { abs($0 - $1) > 1e-4 }, "the second stage changes the probabilities")
                 #expect(recorded.files.contains("candidates.json"))
                 #expect(recorded.files.contains("heatmap.nii.gz") == !setup.standsAlone, "\(recorded.files)")
+                // A stage with no heatmap offers its candidates' probabilities as a NIfTI in its place.
+                #expect(recorded.files.contains(Evidence.candidateMapFile) == setup.standsAlone, "\(recorded.files)")
+                try await client.execute(uri: "/series/\(recorded.key)", method: .get) { response in
+                    #expect(String(buffer: response.body).contains("/series/\(recorded.key)/\(Evidence.candidateMapFile)") == setup.standsAlone)
+                }
+                if setup.standsAlone {
+                    try await client.execute(uri: "/series/\(recorded.key)/\(Evidence.candidateMapFile)", method: .get) { response in
+                        #expect(response.status == .ok && response.headers[.contentDisposition]?.contains("\(recorded.key)_candidate-map.nii.gz") == true)
+                        let written = FileManager.default.contents(atPath: "\(results.folder(for: recorded.key))/\(Evidence.candidateMapFile)")
+                        #expect(written != nil && Data(response.body.readableBytesView) == written)
+                    }
+                }
             }
         }
         // An older run.json: the files and scoring only, so willis predict's default options.

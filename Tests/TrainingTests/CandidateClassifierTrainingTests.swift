@@ -4,12 +4,14 @@ import Dataset
 import Foundation
 import Inference
 import Models
+import NIfTI
 import Preprocessing
 import Synth
 import TestSupport
 import Testing
 import Torch
 import Training
+import VolumeCore
 
 /// The detector's second stage: trained on the detector's own peaks, labelled by the localizer points,
 /// and used by `Predictor` to re-score the candidate readout's peaks.
@@ -761,6 +763,33 @@ import Training
     /// location prior fitted to the localizer points of the series it trained on (not the held-out ones)
     /// and of the positive folder. Weights alone then make a predictor that scores the same candidates,
     /// names them by that prior and lists them in a results folder; what cannot work is refused.
+    /// The candidate map of a stage with no heatmap, on a tilted grid with unequal spacing: each voxel holds
+    /// the strongest candidate within 3 mm of it in the patient (found by brute force), balls overlap by
+    /// their maximum, and a candidate at the grid's corner is clipped rather than lost.
+    @Test func theCandidateMapPaintsEachCandidateAsABallInThePatient() {
+        let u = Vector3(0.96, 0.28, 0).normalized, v = Vector3(-0.28, 0.96, 0.1).normalized
+        let grid = Geometry(origin: Vector3(-20, 13, 40), spacing: Vector3(0.7, 1.1, 1.6), columnDirection: u, rowDirection: v,
+                            sliceDirection: u.cross(v).normalized)
+        let shape = [9, 14, 17]
+        let peaks = [HeatmapPeak(voxel: [8, 7, 4], probability: 0.3), HeatmapPeak(voxel: [10, 8, 5], probability: 0.8),
+                     HeatmapPeak(voxel: [0, 0, 0], probability: 0.55), HeatmapPeak(voxel: [16, 13, 8], probability: 1.5),
+                     HeatmapPeak(voxel: [3, 3, 3], probability: .nan)]
+        let map = Evidence.candidateMap(peaks, shape: shape, grid: grid)
+        var painted = [Float: Int]()
+        for k in 0..<9 { for j in 0..<14 { for i in 0..<17 {
+            let here = grid.patient(i: Double(i), j: Double(j), k: Double(k))
+            let near = peaks.filter { p in
+                p.probability.isFinite && (grid.patient(i: Double(p.voxel[0]), j: Double(p.voxel[1]), k: Double(p.voxel[2])) - here).length <= 3 + 1e-9
+            }
+            let expected = near.map { Float(min(1, $0.probability)) }.max() ?? 0
+            #expect(map[(k * 14 + j) * 17 + i] == expected, "voxel (\(i), \(j), \(k))")
+            painted[expected, default: 0] += 1
+        } } }
+        // 0.3's ball loses the voxels it shares with 0.8's; the corners keep their clipped balls; NaN paints nothing.
+        #expect(painted[0.3, default: 0] > 0 && painted[0.8, default: 0] > painted[0.3, default: 0] && painted[0.55, default: 0] > 1 && painted[1, default: 0] > 1)
+        #expect(Set(painted.keys) == [0, 0.3, 0.8, 0.55, 1])
+    }
+
     @Test func aSecondStageWithNoDetectorStandsAlone() throws {
         let root = try temporaryDirectory()
         var options = SynthOptions(count: 6, size: .small, seed: 44)
@@ -866,6 +895,27 @@ import Training
         let recorded = try #require(results.result(uid))
         #expect(recorded.candidates?.map(\.voxel) == peaks.map(\.voxel))
         #expect(recorded.files.contains(Evidence.candidatesFile) && !recorded.files.contains(Evidence.heatmapFile))
+        // In the heatmap's place, the candidates' probabilities as balls, on the prepared grid in patient
+        // geometry: each voxel against the strongest candidate within 3 mm of it in the patient.
+        #expect(recorded.files.contains(Evidence.candidateMapFile))
+        let grid = try #require(record).output
+        let map = try NIfTI.read("\(results.folder(for: uid))/\(Evidence.candidateMapFile)")
+        #expect(map.volume.shape.depth == 16 && map.volume.rows == 32 && map.volume.columns == 32)
+        for (i, j, k) in [(0.0, 0.0, 0.0), (31.0, 0.0, 15.0), (12.5, 30.0, 7.0)] {
+            #expect((map.volume.geometry.patient(i: i, j: j, k: k) - grid.patient(i: i, j: j, k: k)).length < 1e-3)
+        }
+        let places = peaks.map { grid.patient(i: Double($0.voxel[0]), j: Double($0.voxel[1]), k: Double($0.voxel[2])) }
+        var painted = 0
+        for k in 0..<16 { for j in 0..<32 { for i in 0..<32 {
+            let here = grid.patient(i: Double(i), j: Double(j), k: Double(k))
+            let expected = zip(peaks, places).filter { ($0.1 - here).length <= Evidence.candidateRadiusMM + 1e-9 }.map { Float($0.0.probability) }.max() ?? 0
+            if map.volume[k, j, i] != expected { Issue.record("voxel (\(i), \(j), \(k)): \(map.volume[k, j, i]) vs \(expected)") }
+            if expected > 0 { painted += 1 }
+        } } }
+        #expect(painted >= peaks.count, "every candidate paints at least its own voxel")
+        // The MIPs show the map in red: colour PNGs (IHDR colour type 2).
+        let axial = try Data(contentsOf: URL(fileURLWithPath: "\(results.folder(for: uid))/axial.png"))
+        #expect(axial.count > 25 && axial[25] == 2)
 
         // Refused: a heatmap's rule with no heatmap, the stage beside a detector, a detector's stage alone.
         #expect(throws: TorchError.self) { try Predictor(candidateClassifiers: [weights], scoring: .geometricMean) }
