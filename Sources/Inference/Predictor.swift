@@ -55,6 +55,8 @@ public final class Predictor {
         }
         public let members: [Member]
         public var scoring: CandidateScoring
+        /// Which views of each candidate's cube the members read (`CandidateClassifier.read`).
+        public var flips: CandidateClassifier.TestTimeFlips = .mirror
         /// Peaks per series and their threshold, which every member shares.
         public var settings: CandidateClassifierSettings { members[0].settings }
         public var calibrations: [CandidateCalibration?] { members.map(\.calibration) }
@@ -166,7 +168,8 @@ public final class Predictor {
     }
 
     /// A classifier's probability for the cube of the prepared `input` around each peak (with its context
-    /// cube, when the classifier takes one): the mean of the cube's and its left-right mirror's; and,
+    /// cube, when the classifier takes one): the mean of the cube's and its left-right mirror's (of all
+    /// eight flips' with the stage's `flips` all); and,
     /// from a classifier with the location head, each peak's 13 location probabilities, read likewise
     /// (`CandidateClassifier.read`). A classifier trained on aligned contrast needs the
     /// series' `contrast`, and negates the cubes of a dark-vessel one as training did.
@@ -191,7 +194,7 @@ public final class Predictor {
             let x = try Tensor(cubes, shape: [peaks.count, channels, size, size, size], device: device)
             let grid = preparation.cropGrid
             let positions = peaks.map { grid.position(i: Double($0.voxel[0]), j: Double($0.voxel[1]), k: Double($0.voxel[2])) }
-            return try member.classifier.read(x, positions: positions)
+            return try member.classifier.read(x, positions: positions, flips: candidateStage?.flips ?? .mirror)
         }
     }
 

@@ -30,6 +30,9 @@ public struct PredictorSetup: Codable, Sendable, Equatable {
     public var readout: ReadoutChoice?
     /// The strongest candidates read per series.
     public var candidates = CandidateReadout.defaultCount
+    /// Which views of each candidate's cube the second stage reads; nil: the cube and its mirror (a
+    /// run.json from before the option has none).
+    public var candidateFlips: CandidateClassifier.TestTimeFlips?
 
     public enum ReadoutChoice: String, Codable, Sendable, CaseIterable { case candidates, pooled }
 
@@ -84,6 +87,10 @@ public struct PredictorSetup: Codable, Sendable, Equatable {
                 }
                 try predictor.useCandidateClassifiers(at: candidateClassifiers, scoring: scoring, calibrated: calibrated)
             }
+        }
+        if let candidateFlips {
+            guard predictor.candidateStage != nil else { throw PredictorSetupError("--candidate-flips sets how a --candidate-classifier reads its cubes: give one") }
+            predictor.candidateStage?.flips = candidateFlips
         }
         if case var .candidates(r) = predictor.readout {
             r.count = candidates

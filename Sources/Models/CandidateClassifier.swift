@@ -117,12 +117,28 @@ public final class CandidateClassifier {
         return try Tensor.cat([x.adaptiveAvgPool3d((1, 1, 1)), x.adaptiveMaxPool3d((1, 1, 1))], dim: 1).flatten(startDim: 1)
     }
 
+    /// Which views of a cube prediction reads. Training shows every cube flipped along each axis at
+    /// random, so each of the eight flips is a view the network learnt; the left-right mirror alone is
+    /// the default, as every result before `all` was read.
+    public enum TestTimeFlips: String, Codable, Sendable, CaseIterable {
+        /// The cube and its left-right mirror.
+        case mirror
+        /// The cube and its flips along the other two axes (head-foot, front-back), each with its mirror:
+        /// eight views, four times the network's work.
+        case all
+
+        /// The tensor axes ([N, C, D, H, W]) flipped for each view before the left-right mirror.
+        var flips: [[Int]] { self == .mirror ? [[]] : [[], [2], [3], [2, 3]] }
+    }
+
     /// What prediction reads from each cube of `patches` at `positions` (mm in the crop frame, x along
-    /// the patient's left), from the cube and its left-right mirror in one pass each: the aneurysm
-    /// probability, the mean of the two; and, with the location head, the 13 location probabilities, the
-    /// mirror shown at the mirrored position (x negated) and its Left and Right probabilities exchanged
-    /// back (nil without the head; `positions` are then not read).
-    public func read(_ patches: Tensor, positions: [[Double]]) throws -> (q: [Double], locations: [[Double]]?) {
+    /// the patient's left), from the cube and its left-right mirror in one pass each (with `flips` all,
+    /// also from the cube flipped head-foot, front-back and both, each with its mirror): the aneurysm
+    /// probability, the mean over the views; and, with the location head, the 13 location probabilities
+    /// likewise, each mirror shown at the mirrored position (x negated) and its Left and Right
+    /// probabilities exchanged back (nil without the head; `positions` are then not read). Flips along
+    /// the other axes keep the position, as training showed them.
+    public func read(_ patches: Tensor, positions: [[Double]], flips: TestTimeFlips = .mirror) throws -> (q: [Double], locations: [[Double]]?) {
         let n = patches.shape.first ?? 0, device = store.device
         var direct: Tensor?, mirrored: Tensor?
         if namesLocations {
@@ -132,14 +148,22 @@ public final class CandidateClassifier {
             direct = try Tensor(positions.flatMap { $0.map(Float.init) }, shape: [n, 3], device: device)
             mirrored = try Tensor(positions.flatMap { [Float(-$0[0]), Float($0[1]), Float($0[2])] }, shape: [n, 3], device: device)
         }
-        let a = try outputs(patches, positions: direct), b = try outputs(patches.flip([4]), positions: mirrored)
-        let q = try ((a.logits.sigmoid() + b.logits.sigmoid()) * 0.5).floats().map(Double.init)
-        guard let la = a.locations, let lb = b.locations else { return (q, nil) }
-        let pa = try Self.softmax(la).floats(), pb = try Self.softmax(lb).floats()
-        let count = LocationLabel.locations.count
-        return (q, (0..<n).map { e in
-            LocationLabel.locations.map { l in (Double(pa[e * count + l.rawValue]) + Double(pb[e * count + l.mirrored.rawValue])) / 2 }
-        })
+        var q = [Double](repeating: 0, count: n)
+        var named: [[Double]]? = namesLocations ? [[Double]](repeating: [Double](repeating: 0, count: LocationLabel.locations.count), count: n) : nil
+        let views = Double(2 * flips.flips.count), count = LocationLabel.locations.count
+        for axes in flips.flips {
+            let view = axes.isEmpty ? patches : try patches.flip(axes)
+            let a = try outputs(view, positions: direct), b = try outputs(view.flip([4]), positions: mirrored)
+            for (e, v) in try (a.logits.sigmoid() + b.logits.sigmoid()).floats().enumerated() { q[e] += Double(v) / views }
+            guard let la = a.locations, let lb = b.locations else { continue }
+            let pa = try Self.softmax(la).floats(), pb = try Self.softmax(lb).floats()
+            for e in 0..<n {
+                for l in LocationLabel.locations {
+                    named?[e][l.rawValue] += (Double(pa[e * count + l.rawValue]) + Double(pb[e * count + l.mirrored.rawValue])) / views
+                }
+            }
+        }
+        return (q, named)
     }
 
     /// Softmax over the last axis of [N, C] logits.

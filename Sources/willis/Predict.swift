@@ -61,6 +61,9 @@ struct Predict: ParsableCommand {
     @Flag(help: "With --candidate-classifier: use the scoring rule's values as they are, not mapped through the calibration that willis train-candidates fitted on peaks neither stage trained on.")
     var uncalibrated = false
 
+    @Option(help: "With --candidate-classifier: which views of each candidate's cube it reads: mirror (the cube and its left-right mirror) or all (also its flips head-foot and front-back, each with its mirror: eight views, four times the classifier's work; training showed it every flip).")
+    var candidateFlips: String?
+
     @Option(help: "Threads reading and preparing series while the network runs.")
     var workers: Int = 2
 
@@ -107,6 +110,10 @@ struct Predict: ParsableCommand {
             setup.readout = choice
         }
         setup.candidates = candidates
+        if let candidateFlips {
+            guard let flips = CandidateClassifier.TestTimeFlips(rawValue: candidateFlips) else { throw ValidationError("--candidate-flips must be mirror or all") }
+            setup.candidateFlips = flips
+        }
         return setup
     }
 
@@ -131,6 +138,7 @@ struct Predict: ParsableCommand {
                 print("reading the \(r.count) strongest heatmap peaks of each series, named by the weights' location prior")
             }
         }
+        if predictor.candidateStage?.flips == .all { print("each candidate's cube read in its eight flips, each with its left-right mirror (--candidate-flips all)") }
         if let w = predictor.window { print("sliding window \(w.map(String.init).joined(separator: "x")) over the input") }
         print("preparing series in \(predictor.preparation.mode.rawValue) mode at \(predictor.inputShape.map(String.init).joined(separator: "x"))")
         var folders = seriesFolders(series)

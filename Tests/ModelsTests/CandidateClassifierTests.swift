@@ -90,6 +90,41 @@ import Torch
         #expect(throws: TorchError.self) { try model.outputs(input, positions: Tensor.randn([2, 3])) }
     }
 
+    /// Reading all eight flips: the aneurysm probability is the mean of the eight views' read directly; a
+    /// cube flipped head-foot or front-back is read as the cube itself (its eight views are the same eight),
+    /// and mirrored at the mirrored place it is named with Left and Right exchanged; the mirror alone
+    /// reads the flipped cube otherwise.
+    @Test func readingAllFlipsAveragesEightViewsAndNamesAFlippedCubeAsTheCube() throws {
+        try Torch.manualSeed(17)
+        let model = try CandidateClassifier(baseFilters: 4, patchSize: 12, namesLocations: true)
+        model.store.isTraining = false
+        let input = try Tensor.randn([3, 1, 12, 12, 12])
+        let positions: [[Double]] = [[-30, 12, 4], [25, -8, 10], [0, 40, -20]]
+        let all = try Torch.withNoGrad { try model.read(input, positions: positions, flips: .all) }
+        let views: [[Int]] = [[], [2], [3], [2, 3], [4], [2, 4], [3, 4], [2, 3, 4]]
+        var expectedQ = [Float](repeating: 0, count: 3)
+        for axes in views {
+            let q = try Torch.withNoGrad { try model(axes.isEmpty ? input : input.flip(axes)).sigmoid().floats() }
+            for e in 0..<3 { expectedQ[e] += q[e] / 8 }
+        }
+        #expect(maxAbsoluteError(all.q.map(Float.init), expectedQ) < 1e-6)
+        let named = try #require(all.locations)
+        #expect(named.allSatisfy { abs($0.reduce(0, +) - 1) < 1e-5 })
+        let mirror = try Torch.withNoGrad { try model.read(input, positions: positions) }
+        for axes in [[2], [3], [2, 3]] {
+            let flipped = try Torch.withNoGrad { try model.read(input.flip(axes), positions: positions, flips: .all) }
+            #expect(maxAbsoluteError(flipped.q.map(Float.init), all.q.map(Float.init)) < 1e-5, "\(axes)")
+            #expect(maxAbsoluteError(try #require(flipped.locations).flatMap { $0.map(Float.init) }, named.flatMap { $0.map(Float.init) }) < 1e-5, "\(axes)")
+            let alone = try Torch.withNoGrad { try model.read(input.flip(axes), positions: positions) }
+            #expect(maxAbsoluteError(alone.q.map(Float.init), mirror.q.map(Float.init)) > 1e-4, "the mirror alone is not blind to \(axes)")
+        }
+        let mirroredPositions = positions.map { [-$0[0], $0[1], $0[2]] }
+        let other = try #require(try Torch.withNoGrad { try model.read(input.flip([2, 4]), positions: mirroredPositions, flips: .all) }.locations)
+        for (a, b) in zip(named, other) {
+            #expect(maxAbsoluteError(a.map(Float.init), LocationLabel.locations.map { Float(b[$0.mirrored.rawValue]) }) < 1e-5)
+        }
+    }
+
     /// With a context channel the first convolution takes two channels, and PyTorch's module built with
     /// two loads the weights strictly and agrees; a context wider than the network can take is refused.
     @Test func aContextChannelDoublesTheFirstConvolutionsInputsAndPyTorchAgrees() throws {

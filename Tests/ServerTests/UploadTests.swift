@@ -205,6 +205,7 @@ func multipartBody(_ files: [(String, Data)], boundary: String) -> Data {
         beside.candidates = 2
         var alone = PredictorSetup(candidateClassifiers: [try f.candidateClassifier(standsAlone: true, seed: 4)])
         alone.candidates = 3
+        alone.candidateFlips = .all
         let folder = f.seriesFolders[3]
         let detectorAlone = try Predictor(weights: detector).predict(series: folder).probabilities
         for setup in [beside, alone] {
@@ -236,12 +237,16 @@ func multipartBody(_ files: [(String, Data)], boundary: String) -> Data {
                 }
             }
         }
+        var flipsAlone = PredictorSetup(weights: [detector])
+        flipsAlone.candidateFlips = .all
+        #expect(throws: PredictorSetupError.self) { try flipsAlone.predictor(device: .cpu) }
         // An older run.json: the files and scoring only, so willis predict's default options.
         let older = ResultsFolder("\(try temporaryDirectory())/results")
         try older.writeRun(RunInfo(weights: [], preparation: try Predictor(weights: f.weights).preparation,
                                    candidateClassifiers: alone.candidateClassifiers, candidateScoring: "classifier"))
         var expected = alone
         expected.candidates = PredictorSetup().candidates
+        expected.candidateFlips = nil
         expected.candidateScoring = .classifier
         expected.calibrated = false
         #expect(WillisServer(settings: ServeSettings(results: older.root)).setup == expected)

@@ -876,6 +876,18 @@ import VolumeCore
             #expect(abs(try #require(peak.classifier) - q) < 1e-6 && peak.probability == peak.classifier)
         }
         #expect(result.probabilities == readout.probabilities(peaks, grid: preparation.cropGrid))
+        // Reading all eight flips of each cube: the same candidates, each scored by the mean of its eight views.
+        predictor.candidateStage?.flips = .all
+        let flipped = try #require(try predictor.infer(input, heatmap: true, dotCandidates: dots).peaks)
+        #expect(Set(flipped.map(\.voxel)) == Set(peaks.map(\.voxel)) && flipped.count == peaks.count)
+        for peak in flipped {
+            let x = try Tensor(CandidateClassifier.cube(input, shape: [16, 32, 32], centre: peak.voxel.map(Double.init), size: 8), shape: [1, 1, 8, 8, 8])
+            let q = try Torch.withNoGrad {
+                try [[], [2], [3], [2, 3], [4], [2, 4], [3, 4], [2, 3, 4]].map { try stage.members[0].classifier($0.isEmpty ? x : x.flip($0)).sigmoid().item() }.reduce(0, +) / 8
+            }
+            #expect(abs(try #require(peak.classifier) - q) < 1e-6)
+        }
+        predictor.candidateStage?.flips = .mirror
         #expect(try predictor.predict(series).probabilities == result.probabilities)
         #expect(try predictor.predict(series).warnings.isEmpty)
         // No vessels in view: no candidate, a prediction of nothing, and a warning that says why.
