@@ -758,11 +758,6 @@ import VolumeCore
         }
     }
 
-    /// With no detector, the dot filter's candidates are the only ones: training labels and cuts them as it
-    /// does a detector's peaks, each at heatmap value 0, and writes with the weights the preparation and a
-    /// location prior fitted to the localizer points of the series it trained on (not the held-out ones)
-    /// and of the positive folder. Weights alone then make a predictor that scores the same candidates,
-    /// names them by that prior and lists them in a results folder; what cannot work is refused.
     /// The candidate map of a stage with no heatmap, on a tilted grid with unequal spacing: each voxel holds
     /// the strongest candidate within 3 mm of it in the patient (found by brute force), balls overlap by
     /// their maximum, and a candidate at the grid's corner is clipped rather than lost.
@@ -790,6 +785,12 @@ import VolumeCore
         #expect(Set(painted.keys) == [0, 0.3, 0.8, 0.55, 1])
     }
 
+    /// With no detector, the dot filter's candidates are the only ones: training labels and cuts them as it
+    /// does a detector's peaks, each at heatmap value 0, and writes with the weights the preparation and a
+    /// location prior fitted to the localizer points of the series it trained on (not the held-out ones)
+    /// and of the positive folder. Weights alone then make a predictor that scores the same candidates,
+    /// names them by that prior (reading each cube's eight flips when asked) and lists them in a results
+    /// folder, with their candidate map in the heatmap's place; what cannot work is refused.
     @Test func aSecondStageWithNoDetectorStandsAlone() throws {
         let root = try temporaryDirectory()
         var options = SynthOptions(count: 6, size: .small, seed: 44)
