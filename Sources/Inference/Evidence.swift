@@ -77,10 +77,10 @@ public enum Evidence {
         let (d, h, w) = (shape[0], shape[1], shape[2])
         var map = [Float](repeating: 0, count: d * h * w)
         let s = [grid.spacing.x, grid.spacing.y, grid.spacing.z]
+        let reach = (0..<3).map { Int((radiusMM / s[$0]).rounded(.down)) }
         for peak in peaks where peak.voxel.count == 3 && (0..<3).allSatisfy({ peak.voxel[$0] >= 0 && peak.voxel[$0] < shape[2 - $0] })
             && peak.probability.isFinite {
             let c = peak.voxel, p = Float(max(0, min(1, peak.probability)))
-            let reach = (0..<3).map { Int((radiusMM / s[$0]).rounded(.down)) }
             for k in max(0, c[2] - reach[2])...min(d - 1, c[2] + reach[2]) {
                 let dk = Double(k - c[2]) * s[2]
                 for j in max(0, c[1] - reach[1])...min(h - 1, c[1] + reach[1]) {
