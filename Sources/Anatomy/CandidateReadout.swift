@@ -1,3 +1,5 @@
+import VolumeCore
+
 /// The prepared crop as the location prior sees it: its grid's shape (depth, height, width) and
 /// isotropic spacing, with axes along the patient's x, y and z (improved mode).
 public struct CropGrid: Sendable, Equatable {
@@ -60,7 +62,7 @@ public struct HeatmapPeak: Sendable, Equatable {
                               spacing: Double, separationMM: Double) -> [HeatmapPeak] {
         var out = peaks
         let reach = separationMM / spacing
-        for v in points where v.count == 3 && (0..<3).allSatisfy({ v[$0] >= 0 && v[$0] < shape[2 - $0] }) {
+        for v in points where isVoxel(v, inside: shape) {
             let near = out.contains { q in
                 let d = (0..<3).map { Double(v[$0] - q.voxel[$0]) }
                 return (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).squareRoot() <= reach

@@ -78,8 +78,7 @@ public enum Evidence {
         var map = [Float](repeating: 0, count: d * h * w)
         let s = [grid.spacing.x, grid.spacing.y, grid.spacing.z]
         let reach = (0..<3).map { Int((radiusMM / s[$0]).rounded(.down)) }
-        for peak in peaks where peak.voxel.count == 3 && (0..<3).allSatisfy({ peak.voxel[$0] >= 0 && peak.voxel[$0] < shape[2 - $0] })
-            && peak.probability.isFinite {
+        for peak in peaks where isVoxel(peak.voxel, inside: shape) && peak.probability.isFinite {
             let c = peak.voxel, p = Float(max(0, min(1, peak.probability)))
             for k in max(0, c[2] - reach[2])...min(d - 1, c[2] + reach[2]) {
                 let dk = Double(k - c[2]) * s[2]

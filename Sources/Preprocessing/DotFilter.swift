@@ -430,7 +430,7 @@ public struct DotFilter: Sendable, Equatable {
         candidates(volume, contrast: contrast, count: count, depthMM: depthMM).compactMap { c in
             let v = grid.voxel(c.point)
             let voxel = [v.x, v.y, v.z].map { $0.isFinite && abs($0) < 1e9 ? Int($0.rounded()) : -1 }
-            return (0..<3).allSatisfy({ voxel[$0] >= 0 && voxel[$0] < shape[2 - $0] }) ? voxel : nil
+            return isVoxel(voxel, inside: shape) ? voxel : nil
         }
     }
 }

@@ -8,6 +8,7 @@ import Models
 import Preprocessing
 import Scoring
 import Torch
+import VolumeCore
 
 /// `willis train-candidates`: trains the detector's second stage (`CandidateClassifier`) on the cubes
 /// around the detector's own heatmap peaks in a training folder.
@@ -195,9 +196,8 @@ public struct CandidateClassifierTraining {
             }
             // The artery at grid voxel `v` by the widened vessel labels (1…13 are the locations in order).
             func vesselLocation(_ v: [Int]) -> LocationLabel? {
-                guard locationHead, let territories, v.count == 3 else { return nil }
                 let shape = preparation.shape
-                guard (0..<3).allSatisfy({ v[$0] >= 0 && v[$0] < shape[2 - $0] }) else { return nil }
+                guard locationHead, let territories, isVoxel(v, inside: shape) else { return nil }
                 let label = Int(territories[(v[2] * shape[1] + v[1]) * shape[2] + v[0]])
                 return label >= 1 && label <= LocationLabel.locations.count ? LocationLabel(rawValue: label - 1) : nil
             }

@@ -203,6 +203,24 @@ struct SplitMix {
     }
 }
 
+/// The one rule by which a voxel from elsewhere (a peak, the dot filter's point, a vessel lookup) may index a
+/// grid: inside exactly where a `Volume` of that shape has a voxel at (i, j, k), for a grid whose three edges
+/// differ, so an axis read in the shape's order instead of the voxel's is caught.
+@Suite struct GridVoxelTests {
+    @Test func aVoxelIsInsideWhereAVolumeOfTheShapeHasOne() throws {
+        let volume = try Volume(shape: (depth: 2, height: 3, width: 5), voxels: (0..<30).map(Float.init), geometry: .identity)
+        let shape = [volume.shape.depth, volume.rows, volume.columns]
+        var inside = Set<Float>()
+        for k in -1...6 { for j in -1...6 { for i in -1...6 {
+            let has = (0..<volume.columns).contains(i) && (0..<volume.rows).contains(j) && (0..<volume.shape.depth).contains(k)
+            #expect(isVoxel([i, j, k], inside: shape) == has, "(\(i), \(j), \(k))")
+            if isVoxel([i, j, k], inside: shape) { inside.insert(volume[k, j, i]) }
+        } } }
+        #expect(inside.count == volume.count, "every voxel of the volume is inside once")
+        #expect(!isVoxel([0, 0], inside: shape) && !isVoxel([0, 0, 0, 0], inside: shape) && !isVoxel([0, 0, 0], inside: [2, 3]))
+    }
+}
+
 @Suite struct PreparationSettingsTests {
     /// Weights written before the MR rule was a setting were trained on z-scored MR: their stored
     /// preparation, which lacks the key, must read back as that rule; new settings round-trip, and the
