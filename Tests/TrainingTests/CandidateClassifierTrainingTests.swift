@@ -960,6 +960,8 @@ import VolumeCore
         training.permuteAxes = true
         #expect(throws: TorchError.self, "permuted axes scramble what the head reads") { try training.run() }
         training.permuteAxes = false
+        var logged: [String] = []
+        training.log = { logged.append($0) }
         let report = try training.run()
         let naming = try #require(report.naming)
         #expect(naming.named > 0 && naming.priorOnAll != nil)
@@ -997,6 +999,17 @@ import VolumeCore
             }
         }
         #expect(byPoint > 0 && byVessel > 0, "aneurysms and vessel candidates are both named")
+        let warned = { (lines: [String]) in lines.contains { $0.hasPrefix("warning: the location head learns the arteries mostly from the aneurysms") } }
+        #expect(byVessel > unnamed && !warned(logged), "most false candidates are named: no warning (\(byVessel) named, \(unnamed) not; \(logged.filter { $0.hasPrefix("location head") }))")
+        // The same series with no vessel labels: only the aneurysms are named, and training says so.
+        var unlabelledOptions = options
+        unlabelledOptions.segmentationFraction = 0
+        _ = try SynthDataset.generate(unlabelledOptions, into: "\(root)/unlabelled")
+        var unlabelled = training
+        (unlabelled.dataRoot, unlabelled.output) = ("\(root)/unlabelled", "\(root)/unlabelled-stage2")
+        logged = []
+        _ = try unlabelled.run()
+        #expect(warned(logged) && logged.contains { $0.hasPrefix("location head: ") && $0.contains(", 0 others by a vessel label") }, "\(logged)")
 
         // Prediction names the candidates by the head.
         let weights = "\(root)/stage2/candidate-classifier.safetensors"
