@@ -560,16 +560,17 @@ public struct CandidateClassifierTraining {
         try Torch.manualSeed(seed)
         if locationHead {
             let named = training.filter { $0.location != nil }
-            log("location head: \(named.count) of \(training.count) training candidates named (\(named.filter(\.positive).count) aneurysms by their localizer, \(named.filter { !$0.positive }.count) others by a vessel label within \(String(format: "%.1f", locationRadiusMM)) mm)")
+            let namedAneurysms = named.filter(\.positive).count, namedOthers = named.count - namedAneurysms
+            let radius = String(format: "%.1f", locationRadiusMM)
+            log("location head: \(named.count) of \(training.count) training candidates named (\(namedAneurysms) aneurysms by their localizer, \(namedOthers) others by a vessel label within \(radius) mm)")
             guard !named.isEmpty else {
                 throw DatasetError(file: "\(dataRoot)/train_localizers.csv", reason: "no training candidate has a location (localizer location or vessel label): the location head has nothing to learn")
             }
             // With vessel labels for few series the head's examples are mostly aneurysms; RESULTS.md stop 36
             // measured a tenth of the series labelled: the naming held, but the stage ranked candidates worse.
-            let negatives = training.count - training.filter(\.positive).count
-            let namedNegatives = named.filter { !$0.positive }.count
-            if namedNegatives * 2 < negatives {
-                log("warning: the location head learns the arteries mostly from the aneurysms: \(namedNegatives) of \(negatives) false candidates have a vessel label within \(String(format: "%.1f", locationRadiusMM)) mm (few series have _cowseg files); with a tenth of the series labelled the head was not shown to help (RESULTS.md, stop 36)")
+            let others = training.filter { !$0.positive }.count
+            if namedOthers * 2 < others {
+                log("warning: the location head learns the arteries mostly from the aneurysms: \(namedOthers) of \(others) false candidates have a vessel label within \(radius) mm (few series have _cowseg files); with a tenth of the series labelled the head was not shown to help (RESULTS.md, stop 36)")
             }
         }
         let model = try CandidateClassifier(baseFilters: baseFilters, patchSize: patchSize, contextScale: contextScale,
