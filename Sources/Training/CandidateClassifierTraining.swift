@@ -24,6 +24,8 @@ import VolumeCore
 ///   validation folder it never saw gives an honest number.
 /// - Folders in `positiveRoots` add their localizer points as positives without reading the detector's
 ///   peaks there: a point's cube costs a cached preparation, a series' peaks a prediction (about 2 s).
+///   Folders in `furtherDataRoots` are trained on as `dataRoot` is, candidates and points alike, with
+///   none of their series held out.
 /// - Batches hold as many positives as negatives; cubes are shifted by up to `jitter` samples and
 ///   flipped along each axis at random (and, with `permuteAxes`, take their axes in a random order). A
 ///   share `hardNegativeShare` of each batch's negatives is drawn in proportion to the heatmap's value at
@@ -46,6 +48,9 @@ public struct CandidateClassifierTraining {
     public var validationRoot: String?
     /// RSNA-layout folders whose localizer points are further positives.
     public var positiveRoots: [String] = []
+    /// Further RSNA-layout training folders: their series give candidates and points as `dataRoot`'s do
+    /// (their false candidates are negatives, which a positive folder's are not), and none is held out.
+    public var furtherDataRoots: [String] = []
     public var steps = 8000
     public var batchSize = 32
     public var learningRate = 1e-3
@@ -504,7 +509,7 @@ public struct CandidateClassifierTraining {
             preparation = given
             log("no detector: the candidates are each series' \(dots.count) strongest dot-filter maxima alone")
         }
-        let folders = [dataRoot] + (validationRoot.map { [$0] } ?? []) + positiveRoots
+        let folders = [dataRoot] + (validationRoot.map { [$0] } ?? []) + positiveRoots + furtherDataRoots
         // Checked on the tables, before any folder is prepared: a wrong folder is refused in a second, not
         // after minutes of preparation.
         try Self.checkDisjoint(try folders.map { ($0, try RSNATables.readLabels("\($0)/train.csv").map(\.seriesInstanceUID)) })
@@ -535,12 +540,16 @@ public struct CandidateClassifierTraining {
         } else {
             heldOut = all.filter { heldOutUIDs.contains($0.uid) && $0.isPeak }
         }
-        let pointsOnly = zip(folders, prepared).dropFirst(validationRoot == nil ? 1 : 2)
+        let pointsOnly = zip(folders, prepared).dropFirst(validationRoot == nil ? 1 : 2).prefix(positiveRoots.count)
         let extra = try pointsOnly.flatMap { root, folder in
             try examples(folder.uids, cache: folder.cache, predictor: predictor, seriesRoot: "\(root)/series", readingPeaks: false,
                          modalities: folder.modalities)
         }
-        training += extra
+        let furtherFolders = zip(folders, prepared).suffix(furtherDataRoots.count)
+        let further = try furtherFolders.flatMap { root, folder in
+            try examples(folder.uids, cache: folder.cache, predictor: predictor, seriesRoot: "\(root)/series", modalities: folder.modalities)
+        }
+        training += extra + further
         let ignored = training.filter(isIgnored)
         training.removeAll(where: isIgnored)
         if ignoreMM > matchMM {
@@ -551,7 +560,10 @@ public struct CandidateClassifierTraining {
             throw DatasetError(file: "\(dataRoot)/train_localizers.csv", reason: "the training series give \(positives.count) positive and \(negatives.count) negative candidates; both are needed")
         }
         let scoredOn = validationRoot.map { "the validation folder \($0)" } ?? "\(heldOutUIDs.count) held-out series"
-        log("candidates: \(positives.count) positive (\(extra.count) of them points of \(positiveRoots.count) further folders) and \(negatives.count) negative in \(uids.count - heldOutUIDs.count) training series; \(heldOut.filter(\.positive).count) positive of \(heldOut.count) peaks in \(scoredOn)")
+        let trainingSeries = uids.count - heldOutUIDs.count + furtherFolders.map(\.1.uids.count).reduce(0, +)
+        let furtherText = furtherDataRoots.isEmpty ? ""
+            : "; \(further.filter(\.positive).count) positive and \(further.filter { !$0.positive }.count) negative of them from \(furtherDataRoots.count) further training folders"
+        log("candidates: \(positives.count) positive (\(extra.count) of them points of \(positiveRoots.count) positive folders) and \(negatives.count) negative in \(trainingSeries) training series\(furtherText); \(heldOut.filter(\.positive).count) positive of \(heldOut.count) peaks in \(scoredOn)")
         if dotFilter != nil, predictor != nil {
             let (fromDots, scoredDots) = (training.filter { $0.source == .dotFilter }, heldOut.filter { $0.source == .dotFilter })
             log("of these, from the dot filter (away from every heatmap peak): \(fromDots.filter(\.positive).count) positive and \(fromDots.filter { !$0.positive }.count) negative in training; \(scoredDots.filter(\.positive).count) positive of \(scoredDots.count) scored")
@@ -638,7 +650,7 @@ public struct CandidateClassifierTraining {
         if predictor == nil {
             // Where each location's aneurysms lie in the crop (fitted to every localizer point trained on):
             // what a detector's weights give prediction otherwise.
-            priorFolders = [(prepared[0].cache, uids.filter { !heldOutUIDs.contains($0) })] + pointsOnly.map { ($0.1.cache, $0.1.uids) }
+            priorFolders = [(prepared[0].cache, uids.filter { !heldOutUIDs.contains($0) })] + (pointsOnly + furtherFolders).map { ($0.1.cache, $0.1.uids) }
             prior = try TrainingRun.fitLocationPrior(priorFolders, preparation: preparation)
             guard prior != nil else {
                 throw DatasetError(file: "\(dataRoot)/train_localizers.csv", reason: "no localizer point lies in a prepared crop: no location prior can be fitted")

@@ -218,8 +218,9 @@ struct TrainCandidatesCommand: ParsableCommand {
             by the localizer points (a peak within --match-mm of one is an aneurysm), and trains a small 3D \
             network on the prepared image around each, at its finest sampling. It is scored on the peaks of \
             --validation-data (series the detector did not train on give an honest number), or else on every \
-            tenth training series, held out. --positive-data adds the localizer points of further folders \
-            as aneurysms without reading the detector there. --dot-candidates N adds the dot filter's N \
+            tenth series of the first --data folder, held out. A further --data folder is trained on as the \
+            first is, its candidates and points alike, none of it held out. --positive-data adds the \
+            localizer points of other folders as aneurysms without reading the detector there. --dot-candidates N adds the dot filter's N \
             strongest candidates per series (willis candidates) to the peaks, in training and, through the \
             weights, in willis predict. Without --detector, the dot filter's candidates are the only ones \
             (--dot-candidates and the experiment file's [preprocessing] are then needed): no detector is \
@@ -229,7 +230,7 @@ struct TrainCandidatesCommand: ParsableCommand {
             """)
 
     @OptionGroup var engineOptions: EngineOptions
-    @Option(help: "RSNA-layout folder (train.csv, train_localizers.csv, series/).") var data: String
+    @Option(help: "RSNA-layout training folder (train.csv, train_localizers.csv, series/); repeatable: a further folder's candidates and points are trained on as the first's, none of its series held out.") var data: [String] = []
     @Option(help: "Detector weights (.safetensors from willis train) whose peaks are classified (default: none; the dot filter's candidates alone, prepared as --config's [preprocessing] says).") var detector: String?
     @Option(help: "Output folder.") var out: String
     @Option(help: "cpu, cuda or cuda:N: where the detector reads its peaks and the classifier trains.") var device: String = "cpu"
@@ -256,6 +257,7 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Option(help: "Seed (default 0).") var seed: UInt64?
 
     func validate() throws {
+        guard !data.isEmpty else { throw ValidationError("--data must name at least one training folder") }
         guard (steps ?? 1) > 0, (batchSize ?? 2) >= 2, (peaks ?? 1) > 0 else {
             throw ValidationError("--steps and --peaks must be positive, --batch-size at least 2")
         }
@@ -272,9 +274,10 @@ struct TrainCandidatesCommand: ParsableCommand {
 
     func run() throws {
         _ = try engineOptions.load()
+        guard let first = data.first else { throw ValidationError("--data must name at least one training folder") }
         var training: CandidateClassifierTraining
         if let detector {
-            training = CandidateClassifierTraining(dataRoot: data, detectorWeights: detector, output: out)
+            training = CandidateClassifierTraining(dataRoot: first, detectorWeights: detector, output: out)
         } else {
             // No detector to say how series are prepared: the experiment file's [preprocessing] does.
             guard let path = config else {
@@ -282,13 +285,14 @@ struct TrainCandidatesCommand: ParsableCommand {
             }
             var recipe = TrainingConfig()
             try applyExperimentFile(path) { try ExperimentFile.apply($0, to: &recipe, folder: (path as NSString).deletingLastPathComponent) }
-            training = CandidateClassifierTraining(dataRoot: data, preparation: recipe.preparation, output: out)
+            training = CandidateClassifierTraining(dataRoot: first, preparation: recipe.preparation, output: out)
         }
         if let path = config { try applyExperimentFile(path) { try ExperimentFile.applyCandidates($0, to: &training) } }
         do { training.device = try Device(parsing: device) } catch { throw ValidationError("--device: \(error)") }
         training.cacheRoot = cache
         training.validationRoot = validationData
         training.positiveRoots = positiveData
+        training.furtherDataRoots = Array(data.dropFirst())
         if let steps { training.steps = steps }
         if let batchSize { training.batchSize = batchSize }
         if let learningRate { training.learningRate = learningRate }

@@ -500,9 +500,11 @@ import VolumeCore
         let detector = try detectorWithPrior(seed: 34, in: root)
         try positiveSeries(seed: 35, into: "\(root)/val")
         try positiveSeries(seed: 36, into: "\(root)/points")
+        try positiveSeries(seed: 37, into: "\(root)/more")
         var training = training(root, detector: detector)
         training.validationRoot = "\(root)/val"
         training.positiveRoots = ["\(root)/points"]
+        training.furtherDataRoots = ["\(root)/more"]
         let report = try training.run()
 
         let predictor = try Predictor(weights: detector)
@@ -518,8 +520,12 @@ import VolumeCore
         let trained = try examples("data", readingPeaks: true)
         let points = try examples("points", readingPeaks: false)
         #expect(!points.isEmpty && points.allSatisfy { $0.positive && !$0.isPeak })
-        #expect(report.trainingExamples.positive == trained.filter(\.positive).count + points.count, "every training series trains")
-        #expect(report.trainingExamples.negative == trained.filter { !$0.positive }.count)
+        // A further training folder gives its peaks (false ones too) and its points, as the first folder does.
+        let more = try examples("more", readingPeaks: true)
+        #expect(more.contains { $0.isPeak && !$0.positive } && more.contains { !$0.isPeak && $0.positive })
+        #expect(report.trainingExamples.positive == trained.filter(\.positive).count + points.count + more.filter(\.positive).count,
+                "every training series trains")
+        #expect(report.trainingExamples.negative == trained.filter { !$0.positive }.count + more.filter { !$0.positive }.count)
         let validation = try examples("val", readingPeaks: true).filter(\.isPeak)
         #expect(!validation.isEmpty)
         #expect(report.heldOutPeaks.positive == validation.filter(\.positive).count
@@ -527,6 +533,9 @@ import VolumeCore
 
         training.positiveRoots = ["\(root)/val"]
         #expect(throws: DatasetError.self) { try training.run() }
+        training.positiveRoots = ["\(root)/more"]
+        #expect(throws: DatasetError.self, "a folder both a positive and a training folder") { try training.run() }
+        training.furtherDataRoots = []
         training.positiveRoots = []
         training.validationRoot = "\(root)/data"
         #expect(throws: DatasetError.self) { try training.run() }
@@ -797,11 +806,13 @@ import VolumeCore
         options.positiveFraction = 0.7
         _ = try SynthDataset.generate(options, into: "\(root)/data")
         try positiveSeries(seed: 45, into: "\(root)/points")
+        try positiveSeries(seed: 47, into: "\(root)/more")
         var preparation = Preparation(mode: .improved, shape: [16, 32, 32])
         preparation.spacing = 4.8
         var training = CandidateClassifierTraining(dataRoot: "\(root)/data", preparation: preparation, output: "\(root)/stage2")
         shrink(&training)
         training.positiveRoots = ["\(root)/points"]
+        training.furtherDataRoots = ["\(root)/more"]
         #expect(throws: TorchError.self, "no candidates without the dot filter") { try training.run() }
         training.dotFilter = DotFilterCandidates(count: 5, depthMM: 8, separationMM: 10)
         let report = try training.run()
@@ -837,7 +848,8 @@ import VolumeCore
         }
         #expect(candidates > 0, "the filter finds candidates")
 
-        // The weights carry the preparation and the prior of the training series' and the positive folder's points.
+        // The weights carry the preparation and the prior of the points of the training series, the positive
+        // folder and the further training folder.
         let weights = "\(root)/stage2/candidate-classifier.safetensors"
         let file = try SafeTensorsFile(path: weights)
         let settings = try JSONDecoder().decode(CandidateClassifierSettings.self,
@@ -847,9 +859,12 @@ import VolumeCore
         let prior = try LocationPrior.from(json: try #require(file.metadata[LocationPrior.metadataKey]))
         let pointsCache = PreprocessedCache(root: "\(root)/points/.willis-cache", preparation: preparation)
         let pointsUIDs = try RSNATables.readLabels("\(root)/points/train.csv").map(\.seriesInstanceUID)
+        let moreCache = PreprocessedCache(root: "\(root)/more/.willis-cache", preparation: preparation)
+        let moreUIDs = try RSNATables.readLabels("\(root)/more/train.csv").map(\.seriesInstanceUID)
         var perLocation: [LocationLabel: Int] = [:]
-        // Every tenth training series (in UID order) is held out to score the classifier: the first.
-        for (c, uid) in uids.dropFirst().map({ (cache, $0) }) + pointsUIDs.map({ (pointsCache, $0) }) {
+        // Every tenth series of the first training folder (in UID order) is held out to score the
+        // classifier: the first; none of the further folder's.
+        for (c, uid) in uids.dropFirst().map({ (cache, $0) }) + pointsUIDs.map({ (pointsCache, $0) }) + moreUIDs.map({ (moreCache, $0) }) {
             for t in try c.detectionTargets(uid).points { perLocation[t.location, default: 0] += 1 }
         }
         #expect(prior.components.map { perLocation[$0.location] ?? 0 } == prior.components.map(\.count))
