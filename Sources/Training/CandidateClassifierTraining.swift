@@ -562,7 +562,7 @@ public struct CandidateClassifierTraining {
         let scoredOn = validationRoot.map { "the validation folder \($0)" } ?? "\(heldOutUIDs.count) held-out series"
         let trainingSeries = uids.count - heldOutUIDs.count + furtherFolders.map(\.1.uids.count).reduce(0, +)
         let furtherText = furtherDataRoots.isEmpty ? ""
-            : "; \(further.filter(\.positive).count) positive and \(further.filter { !$0.positive }.count) negative of them from \(furtherDataRoots.count) further training folders"
+            : "; \(further.filter(\.positive).count) positive and \(further.filter { !$0.positive }.count) negative of them from \(furtherDataRoots.count) further training folder\(furtherDataRoots.count == 1 ? "" : "s")"
         log("candidates: \(positives.count) positive (\(extra.count) of them points of \(positiveRoots.count) positive folders) and \(negatives.count) negative in \(trainingSeries) training series\(furtherText); \(heldOut.filter(\.positive).count) positive of \(heldOut.count) peaks in \(scoredOn)")
         if dotFilter != nil, predictor != nil {
             let (fromDots, scoredDots) = (training.filter { $0.source == .dotFilter }, heldOut.filter { $0.source == .dotFilter })
