@@ -28,9 +28,13 @@ public enum Evidence {
         /// column name), and that probability; absent without a location head.
         public var location: String?
         public var locationProbability: Double?
+        /// The location head's probability of every artery under the point (column name → probability),
+        /// which the readout weighs the candidate's probability by, so a submission row can be recomputed from
+        /// its series' candidates; absent without a location head.
+        public var locations: [String: Double]?
 
         public init(lps: [Double], voxel: [Int], probability: Double, classifier: Double? = nil, heatmap: Double? = nil, source: String? = nil,
-                    location: String? = nil, locationProbability: Double? = nil) {
+                    location: String? = nil, locationProbability: Double? = nil, locations: [String: Double]? = nil) {
             self.lps = lps
             self.voxel = voxel
             self.probability = probability
@@ -39,6 +43,7 @@ public enum Evidence {
             self.source = source
             self.location = location
             self.locationProbability = locationProbability
+            self.locations = locations
         }
     }
 
@@ -58,10 +63,13 @@ public enum Evidence {
     public static func candidates(_ peaks: [HeatmapPeak], grid: Geometry) -> [Candidate] {
         peaks.map { peak in
             let p = grid.patient(i: Double(peak.voxel[0]), j: Double(peak.voxel[1]), k: Double(peak.voxel[2]))
-            let best = peak.locations.flatMap { named in named.indices.max { named[$0] < named[$1] }.map { (named[$0], $0) } }
+            let named = peak.locations.flatMap { $0.count == LocationLabel.locations.count ? $0 : nil }
+            let best = named.flatMap { named in named.indices.max { named[$0] < named[$1] }.map { (named[$0], $0) } }
+            let all = named.map { Dictionary(uniqueKeysWithValues: zip(LocationLabel.locations.map(\.columnName), $0)) }
             return Candidate(lps: [p.x, p.y, p.z], voxel: peak.voxel, probability: peak.probability, classifier: peak.classifier,
                              heatmap: peak.heatmap, source: peak.source == .heatmap ? nil : peak.source.rawValue,
-                             location: best.flatMap { LocationLabel(rawValue: $0.1)?.columnName }, locationProbability: best?.0)
+                             location: best.flatMap { LocationLabel(rawValue: $0.1)?.columnName }, locationProbability: best?.0,
+                             locations: all)
         }
     }
 

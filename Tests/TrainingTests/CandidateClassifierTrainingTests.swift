@@ -1071,6 +1071,18 @@ import VolumeCore
                 let named = p.locations ?? []
                 return named.indices.max { named[$0] < named[$1] }.map { LocationLabel.locations[$0].columnName }
             })
+            // Every artery's probability is recorded, so the row can be recomputed from candidates.json alone.
+            #expect(recorded.map(\.locations) == peaks.map { p in
+                p.locations.map { Dictionary(uniqueKeysWithValues: zip(LocationLabel.locations.map(\.columnName), $0)) }
+            })
+            var absent = [Double](repeating: 1, count: LocationLabel.locations.count), none = 1.0
+            for c in recorded.prefix(readout.count) {
+                let named = try #require(c.locations)
+                for (l, location) in LocationLabel.locations.enumerated() { absent[l] *= 1 - c.probability * (named[location.columnName] ?? .nan) }
+                none *= 1 - c.probability
+            }
+            let recomputed = absent.map { 1 - $0 } + [1 - none]
+            #expect(zip(recomputed, result.probabilities).allSatisfy { abs($0 - $1) < 1e-12 }, "\(recomputed) against \(result.probabilities)")
             compared += 1
             break
         }
