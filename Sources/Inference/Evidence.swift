@@ -63,7 +63,8 @@ public enum Evidence {
     public static func candidates(_ peaks: [HeatmapPeak], grid: Geometry) -> [Candidate] {
         peaks.map { peak in
             let p = grid.patient(i: Double(peak.voxel[0]), j: Double(peak.voxel[1]), k: Double(peak.voxel[2]))
-            let named = peak.locations.flatMap { $0.count == LocationLabel.locations.count ? $0 : nil }
+            // Not finite (a cube with NaN in it) is left unsaid: JSON has no NaN, and the file must still be written.
+            let named = peak.locations.flatMap { $0.count == LocationLabel.locations.count && $0.allSatisfy(\.isFinite) ? $0 : nil }
             let best = named.flatMap { named in named.indices.max { named[$0] < named[$1] }.map { (named[$0], $0) } }
             let all = named.map { Dictionary(uniqueKeysWithValues: zip(LocationLabel.locations.map(\.columnName), $0)) }
             return Candidate(lps: [p.x, p.y, p.z], voxel: peak.voxel, probability: peak.probability, classifier: peak.classifier,

@@ -794,6 +794,28 @@ import VolumeCore
         #expect(Set(painted.keys) == [0, 0.3, 0.8, 0.55, 1])
     }
 
+    /// candidates.json's artery probabilities: by column name as the head gave them, and left out, not written
+    /// as NaN, where the head's output is not finite or not one per artery, so the file is still written.
+    @Test func candidatesListEveryArteryOnlyWhereTheHeadSaysSomething() throws {
+        let grid = Geometry(origin: Vector3(0, 0, 0), spacing: Vector3(1, 1, 1), columnDirection: Vector3(1, 0, 0),
+                            rowDirection: Vector3(0, 1, 0), sliceDirection: Vector3(0, 0, 1))
+        let named: [Double] = LocationLabel.locations.map { Double($0.rawValue + 1) / 91 }  // 1/91 … 13/91: sums to 1
+        var broken = named
+        broken[4] = .nan
+        let peaks = [HeatmapPeak(voxel: [1, 2, 3], probability: 0.7, source: .dotFilter, locations: named),
+                     HeatmapPeak(voxel: [2, 2, 2], probability: 0.4, source: .dotFilter, locations: broken),
+                     HeatmapPeak(voxel: [3, 2, 1], probability: 0.2, source: .dotFilter, locations: Array(named.prefix(12))),
+                     HeatmapPeak(voxel: [0, 0, 0], probability: 0.1)]
+        let listed = Evidence.candidates(peaks, grid: grid)
+        let decoded = try JSONDecoder().decode([Evidence.Candidate].self, from: try JSONEncoder().encode(listed))
+        #expect(decoded == listed)
+        let first = try #require(decoded[0].locations)
+        let byName: [String: Double] = Dictionary(uniqueKeysWithValues: LocationLabel.locations.map { ($0.columnName, named[$0.rawValue]) })
+        #expect(first == byName)
+        #expect(decoded[0].location == LocationLabel.otherPosteriorCirculation.columnName && decoded[0].locationProbability == 13.0 / 91)
+        #expect(decoded[1...].allSatisfy { $0.locations == nil && $0.location == nil && $0.locationProbability == nil })
+    }
+
     /// With no detector, the dot filter's candidates are the only ones: training labels and cuts them as it
     /// does a detector's peaks, each at heatmap value 0, and writes with the weights the preparation and a
     /// location prior fitted to the localizer points of the series it trained on (not the held-out ones)
