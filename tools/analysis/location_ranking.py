@@ -2,8 +2,9 @@
 --candidate-classifier --results` folder of a `willis synth` dataset: how many are within reach (a candidate
 within max(4 mm, radius + 2 mm) of the centre, candidate_auc.py's rule), and how many are their series'
 strongest candidate, split at 3 mm. With a location name (or part of one), each of its aneurysms is listed
-with its rank, and for those within reach but not first, the candidate above them: its distance and the artery
-the location head names. Willis itself never runs it.
+with its rank, and for those within reach but not first, the candidate above them: its distance, its
+probability and the artery the location head names. Candidates rank by their probability, as the readout ranks
+them (an ensemble's mean of calibrated scores, not its mean raw score). Willis itself never runs it.
 
     python tools/analysis/location_ranking.py DATA_DIR RESULTS_DIR [LOCATION]
 """
@@ -20,7 +21,7 @@ def main(data, results, wanted=None):
     for r in csv.DictReader(open(f"{data}/synth_aneurysms.csv")):
         centre = np.array([float(r[k]) for k in ("x_mm", "y_mm", "z_mm")])
         diameter = float(r["diameter_mm"])
-        candidates = sorted(json.load(open(f"{results}/series/{r['SeriesInstanceUID']}/candidates.json")), key=lambda c: -c["classifier"])
+        candidates = sorted(json.load(open(f"{results}/series/{r['SeriesInstanceUID']}/candidates.json")), key=lambda c: -c["probability"])
         near = [i for i, c in enumerate(candidates) if np.linalg.norm(np.array(c["lps"]) - centre) <= max(4.0, diameter / 2 + 2)]
         top = candidates[0] if candidates else None
         distance = np.linalg.norm(np.array(top["lps"]) - centre) if top else float("nan")
@@ -38,7 +39,7 @@ def main(data, results, wanted=None):
                 continue
             for diameter, rank, top, distance in found:
                 above = "" if rank in (None, 1) or top is None else \
-                    f"; above it at {distance:.1f} mm, p {top['classifier']:.3f}, named {top.get('location', '?')}"
+                    f"; above it at {distance:.1f} mm, p {top['probability']:.3f}, named {top.get('location', '?')}"
                 print(f"  {location}: {diameter:.1f} mm, rank {rank if rank else 'out of reach'}{above}")
 
 
