@@ -64,6 +64,9 @@ public func fixture(_ name: String, generator: String) throws -> String {
     let script = "\(TestPaths.root)/tools/oracles/\(generator)"
     func modified(_ p: String) -> Date? { (try? FileManager.default.attributesOfItem(atPath: p))?[.modificationDate] as? Date }
     if let made = modified(path), let written = modified(script), made >= written { return path }
+    // Made here, not by each generator: a suite run alone on a fresh clone (`--filter`) must not depend on
+    // an earlier test's generator having made the folder.
+    try FileManager.default.createDirectory(atPath: TestPaths.fixtures, withIntermediateDirectories: true)
     try runOracle(generator, [TestPaths.fixtures])
     return path
 }
