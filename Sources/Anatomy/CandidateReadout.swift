@@ -130,8 +130,11 @@ public struct CandidateReadout: Sendable, Equatable {
         var absent = [Double](repeating: 1, count: LocationLabel.locations.count)
         var none = 1.0
         for peak in peaks.prefix(count) {
-            let p = min(max(peak.probability, 0), 1)
-            let named = peak.locations.flatMap { $0.count == LocationLabel.locations.count ? $0 : nil }
+            // A candidate whose numbers are not finite (a cube with NaN in it, which prediction warns of) adds
+            // no chance, and a naming that is not finite falls back on the prior: one NaN would otherwise make
+            // all 14 of the series' probabilities NaN, which no metric can rank.
+            let p = peak.probability.isFinite ? min(max(peak.probability, 0), 1) : 0
+            let named = peak.locations.flatMap { $0.count == LocationLabel.locations.count && $0.allSatisfy(\.isFinite) ? $0 : nil }
                 ?? prior.posterior(at: grid.position(i: Double(peak.voxel[0]), j: Double(peak.voxel[1]), k: Double(peak.voxel[2])))
             for (l, q) in named.enumerated() { absent[l] *= 1 - p * q }
             none *= 1 - p

@@ -60,6 +60,23 @@ import Testing
         #expect(CandidateReadout(prior: prior).probabilities([], grid: grid) == [Double](repeating: 0, count: 14))
     }
 
+    /// A candidate with a NaN probability adds nothing, and one whose location head gave NaN (or a list
+    /// that is not 13 long) is named by the prior: the readout of all peaks still equals the oracle's,
+    /// finite in every column.
+    @Test func candidatesThatAreNotFiniteDoNotSpoilTheReadout() throws {
+        let o = try oracle()
+        let prior = try fitted(o)
+        let grid = CropGrid(shape: o.shape, spacing: o.spacing)
+        let expected = try #require(o.readouts["8"])
+        var peaks = o.peaks.map { HeatmapPeak(voxel: $0.voxel, probability: $0.probability) }
+        peaks[0].locations = [.nan] + [Double](repeating: 1.0 / 12, count: 12)
+        peaks[1].locations = [1]
+        peaks.insert(HeatmapPeak(voxel: [1, 1, 1], probability: .nan), at: 2)
+        let p = CandidateReadout(prior: prior, count: 8).probabilities(peaks, grid: grid)
+        #expect(p.count == 14 && p.allSatisfy(\.isFinite), "\(p)")
+        #expect(zip(p, expected).allSatisfy { abs($0 - $1) < 1e-9 }, "\(p) vs \(expected)")
+    }
+
     /// Peaks are the local maxima at or above the threshold, strongest first: a plateau gives one peak
     /// (its first voxel in memory order), a maximum below the threshold none, and `count` keeps the strongest.
     @Test func peaksAreTheHeatmapsLocalMaxima() throws {
