@@ -1,5 +1,5 @@
 import Foundation
-import Preprocessing
+@testable import Preprocessing
 import TestSupport
 import Testing
 import VolumeCore
@@ -102,6 +102,67 @@ import VolumeCore
     }
 
     /// The exact distance transform against brute force, with anisotropic voxels and background only at one corner.
+    /// The filter sweeps only the box around the mask (widened by the largest kernel's radius), and the
+    /// measured voxels get the numbers the whole volume gives, bit for bit, on the oracle's tube and ball:
+    /// with the mask a block around the ball, whose box stays clear of every face, and with the oracle's mask
+    /// cut on one axis only, its box then reaching faces, where the mirrored edge counts.
+    @Test func measuringTheMasksBoxEqualsMeasuringEverything() throws {
+        let (c, folder) = try load()
+        let image = try floats("\(folder)/image.f32")
+        let oracleMask = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/mask.u8")).map { $0 != 0 }
+        let (d, h, w) = (c.shape[0], c.shape[1], c.shape[2])
+        let filter = DotFilter(scalesMM: c.scales)
+        let margin = (0..<3).map { a in c.scales.map { DotFilter.kernelRadius(sigma: $0 / c.spacing[a]) }.max() ?? 0 }
+        for block in [true, false] {
+            // The block: the voxels beside the ball's centre, where the measure is not 0, so a box one voxel
+            // too narrow changes numbers that count.
+            let b = c.ballVoxel
+            let mask = oracleMask.enumerated().map { v, m in
+                let (k, j, i) = (v / (h * w), v / w % h, v % w)
+                return block ? abs(k - b[0]) <= 1 && abs(j - b[1]) <= 1 && abs(i - b[2]) <= 1 : m && i >= 12
+            }
+            #expect(mask.filter { $0 }.count >= 27)
+            let box = try #require(DotFilter.box(around: mask, shape: c.shape, margin: margin))
+            let end = (0..<3).map { box.start[$0] + box.shape[$0] }
+            if block {
+                #expect(box.start.allSatisfy { $0 > 0 } && end[0] < d && end[1] < h && end[2] < w, "\(box) should be clear of every face")
+            } else {
+                #expect(box.shape[2] < w && (box.start.contains(0) || end[0] == d || end[1] == h), "\(box) should reach a face")
+            }
+            let cropped = filter.measure(image, shape: c.shape, spacing: c.spacing, mask: mask)
+            let everywhere = filter.measureWholeVolume(image, shape: c.shape, spacing: c.spacing, mask: mask)
+            #expect(cropped.contains { $0 > 0 })
+            let identical = cropped == everywhere
+            #expect(identical, "block \(block): largest difference \(maxAbsoluteError(cropped, everywhere))")
+        }
+        let nothing = filter.measure(image, shape: c.shape, spacing: c.spacing, mask: [Bool](repeating: false, count: image.count))
+        #expect(nothing.count == image.count && nothing.allSatisfy { $0 == 0 })
+    }
+
+    /// Percentiles by selection equal numpy's definition on the sorted values (linear between the two
+    /// nearest ranks), with many ties, one value, two, and none.
+    @Test func percentilesBySelectionEqualTheSortedDefinition() {
+        var generator = SystemRandomNumberGenerator()
+        func sortedDefinition(_ values: [Float], _ q: Double) -> Double {
+            let sorted = values.sorted(), last = Double(sorted.count - 1)
+            let at = q / 100 * last, below = Int(at.rounded(.down)), above = min(below + 1, sorted.count - 1)
+            return Double(sorted[below]) + (Double(sorted[above]) - Double(sorted[below])) * (at - Double(below))
+        }
+        let qs = [0, 1, 50, 99, 99.9, 100]
+        for count in [1, 2, 3, 10, 1001, 40_000] {
+            for ties in [false, true] {
+                let values: [Float] = (0..<count).map { _ in
+                    ties ? Float(Int.random(in: -3...3, using: &generator)) * 100 : Float.random(in: -1000...3000, using: &generator)
+                }
+                let ours = DotFilter.percentiles(values, qs)
+                for (q, p) in zip(qs, ours) {
+                    #expect(p == sortedDefinition(values, q), "\(count) values (ties: \(ties)), q \(q): \(p)")
+                }
+            }
+        }
+        #expect(DotFilter.percentiles([], [50]) == [0])
+    }
+
     @Test func distanceToBackgroundIsExact() {
         let shape = [5, 7, 6], spacing = [2.0, 0.5, 1.25]
         var mask = [Bool](repeating: true, count: 5 * 7 * 6)
