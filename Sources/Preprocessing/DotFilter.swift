@@ -26,8 +26,8 @@ public struct DotFilter: Sendable, Equatable {
     /// the largest over the scales; 0 where `mask` is false or the image is not a bright blob there.
     ///
     /// Computed on the box around the mask widened by the largest kernel's radius, not the whole volume: the
-    /// head's interior is about half a series' voxels, and every pass costs in proportion to the voxels it
-    /// sweeps. The measured voxels get the same numbers as over the whole volume, bit for bit: each reads
+    /// mask (the head's interior, vessel-bright) leaves out the skull, the scalp and the air around them,
+    /// and every pass costs in proportion to the voxels it sweeps. The measured voxels get the same numbers as over the whole volume, bit for bit: each reads
     /// samples within a radius along each axis, all inside the box, and where the box meets the volume's face
     /// it mirrors there as before.
     public func measure(_ image: [Float], shape: [Int], spacing: [Double], mask: [Bool]) -> [Float] {
@@ -289,7 +289,7 @@ public struct DotFilter: Sendable, Equatable {
 
     /// numpy's default percentiles (linear between the two nearest ranks) of `values`, one per `q` (0–100),
     /// with 0 for no values. Only the ranks they need are put in place (quickselect), not the whole array:
-    /// sorting every voxel of a series took more time than the filter's slice passes (`perf`, stop 40).
+    /// sorting every voxel took 13 % of `willis candidates`' time on training series (`perf`, RESULTS.md stop 40).
     static func percentiles(_ values: [Float], _ qs: [Double]) -> [Double] {
         guard let last = values.indices.last else { return qs.map { _ in 0 } }
         let ranks = qs.map { q -> (below: Int, above: Int, fraction: Double) in
