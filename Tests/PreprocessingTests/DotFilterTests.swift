@@ -101,7 +101,6 @@ import VolumeCore
         #expect(found.first.map { ($0.point - ball).length <= 2 } == true, "strongest at \(String(describing: found.first)), the ball at \(ball)")
     }
 
-    /// The exact distance transform against brute force, with anisotropic voxels and background only at one corner.
     /// The filter sweeps only the box around the mask (widened by the largest kernel's radius), and the
     /// measured voxels get the numbers the whole volume gives, bit for bit, on the oracle's tube and ball:
     /// with the mask a block around the ball, whose box stays clear of every face, and with the oracle's mask
@@ -163,6 +162,7 @@ import VolumeCore
         #expect(DotFilter.percentiles([], [50]) == [0])
     }
 
+    /// The exact distance transform against brute force, with anisotropic voxels and background only at one corner.
     @Test func distanceToBackgroundIsExact() {
         let shape = [5, 7, 6], spacing = [2.0, 0.5, 1.25]
         var mask = [Bool](repeating: true, count: 5 * 7 * 6)
