@@ -74,8 +74,10 @@ public struct DotFilter: Sendable, Equatable {
         var low = shape, high = [-1, -1, -1]
         let (h, w) = (shape[1], shape[2])
         for v in mask.indices where mask[v] {
-            let at = [v / (h * w), v / w % h, v % w]
-            for a in 0..<3 { low[a] = min(low[a], at[a]); high[a] = max(high[a], at[a]) }
+            let (k, j, i) = (v / (h * w), v / w % h, v % w)
+            (low[0], high[0]) = (min(low[0], k), max(high[0], k))
+            (low[1], high[1]) = (min(low[1], j), max(high[1], j))
+            (low[2], high[2]) = (min(low[2], i), max(high[2], i))
         }
         guard high[0] >= 0 else { return nil }
         let start = (0..<3).map { max(0, low[$0] - margin[$0]) }
