@@ -52,6 +52,10 @@ public final class CandidateClassifier {
     let head: Linear
     /// Whether the network has the location head.
     public let namesLocations: Bool
+    /// Run the network under automatic mixed precision in this type (bf16 on CPUs with AVX-512 BF16 and
+    /// on CUDA); its logits come back in float32. nil: float32 throughout. The weights stay float32
+    /// either way (autocast casts them per operation), so weights trained under bf16 read in float32.
+    public var autocast: DType?
     let locationHidden: Linear?, locationOut: Linear?
 
     public static let defaultPatchSize = 24
@@ -90,20 +94,32 @@ public final class CandidateClassifier {
 
     /// `patches` [N, C, P, P, P] (C = `inputChannels`) → logits [N].
     public func callAsFunction(_ patches: Tensor) throws -> Tensor {
-        try head(pooled(patches)).flatten(startDim: 0)
+        try outputs(patches, positions: nil, naming: false).logits
     }
 
     /// The aneurysm logits [N] and, with the location head, the 13 location logits [N, 13] of `patches`
     /// at `positions` [N, 3] (mm in the crop frame; not read without the head).
     public func outputs(_ patches: Tensor, positions: Tensor?) throws -> (logits: Tensor, locations: Tensor?) {
-        let features = try pooled(patches)
-        let logits = try head(features).flatten(startDim: 0)
-        guard let locationHidden, let locationOut else { return (logits, nil) }
-        guard let positions, positions.shape == [patches.shape[0], 3] else {
-            throw TorchError.invalidArgument("CandidateClassifier's location head expects positions [\(patches.shape[0]), 3], got \(positions?.shape ?? [])")
+        try outputs(patches, positions: positions, naming: true)
+    }
+
+    func outputs(_ patches: Tensor, positions: Tensor?, naming: Bool) throws -> (logits: Tensor, locations: Tensor?) {
+        let naming = naming && namesLocations
+        if naming {
+            guard let positions, positions.shape == [patches.shape.first ?? 0, 3] else {
+                throw TorchError.invalidArgument("CandidateClassifier's location head expects positions [\(patches.shape.first ?? 0), 3], got \(positions?.shape ?? [])")
+            }
         }
-        let hidden = try locationHidden(Tensor.cat([features, positions / Self.positionScaleMM], dim: 1)).leakyRelu()
-        return (logits, try locationOut(hidden))
+        func network() throws -> (Tensor, Tensor?) {
+            let features = try pooled(patches)
+            let logits = try head(features).flatten(startDim: 0)
+            guard naming, let locationHidden, let locationOut, let positions else { return (logits, nil) }
+            let hidden = try locationHidden(Tensor.cat([features, (positions / Self.positionScaleMM).to(features.dtype)], dim: 1)).leakyRelu()
+            return (logits, try locationOut(hidden))
+        }
+        guard let autocast else { return try network() }
+        let (logits, locations) = try Torch.withAutocast(patches.device, dtype: autocast, network)
+        return (try logits.to(.float32), try locations?.to(.float32))
     }
 
     func pooled(_ patches: Tensor) throws -> Tensor {
@@ -266,10 +282,13 @@ public struct CandidateClassifierSettings: Codable, Sendable, Equatable {
     /// When true, the classifier has the location head (`CandidateClassifier.namesLocations`), and
     /// prediction names its candidates by it rather than by the location prior (nil in older weights: no head).
     public var namesLocations: Bool?
+    /// "bf16" when the training steps ran under bf16 autocast (nil: float32). A record of how the
+    /// weights were made; they are float32, and prediction reads them so.
+    public var trainedPrecision: String?
 
     public init(baseFilters: Int, patchSize: Int, peaksPerSeries: Int, peakThreshold: Float, preparation: String,
                 dotFilter: DotFilterCandidates? = nil, alignsContrast: Bool? = nil, contextScale: Int? = nil, standsAlone: Bool? = nil,
-                namesLocations: Bool? = nil) {
+                namesLocations: Bool? = nil, trainedPrecision: String? = nil) {
         self.baseFilters = baseFilters
         self.patchSize = patchSize
         self.peaksPerSeries = peaksPerSeries
@@ -280,6 +299,7 @@ public struct CandidateClassifierSettings: Codable, Sendable, Equatable {
         self.contextScale = contextScale
         self.standsAlone = standsAlone
         self.namesLocations = namesLocations
+        self.trainedPrecision = trainedPrecision
     }
 }
 

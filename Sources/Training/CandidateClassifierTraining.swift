@@ -93,6 +93,12 @@ public struct CandidateClassifierTraining {
     /// The location head's cross-entropy is added to the aneurysm loss with this weight.
     public var locationWeight = 1.0
     public var seed: UInt64 = 0
+    /// Mixed precision of the training steps: bf16 autocast where it runs natively (CUDA, CPUs with
+    /// AVX-512 BF16 or AMX), else float32 with a warning (`MixedPrecision.usable`). The weights, the
+    /// validation scores and prediction stay float32.
+    public var precision: TrainingConfig.Precision?
+    /// The CPU flags that decide whether bf16 runs natively (nil: unknown, the request is kept).
+    public var cpuFlags: Set<String>? = HostCPU.flags
     public var device: Device = .cpu
     public var log: (String) -> Void = { print($0) }
     public var progress: (String, Int, Int) -> Void = { _, _, _ in }
@@ -587,6 +593,10 @@ public struct CandidateClassifierTraining {
         }
         let model = try CandidateClassifier(baseFilters: baseFilters, patchSize: patchSize, contextScale: contextScale,
                                             namesLocations: locationHead, device: device)
+        let (autocast, precisionNote) = MixedPrecision.usable(precision?.autocast, on: device, cpuFlags: cpuFlags)
+        if let precisionNote { log("warning: \(precisionNote)") }
+        if autocast != nil { log("training steps under bf16 autocast (the weights, validation and prediction stay float32)") }
+        model.autocast = autocast
         let optimizer = try Optimizer(.adamW(), parameters: model.store.parameters, learningRate: learningRate)
         var schedule = CosineSchedule(base: learningRate, totalEpochs: steps, warmupEpochs: min(100, steps / 10))
         var rng = SplitMix64(seed: seed, stream: 7)
@@ -631,7 +641,13 @@ public struct CandidateClassifierTraining {
             }
             try loss.backward()
             try optimizer.step()
-            recent.append(try loss.item())
+            let value = try loss.item()
+            guard value.isFinite else {
+                // NaN weights would score every candidate NaN: stop before writing any.
+                let hint = autocast == nil ? "a lower learning rate" : "--precision fp32 (the steps ran under bf16 autocast)"
+                throw TorchError.operation(op: "train-candidates, step \(step + 1)", message: "the loss is \(value): training diverged and no weights were written; try \(hint)")
+            }
+            recent.append(value)
             if recent.count == 100 || step == steps - 1 {
                 log(String(format: "step %d/%d: loss %.4f", step + 1, steps, recent.reduce(0, +) / Double(recent.count)))
                 recent.removeAll()
@@ -639,6 +655,8 @@ public struct CandidateClassifierTraining {
             progress("training", step + 1, steps)
         }
 
+        // Scored as prediction reads the weights: in float32.
+        model.autocast = nil
         let truth = heldOut.map(\.positive)
         let heatmapAUC = predictor == nil ? nil : areaUnderROC(scores: heldOut.map(\.heatmap), labels: truth)
         let (q, named) = try probabilities(model, heldOut)
@@ -662,7 +680,8 @@ public struct CandidateClassifierTraining {
         let settings = CandidateClassifierSettings(baseFilters: baseFilters, patchSize: patchSize, peaksPerSeries: peaksPerSeries,
                                                    peakThreshold: peakThreshold, preparation: preparation.cacheKey, dotFilter: dotFilter,
                                                    alignsContrast: alignContrast ? true : nil, contextScale: contextScale,
-                                                   standsAlone: predictor == nil ? true : nil, namesLocations: locationHead ? true : nil)
+                                                   standsAlone: predictor == nil ? true : nil, namesLocations: locationHead ? true : nil,
+                                                   trainedPrecision: autocast == nil ? nil : TrainingConfig.Precision.bf16.rawValue)
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         var metadata = ["willis_model": "candidate_classifier",
                         CandidateClassifierSettings.metadataKey: String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)]

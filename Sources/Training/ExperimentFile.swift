@@ -267,6 +267,7 @@ public enum ExperimentFile {
     ///     location_head = false  # also learn to name the artery under each candidate (vessel labels, localizers)
     ///     location_radius_mm = 4.8  # ... a candidate this near a labelled vessel voxel takes its label
     ///     location_weight = 1.0  # ... the naming loss's weight beside the aneurysm loss
+    ///     precision = "fp32"     # or "bf16": the steps under bf16 autocast where native (else fp32, warned)
     ///     seed = 0
     public static func applyCandidates(_ entries: [String: (value: Value, line: Int)], to training: inout CandidateClassifierTraining) throws {
         var dotDepthMM: Double?
@@ -317,6 +318,11 @@ public enum ExperimentFile {
                 training.locationHead = v
             case "location_radius_mm": training.locationRadiusMM = try number(0...50)
             case "location_weight": training.locationWeight = try number(1e-6...100)
+            case "precision":
+                guard case let .string(v) = value, let precision = TrainingConfig.Precision(rawValue: v) else {
+                    throw Error(line: line, reason: "'\(key)' is \"fp32\" or \"bf16\"")
+                }
+                training.precision = precision
             case "seed": training.seed = UInt64(try integer(0...Int(Int32.max)))
             default: throw Error(line: line, reason: "unknown setting '\(key)'")
             }

@@ -254,10 +254,12 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Flag(help: "Negate the cubes of dark-vessel series (T2's flow voids), in training and through the weights in willis predict, so that an aneurysm is a bright ball in every modality.") var alignContrast = false
     @Option(help: "Also show the classifier a second cube of as many samples, each the mean of S³, S times wider (2 to 4; default none): where in the vessel tree the candidate sits.") var contextScale: Int?
     @Flag(help: "Also learn to name the artery under each candidate: aneurysms by their localizer's location, other candidates by the nearest vessel label of the series' _cowseg file; willis predict then names candidates by it rather than by the location prior.") var locationHead = false
+    @Option(help: "fp32 or bf16: the training steps under bf16 autocast, on CUDA and on CPUs with AVX-512 BF16 or AMX (elsewhere fp32, with a warning); the weights and prediction stay float32 (default fp32).") var precision: String?
     @Option(help: "Seed (default 0).") var seed: UInt64?
 
     func validate() throws {
         guard !data.isEmpty else { throw ValidationError("--data must name at least one training folder") }
+        if let precision, TrainingConfig.Precision(rawValue: precision) == nil { throw ValidationError("--precision must be fp32 or bf16") }
         guard (steps ?? 1) > 0, (batchSize ?? 2) >= 2, (peaks ?? 1) > 0 else {
             throw ValidationError("--steps and --peaks must be positive, --batch-size at least 2")
         }
@@ -330,6 +332,7 @@ struct TrainCandidatesCommand: ParsableCommand {
         }
         training.dotFilter?.separationMM = training.matchMM
         if let seed { training.seed = seed }
+        if let precision { training.precision = TrainingConfig.Precision(rawValue: precision) }
         var bar: ProgressBar?
         var stage = ""
         training.progress = { label, done, total in

@@ -90,6 +90,39 @@ import Torch
         #expect(throws: TorchError.self) { try model.outputs(input, positions: Tensor.randn([2, 3])) }
     }
 
+    /// Under bf16 autocast the classifier gives PyTorch's logits under `torch.autocast("cpu", bfloat16)`
+    /// for the same weights, in float32, and differs from its own float32 logits by bf16's rounding only;
+    /// switching autocast off gives the float32 logits back (the weights stay float32).
+    @Test func underBF16AutocastTheLogitsArePyTorchsUnderTheSameAutocast() throws {
+        let dir = try temporaryDirectory()
+        try Torch.manualSeed(17)
+        let model = try CandidateClassifier(baseFilters: 4, patchSize: 12, namesLocations: true)
+        model.store.isTraining = false
+        try model.store.save(to: "\(dir)/classifier.safetensors")
+        let input = try Tensor.randn([3, 1, 12, 12, 12])
+        let positions = try Tensor([-30, 12, 4, 25, -8, 10, 0, 40, -20] as [Float], shape: [3, 3])
+        try SafeTensors.write([("input", input), ("positions", positions)], to: "\(dir)/probe.safetensors")
+        try runOracle("candidate_classifier.py", ["forward", "\(dir)/classifier.safetensors", "\(dir)/probe.safetensors", "\(dir)/fp32.safetensors"])
+        try runOracle("candidate_classifier.py", ["forward", "\(dir)/classifier.safetensors", "\(dir)/probe.safetensors", "\(dir)/bf16.safetensors", "bf16"])
+        let fp32 = try Torch.withNoGrad { try model.outputs(input, positions: positions) }
+        model.autocast = .bfloat16
+        let bf16 = try Torch.withNoGrad { try model.outputs(input, positions: positions) }
+        let bf16Logits = try Torch.withNoGrad { try model(input) }
+        #expect(bf16.logits.dtype == .float32 && bf16.locations?.dtype == .float32 && bf16Logits.dtype == .float32)
+        let theirs = try SafeTensorsFile(path: "\(dir)/bf16.safetensors"), theirsFP32 = try SafeTensorsFile(path: "\(dir)/fp32.safetensors")
+        let ours = (logits: try bf16.logits.floats(), locations: try #require(bf16.locations).floats())
+        let plain = (logits: try fp32.logits.floats(), locations: try #require(fp32.locations).floats())
+        #expect(maxAbsoluteError(ours.logits, try theirs.tensor("logits").floats()) < 1e-3)
+        #expect(maxAbsoluteError(ours.locations, try theirs.tensor("locations").floats()) < 1e-3)
+        #expect(maxAbsoluteError(plain.logits, try theirsFP32.tensor("logits").floats()) < 1e-4)
+        #expect(maxAbsoluteError(try bf16Logits.floats(), ours.logits) < 1e-6, "the head leaves the aneurysm logit as it was")
+        // bf16 keeps 8 bits of mantissa: the outputs move, by rounding's size and not more.
+        let moved = max(maxAbsoluteError(ours.logits, plain.logits), maxAbsoluteError(ours.locations, plain.locations))
+        #expect(moved > 1e-4 && moved < 0.1, "bf16 moved the outputs by \(moved)")
+        model.autocast = nil
+        #expect(maxAbsoluteError(try Torch.withNoGrad { try model(input) }.floats(), plain.logits) == 0)
+    }
+
     /// Reading all eight flips: the aneurysm probability is the mean of the eight views' read directly; a
     /// cube flipped head-foot or front-back is read as the cube itself (its eight views are the same eight),
     /// and mirrored at the mirrored place it is named with Left and Right exchanged; the mirror alone

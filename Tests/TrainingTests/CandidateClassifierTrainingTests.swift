@@ -172,6 +172,60 @@ import VolumeCore
         }
     }
 
+    /// bf16 training: where the CPU has native bfloat16 convolutions the steps run under autocast (other
+    /// weights than float32's from the same seed, the weights say so); where it has none, the request
+    /// falls back to float32 with a warning (the same weights as float32's, bit for bit). Validation is
+    /// scored in float32 either way.
+    @Test func bf16StepsRunWhereTheCPUHasNativeBF16AndFallBackToFloat32Elsewhere() throws {
+        let root = try temporaryDirectory()
+        let detector = try detectorWithPrior(seed: 37, in: root)
+        func trained(_ precision: TrainingConfig.Precision?, flags: Set<String>, into name: String) throws -> (weights: [Float], settings: CandidateClassifierSettings, log: [String]) {
+            var t = training(root, detector: detector)
+            // Not shrink's 8: libtorch's bf16 kernels on 2³ samples (the last block of an 8³ cube) give
+            // other numbers from run to run, at times NaN, in PyTorch too (12³ and the recipe's 24³ do not).
+            t.patchSize = 12
+            t.output = "\(root)/\(name)"
+            t.precision = precision
+            t.cpuFlags = flags
+            var lines: [String] = []
+            t.log = { lines.append($0) }
+            try t.run()
+            let file = try SafeTensorsFile(path: "\(root)/\(name)/candidate-classifier.safetensors")
+            let settings = try JSONDecoder().decode(CandidateClassifierSettings.self,
+                                                    from: Data(try #require(file.metadata[CandidateClassifierSettings.metadataKey]).utf8))
+            let weights = try file.names.sorted().flatMap { try file.tensor($0).floats() }
+            return (weights, settings, lines)
+        }
+        let plain = try trained(nil, flags: ["avx512_bf16"], into: "fp32")
+        let native = try trained(.bf16, flags: ["avx512_bf16"], into: "bf16")
+        let fallback = try trained(.bf16, flags: ["avx2", "fma"], into: "fallback")
+        #expect(plain.settings.trainedPrecision == nil && native.settings.trainedPrecision == "bf16" && fallback.settings.trainedPrecision == nil)
+        #expect(native.log.contains { $0.contains("under bf16 autocast") } && !native.log.contains { $0.hasPrefix("warning") })
+        #expect(fallback.log.contains { $0.hasPrefix("warning") && $0.contains("fp32") } && !fallback.log.contains { $0.contains("under bf16 autocast") })
+        #expect(native.weights.allSatisfy(\.isFinite) && plain.weights.allSatisfy(\.isFinite))
+        let nativeMoved = maxAbsoluteError(native.weights, plain.weights) > 0, fallbackSame = fallback.weights == plain.weights
+        #expect(nativeMoved, "bf16 steps give other weights")
+        #expect(fallbackSame, "the fallback trains in float32")
+        // Prediction reads weights trained in bf16 as any others: float32.
+        let predictor = try Predictor(weights: detector)
+        try predictor.useCandidateClassifier(at: "\(root)/bf16/candidate-classifier.safetensors", scoring: .classifier)
+        #expect(predictor.candidateStage?.members[0].classifier.autocast == nil)
+
+        // Steps that diverge stop the training with an error, and no weights are written.
+        var diverging = training(root, detector: detector)
+        diverging.patchSize = 12
+        diverging.output = "\(root)/diverged"
+        diverging.learningRate = 1e30
+        diverging.steps = 20
+        do {
+            try diverging.run()
+            Issue.record("a diverging training wrote weights")
+        } catch let error as TorchError {
+            #expect("\(error)".contains("training diverged"), "\(error)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: "\(root)/diverged/candidate-classifier.safetensors"))
+    }
+
     /// With aligned contrast, the cubes of a T2 series (dark vessels) are negated in training and in
     /// prediction, those of the other modalities not, as the series' DICOM says in both (not the table);
     /// the weights say so, prediction reads it (one by one and in batches alike), and refuses to score

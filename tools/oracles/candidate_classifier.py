@@ -1,12 +1,13 @@
 """Oracles for the detector's second stage (Sources/Models/CandidateClassifier.swift).
 
-    python tools/oracles/candidate_classifier.py forward WEIGHTS PROBE OUT
+    python tools/oracles/candidate_classifier.py forward WEIGHTS PROBE OUT [bf16]
         Builds the classifier as a PyTorch module, loads WEIGHTS (written by Willis) with
         load_state_dict(strict=True), runs PROBE's `input` [N, 1, P, P, P] in eval mode and writes the
         logits [N] to OUT as `logits`. The input's channels (1, or 2 with a context channel) are read
         from the weights. Weights with the location head (`location.hidden`, `location.out`) also take
         PROBE's `positions` [N, 3] (mm in the crop frame) and write the 13 location logits [N, 13] as
-        `locations`.
+        `locations`. With bf16, the forward runs under torch.autocast("cpu", dtype=torch.bfloat16) and
+        the outputs are written as float32.
 
     python tools/oracles/candidate_classifier.py cube PROBE OUT
         PROBE holds `image` [D, H, W], `centres` [M, 3] (sample coordinates i, j, k) and `size` [1];
@@ -68,19 +69,19 @@ class CandidateClassifier(nn.Module):
         return logits, self.location(pooled, positions)
 
 
-def forward(weights, probe, out):
+def forward(weights, probe, out, precision="fp32"):
     state = load_file(weights)
     names = "location.hidden.weight" in state
     model = CandidateClassifier(state["block0.conv.weight"].shape[0], state["block0.conv.weight"].shape[1], names)
     model.load_state_dict(state, strict=True)
     model.eval()
     p = load_file(probe)
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
         if names:
             logits, locations = model(p["input"], p["positions"])
-            save_file({"logits": logits.contiguous(), "locations": locations.contiguous()}, out)
+            save_file({"logits": logits.float().contiguous(), "locations": locations.float().contiguous()}, out)
         else:
-            save_file({"logits": model(p["input"]).contiguous()}, out)
+            save_file({"logits": model(p["input"]).float().contiguous()}, out)
 
 
 def cubes(image, centres, size):
