@@ -56,7 +56,7 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
         ]),
-        .target(name: "Bench", dependencies: ["Torch", "Models", "DICOM", "Inference", "Preprocessing", "VolumeCore"]),
+        .target(name: "Bench", dependencies: ["Torch", "Models", "Anatomy", "DICOM", "Inference", "Preprocessing", "VolumeCore"]),
         .executableTarget(
             name: "willis",
             dependencies: [

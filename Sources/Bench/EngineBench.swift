@@ -1,3 +1,4 @@
+import Anatomy
 import Foundation
 import Models
 import Torch
@@ -37,9 +38,15 @@ public struct BenchRow: Codable, Sendable {
     }
 }
 
-/// The reference UNet3D's training step (Adam, sigmoid + BCELoss, as the
-/// notebook) and inference forward, timed on Willis's engine.
+/// A network's training step and inference forward, timed on Willis's engine: the reference UNet3D
+/// (Adam, sigmoid + BCELoss, as the notebook), or the stand-alone second stage's candidate classifier
+/// with its location head (AdamW, the aneurysm's BCE with logits plus the artery's cross-entropy, on a
+/// batch of 32 cubes of 24³, as `willis train-candidates` steps).
 public struct EngineBenchmark: Sendable {
+    public enum Model: String, Sendable, CaseIterable {
+        case unet = "unet"
+        case candidateClassifier = "candidate-classifier"
+    }
     public struct Size: Sendable, CustomStringConvertible {
         public var depth, height, width: Int
         public init(_ d: Int, _ h: Int, _ w: Int) { (depth, height, width) = (d, h, w) }
@@ -54,6 +61,7 @@ public struct EngineBenchmark: Sendable {
     }
 
     public var sizes: [Size]
+    public var model: Model = .unet
     public var device: Device
     public var batch = 2
     public var warmup = 1
@@ -85,8 +93,12 @@ public struct EngineBenchmark: Sendable {
         return times
     }
 
+    /// The candidate classifier's cube edge and batch in `willis train-candidates`'s recipe.
+    public static let candidatePatch = CandidateClassifier.defaultPatchSize, candidateBatch = 32
+
     public func run() throws -> [BenchRow] {
         try Torch.manualSeed(0)
+        if model == .candidateClassifier { return try runCandidateClassifier() }
         var rows: [BenchRow] = []
         for size in sizes {
             let model = try UNet3D(device: device)
@@ -119,6 +131,33 @@ public struct EngineBenchmark: Sendable {
             rows.append(BenchRow(stage: "forward", size: size.description, batch: 1, samples: infer))
         }
         return rows
+    }
+
+    func runCandidateClassifier() throws -> [BenchRow] {
+        let p = Self.candidatePatch, n = Self.candidateBatch
+        let net = try CandidateClassifier(patchSize: p, namesLocations: true, device: device)
+        net.autocast = autocast
+        let optimizer = try Optimizer(.adamW(), parameters: net.store.parameters, learningRate: 1e-3)
+        let x = try Tensor.randn([n, 1, p, p, p], device: device)
+        let positions = try Tensor.randn([n, 3], device: device) * 30
+        let y = try Tensor.rand([n], device: device).gt(0.5).to(.float32)
+        let names = try Tensor((0..<n).map { Int64($0 % LocationLabel.locations.count) }, shape: [n], device: device)
+        let train = try timed {
+            net.store.isTraining = true
+            try optimizer.zeroGrad()
+            let out = try net.outputs(x, positions: positions)
+            guard let locations = out.locations else { throw TorchError.invalidArgument("the classifier has no location head") }
+            let loss = try out.logits.binaryCrossEntropyWithLogits(target: y) + locations.crossEntropy(target: names)
+            try loss.backward()
+            try optimizer.step()
+        }
+        let size = "\(p)x\(p)x\(p)"
+        let infer = try timed {
+            net.store.isTraining = false
+            _ = try Torch.withNoGrad { try net.outputs(x, positions: positions) }
+        }
+        return [BenchRow(stage: "train_step", size: size, batch: n, samples: train),
+                BenchRow(stage: "forward", size: size, batch: n, samples: infer)]
     }
 }
 

@@ -20,7 +20,7 @@ struct Bench: ParsableCommand {
 struct BenchEngine: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "engine",
-        abstract: "The reference UNet3D's training step (batch 2) and inference forward, Willis vs PyTorch.",
+        abstract: "A network's training step and inference forward, Willis vs PyTorch: the reference UNet3D (batch 2), or the second stage's candidate classifier (32 cubes).",
         discussion: """
             Runs the same model, optimizer and loss in Willis and then in Python PyTorch \
             (tools/bench/engine_reference.py) with the same thread count, and prints both median \
@@ -32,6 +32,9 @@ struct BenchEngine: ParsableCommand {
 
     @Flag(help: "One size (32x64x64) and few iterations: about a minute on 2 cores.")
     var quick = false
+
+    @Option(help: "unet (the reference UNet3D at --sizes) or candidate-classifier (willis train-candidates's network with its location head, 32 cubes of 24³; --sizes is not read).")
+    var model: String = "unet"
 
     @Option(help: "Volume sizes DxHxW, comma-separated.")
     var sizes: String = "32x64x64,64x128x128"
@@ -79,6 +82,9 @@ struct BenchEngine: ParsableCommand {
         case "fp16": amp = .float16
         default: throw ValidationError("--autocast must be none, bf16 or fp16")
         }
+        guard let network = EngineBenchmark.Model(rawValue: model) else {
+            throw ValidationError("--model must be \(EngineBenchmark.Model.allCases.map(\.rawValue).joined(separator: " or "))")
+        }
         if cudnnBenchmark { try Torch.setCudnnBenchmark(true) }
         if tf32 { try Torch.setAllowTF32(true) }
         let chosenSizes = try (quick ? "32x64x64" : sizes).split(separator: ",").map { try EngineBenchmark.Size(parsing: String($0)) }
@@ -86,14 +92,15 @@ struct BenchEngine: ParsableCommand {
         let roundCount = max(1, rounds ?? 3)
         let threads = Torch.threadCount
         print("willis bench engine — \(Date()) — \(MachineInfo.cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores")
-        print("libtorch \(engine.torchVersion) (\(engine.path)), device \(dev), threads \(threads), autocast \(autocast), tf32 \(tf32), channels-last \(channelsLast), warmup \(warmup), \(roundCount) rounds of \(iters) iterations")
+        print("libtorch \(engine.torchVersion) (\(engine.path)), model \(network.rawValue), device \(dev), threads \(threads), autocast \(autocast), tf32 \(tf32), channels-last \(channelsLast), warmup \(warmup), \(roundCount) rounds of \(iters) iterations")
         var benchmark = EngineBenchmark(sizes: chosenSizes, device: dev, warmup: warmup, iterations: iters, autocast: amp)
         benchmark.channelsLast = channelsLast
+        benchmark.model = network
         var ourRows: [BenchRow] = [], referenceRows: [BenchRow] = []
         let py = PythonReference.locate(python: python)
         var args = ["--sizes", chosenSizes.map(\.description).joined(separator: ","), "--device", device,
                     "--threads", String(threads), "--warmup", String(warmup), "--iters", String(iters),
-                    "--autocast", autocast]
+                    "--autocast", autocast, "--model", network.rawValue]
         if cudnnBenchmark { args.append("--cudnn-benchmark") }
         if tf32 { args.append("--tf32") }
         if channelsLast { args.append("--channels-last") }

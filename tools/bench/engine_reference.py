@@ -1,6 +1,10 @@
 """The Python side of `willis bench engine`: the reference notebook's UNet3D
 training step and inference forward in PyTorch eager mode, timed the same way
-Willis times its own (warm-up, then every timed iteration's seconds).
+Willis times its own (warm-up, then every timed iteration's seconds). With
+--model candidate-classifier: the second stage's classifier with its location
+head instead (tools/oracles/candidate_classifier.py), a step of AdamW on 32 cubes
+of 24^3 with the aneurysm's BCE with logits plus the artery's cross-entropy, as
+`willis train-candidates` steps; --sizes is then not read.
 
 Prints one JSON object on stdout: {"torch": version, "rows": [...]}.
 """
@@ -14,6 +18,9 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "oracles"))
 from reference_unet import UNet3D  # noqa: E402
+from candidate_classifier import CandidateClassifier  # noqa: E402
+
+CANDIDATE_PATCH, CANDIDATE_BATCH = 24, 32
 
 
 def sync(device):
@@ -46,6 +53,7 @@ def main():
     ap.add_argument("--cudnn-benchmark", action="store_true")
     ap.add_argument("--tf32", action="store_true", help="TF32 tensor-core math for matmul and convolution (CUDA)")
     ap.add_argument("--channels-last", action="store_true", help="model and inputs in channels_last_3d")
+    ap.add_argument("--model", default="unet", choices=["unet", "candidate-classifier"])
     args = ap.parse_args()
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
     if args.tf32:
@@ -57,6 +65,10 @@ def main():
     torch.manual_seed(0)
     rows = []
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.autocast)
+    if args.model == "candidate-classifier":
+        rows = candidate_classifier(device, amp_dtype, args.warmup, args.iters)
+        print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows}))
+        return
     for size in args.sizes.split(","):
         d, h, w = (int(v) for v in size.split("x"))
         model = UNet3D().to(device)
@@ -95,6 +107,39 @@ def main():
         rows.append({"stage": "forward", "size": size, "batch": 1, "samples": timed(infer, device, args.warmup, args.iters)})
         del model, opt, x, y
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows}))
+
+
+def candidate_classifier(device, amp_dtype, warmup, iters):
+    p, n = CANDIDATE_PATCH, CANDIDATE_BATCH
+    model = CandidateClassifier(16, 1, names_locations=True).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x = torch.randn(n, 1, p, p, p, device=device)
+    positions = torch.randn(n, 3, device=device) * 30
+    y = (torch.rand(n, device=device) > 0.5).float()
+    names = torch.arange(n, device=device) % 13
+
+    def outputs():
+        with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+            logits, locations = model(x, positions)
+        return logits.float(), locations.float()
+
+    def train_step():
+        model.train()
+        opt.zero_grad()
+        logits, locations = outputs()
+        loss = (torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
+                + torch.nn.functional.cross_entropy(locations, names))
+        loss.backward()
+        opt.step()
+
+    def infer():
+        model.eval()
+        with torch.no_grad():
+            outputs()
+
+    size = f"{p}x{p}x{p}"
+    return [{"stage": "train_step", "size": size, "batch": n, "samples": timed(train_step, device, warmup, iters)},
+            {"stage": "forward", "size": size, "batch": n, "samples": timed(infer, device, warmup, iters)}]
 
 
 if __name__ == "__main__":
