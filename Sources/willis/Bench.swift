@@ -85,6 +85,9 @@ struct BenchEngine: ParsableCommand {
         guard let network = EngineBenchmark.Model(rawValue: model) else {
             throw ValidationError("--model must be \(EngineBenchmark.Model.allCases.map(\.rawValue).joined(separator: " or "))")
         }
+        if network == .candidateClassifier, channelsLast {
+            throw ValidationError("--channels-last is timed for the UNet only, not for --model candidate-classifier")
+        }
         if cudnnBenchmark { try Torch.setCudnnBenchmark(true) }
         if tf32 { try Torch.setAllowTF32(true) }
         let chosenSizes = try (quick ? "32x64x64" : sizes).split(separator: ",").map { try EngineBenchmark.Size(parsing: String($0)) }
