@@ -44,7 +44,7 @@ public struct BenchRow: Codable, Sendable {
 /// batch of 32 cubes of 24³, as `willis train-candidates` steps).
 public struct EngineBenchmark: Sendable {
     public enum Model: String, Sendable, CaseIterable {
-        case unet = "unet"
+        case unet
         case candidateClassifier = "candidate-classifier"
     }
     public struct Size: Sendable, CustomStringConvertible {

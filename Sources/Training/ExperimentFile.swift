@@ -163,11 +163,7 @@ public enum ExperimentFile {
                 config.detector.heatmapLoss = loss
             case "detector.vessel_weight": config.detector.vesselWeight = try number()
             case "detector.vessel_dice_weight": config.detector.vesselDiceWeight = try number()
-            case "detector.precision":
-                guard case let .string(v) = value, let precision = TrainingConfig.Precision(rawValue: v) else {
-                    throw Error(line: line, reason: "'detector.precision' is \"fp32\" or \"bf16\"")
-                }
-                config.detector.precision = precision
+            case "detector.precision": config.detector.precision = try precision(value, key: key, line: line)
             case "detector.classification_weight": config.detector.classificationWeight = try number()
             case "detector.ema_decay": config.detector.emaDecay = try number()
             case "detector.weight_decay": config.detector.weightDecay = try number()
@@ -241,6 +237,14 @@ public enum ExperimentFile {
     }
 
     static let candidatesTable = "candidates."
+
+    /// A `precision` setting of either table: "fp32" or "bf16".
+    static func precision(_ value: Value, key: String, line: Int) throws -> TrainingConfig.Precision {
+        guard case let .string(v) = value, let precision = TrainingConfig.Precision(rawValue: v) else {
+            throw Error(line: line, reason: "'\(key)' is \"fp32\" or \"bf16\"")
+        }
+        return precision
+    }
 
     /// Applies the file's `[candidates]` table (the detector's second stage) to `training`; the other
     /// tables are `willis train`'s and left alone.
@@ -318,11 +322,7 @@ public enum ExperimentFile {
                 training.locationHead = v
             case "location_radius_mm": training.locationRadiusMM = try number(0...50)
             case "location_weight": training.locationWeight = try number(1e-6...100)
-            case "precision":
-                guard case let .string(v) = value, let precision = TrainingConfig.Precision(rawValue: v) else {
-                    throw Error(line: line, reason: "'\(key)' is \"fp32\" or \"bf16\"")
-                }
-                training.precision = precision
+            case "precision": training.precision = try precision(value, key: key, line: line)
             case "seed": training.seed = UInt64(try integer(0...Int(Int32.max)))
             default: throw Error(line: line, reason: "unknown setting '\(key)'")
             }

@@ -44,7 +44,7 @@ struct Train: ParsableCommand {
     @Option(help: "How each epoch draws its series: uniform (each once, shuffled; the default), balanced (with replacement, every modality and, within it, every aneurysm location equally often) or weighted (with replacement, by --series-weights).") var sampling: String?
     @Option(help: ArgumentHelp("Draw each epoch's series with replacement in proportion to these weights (CSV: SeriesInstanceUID,weight; a series not listed weighs 1); implies --sampling weighted.",
                                valueName: "weights.csv")) var seriesWeights: String?
-    @Option(help: "Detector: fp32, or bf16 (mixed precision: CUDA, or CPUs with AVX-512 BF16 or AMX; other CPUs run fp32 and say so).") var precision: String?
+    @Option(help: "Detector: fp32, or bf16 (mixed precision: CUDA, or CPUs with AVX-512 BF16 or AMX; other CPUs run fp32 and say so).") var precision: TrainingConfig.Precision?
     @Flag(help: "Random left-right flips with Left/Right label swap.") var flip = false
     @Option(help: "Random in-plane rotation up to ± this many degrees.") var rotate: Double?
     @Option(help: "Random in-plane scaling by up to ± this fraction.") var scale: Double?
@@ -112,10 +112,7 @@ struct Train: ParsableCommand {
         if let intensityGain { config.augmentation.intensityGain = intensityGain }
         if let noise { config.augmentation.noise = noise }
         if let patchShape { config.detector.patchShape = try parseShape(patchShape) }
-        if let precision {
-            guard let p = TrainingConfig.Precision(rawValue: precision) else { throw ValidationError("--precision must be fp32 or bf16") }
-            config.detector.precision = p
-        }
+        if let precision { config.detector.precision = precision }
         if let positiveFraction {
             guard (0...1).contains(positiveFraction) else { throw ValidationError("--positive-fraction must be between 0 and 1") }
             config.detector.positiveFraction = positiveFraction
@@ -254,12 +251,11 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Flag(help: "Negate the cubes of dark-vessel series (T2's flow voids), in training and through the weights in willis predict, so that an aneurysm is a bright ball in every modality.") var alignContrast = false
     @Option(help: "Also show the classifier a second cube of as many samples, each the mean of S³, S times wider (2 to 4; default none): where in the vessel tree the candidate sits.") var contextScale: Int?
     @Flag(help: "Also learn to name the artery under each candidate: aneurysms by their localizer's location, other candidates by the nearest vessel label of the series' _cowseg file; willis predict then names candidates by it rather than by the location prior.") var locationHead = false
-    @Option(help: "fp32 or bf16: the training steps under bf16 autocast, on CUDA and on CPUs with AVX-512 BF16 or AMX (elsewhere fp32, with a warning); the weights and prediction stay float32 (default fp32).") var precision: String?
+    @Option(help: "fp32 or bf16: the training steps under bf16 autocast, on CUDA and on CPUs with AVX-512 BF16 or AMX (elsewhere fp32, with a warning); the weights and prediction stay float32 (default fp32).") var precision: TrainingConfig.Precision?
     @Option(help: "Seed (default 0).") var seed: UInt64?
 
     func validate() throws {
         guard !data.isEmpty else { throw ValidationError("--data must name at least one training folder") }
-        if let precision, TrainingConfig.Precision(rawValue: precision) == nil { throw ValidationError("--precision must be fp32 or bf16") }
         guard (steps ?? 1) > 0, (batchSize ?? 2) >= 2, (peaks ?? 1) > 0 else {
             throw ValidationError("--steps and --peaks must be positive, --batch-size at least 2")
         }
@@ -332,7 +328,7 @@ struct TrainCandidatesCommand: ParsableCommand {
         }
         training.dotFilter?.separationMM = training.matchMM
         if let seed { training.seed = seed }
-        if let precision { training.precision = TrainingConfig.Precision(rawValue: precision) }
+        if let precision { training.precision = precision }
         var bar: ProgressBar?
         var stage = ""
         training.progress = { label, done, total in
@@ -362,3 +358,6 @@ func applyExperimentFile(_ path: String, _ apply: ([String: (value: ExperimentFi
         throw ValidationError("\(path): \(e)")
     }
 }
+
+/// fp32 or bf16 on the command line, as in the experiment file.
+extension TrainingConfig.Precision: ExpressibleByArgument {}
