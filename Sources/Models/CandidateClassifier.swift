@@ -285,10 +285,13 @@ public struct CandidateClassifierSettings: Codable, Sendable, Equatable {
     /// "bf16" when the training steps ran under bf16 autocast (nil: float32). A record of how the
     /// weights were made; they are float32, and prediction reads them so.
     public var trainedPrecision: String?
+    /// When set, the weights are the exponential moving average of the training steps' weights with this
+    /// decay, not the last step's (nil: the last step's). A record; prediction reads both alike.
+    public var averageDecay: Double?
 
     public init(baseFilters: Int, patchSize: Int, peaksPerSeries: Int, peakThreshold: Float, preparation: String,
                 dotFilter: DotFilterCandidates? = nil, alignsContrast: Bool? = nil, contextScale: Int? = nil, standsAlone: Bool? = nil,
-                namesLocations: Bool? = nil, trainedPrecision: String? = nil) {
+                namesLocations: Bool? = nil, trainedPrecision: String? = nil, averageDecay: Double? = nil) {
         self.baseFilters = baseFilters
         self.patchSize = patchSize
         self.peaksPerSeries = peaksPerSeries
@@ -300,6 +303,7 @@ public struct CandidateClassifierSettings: Codable, Sendable, Equatable {
         self.standsAlone = standsAlone
         self.namesLocations = namesLocations
         self.trainedPrecision = trainedPrecision
+        self.averageDecay = averageDecay
     }
 }
 

@@ -144,6 +144,31 @@ public final class ParameterStore {
             + (ignored.isEmpty ? [] : ["\(ignored.count) tensors of the file not in this network ignored (\(ignored.sorted().prefix(3).joined(separator: ", ")))"])
     }
 
+    /// Copies every entry's value from `other`, a store of the same network (same names, shapes and order):
+    /// where a moving average of `other`'s weights starts.
+    public func copyValues(from other: ParameterStore) throws {
+        try checkSameNetwork(other)
+        try Torch.withNoGrad { for (a, p) in zip(entries, other.entries) { try a.tensor.copy(from: p.tensor) } }
+    }
+
+    /// One step of an exponential moving average of `other`'s weights (the same network): each parameter
+    /// becomes `decay` · itself + (1 − `decay`) · `other`'s. Buffers (running statistics, counters) are
+    /// copied: they are averages already, and a counter cannot be blended.
+    public func moveAverage(towards other: ParameterStore, decay: Double) throws {
+        try checkSameNetwork(other)
+        try Torch.withNoGrad {
+            for (a, p) in zip(entries, other.entries) {
+                try a.tensor.copy(from: a.kind == .parameter ? a.tensor * decay + p.tensor * (1 - decay) : p.tensor)
+            }
+        }
+    }
+
+    private func checkSameNetwork(_ other: ParameterStore) throws {
+        guard entries.map(\.name) == other.entries.map(\.name), zip(entries, other.entries).allSatisfy({ $0.tensor.shape == $1.tensor.shape }) else {
+            throw TorchError.invalidArgument("averaging weights needs two stores of the same network: \(entries.count) and \(other.entries.count) entries")
+        }
+    }
+
     /// Writes every parameter and buffer to a safetensors file, atomically.
     public func save(to path: String, metadata: [String: String] = [:]) throws {
         try SafeTensors.write(namedTensors, metadata: metadata, to: path)

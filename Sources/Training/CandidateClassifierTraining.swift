@@ -97,6 +97,11 @@ public struct CandidateClassifierTraining {
     /// AVX-512 BF16 or AMX), else float32 with a warning (`MixedPrecision.usable`). The weights, the
     /// validation scores and prediction stay float32.
     public var precision: TrainingConfig.Precision?
+    /// When set (0 ≤ d < 1), the weights written are the exponential moving average of every step's
+    /// weights with this decay (the first stage's `emaDecay`), scored and calibrated as they will be read;
+    /// the last step's weights go beside them, scored and calibrated too, as
+    /// `lastStepFileName`, so one training run compares the two. nil: the last step's weights alone.
+    public var averageDecay: Double?
     /// The CPU flags that decide whether bf16 runs natively (nil: unknown, the request is kept).
     public var cpuFlags: Set<String>? = HostCPU.flags
     public var device: Device = .cpu
@@ -116,6 +121,9 @@ public struct CandidateClassifierTraining {
         self.preparation = preparation
         self.output = output
     }
+
+    /// With `averageDecay`, the last step's weights, beside the average in the output folder.
+    public static let lastStepFileName = "candidate-classifier-last-step.safetensors"
 
     /// The context cube's margin on every side, in its own samples: enough for the cube's `jitter`.
     public var contextJitter: Int { contextScale.map { (jitter + $0 - 1) / $0 } ?? 0 }
@@ -154,6 +162,8 @@ public struct CandidateClassifierTraining {
         public var heldOutPeaks: (positive: Int, negative: Int)
         public var heldOutHeatmapAUC: Double?
         public var heldOutClassifierAUC: Double?
+        /// With `averageDecay`: the AUC of the last step's weights (`heldOutClassifierAUC` is the average's).
+        public var lastStepClassifierAUC: Double?
         /// Per scoring rule, the calibration fitted on the scored peaks and written with the weights.
         public var calibrations: [String: CandidateCalibration]
         /// The mean heatmap value of the negatives the batches drew: how far `hardNegativeShare` moved
@@ -491,6 +501,9 @@ public struct CandidateClassifierTraining {
     @discardableResult
     public func run() throws -> Report {
         let start = Date()
+        if let d = averageDecay, !(0..<1).contains(d) {
+            throw TorchError.invalidArgument("the weights' moving average needs a decay from 0 to below 1, not \(d)")
+        }
         var predictor: Predictor?
         let preparation: Preparation
         if let detectorWeights {
@@ -597,6 +610,14 @@ public struct CandidateClassifierTraining {
         if let precisionNote { log("warning: \(precisionNote)") }
         if autocast != nil { log("training steps under bf16 autocast (the weights, validation and prediction stay float32)") }
         model.autocast = autocast
+        // Built after the network, so that the network's initial weights, and every step, are those of a
+        // run without it (the generator that initialises weights is not read again).
+        let average = try averageDecay.map { _ in
+            let copy = try CandidateClassifier(baseFilters: baseFilters, patchSize: patchSize, contextScale: contextScale,
+                                               namesLocations: locationHead, device: device)
+            try copy.store.copyValues(from: model.store)
+            return copy
+        }
         let optimizer = try Optimizer(.adamW(), parameters: model.store.parameters, learningRate: learningRate)
         var schedule = CosineSchedule(base: learningRate, totalEpochs: steps, warmupEpochs: min(100, steps / 10))
         var rng = SplitMix64(seed: seed, stream: 7)
@@ -641,6 +662,7 @@ public struct CandidateClassifierTraining {
             }
             try loss.backward()
             try optimizer.step()
+            if let average, let averageDecay { try average.store.moveAverage(towards: model.store, decay: averageDecay) }
             let value = try loss.item()
             guard value.isFinite else {
                 // NaN weights would score every candidate NaN: stop before writing any.
@@ -659,10 +681,6 @@ public struct CandidateClassifierTraining {
         model.autocast = nil
         let truth = heldOut.map(\.positive)
         let heatmapAUC = predictor == nil ? nil : areaUnderROC(scores: heldOut.map(\.heatmap), labels: truth)
-        let (q, named) = try probabilities(model, heldOut)
-        let classifierAUC = heldOut.isEmpty ? nil : areaUnderROC(scores: q, labels: truth)
-        let calibrations = Self.calibrations(heldOut, q: q, source: validationRoot.map { "peaks of \($0)" } ?? "peaks of held-out training series",
-                                             rules: predictor == nil ? [.classifier] : CandidateScoring.allCases)
         var prior: LocationPrior?
         var priorFolders: [(PreprocessedCache, [String])] = []
         if predictor == nil {
@@ -676,28 +694,45 @@ public struct CandidateClassifierTraining {
         } else {
             prior = predictor?.locationPrior
         }
-        let naming = Self.namingAccuracy(heldOut, head: named, prior: prior)
-        let settings = CandidateClassifierSettings(baseFilters: baseFilters, patchSize: patchSize, peaksPerSeries: peaksPerSeries,
-                                                   peakThreshold: peakThreshold, preparation: preparation.cacheKey, dotFilter: dotFilter,
-                                                   alignsContrast: alignContrast ? true : nil, contextScale: contextScale,
-                                                   standsAlone: predictor == nil ? true : nil, namesLocations: locationHead ? true : nil,
-                                                   trainedPrecision: autocast == nil ? nil : TrainingConfig.Precision.bf16.rawValue)
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-        var metadata = ["willis_model": "candidate_classifier",
-                        CandidateClassifierSettings.metadataKey: String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)]
-        if !calibrations.isEmpty {
-            metadata[CandidateCalibration.metadataKey] = String(decoding: try JSONEncoder().encode(calibrations), as: UTF8.self)
+        /// Scores `network` on the held-out candidates, fits its calibrations, and writes it with them to `file`.
+        func scoreAndWrite(_ network: CandidateClassifier, averageDecay: Double?, to file: String) throws
+            -> (auc: Double?, calibrations: [String: CandidateCalibration], naming: NamingAccuracy?) {
+            let (q, named) = try probabilities(network, heldOut)
+            let classifierAUC = heldOut.isEmpty ? nil : areaUnderROC(scores: q, labels: truth)
+            let calibrations = Self.calibrations(heldOut, q: q, source: validationRoot.map { "peaks of \($0)" } ?? "peaks of held-out training series",
+                                                 rules: predictor == nil ? [.classifier] : CandidateScoring.allCases)
+            let settings = CandidateClassifierSettings(baseFilters: baseFilters, patchSize: patchSize, peaksPerSeries: peaksPerSeries,
+                                                       peakThreshold: peakThreshold, preparation: preparation.cacheKey, dotFilter: dotFilter,
+                                                       alignsContrast: alignContrast ? true : nil, contextScale: contextScale,
+                                                       standsAlone: predictor == nil ? true : nil, namesLocations: locationHead ? true : nil,
+                                                       trainedPrecision: autocast == nil ? nil : TrainingConfig.Precision.bf16.rawValue,
+                                                       averageDecay: averageDecay)
+            var metadata = ["willis_model": "candidate_classifier",
+                            CandidateClassifierSettings.metadataKey: String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)]
+            if !calibrations.isEmpty {
+                metadata[CandidateCalibration.metadataKey] = String(decoding: try JSONEncoder().encode(calibrations), as: UTF8.self)
+            }
+            if predictor == nil, let prior {
+                // What a detector's weights give prediction otherwise: how to prepare a series, and the prior.
+                metadata[Preparation.metadataKey] = preparation.json
+                metadata[LocationPrior.metadataKey] = prior.json
+            }
+            try network.store.save(to: file, metadata: metadata)
+            return (classifierAUC, calibrations, Self.namingAccuracy(heldOut, head: named, prior: prior))
         }
         if predictor == nil, let prior {
-            // What a detector's weights give prediction otherwise: how to prepare a series, and the prior.
-            metadata[Preparation.metadataKey] = preparation.json
-            metadata[LocationPrior.metadataKey] = prior.json
             log("location prior fitted to \(prior.components.map(\.count).reduce(0, +)) localizer points of \(priorFolders.map(\.1.count).reduce(0, +)) series")
         }
-        try model.store.save(to: "\(output)/candidate-classifier.safetensors", metadata: metadata)
+        let (classifierAUC, calibrations, naming) = try scoreAndWrite(average ?? model, averageDecay: average == nil ? nil : averageDecay,
+                                                                      to: "\(output)/candidate-classifier.safetensors")
+        var lastStepAUC: Double?
+        if average != nil {
+            lastStepAUC = try scoreAndWrite(model, averageDecay: nil, to: "\(output)/\(Self.lastStepFileName)").auc
+        }
         let report = Report(trainingExamples: (positives.count, negatives.count),
                             heldOutPeaks: (truth.filter { $0 }.count, truth.filter { !$0 }.count),
-                            heldOutHeatmapAUC: heatmapAUC, heldOutClassifierAUC: classifierAUC, calibrations: calibrations,
+                            heldOutHeatmapAUC: heatmapAUC, heldOutClassifierAUC: classifierAUC, lastStepClassifierAUC: lastStepAUC, calibrations: calibrations,
                             drawnNegativeHeatmap: drawn.count > 0 ? drawn.sum / Double(drawn.count) : 0,
                             naming: naming, seconds: Date().timeIntervalSince(start))
         func f(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "n/a" }
@@ -715,6 +750,9 @@ public struct CandidateClassifierTraining {
             // A share of no candidates (no aneurysm among the scored ones) is NaN: printed as n/a.
             func share(_ x: Double?) -> String { x.flatMap { $0.isNaN ? nil : String(format: "%.3f", $0) } ?? "n/a" }
             log("naming of the scored candidates' arteries: the location head \(share(n.headOnAneurysms)) of \(n.aneurysms) aneurysms, \(share(n.headOnAll)) of all \(n.named) named; the location prior \(share(n.priorOnAneurysms)) and \(share(n.priorOnAll))")
+        }
+        if average != nil, let averageDecay {
+            log("the weights written are the moving average of the steps' weights (decay \(averageDecay)), AUC \(f(classifierAUC)); the last step's, AUC \(f(lastStepAUC)), are written to \(output)/\(Self.lastStepFileName)")
         }
         if calibrations.isEmpty { log("no calibration: the scored peaks hold one class only, or none; prediction will use the scores as they are") }
         if predictor == nil {

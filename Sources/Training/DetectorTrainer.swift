@@ -90,7 +90,7 @@ public final class DetectorTrainer: EpochTrainer {
                                inputSubdivision: n, device: device)
         let copy = try Detector(baseFilters: s.baseFilters, modalityChannels: modalities, coordinateInput: s.coordinateInput,
                                 inputSubdivision: n, device: device)
-        try Torch.withNoGrad { for (a, p) in zip(copy.store.entries, net.store.entries) { try a.tensor.copy(from: p.tensor) } }
+        try copy.store.copyValues(from: net.store)
         net.autocast = s.precision?.autocast
         copy.autocast = s.precision?.autocast
         model = net
@@ -331,10 +331,7 @@ public final class DetectorTrainer: EpochTrainer {
     }
 
     func updateAverage() throws {
-        let d = config.detector.emaDecay
-        try Torch.withNoGrad {
-            for (a, p) in zip(average.store.entries, model.store.entries) { try a.tensor.copy(from: a.tensor * d + p.tensor * (1 - d)) }
-        }
+        try average.store.moveAverage(towards: model.store, decay: config.detector.emaDecay)
     }
 
     // MARK: - Epochs

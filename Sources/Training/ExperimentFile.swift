@@ -272,6 +272,7 @@ public enum ExperimentFile {
     ///     location_radius_mm = 4.8  # ... a candidate this near a labelled vessel voxel takes its label
     ///     location_weight = 1.0  # ... the naming loss's weight beside the aneurysm loss
     ///     precision = "fp32"     # or "bf16": the steps under bf16 autocast where native (else fp32, warned)
+    ///     average_decay = 0.999  # write the steps' weights' moving average with this decay (and the last step's beside it); none by default
     ///     seed = 0
     public static func applyCandidates(_ entries: [String: (value: Value, line: Int)], to training: inout CandidateClassifierTraining) throws {
         var dotDepthMM: Double?
@@ -323,6 +324,10 @@ public enum ExperimentFile {
             case "location_radius_mm": training.locationRadiusMM = try number(0...50)
             case "location_weight": training.locationWeight = try number(1e-6...100)
             case "precision": training.precision = try precision(value, key: key, line: line)
+            case "average_decay":
+                let d = try number(0...1)
+                guard d < 1 else { throw Error(line: line, reason: "'\(key)' needs a decay below 1 (1 would keep the first step's weights)") }
+                training.averageDecay = d
             case "seed": training.seed = UInt64(try integer(0...Int(Int32.max)))
             default: throw Error(line: line, reason: "unknown setting '\(key)'")
             }

@@ -252,9 +252,11 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Option(help: "Also show the classifier a second cube of as many samples, each the mean of S³, S times wider (2 to 4; default none): where in the vessel tree the candidate sits.") var contextScale: Int?
     @Flag(help: "Also learn to name the artery under each candidate: aneurysms by their localizer's location, other candidates by the nearest vessel label of the series' _cowseg file; willis predict then names candidates by it rather than by the location prior.") var locationHead = false
     @Option(help: "fp32 or bf16: the training steps under bf16 autocast, on CUDA and on CPUs with AVX-512 BF16 or AMX (elsewhere fp32, with a warning); the weights and prediction stay float32 (default fp32).") var precision: TrainingConfig.Precision?
+    @Option(help: "Write the moving average of the steps' weights with this decay (0 to below 1, e.g. 0.999), scored and calibrated on the validation candidates, and the last step's weights beside it as \(CandidateClassifierTraining.lastStepFileName) (default: the last step's alone).") var averageDecay: Double?
     @Option(help: "Seed (default 0).") var seed: UInt64?
 
     func validate() throws {
+        if let averageDecay, !(0..<1).contains(averageDecay) { throw ValidationError("--average-decay must be from 0 to below 1") }
         guard !data.isEmpty else { throw ValidationError("--data must name at least one training folder") }
         guard (steps ?? 1) > 0, (batchSize ?? 2) >= 2, (peaks ?? 1) > 0 else {
             throw ValidationError("--steps and --peaks must be positive, --batch-size at least 2")
@@ -329,6 +331,7 @@ struct TrainCandidatesCommand: ParsableCommand {
         training.dotFilter?.separationMM = training.matchMM
         if let seed { training.seed = seed }
         if let precision { training.precision = precision }
+        if let averageDecay { training.averageDecay = averageDecay }
         var bar: ProgressBar?
         var stage = ""
         training.progress = { label, done, total in

@@ -226,6 +226,66 @@ import VolumeCore
         #expect(!FileManager.default.fileExists(atPath: "\(root)/diverged/candidate-classifier.safetensors"))
     }
 
+    /// With a decay d, the weights written are the moving average of the steps' weights started from the
+    /// initial ones: after two steps d²·w₀ + d(1 − d)·w₁ + (1 − d)·w₂, where w₁ and w₂ are the weights of
+    /// one- and two-step runs without it (both schedules start at the same rate, and the draws are the
+    /// same). The last step's weights go beside them, those of the run without an average bit for bit;
+    /// each file carries its own scores' calibration and says what it is.
+    @Test func aMovingAverageOfTheWeightsIsWrittenBesideTheLastStepsWeights() throws {
+        let root = try temporaryDirectory()
+        let detector = try detectorWithPrior(seed: 43, in: root)
+        func weights(_ file: String) throws -> [Float] {
+            let f = try SafeTensorsFile(path: file)
+            return try f.names.sorted().flatMap { try f.tensor($0).floats() }
+        }
+        func metadata(_ file: String) throws -> (settings: CandidateClassifierSettings, calibration: String?) {
+            let f = try SafeTensorsFile(path: file)
+            let settings = try JSONDecoder().decode(CandidateClassifierSettings.self,
+                                                    from: Data(try #require(f.metadata[CandidateClassifierSettings.metadataKey]).utf8))
+            return (settings, f.metadata[CandidateCalibration.metadataKey])
+        }
+        func trained(steps: Int, decay: Double?, into name: String) throws -> (report: CandidateClassifierTraining.Report, log: [String]) {
+            var t = training(root, detector: detector)
+            t.steps = steps
+            t.averageDecay = decay
+            t.output = "\(root)/\(name)"
+            var lines: [String] = []
+            t.log = { lines.append($0) }
+            return (try t.run(), lines)
+        }
+        _ = try trained(steps: 1, decay: nil, into: "one")
+        let two = try trained(steps: 2, decay: nil, into: "two")
+        let averaged = try trained(steps: 2, decay: 0.25, into: "averaged")
+        #expect(!FileManager.default.fileExists(atPath: "\(root)/two/\(CandidateClassifierTraining.lastStepFileName)"))
+
+        // The initial weights: the network built from the training's seed (0), as the training builds it.
+        try Torch.manualSeed(0)
+        let initial = try CandidateClassifier(baseFilters: 4, patchSize: 8).store.namedTensors.sorted { $0.0 < $1.0 }.flatMap { try $0.1.floats() }
+        let (w1, w2) = (try weights("\(root)/one/candidate-classifier.safetensors"), try weights("\(root)/two/candidate-classifier.safetensors"))
+        #expect(maxAbsoluteError(w1, initial) > 1e-4 && maxAbsoluteError(w2, w1) > 1e-4, "each step moves the weights")
+        let d = 0.25
+        let expected = initial.indices.map { i in Float(d * d * Double(initial[i]) + d * (1 - d) * Double(w1[i]) + (1 - d) * Double(w2[i])) }
+        let average = try weights("\(root)/averaged/candidate-classifier.safetensors")
+        #expect(maxAbsoluteError(average, expected) < 1e-6, "the average of the initial and the two steps' weights")
+        let lastStep = "\(root)/averaged/\(CandidateClassifierTraining.lastStepFileName)"
+        #expect(try weights(lastStep) == w2, "averaging does not change the steps")
+
+        let (averageFile, lastFile, plainFile) = (try metadata("\(root)/averaged/candidate-classifier.safetensors"), try metadata(lastStep),
+                                                  try metadata("\(root)/two/candidate-classifier.safetensors"))
+        #expect(averageFile.settings.averageDecay == 0.25 && lastFile.settings.averageDecay == nil && plainFile.settings.averageDecay == nil)
+        #expect(lastFile.calibration == plainFile.calibration, "the last step's weights are scored and calibrated as the run without an average")
+        #expect(averaged.report.lastStepClassifierAUC == two.report.heldOutClassifierAUC && two.report.lastStepClassifierAUC == nil)
+        #expect(averaged.log.contains { $0.contains("moving average") && $0.contains(CandidateClassifierTraining.lastStepFileName) })
+        // Prediction reads the average as any weights.
+        let predictor = try Predictor(weights: detector)
+        try predictor.useCandidateClassifier(at: "\(root)/averaged/candidate-classifier.safetensors", scoring: .classifier)
+
+        var keepsFirst = training(root, detector: detector)
+        keepsFirst.averageDecay = 1
+        keepsFirst.output = "\(root)/one-decay"
+        #expect(throws: TorchError.self) { try keepsFirst.run() }
+    }
+
     /// With aligned contrast, the cubes of a T2 series (dark vessels) are negated in training and in
     /// prediction, those of the other modalities not, as the series' DICOM says in both (not the table);
     /// the weights say so, prediction reads it (one by one and in batches alike), and refuses to score

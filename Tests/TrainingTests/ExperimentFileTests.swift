@@ -118,6 +118,7 @@ import Training
         location_radius_mm = 3.2
         location_weight = 0.5
         precision = "bf16"
+        average_decay = 0.998
         seed = 9
         """
         var training = CandidateClassifierTraining(dataRoot: "d", detectorWeights: "w", output: "o")
@@ -128,6 +129,7 @@ import Training
         #expect(training.permuteAxes && training.hardNegativePower == 2 && training.hardNegativeRank == 3 && training.alignContrast)
         #expect(training.contextScale == 3 && training.ignoreMM == 7)
         #expect(training.locationHead && training.locationRadiusMM == 3.2 && training.locationWeight == 0.5 && training.precision == .bf16)
+        #expect(training.averageDecay == 0.998)
         #expect(training.dotFilter == DotFilterCandidates(count: 12, depthMM: 10, separationMM: 3.5), "apart by the match distance")
         var config = TrainingConfig()
         try ExperimentFile.apply(try ExperimentFile.parse(text), to: &config)
@@ -141,7 +143,8 @@ import Training
                               ("[candidates]\ncontext_scale = 1", 2), ("[candidates]\ncontext_scale = 5", 2),
                               ("[candidates]\nignore_mm = -1", 2), ("[candidates]\nlocation_head = 1", 2),
                               ("[candidates]\nlocation_weight = 0", 2), ("[candidates]\nlocation_radius_mm = -1", 2),
-                              ("[candidates]\nprecision = \"fp16\"", 2)] {
+                              ("[candidates]\nprecision = \"fp16\"", 2), ("[candidates]\naverage_decay = 1", 2),
+                              ("[candidates]\naverage_decay = -0.5", 2)] {
             var t = CandidateClassifierTraining(dataRoot: "d", detectorWeights: "w", output: "o")
             #expect(throws: ExperimentFile.Error.self) { try ExperimentFile.applyCandidates(try ExperimentFile.parse(wrong), to: &t) }
             do {
@@ -164,7 +167,8 @@ import Training
         #expect(committed.peaksPerSeries == defaults.peaksPerSeries && committed.peakThreshold == defaults.peakThreshold && committed.matchMM == defaults.matchMM)
         #expect(committed.hardNegativeShare == defaults.hardNegativeShare && committed.permuteAxes == defaults.permuteAxes
             && committed.hardNegativePower == defaults.hardNegativePower && committed.dotFilter == nil)
-        #expect(committed.ignoreMM == defaults.ignoreMM && committed.contextScale == nil && !committed.alignContrast && committed.precision == nil)
+        #expect(committed.ignoreMM == defaults.ignoreMM && committed.contextScale == nil && !committed.alignContrast && committed.precision == nil
+            && committed.averageDecay == nil)
     }
 
     @Test func errorsNameTheLine() throws {
