@@ -727,8 +727,13 @@ public struct CandidateClassifierTraining {
         let (classifierAUC, calibrations, naming) = try scoreAndWrite(average ?? model, averageDecay: average == nil ? nil : averageDecay,
                                                                       to: "\(output)/candidate-classifier.safetensors")
         var lastStepAUC: Double?
+        let lastStepFile = "\(output)/\(Self.lastStepFileName)"
         if average != nil {
-            lastStepAUC = try scoreAndWrite(model, averageDecay: nil, to: "\(output)/\(Self.lastStepFileName)").auc
+            lastStepAUC = try scoreAndWrite(model, averageDecay: nil, to: lastStepFile).auc
+        } else if FileManager.default.fileExists(atPath: lastStepFile) {
+            // An earlier run's, beside weights it no longer belongs to: a comparison of the two would mislead.
+            try FileManager.default.removeItem(atPath: lastStepFile)
+            log("removed \(lastStepFile), an earlier run's last-step weights (this run keeps no average)")
         }
         let report = Report(trainingExamples: (positives.count, negatives.count),
                             heldOutPeaks: (truth.filter { $0 }.count, truth.filter { !$0 }.count),

@@ -280,6 +280,15 @@ import VolumeCore
         let predictor = try Predictor(weights: detector)
         try predictor.useCandidateClassifier(at: "\(root)/averaged/candidate-classifier.safetensors", scoring: .classifier)
 
+        // A run without an average into the same folder removes the earlier run's last-step weights.
+        var again = training(root, detector: detector)
+        again.output = "\(root)/averaged"
+        var lines: [String] = []
+        again.log = { lines.append($0) }
+        try again.run()
+        #expect(!FileManager.default.fileExists(atPath: lastStep) && lines.contains { $0.hasPrefix("removed") })
+        #expect(try metadata("\(root)/averaged/candidate-classifier.safetensors").settings.averageDecay == nil)
+
         var keepsFirst = training(root, detector: detector)
         keepsFirst.averageDecay = 1
         keepsFirst.output = "\(root)/one-decay"
