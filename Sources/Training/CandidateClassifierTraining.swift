@@ -724,7 +724,7 @@ public struct CandidateClassifierTraining {
         if predictor == nil, let prior {
             log("location prior fitted to \(prior.components.map(\.count).reduce(0, +)) localizer points of \(priorFolders.map(\.1.count).reduce(0, +)) series")
         }
-        let (classifierAUC, calibrations, naming) = try scoreAndWrite(average ?? model, averageDecay: average == nil ? nil : averageDecay,
+        let (classifierAUC, calibrations, naming) = try scoreAndWrite(average ?? model, averageDecay: averageDecay,
                                                                       to: "\(output)/candidate-classifier.safetensors")
         var lastStepAUC: Double?
         let lastStepFile = "\(output)/\(Self.lastStepFileName)"
@@ -756,7 +756,7 @@ public struct CandidateClassifierTraining {
             func share(_ x: Double?) -> String { x.flatMap { $0.isNaN ? nil : String(format: "%.3f", $0) } ?? "n/a" }
             log("naming of the scored candidates' arteries: the location head \(share(n.headOnAneurysms)) of \(n.aneurysms) aneurysms, \(share(n.headOnAll)) of all \(n.named) named; the location prior \(share(n.priorOnAneurysms)) and \(share(n.priorOnAll))")
         }
-        if average != nil, let averageDecay {
+        if let averageDecay {
             log("the weights written are the moving average of the steps' weights (decay \(averageDecay)), AUC \(f(classifierAUC)); the last step's, AUC \(f(lastStepAUC)), are written to \(output)/\(Self.lastStepFileName)")
         }
         if calibrations.isEmpty { log("no calibration: the scored peaks hold one class only, or none; prediction will use the scores as they are") }
