@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "Synth", dependencies: ["Anatomy", "Dataset", "DICOM", "NIfTI", "VolumeCore"], swiftSettings: optimisedInDebug),
         .target(name: "DICOM", dependencies: ["VolumeCore", "Zlib", "CCharLS", "COpenJPEG", "CTurboJPEG", "AtomicFile"], swiftSettings: optimisedInDebug),
         .target(name: "NIfTI", dependencies: ["VolumeCore", "Zlib", "AtomicFile"], swiftSettings: optimisedInDebug),
-        .target(name: "Models", dependencies: ["Torch", "Anatomy"]),
+        .target(name: "Models", dependencies: ["Torch", "Anatomy", "Preprocessing"]),
         // The triage web app: worklist, series pages with evidence, uploads, JSON API.
         .target(name: "Server", dependencies: [
             "Inference", "Torch", "Reports", "Anatomy", "DICOM", "NIfTI", "VolumeCore", "Preprocessing", "AtomicFile",

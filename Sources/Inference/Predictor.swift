@@ -370,7 +370,7 @@ public final class Predictor {
     /// series' own voxels (about 1.5 s for a medium series), safe on any thread.
     public func dotCandidates(_ series: Series, record: PreparationRecord?) -> [[Int]] {
         guard let dots = candidateStage?.settings.dotFilter, dots.count > 0, let record else { return [] }
-        return DotFilter().candidates(series.volume, contrast: DotFilter.VesselContrast(series), count: dots.count, depthMM: dots.depthMM,
+        return dots.filter.candidates(series.volume, contrast: DotFilter.VesselContrast(series), count: dots.count, depthMM: dots.depthMM,
                                       on: record.output, shape: preparation.shape)
     }
 

@@ -1,5 +1,6 @@
 import Anatomy
 import Foundation
+import Preprocessing
 import Torch
 
 /// The detector's second stage: a small 3D CNN that looks at a cube of the prepared image around one of
@@ -309,15 +310,21 @@ public struct CandidateClassifierSettings: Codable, Sendable, Equatable {
 
 /// A second source of candidates beside the heatmap's peaks: the `count` strongest maxima of the Hessian
 /// dot filter (`DotFilter.candidates`) inside the head less a `depthMM` shell, at the series' own voxels;
-/// one within `separationMM` of a heatmap peak, or of a stronger one kept before, is left out.
+/// one within `separationMM` of a heatmap peak, or of a stronger one kept before, is left out. The maxima are
+/// read as `peakSearch` says (nil: across the scales, as every second stage trained before it was a setting).
 public struct DotFilterCandidates: Codable, Sendable, Equatable {
     public var count: Int
     public var depthMM: Double
     public var separationMM: Double
+    public var peakSearch: DotFilter.PeakSearch?
 
-    public init(count: Int, depthMM: Double = 16, separationMM: Double = 4) {
+    public init(count: Int, depthMM: Double = 16, separationMM: Double = 4, peakSearch: DotFilter.PeakSearch? = nil) {
         self.count = count
         self.depthMM = depthMM
         self.separationMM = separationMM
+        self.peakSearch = peakSearch
     }
+
+    /// The filter that finds these candidates.
+    public var filter: DotFilter { DotFilter(peakSearch: peakSearch ?? .acrossScales) }
 }

@@ -18,8 +18,22 @@ public struct DotFilter: Sendable, Equatable {
     /// Gaussian scales in mm: aneurysms of 1.5–8 mm across.
     public var scalesMM: [Double] = [0.5, 0.8, 1.2, 1.8]
 
-    public init(scalesMM: [Double] = [0.5, 0.8, 1.2, 1.8]) {
+    /// Where candidates are read.
+    public enum PeakSearch: String, Codable, Sendable, Equatable, CaseIterable {
+        /// The local maxima of the largest measure over the scales.
+        case acrossScales
+        /// The local maxima of each scale's measure, strongest first, each left out when a stronger one
+        /// kept before lies within its window. A small aneurysm beside a junction of larger vessels can
+        /// be a maximum at a small scale while the larger scales' response of the junction covers it in
+        /// the largest over the scales, so that no maximum of that lies near it (RESULTS.md, stop 42).
+        case eachScale
+    }
+
+    public var peakSearch: PeakSearch
+
+    public init(scalesMM: [Double] = [0.5, 0.8, 1.2, 1.8], peakSearch: PeakSearch = .acrossScales) {
         self.scalesMM = scalesMM
+        self.peakSearch = peakSearch
     }
 
     /// The measure at every voxel of `image` (shape [D, H, W], voxel `spacing` in mm along the same axes),
@@ -32,14 +46,20 @@ public struct DotFilter: Sendable, Equatable {
     /// it mirrors there as before.
     public func measure(_ image: [Float], shape: [Int], spacing: [Double], mask: [Bool]) -> [Float] {
         precondition(shape.count == 3 && image.count == shape.reduce(1, *) && mask.count == image.count && spacing.count == 3)
-        guard let box = Self.box(around: mask, shape: shape, margin: (0..<3).map { axis in
-            scalesMM.map { Self.kernelRadius(sigma: $0 / spacing[axis]) }.max() ?? 0
-        }) else { return [Float](repeating: 0, count: image.count) }
+        guard let box = box(around: mask, shape: shape, spacing: spacing) else { return [Float](repeating: 0, count: image.count) }
         if box.shape == shape { return measureWholeVolume(image, shape: shape, spacing: spacing, mask: mask) }
         let inBox = measureWholeVolume(box.cut(image, from: shape), shape: box.shape, spacing: spacing, mask: box.cut(mask, from: shape))
         var out = [Float](repeating: 0, count: image.count)
         box.paste(inBox, into: &out, shape: shape)
         return out
+    }
+
+    /// The box the filter sweeps for `mask`: around its true voxels, widened by the largest kernel's
+    /// radius; nil when nothing is true.
+    func box(around mask: [Bool], shape: [Int], spacing: [Double]) -> Box? {
+        Self.box(around: mask, shape: shape, margin: (0..<3).map { axis in
+            scalesMM.map { Self.kernelRadius(sigma: $0 / spacing[axis]) }.max() ?? 0
+        })
     }
 
     /// A box of voxels: its first corner and its shape, both [D, H, W].
@@ -56,6 +76,12 @@ public struct DotFilter: Sendable, Equatable {
                 out.append(contentsOf: values[row..<(row + shape[2])])
             } }
             return out
+        }
+
+        /// The flat index in a volume of shape `volume` of the box's voxel at flat index `index`.
+        func volumeIndex(_ index: Int, of volume: [Int]) -> Int {
+            let (k, j, i) = (index / (shape[1] * shape[2]), index / shape[2] % shape[1], index % shape[2])
+            return ((start[0] + k) * volume[1] + start[1] + j) * volume[2] + start[2] + i
         }
 
         /// Writes `values` (the box's, row by row) to their places in `volume`.
@@ -87,9 +113,19 @@ public struct DotFilter: Sendable, Equatable {
 
     /// The measure computed over every voxel of the volume (the passes sweep all of it).
     func measureWholeVolume(_ image: [Float], shape: [Int], spacing: [Double], mask: [Bool]) -> [Float] {
-        let inside = mask.indices.filter { mask[$0] }
         var best = [Float](repeating: 0, count: image.count)
-        for s in scalesMM {
+        measureEachScale(image, shape: shape, spacing: spacing, mask: mask) { _, values in
+            for v in best.indices where values[v] > best[v] { best[v] = values[v] }
+        }
+        return best
+    }
+
+    /// The measure at each scale over every voxel of the volume (0 off the mask), handed to `body` with
+    /// the scale's index one scale at a time, so that one such map lives at once.
+    func measureEachScale(_ image: [Float], shape: [Int], spacing: [Double], mask: [Bool], _ body: (Int, [Float]) -> Void) {
+        let inside = mask.indices.filter { mask[$0] }
+        for (scaleIndex, s) in scalesMM.enumerated() {
+            var measured = [Float](repeating: 0, count: image.count)
             let sigma = spacing.map { s / $0 }
             // Six second derivatives from fifteen one-dimensional passes (along D with orders 0, 1, 2, then H,
             // then W), each kept only at the measured voxels as soon as it is made, so that at most four
@@ -113,7 +149,7 @@ public struct DotFilter: Sendable, Equatable {
             hdd = kept(pass(pass(pass(image, 0, 2), 1, 0), 2, 0))
             let (sd, sh, sw) = (spacing[0], spacing[1], spacing[2])
             let scale2 = s * s
-            best.withUnsafeMutableBufferPointer { out in
+            measured.withUnsafeMutableBufferPointer { out in
                 let chunk = max(1, (inside.count + 63) / 64)
                 DispatchQueue.concurrentPerform(iterations: (inside.count + chunk - 1) / chunk) { c in
                     for n in (c * chunk)..<min(inside.count, (c + 1) * chunk) {
@@ -121,14 +157,12 @@ public struct DotFilter: Sendable, Equatable {
                             Double(hdd[n]) / (sd * sd), Double(hhh[n]) / (sh * sh), Double(hww[n]) / (sw * sw),
                             Double(hdh[n]) / (sd * sh), Double(hdw[n]) / (sd * sw), Double(hhw[n]) / (sh * sw))
                         guard high < 0 else { continue }
-                        let m = Float(scale2 * high * high / max(-low, 1e-6))
-                        let v = inside[n]
-                        if m > out[v] { out[v] = m }
+                        out[inside[n]] = Float(scale2 * high * high / max(-low, 1e-6))
                     }
                 }
             }
+            body(scaleIndex, measured)
         }
-        return best
     }
 
     /// How many samples each side of the centre scipy's kernel at `sigma` voxels reaches: ⌊4σ + ½⌋.
@@ -525,11 +559,38 @@ public struct DotFilter: Sendable, Equatable {
         let region = Self.headInterior(volume, depthMM: depthMM)
         let image = Self.vesselBright(volume, contrast: contrast, region: region)
         let mask = zip(image, region).map { $0 > 0.25 && $1 }
-        let values = measure(image, shape: shape, spacing: spacing, mask: mask)
         let reach = spacing.map { Int((2.4 / $0).rounded(.up)) }
         let (h, w) = (shape[1], shape[2])
-        return Self.maxima(values, shape: shape, reach: reach).prefix(count).map { m in
+        return peaks(image, shape: shape, spacing: spacing, mask: mask, reach: reach, count: count).map { m in
             (volume.geometry.patient(i: Double(m.index % w), j: Double(m.index / w % h), k: Double(m.index / (h * w))), m.value)
+        }
+    }
+
+    /// The `count` strongest peaks of the measure of `image` on `mask` as `peakSearch` reads them, with
+    /// windows `reach` voxels each side: flat indices into `shape` and values, strongest first.
+    func peaks(_ image: [Float], shape: [Int], spacing: [Double], mask: [Bool], reach: [Int], count: Int) -> [(index: Int, value: Float)] {
+        switch peakSearch {
+        case .acrossScales:
+            return Array(Self.maxima(measure(image, shape: shape, spacing: spacing, mask: mask), shape: shape, reach: reach).prefix(count))
+        case .eachScale:
+            guard let box = box(around: mask, shape: shape, spacing: spacing) else { return [] }
+            var found: [(index: Int, value: Float)] = []
+            measureEachScale(box.cut(image, from: shape), shape: box.shape, spacing: spacing, mask: box.cut(mask, from: shape)) { _, values in
+                found += Self.maxima(values, shape: box.shape, reach: reach).map { (box.volumeIndex($0.index, of: shape), $0.value) }
+            }
+            found.sort { $0.value != $1.value ? $0.value > $1.value : $0.index < $1.index }
+            let (h, w) = (shape[1], shape[2])
+            func voxel(_ v: Int) -> (Int, Int, Int) { (v / (h * w), v / w % h, v % w) }
+            var kept: [(index: Int, value: Float)] = []
+            for peak in found where kept.count < count {
+                let (k, j, i) = voxel(peak.index)
+                let covered = kept.contains { other in
+                    let (kk, jj, ii) = voxel(other.index)
+                    return abs(kk - k) <= reach[0] && abs(jj - j) <= reach[1] && abs(ii - i) <= reach[2]
+                }
+                if !covered { kept.append(peak) }
+            }
+            return kept
         }
     }
 

@@ -352,11 +352,12 @@ public struct CandidateClassifierTraining {
 
     /// The dot filter's candidates of `uid` (its series under `seriesRoot`) as voxels of its prepared grid
     /// (the record in `cache`), kept beside the prepared inputs: the filter costs a read of the series
-    /// and about 1.5 s. Kept per filter setting (`DotFilterCandidates.count` and `depthMM`) and per
-    /// version of the filter's code (`DotFilter.revision`).
+    /// and about 1.5 s. Kept per filter setting (`DotFilterCandidates.count`, `depthMM` and a peak search
+    /// other than across the scales) and per version of the filter's code (`DotFilter.revision`).
     func dotCandidates(_ uid: String, seriesRoot: String, cache: PreprocessedCache) throws -> [[Int]] {
         guard let dots = dotFilter else { return [] }
-        let folder = "\(cache.folder)/dots-r\(DotFilter.revision)-\(dots.count)-\(dots.depthMM)"
+        let search = dots.filter.peakSearch == .acrossScales ? "" : "-\(dots.filter.peakSearch.rawValue)"
+        let folder = "\(cache.folder)/dots-r\(DotFilter.revision)-\(dots.count)-\(dots.depthMM)\(search)"
         let path = "\(folder)/\(uid).json"
         if let data = FileManager.default.contents(atPath: path), let kept = try? JSONDecoder().decode([[Int]].self, from: data) {
             return kept
@@ -367,7 +368,7 @@ public struct CandidateClassifierTraining {
             throw DatasetError(file: recordFile, reason: "no preparation record: the dot filter's candidates need the prepared grid (improved mode)")
         }
         let series = try SeriesLoader().load("\(seriesRoot)/\(uid)")
-        let points = DotFilter().candidates(series.volume, contrast: DotFilter.VesselContrast(series), count: dots.count, depthMM: dots.depthMM,
+        let points = dots.filter.candidates(series.volume, contrast: DotFilter.VesselContrast(series), count: dots.count, depthMM: dots.depthMM,
                                             on: record.output, shape: cache.preparation.shape)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try AtomicFile.write(try JSONEncoder().encode(points), to: path)

@@ -266,6 +266,7 @@ public enum ExperimentFile {
     ///     permute_axes = false   # training cubes also take their axes in a random order
     ///     dot_candidates = 0     # above 0: this many dot-filter candidates per series beside the peaks
     ///     dot_depth_mm = 16      # ... inside the head less a shell this deep
+    ///     dot_peak_search = "acrossScales"  # ... or "eachScale": each scale's maxima, merged strongest first
     ///     align_contrast = false # negate the cubes of dark-vessel series (T2), so aneurysms are bright in all
     ///     context_scale = 0      # above 0 (2 to 4): a second cube this many times wider, each sample a mean
     ///     location_head = false  # also learn to name the artery under each candidate (vessel labels, localizers)
@@ -276,6 +277,7 @@ public enum ExperimentFile {
     ///     seed = 0
     public static func applyCandidates(_ entries: [String: (value: Value, line: Int)], to training: inout CandidateClassifierTraining) throws {
         var dotDepthMM: Double?
+        var dotPeakSearch: DotFilter.PeakSearch?
         for (key, (value, line)) in entries.sorted(by: { $0.value.line < $1.value.line }) where key.hasPrefix(candidatesTable) {
             let name = String(key.dropFirst(candidatesTable.count))
             func number(_ allowed: ClosedRange<Double>) throws -> Double {
@@ -309,8 +311,15 @@ public enum ExperimentFile {
                 training.permuteAxes = v
             case "dot_candidates":
                 let count = try integer(0...1000)
-                training.dotFilter = count == 0 ? nil : DotFilterCandidates(count: count, depthMM: training.dotFilter?.depthMM ?? 16)
+                training.dotFilter = count == 0 ? nil : DotFilterCandidates(count: count, depthMM: training.dotFilter?.depthMM ?? 16,
+                                                                            peakSearch: training.dotFilter?.peakSearch)
             case "dot_depth_mm": dotDepthMM = try number(0...200)
+            case "dot_peak_search":
+                let names = DotFilter.PeakSearch.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: " or ")
+                guard case let .string(v) = value, let search = DotFilter.PeakSearch(rawValue: v) else {
+                    throw Error(line: line, reason: "'\(key)' needs \(names)")
+                }
+                dotPeakSearch = search
             case "align_contrast":
                 guard case let .bool(v) = value else { throw Error(line: line, reason: "'\(key)' needs true or false") }
                 training.alignContrast = v
@@ -333,6 +342,7 @@ public enum ExperimentFile {
             }
         }
         if let dotDepthMM { training.dotFilter?.depthMM = dotDepthMM }
+        if let dotPeakSearch { training.dotFilter?.peakSearch = dotPeakSearch }
         // A dot-filter candidate beside a heatmap peak is the place the peak already labels.
         training.dotFilter?.separationMM = training.matchMM
         do {

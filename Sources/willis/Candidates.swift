@@ -35,6 +35,9 @@ struct CandidatesCommand: ParsableCommand {
     @Option(help: "How deep inside the head's outer surface to look, in mm (the skull and scalp stay out).")
     var depthMM: Double = 16
 
+    @Option(help: "Where the candidates are read: acrossScales (the maxima of the largest measure over the scales) or eachScale (each scale's maxima, merged strongest first).")
+    var peakSearch: DotFilter.PeakSearch = .acrossScales
+
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1, not \(count)") }
         guard depthMM.isFinite && depthMM >= 0 else { throw ValidationError("--depth-mm must be a non-negative number of mm, not \(depthMM)") }
@@ -42,7 +45,7 @@ struct CandidatesCommand: ParsableCommand {
 
     func run() throws {
         let folders = seriesFolders(series)
-        let filter = DotFilter()
+        let filter = DotFilter(peakSearch: peakSearch)
         var lines = ["SeriesInstanceUID,rank,x_mm,y_mm,z_mm,value"]
         var failures = 0
         let start = DispatchTime.now().uptimeNanoseconds
@@ -74,3 +77,5 @@ struct CandidatesCommand: ParsableCommand {
         if failures > 0 { throw ExitCode(3) }
     }
 }
+
+extension DotFilter.PeakSearch: ExpressibleByArgument {}

@@ -121,7 +121,8 @@ struct Predict: ParsableCommand {
         if case let .candidates(r) = predictor.readout {
             if let stage = predictor.candidateStage, stage.standsAlone {
                 let names = candidateClassifier.joined(separator: ", ")
-                print("no detector: scoring up to \(stage.settings.dotFilter?.count ?? 0) dot-filter candidates of each series with \(names) (classifier\(stage.members.count > 1 ? ", the mean of \(stage.members.count) classifiers" : "")); reading the \(r.count) best, named by \(stage.naming)")
+                let search = stage.settings.dotFilter?.filter.peakSearch == .eachScale ? " (each scale's maxima)" : ""
+                print("no detector: scoring up to \(stage.settings.dotFilter?.count ?? 0) dot-filter candidates\(search) of each series with \(names) (classifier\(stage.members.count > 1 ? ", the mean of \(stage.members.count) classifiers" : "")); reading the \(r.count) best, named by \(stage.naming)")
             } else if let stage = predictor.candidateStage {
                 let names = candidateClassifier.joined(separator: ", ")
                 let dots = stage.settings.dotFilter.map { " and up to \($0.count) dot-filter candidates away from them (as the classifier was trained)" } ?? ""

@@ -248,6 +248,7 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Flag(help: "Training cubes also take their axes in a random order, beside the random flips.") var permuteAxes = false
     @Option(help: "Also classify this many of the dot filter's candidates per series (willis candidates; read at each series' own voxels, kept in the cache), beside the heatmap's peaks; willis predict then adds them too (default 0: none).") var dotCandidates: Int?
     @Option(help: "With --dot-candidates: look this deep inside the head's outer surface, in mm (default 16).") var dotDepthMM: Double?
+    @Option(help: "With --dot-candidates: read them as acrossScales (the maxima of the largest measure over the scales; the default) or eachScale (each scale's maxima, merged strongest first: small aneurysms beside larger vessels).") var dotPeakSearch: DotFilter.PeakSearch?
     @Flag(help: "Negate the cubes of dark-vessel series (T2's flow voids), in training and through the weights in willis predict, so that an aneurysm is a bright ball in every modality.") var alignContrast = false
     @Option(help: "Also show the classifier a second cube of as many samples, each the mean of S³, S times wider (2 to 4; default none): where in the vessel tree the candidate sits.") var contextScale: Int?
     @Flag(help: "Also learn to name the artery under each candidate: aneurysms by their localizer's location, other candidates by the nearest vessel label of the series' _cowseg file; willis predict then names candidates by it rather than by the location prior.") var locationHead = false
@@ -321,12 +322,17 @@ struct TrainCandidatesCommand: ParsableCommand {
         }
         if let dotCandidates {
             guard (0...1000).contains(dotCandidates) else { throw ValidationError("--dot-candidates must be between 0 and 1000") }
-            training.dotFilter = dotCandidates == 0 ? nil : DotFilterCandidates(count: dotCandidates, depthMM: training.dotFilter?.depthMM ?? 16)
+            training.dotFilter = dotCandidates == 0 ? nil : DotFilterCandidates(count: dotCandidates, depthMM: training.dotFilter?.depthMM ?? 16,
+                                                                                 peakSearch: training.dotFilter?.peakSearch)
         }
         if let dotDepthMM {
             guard dotDepthMM.isFinite, (0...200).contains(dotDepthMM) else { throw ValidationError("--dot-depth-mm must be between 0 and 200") }
             guard training.dotFilter != nil else { throw ValidationError("--dot-depth-mm needs --dot-candidates (or dot_candidates in the experiment file)") }
             training.dotFilter?.depthMM = dotDepthMM
+        }
+        if let dotPeakSearch {
+            guard training.dotFilter != nil else { throw ValidationError("--dot-peak-search needs --dot-candidates (or dot_candidates in the experiment file)") }
+            training.dotFilter?.peakSearch = dotPeakSearch
         }
         training.dotFilter?.separationMM = training.matchMM
         if let seed { training.seed = seed }

@@ -120,8 +120,10 @@ def vessel_bright(volume, modality, region):
     return (volume - brain) / max(top - brain, 1e-6)
 
 
-def dot_filter(image, spacing, mask):
+def dot_filter(image, spacing, mask, each_scale=False):
+    """The measure, the largest over the scales; with each_scale, one map per scale instead."""
     best = np.zeros_like(image)
+    maps = []
     at = np.nonzero(mask)
     for s in SCALES_MM:
         sigma = s / spacing
@@ -137,7 +139,10 @@ def dot_filter(image, spacing, mask):
         weakest, strongest = -lam[:, 2], -lam[:, 0]
         measure = np.where(weakest > 0, s * s * weakest * weakest / np.maximum(strongest, 1e-6), 0)
         best[at] = np.maximum(best[at], measure)
-    return best
+        if each_scale:
+            maps.append(np.zeros_like(image))
+            maps[-1][at] = measure
+    return maps if each_scale else best
 
 
 def maxima(values, spacing, affine):
