@@ -17,8 +17,20 @@ import VolumeCore
         var ballVoxel: [Int]
     }
 
+    struct Junction: Decodable {
+        var shape: [Int]
+        var spacing: [Double]
+        var reach: [Int]
+        var smallCentreMM: [Double]
+        var acrossScales: [Int]
+        var acrossScalesValues: [Float]
+        var eachScale: [Int]
+        var eachScaleValues: [Float]
+    }
+
     struct Case: Decodable {
         var head: Head
+        var junction: Junction
         var shape: [Int]
         var spacing: [Double]
         var scales: [Double]
@@ -99,6 +111,29 @@ import VolumeCore
         // The strongest is the ball on the vessel.
         let ball = volume.geometry.patient(i: Double(head.ballVoxel[2]), j: Double(head.ballVoxel[1]), k: Double(head.ballVoxel[0]))
         #expect(found.first.map { ($0.point - ball).length <= 2 } == true, "strongest at \(String(describing: found.first)), the ball at \(ball)")
+    }
+
+    /// A ball 2 mm across touching one 6 mm across, on 2 mm slices (an aneurysm at a junction): across the
+    /// scales the large ball's response covers the small one, and no peak lies near it; read at each scale,
+    /// the smallest scale's maximum on the small ball is a candidate too. Both readings as the oracle's.
+    @Test func eachScalesMaximaFindASmallBallBesideALargeOne() throws {
+        let (c, folder) = try load()
+        let j = c.junction
+        let image = try floats("\(folder)/junction.f32")
+        let mask = image.map { $0 > 0.25 }
+        func distanceToSmallMM(_ index: Int) -> Double {
+            let voxel = [index / (j.shape[1] * j.shape[2]), index / j.shape[2] % j.shape[1], index % j.shape[2]]
+            return (0..<3).map { Double(voxel[$0]) * j.spacing[$0] - j.smallCentreMM[$0] }.map { $0 * $0 }.reduce(0, +).squareRoot()
+        }
+        for (search, indices, values) in [(DotFilter.PeakSearch.acrossScales, j.acrossScales, j.acrossScalesValues), (.eachScale, j.eachScale, j.eachScaleValues)] {
+            let found = DotFilter(scalesMM: c.scales, peakSearch: search).peaks(image, shape: j.shape, spacing: j.spacing, mask: mask, reach: j.reach, count: 10)
+            #expect(found.map(\.index) == indices, "\(search)")
+            let top = values.max() ?? 0
+            try #require(top > 0 && found.count == values.count, "\(search)")
+            #expect(maxAbsoluteError(found.map(\.value), values) <= 1e-4 * top, "\(search)")
+            let nearest = found.map { distanceToSmallMM($0.index) }.min() ?? .infinity
+            #expect(search == .eachScale ? nearest <= 1.5 : nearest > 3, "\(search): the nearest peak lies \(nearest) mm from the small ball")
+        }
     }
 
     /// The filter sweeps only the box around the mask (widened by the largest kernel's radius), and the

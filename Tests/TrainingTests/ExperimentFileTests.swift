@@ -111,6 +111,7 @@ import Training
         hard_negative_rank = 3
         permute_axes = true
         dot_depth_mm = 10
+        dot_peak_search = "eachScale"
         dot_candidates = 12
         align_contrast = true
         context_scale = 3
@@ -130,7 +131,7 @@ import Training
         #expect(training.contextScale == 3 && training.ignoreMM == 7)
         #expect(training.locationHead && training.locationRadiusMM == 3.2 && training.locationWeight == 0.5 && training.precision == .bf16)
         #expect(training.averageDecay == 0.998)
-        #expect(training.dotFilter == DotFilterCandidates(count: 12, depthMM: 10, separationMM: 3.5), "apart by the match distance")
+        #expect(training.dotFilter == DotFilterCandidates(count: 12, depthMM: 10, separationMM: 3.5, peakSearch: .eachScale), "apart by the match distance")
         var config = TrainingConfig()
         try ExperimentFile.apply(try ExperimentFile.parse(text), to: &config)
         #expect(config.epochs == 3)
@@ -144,7 +145,8 @@ import Training
                               ("[candidates]\nignore_mm = -1", 2), ("[candidates]\nlocation_head = 1", 2),
                               ("[candidates]\nlocation_weight = 0", 2), ("[candidates]\nlocation_radius_mm = -1", 2),
                               ("[candidates]\nprecision = \"fp16\"", 2), ("[candidates]\naverage_decay = 1", 2),
-                              ("[candidates]\naverage_decay = -0.5", 2)] {
+                              ("[candidates]\naverage_decay = -0.5", 2), ("[candidates]\ndot_peak_search = \"each\"", 2),
+                              ("[candidates]\ndot_peak_search = 1", 2)] {
             var t = CandidateClassifierTraining(dataRoot: "d", detectorWeights: "w", output: "o")
             #expect(throws: ExperimentFile.Error.self) { try ExperimentFile.applyCandidates(try ExperimentFile.parse(wrong), to: &t) }
             do {
