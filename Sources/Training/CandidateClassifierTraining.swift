@@ -527,7 +527,8 @@ public struct CandidateClassifierTraining {
             }
             try given.validate()
             preparation = given
-            log("no detector: the candidates are each series' \(dots.count) strongest dot-filter maxima alone")
+            let search = dots.filter.peakSearch == .eachScale ? " (each scale's maxima, merged)" : ""
+            log("no detector: the candidates are each series' \(dots.count) strongest dot-filter maxima\(search) alone")
         }
         let folders = [dataRoot] + (validationRoot.map { [$0] } ?? []) + positiveRoots + furtherDataRoots
         // Checked on the tables, before any folder is prepared: a wrong folder is refused in a second, not
