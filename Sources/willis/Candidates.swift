@@ -15,7 +15,9 @@ struct CandidatesCommand: ParsableCommand {
             deep, so the skull stays out), intensities on a vessel-bright scale by modality (CT in HU; MR by \
             its brain median; an MR with an echo time of 60 ms or more, or without one a series description \
             naming T2, inverted, its vessels being flow voids), Li et al.'s dot measure of the Hessian at 0.5, \
-            0.8, 1.2 and 1.8 mm, and its strongest local maxima (windows about 5 mm across). Writes a CSV: \
+            0.8, 1.2 and 1.8 mm, and its strongest local maxima (windows about 5 mm across): of the largest \
+            measure over the scales, or with --peak-search eachScale of each scale's measure, merged strongest \
+            first (a small aneurysm beside a larger vessel can be a maximum of a small scale alone). Writes a CSV: \
             SeriesInstanceUID, rank (0 strongest), x_mm, y_mm, z_mm (patient LPS), value. These points find \
             far more synthetic aneurysms than the detector's heatmap peaks (RESULTS.md, stop 25), but most \
             of them are not aneurysms, and a series' strongest value does not rank series: they are for a \
