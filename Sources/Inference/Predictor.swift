@@ -117,7 +117,10 @@ public final class Predictor {
                 throw TorchError.safetensors(path: member.path, reason: "reads \(member.settings.peaksPerSeries) peaks above \(member.settings.peakThreshold), but \(first.path) reads \(first.settings.peaksPerSeries) above \(first.settings.peakThreshold); an ensemble scores one set of peaks")
             }
             guard member.settings.dotFilter == first.settings.dotFilter else {
-                func named(_ d: DotFilterCandidates?) -> String { d.map { "\($0.count) dot-filter candidates" } ?? "no dot-filter candidates" }
+                func named(_ d: DotFilterCandidates?) -> String {
+                    d.map { "\($0.count) dot-filter candidates (\($0.depthMM) mm deep, \($0.separationMM) mm apart, read \($0.filter.peakSearch.rawValue))" }
+                        ?? "no dot-filter candidates"
+                }
                 throw TorchError.safetensors(path: member.path, reason: "adds \(named(member.settings.dotFilter)), but \(first.path) adds \(named(first.settings.dotFilter)); an ensemble scores one set of candidates")
             }
             guard (member.calibration == nil) == (first.calibration == nil) else {

@@ -327,4 +327,10 @@ public struct DotFilterCandidates: Codable, Sendable, Equatable {
 
     /// The filter that finds these candidates.
     public var filter: DotFilter { DotFilter(peakSearch: peakSearch ?? .acrossScales) }
+
+    /// The same candidates: a setting with no peak search (weights from before it was one) equals one
+    /// across the scales, so such weights still form an ensemble with newer ones.
+    public static func == (a: Self, b: Self) -> Bool {
+        a.count == b.count && a.depthMM == b.depthMM && a.separationMM == b.separationMM && a.filter.peakSearch == b.filter.peakSearch
+    }
 }

@@ -25,7 +25,8 @@ public struct DotFilter: Sendable, Equatable {
         /// The local maxima of each scale's measure, strongest first, each left out when a stronger one
         /// kept before lies within its window. A small aneurysm beside a junction of larger vessels can
         /// be a maximum at a small scale while the larger scales' response of the junction covers it in
-        /// the largest over the scales, so that no maximum of that lies near it (RESULTS.md, stop 42).
+        /// the largest over the scales, so that no maximum of that lies near it (RESULTS.md, stop 42). More
+        /// small aneurysms then lie near a candidate, but among more false ones (stop 43).
         case eachScale
     }
 

@@ -879,16 +879,26 @@ import VolumeCore
         #expect(recorded.map(\.voxel) == peaks.map(\.voxel))
         #expect(recorded.map(\.source) == peaks.map { $0.source == .dotFilter ? "dot-filter" : nil })
 
-        // An ensemble whose members read different candidates is refused.
-        var metadata = file.metadata
-        var plain = settings
-        plain.dotFilter = nil
-        metadata[CandidateClassifierSettings.metadataKey] = String(decoding: try JSONEncoder().encode(plain), as: UTF8.self)
-        try SafeTensors.write(try file.names.filter { !$0.hasPrefix("__") }.map { ($0, try file.tensor($0)) }, metadata: metadata,
-                              to: "\(root)/plain-stage2.safetensors")
-        #expect(throws: TorchError.self) {
-            try Predictor(weights: detector).useCandidateClassifiers(at: [weights, "\(root)/plain-stage2.safetensors"], scoring: .classifier)
+        // An ensemble whose members read different candidates is refused: none, or each scale's maxima. One
+        // that names the reading across the scales reads what these weights (which name none) read.
+        func weightsReading(_ name: String, _ dots: DotFilterCandidates?) throws -> String {
+            var metadata = file.metadata
+            var changed = settings
+            changed.dotFilter = dots
+            metadata[CandidateClassifierSettings.metadataKey] = String(decoding: try JSONEncoder().encode(changed), as: UTF8.self)
+            try SafeTensors.write(try file.names.filter { !$0.hasPrefix("__") }.map { ($0, try file.tensor($0)) }, metadata: metadata,
+                                  to: "\(root)/\(name).safetensors")
+            return "\(root)/\(name).safetensors"
         }
+        #expect(settings.dotFilter?.peakSearch == nil)
+        for refused in [nil, DotFilterCandidates(count: 5, depthMM: 8, separationMM: 10, peakSearch: .eachScale)] {
+            let other = try weightsReading("refused", refused)
+            #expect(throws: TorchError.self) { try Predictor(weights: detector).useCandidateClassifiers(at: [weights, other], scoring: .classifier) }
+        }
+        let named = try weightsReading("named", DotFilterCandidates(count: 5, depthMM: 8, separationMM: 10, peakSearch: .acrossScales))
+        let ensemble = try Predictor(weights: detector)
+        try ensemble.useCandidateClassifiers(at: [weights, named], scoring: .classifier)
+        #expect(ensemble.dotCandidates(series, record: record) == dots)
     }
 
     /// The candidate map of a stage with no heatmap, on a tilted grid with unequal spacing: each voxel holds
