@@ -114,55 +114,51 @@ public struct DotFilter: Sendable, Equatable {
 
     /// The measure computed over every voxel of the volume (the passes sweep all of it).
     func measureWholeVolume(_ image: [Float], shape: [Int], spacing: [Double], mask: [Bool]) -> [Float] {
+        let inside = mask.indices.filter { mask[$0] }
         var best = [Float](repeating: 0, count: image.count)
-        measureEachScale(image, shape: shape, spacing: spacing, mask: mask) { _, values in
-            for v in best.indices where values[v] > best[v] { best[v] = values[v] }
-        }
+        for s in scalesMM { raise(&best, toScale: s, image, shape: shape, spacing: spacing, inside: inside) }
         return best
     }
 
-    /// The measure at each scale over every voxel of the volume (0 off the mask), handed to `body` with
-    /// the scale's index one scale at a time, so that one such map lives at once.
-    func measureEachScale(_ image: [Float], shape: [Int], spacing: [Double], mask: [Bool], _ body: (Int, [Float]) -> Void) {
-        let inside = mask.indices.filter { mask[$0] }
-        for (scaleIndex, s) in scalesMM.enumerated() {
-            var measured = [Float](repeating: 0, count: image.count)
-            let sigma = spacing.map { s / $0 }
-            // Six second derivatives from fifteen one-dimensional passes (along D with orders 0, 1, 2, then H,
-            // then W), each kept only at the measured voxels as soon as it is made, so that at most four
-            // volume-sized arrays live at once (fifteen would be ≈ 4.7 GB for a 300×512×512 series).
-            func pass(_ x: [Float], _ axis: Int, _ order: Int) -> [Float] {
-                Self.derivative(x, shape: shape, axis: axis, sigma: sigma[axis], order: order)
-            }
-            func kept(_ x: [Float]) -> [Float] { inside.map { x[$0] } }
-            let (hdd, hhh, hww, hdh, hdw, hhw): ([Float], [Float], [Float], [Float], [Float], [Float])
-            do {
-                let alongD = pass(image, 0, 0)
-                hww = kept(pass(pass(alongD, 1, 0), 2, 2))
-                hhw = kept(pass(pass(alongD, 1, 1), 2, 1))
-                hhh = kept(pass(pass(alongD, 1, 2), 2, 0))
-            }
-            do {
-                let alongD = pass(image, 0, 1)
-                hdw = kept(pass(pass(alongD, 1, 0), 2, 1))
-                hdh = kept(pass(pass(alongD, 1, 1), 2, 0))
-            }
-            hdd = kept(pass(pass(pass(image, 0, 2), 1, 0), 2, 0))
-            let (sd, sh, sw) = (spacing[0], spacing[1], spacing[2])
-            let scale2 = s * s
-            measured.withUnsafeMutableBufferPointer { out in
-                let chunk = max(1, (inside.count + 63) / 64)
-                DispatchQueue.concurrentPerform(iterations: (inside.count + chunk - 1) / chunk) { c in
-                    for n in (c * chunk)..<min(inside.count, (c + 1) * chunk) {
-                        let (low, high) = Self.extremeEigenvalues(
-                            Double(hdd[n]) / (sd * sd), Double(hhh[n]) / (sh * sh), Double(hww[n]) / (sw * sw),
-                            Double(hdh[n]) / (sd * sh), Double(hdw[n]) / (sd * sw), Double(hhw[n]) / (sh * sw))
-                        guard high < 0 else { continue }
-                        out[inside[n]] = Float(scale2 * high * high / max(-low, 1e-6))
-                    }
+    /// Raises `out` (one value per voxel of the volume) to the measure at scale `s` (mm) at each voxel of
+    /// `inside` (flat indices) where it is larger; a map of zeros becomes that scale's measure alone.
+    func raise(_ out: inout [Float], toScale s: Double, _ image: [Float], shape: [Int], spacing: [Double], inside: [Int]) {
+        let sigma = spacing.map { s / $0 }
+        // Six second derivatives from fifteen one-dimensional passes (along D with orders 0, 1, 2, then H,
+        // then W), each kept only at the measured voxels as soon as it is made, so that at most four
+        // volume-sized arrays live at once (fifteen would be ≈ 4.7 GB for a 300×512×512 series).
+        func pass(_ x: [Float], _ axis: Int, _ order: Int) -> [Float] {
+            Self.derivative(x, shape: shape, axis: axis, sigma: sigma[axis], order: order)
+        }
+        func kept(_ x: [Float]) -> [Float] { inside.map { x[$0] } }
+        let (hdd, hhh, hww, hdh, hdw, hhw): ([Float], [Float], [Float], [Float], [Float], [Float])
+        do {
+            let alongD = pass(image, 0, 0)
+            hww = kept(pass(pass(alongD, 1, 0), 2, 2))
+            hhw = kept(pass(pass(alongD, 1, 1), 2, 1))
+            hhh = kept(pass(pass(alongD, 1, 2), 2, 0))
+        }
+        do {
+            let alongD = pass(image, 0, 1)
+            hdw = kept(pass(pass(alongD, 1, 0), 2, 1))
+            hdh = kept(pass(pass(alongD, 1, 1), 2, 0))
+        }
+        hdd = kept(pass(pass(pass(image, 0, 2), 1, 0), 2, 0))
+        let (sd, sh, sw) = (spacing[0], spacing[1], spacing[2])
+        let scale2 = s * s
+        out.withUnsafeMutableBufferPointer { out in
+            let chunk = max(1, (inside.count + 63) / 64)
+            DispatchQueue.concurrentPerform(iterations: (inside.count + chunk - 1) / chunk) { c in
+                for n in (c * chunk)..<min(inside.count, (c + 1) * chunk) {
+                    let (low, high) = Self.extremeEigenvalues(
+                        Double(hdd[n]) / (sd * sd), Double(hhh[n]) / (sh * sh), Double(hww[n]) / (sw * sw),
+                        Double(hdh[n]) / (sd * sh), Double(hdw[n]) / (sd * sw), Double(hhw[n]) / (sh * sw))
+                    guard high < 0 else { continue }
+                    let m = Float(scale2 * high * high / max(-low, 1e-6))
+                    let v = inside[n]
+                    if m > out[v] { out[v] = m }
                 }
             }
-            body(scaleIndex, measured)
         }
     }
 
@@ -575,8 +571,12 @@ public struct DotFilter: Sendable, Equatable {
             return Array(Self.maxima(measure(image, shape: shape, spacing: spacing, mask: mask), shape: shape, reach: reach).prefix(count))
         case .eachScale:
             guard let box = box(around: mask, shape: shape, spacing: spacing) else { return [] }
+            let (boxImage, boxMask) = (box.cut(image, from: shape), box.cut(mask, from: shape))
+            let inside = boxMask.indices.filter { boxMask[$0] }
             var found: [(index: Int, value: Float)] = []
-            measureEachScale(box.cut(image, from: shape), shape: box.shape, spacing: spacing, mask: box.cut(mask, from: shape)) { _, values in
+            for s in scalesMM {
+                var values = [Float](repeating: 0, count: boxImage.count)
+                raise(&values, toScale: s, boxImage, shape: box.shape, spacing: spacing, inside: inside)
                 found += Self.maxima(values, shape: box.shape, reach: reach).map { (box.volumeIndex($0.index, of: shape), $0.value) }
             }
             found.sort { $0.value != $1.value ? $0.value > $1.value : $0.index < $1.index }
