@@ -45,8 +45,20 @@ public final class Predictor {
     /// The detector's second stage (`useCandidateClassifiers(at:scoring:)`): one classifier, or an
     /// ensemble (e.g. one per fold or seed), scores the cube of the prepared image around each of the
     /// heatmap's peaks, and the candidate readout ranks the peaks by `scoring`, each member's score mapped
-    /// through its calibration when it carries one for that rule, averaged over the members.
+    /// through its calibration when it carries one for that rule; an ensemble's members are combined as
+    /// `combination` says.
     public struct CandidateStage {
+        /// How an ensemble's members make the 14 probabilities. Either way the candidates listed in a
+        /// series' evidence carry the mean of the members' calibrated scores.
+        public enum Combination: String, Codable, Sendable, CaseIterable {
+            /// Each member reads the series as it would alone (its calibrated scores, its location head's
+            /// names or else the prior's, the readout), and the ensemble's probabilities are the mean of the
+            /// members' 14. RESULTS.md stop 44: two members gave +0.011 held out over `candidates`.
+            case series
+            /// Each candidate's probability is the mean of the members' calibrated scores, its names the
+            /// mean of the members' location heads, and the readout reads the candidates once.
+            case candidates
+        }
         public struct Member {
             public let path: String
             public let classifier: CandidateClassifier
@@ -57,6 +69,7 @@ public final class Predictor {
         public var scoring: CandidateScoring
         /// Which views of each candidate's cube the members read (`CandidateClassifier.read`).
         public var flips: CandidateClassifier.TestTimeFlips = .mirror
+        public var combination: Combination = .series
         /// Peaks per series and their threshold, which every member shares.
         public var settings: CandidateClassifierSettings { members[0].settings }
         public var calibrations: [CandidateCalibration?] { members.map(\.calibration) }
@@ -66,7 +79,16 @@ public final class Predictor {
         public var namers: [Member] { members.filter(\.classifier.namesLocations) }
         /// How the readout names the candidates, for a log line.
         public var naming: String {
-            namers.isEmpty ? "the weights' location prior" : "the location head of \(namers.map(\.path).joined(separator: ", "))"
+            if combination == .series, members.count > 1, !namers.isEmpty {
+                return namers.count == members.count ? "each classifier's location head" : "each classifier's location head, or the weights' location prior for one with none"
+            }
+            return namers.isEmpty ? "the weights' location prior" : "the location head of \(namers.map(\.path).joined(separator: ", "))"
+        }
+        /// How an ensemble's members are combined, for a log line; empty for one member.
+        public var combinationText: String {
+            guard members.count > 1 else { return "" }
+            return combination == .series ? ", the mean of \(members.count) classifiers' readings of the series"
+                : ", the mean of \(members.count) classifiers' scores of each candidate"
         }
     }
     public var candidateStage: CandidateStage?
@@ -414,7 +436,8 @@ public final class Predictor {
     /// prepared grid. The detector averages the image and its left-right mirror: the mirror's outputs
     /// with Left and Right exchanged, its heatmap mirrored back.
     /// With the candidate readout, `peaks` are the candidates it read, strongest first (scored by the
-    /// candidate classifier when there is one). A second stage trained with the dot filter's candidates
+    /// candidate classifier when there is one; for an ensemble, the mean of the members' calibrated
+    /// scores, whichever `CandidateStage.Combination` makes the probabilities). A second stage trained with the dot filter's candidates
     /// also scores `dotCandidates` (grid voxels, from `dotCandidates(_:record:)`) beside the peaks; one
     /// trained on aligned contrast needs the series' `contrast` (`DotFilter.VesselContrast(series)`).
     public func infer(_ input: [Float], heatmap: Bool, dotCandidates: [[Int]] = [], contrast: DotFilter.VesselContrast? = nil) throws -> (probabilities: [Double], heatmap: [Float]?, peaks: [HeatmapPeak]?) {
@@ -437,6 +460,7 @@ public final class Predictor {
                 throw TorchError.invalidArgument("the candidate readout needs detector weights (a heatmap)")
             }
             var found: [HeatmapPeak]
+            var seriesProbabilities: [Double]?
             if let stage = candidateStage {
                 // A stage that stands alone has no heatmap: its candidates are the dot filter's, each at heatmap value 0.
                 found = heat.map { HeatmapPeak.find($0, shape: preparation.shape, count: stage.settings.peaksPerSeries, threshold: stage.settings.peakThreshold) } ?? []
@@ -445,6 +469,16 @@ public final class Predictor {
                                                shape: preparation.shape, spacing: preparation.spacing, separationMM: dots.separationMM)
                 }
                 let read = try stage.members.map { try classify(input, found, $0, contrast: contrast) }
+                if stage.combination == .series, stage.members.count > 1 {
+                    // Each member's own reading, as it would predict alone.
+                    let each = zip(stage.members, read).map { member, r -> [Double] in
+                        var own = found
+                        if let l = r.locations, l.count == own.count { for i in own.indices { own[i].locations = l[i] } }
+                        return candidates.probabilities(stage.scoring.rescore(own, classifiers: [r.q], calibrations: [member.calibration]),
+                                                        grid: preparation.cropGrid)
+                    }
+                    seriesProbabilities = (0..<probabilities.count).map { c in each.map { $0[c] }.reduce(0, +) / Double(each.count) }
+                }
                 // The members with a location head name the candidates (their mean); without one, the prior does.
                 let namers = read.compactMap(\.locations).filter { $0.count == found.count }
                 if !namers.isEmpty {
@@ -456,7 +490,7 @@ public final class Predictor {
             } else {
                 found = HeatmapPeak.find(heat ?? [], shape: preparation.shape, count: candidates.count, threshold: candidates.threshold)
             }
-            probabilities = candidates.probabilities(found, grid: preparation.cropGrid)
+            probabilities = seriesProbabilities ?? candidates.probabilities(found, grid: preparation.cropGrid)
             peaks = found
         }
         return (probabilities, heatmap ? heat : nil, peaks)

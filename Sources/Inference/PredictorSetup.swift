@@ -33,6 +33,10 @@ public struct PredictorSetup: Codable, Sendable, Equatable {
     /// Which views of each candidate's cube the second stage reads; nil: the cube and its mirror (a
     /// run.json from before the option has none).
     public var candidateFlips: CandidateClassifier.TestTimeFlips?
+    /// How an ensemble of second stages makes the 14 probabilities; nil: the mean of the members' scores
+    /// per candidate (`candidates`), as a run.json from before the option was predicted (one read back
+    /// without it gives nil).
+    public var candidateEnsemble: Predictor.CandidateStage.Combination? = .series
 
     public enum ReadoutChoice: String, Codable, Sendable, CaseIterable { case candidates, pooled }
 
@@ -92,6 +96,7 @@ public struct PredictorSetup: Codable, Sendable, Equatable {
             guard predictor.candidateStage != nil else { throw PredictorSetupError("--candidate-flips sets how a --candidate-classifier reads its cubes: give one") }
             predictor.candidateStage?.flips = candidateFlips
         }
+        predictor.candidateStage?.combination = candidateEnsemble ?? .candidates
         if case var .candidates(r) = predictor.readout {
             r.count = candidates
             predictor.readout = .candidates(r)

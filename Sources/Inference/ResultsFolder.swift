@@ -97,6 +97,7 @@ public struct RunInfo: Codable, Sendable, Equatable {
         var s = PredictorSetup(weights: weights, candidateClassifiers: candidateClassifiers ?? [])
         s.candidateScoring = candidateScoring.flatMap(CandidateScoring.init(rawValue:))
         s.calibrated = candidateClassifiers == nil || candidateCalibrations != nil
+        s.candidateEnsemble = nil
         return s
     }
 }

@@ -53,7 +53,7 @@ struct Predict: ParsableCommand {
     var readout: String?
     @Option(help: "Detector with --readout candidates, or a candidate classifier with no detector: the strongest candidates read per series.")
     var candidates: Int = CandidateReadout.defaultCount
-    @Option(help: ArgumentHelp("Detector with --readout candidates: a second stage from willis train-candidates that scores the image around each heatmap peak. Repeat it for an ensemble (each classifier's calibrated score is averaged). One trained with no detector is used without --weights: it scores the dot filter's candidates alone.",
+    @Option(help: ArgumentHelp("Detector with --readout candidates: a second stage from willis train-candidates that scores the image around each heatmap peak. Repeat it for an ensemble (see --candidate-ensemble). One trained with no detector is used without --weights: it scores the dot filter's candidates alone.",
                                valueName: "candidate-classifier.safetensors"))
     var candidateClassifier: [String] = []
     @Option(help: "With --candidate-classifier: how a peak's probability is made from the heatmap's value p and the classifier's q: classifier (q), geometric-mean (√(p·q)) or heatmap (p; q is only recorded) (default: geometric-mean with detector weights, classifier without).")
@@ -63,6 +63,8 @@ struct Predict: ParsableCommand {
 
     @Option(help: "With --candidate-classifier: which views of each candidate's cube it reads: mirror (the cube and its left-right mirror) or all (also its flips head-foot and front-back, each with its mirror: eight views, four times the classifier's work; training showed it every flip).")
     var candidateFlips: String?
+    @Option(help: "With several --candidate-classifier: series (each classifier reads the series as it would alone, and the 14 probabilities are the mean of theirs) or candidates (each candidate's calibrated score is the mean of theirs, read once). Either way candidates.json lists the mean scores.")
+    var candidateEnsemble: String = Predictor.CandidateStage.Combination.series.rawValue
 
     @Option(help: "Threads reading and preparing series while the network runs.")
     var workers: Int = 2
@@ -114,6 +116,10 @@ struct Predict: ParsableCommand {
             guard let flips = CandidateClassifier.TestTimeFlips(rawValue: candidateFlips) else { throw ValidationError("--candidate-flips must be mirror or all") }
             setup.candidateFlips = flips
         }
+        guard let combination = Predictor.CandidateStage.Combination(rawValue: candidateEnsemble) else {
+            throw ValidationError("--candidate-ensemble must be \(Predictor.CandidateStage.Combination.allCases.map(\.rawValue).joined(separator: " or "))")
+        }
+        setup.candidateEnsemble = combination
         return setup
     }
 
@@ -122,11 +128,11 @@ struct Predict: ParsableCommand {
             if let stage = predictor.candidateStage, stage.standsAlone {
                 let names = candidateClassifier.joined(separator: ", ")
                 let search = stage.settings.dotFilter?.filter.peakSearch == .eachScale ? " (each scale's maxima)" : ""
-                print("no detector: scoring up to \(stage.settings.dotFilter?.count ?? 0) dot-filter candidates\(search) of each series with \(names) (classifier\(stage.members.count > 1 ? ", the mean of \(stage.members.count) classifiers" : "")); reading the \(r.count) best, named by \(stage.naming)")
+                print("no detector: scoring up to \(stage.settings.dotFilter?.count ?? 0) dot-filter candidates\(search) of each series with \(names) (classifier\(stage.combinationText)); reading the \(r.count) best, named by \(stage.naming)")
             } else if let stage = predictor.candidateStage {
                 let names = candidateClassifier.joined(separator: ", ")
                 let dots = stage.settings.dotFilter.map { " and up to \($0.count) dot-filter candidates away from them (as the classifier was trained)" } ?? ""
-                print("scoring the \(stage.settings.peaksPerSeries) strongest heatmap peaks\(dots) of each series with \(names) (\(stage.scoring.rawValue)\(stage.members.count > 1 ? ", the mean of \(stage.members.count) classifiers" : "")); reading the \(r.count) best, named by \(stage.naming)")
+                print("scoring the \(stage.settings.peaksPerSeries) strongest heatmap peaks\(dots) of each series with \(names) (\(stage.scoring.rawValue)\(stage.combinationText)); reading the \(r.count) best, named by \(stage.naming)")
                 let maps = stage.calibrations.compactMap { $0 }
                 for c in maps {
                     print(String(format: "each peak's score calibrated: σ(%.3f · logit(s) %+.3f), fitted on %d %@ (%d aneurysms)", c.slope, c.intercept, c.peaks, c.source, c.positives))

@@ -247,9 +247,16 @@ func multipartBody(_ files: [(String, Data)], boundary: String) -> Data {
         var expected = alone
         expected.candidates = PredictorSetup().candidates
         expected.candidateFlips = nil
+        expected.candidateEnsemble = nil
         expected.candidateScoring = .classifier
         expected.calibrated = false
         #expect(WillisServer(settings: ServeSettings(results: older.root)).setup == expected)
+        // A setup recorded before --candidate-ensemble reads back as the candidates' mean it was predicted with.
+        var recorded = try #require(try JSONSerialization.jsonObject(with: try JSONEncoder().encode(alone)) as? [String: Any])
+        #expect(recorded.removeValue(forKey: "candidateEnsemble") as? String == "series")
+        let readBack = try JSONDecoder().decode(PredictorSetup.self, from: try JSONSerialization.data(withJSONObject: recorded))
+        let rebuilt = try readBack.predictor(device: .cpu)
+        #expect(readBack.candidateEnsemble == nil && rebuilt.candidateStage?.combination == .candidates)
         // Files given to willis serve come first, with the default options.
         var given = ServeSettings(results: older.root)
         given.candidateClassifiers = alone.candidateClassifiers

@@ -749,6 +749,20 @@ import VolumeCore
             #expect(abs((peak.classifier ?? .nan) - meanQ) < 1e-9)
         }
         #expect(zip(e, e.dropFirst()).allSatisfy { $0.probability >= $1.probability })
+        // The 14 probabilities: by default (`series`) the mean of what each member predicts alone; with
+        // `candidates`, the readout of the peaks' mean scores above.
+        let secondAlone = try Predictor(weights: detector)
+        try secondAlone.useCandidateClassifier(at: "\(root)/second.safetensors", scoring: .geometricMean)
+        let (pa, pb) = (try calibrated.infer(input, heatmap: false).probabilities, try secondAlone.infer(input, heatmap: false).probabilities)
+        let bySeries = try ensemble.infer(input, heatmap: false).probabilities
+        #expect(ensemble.candidateStage?.combination == .series && bySeries.count == 14)
+        for c in 0..<14 { #expect(abs(bySeries[c] - (pa[c] + pb[c]) / 2) < 1e-12, "column \(c)") }
+        ensemble.candidateStage?.combination = .candidates
+        let byCandidates = try ensemble.infer(input, heatmap: false)
+        guard case let .candidates(readout) = ensemble.readout else { Issue.record("no candidate readout"); return }
+        #expect(byCandidates.probabilities == readout.probabilities(try #require(byCandidates.peaks), grid: ensemble.preparation.cropGrid))
+        #expect(try #require(byCandidates.peaks).map(\.probability) == e.map(\.probability), "the peaks are the same either way")
+        #expect(zip(byCandidates.probabilities, bySeries).contains { abs($0 - $1) > 1e-9 }, "the two combinations differ")
         // Members that cannot be averaged are refused: one calibrated and one not, or other peaks.
         try SafeTensors.write(tensors, metadata: file.metadata.filter { $0.key != CandidateCalibration.metadataKey }, to: "\(root)/uncalibrated.safetensors")
         #expect(throws: TorchError.self) {
