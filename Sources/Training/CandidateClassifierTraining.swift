@@ -669,7 +669,7 @@ public struct CandidateClassifierTraining {
             guard value.isFinite else {
                 // NaN weights would score every candidate NaN: stop before writing any.
                 let hint = autocast == nil ? "a lower learning rate" : "--precision fp32 (the steps ran under bf16 autocast)"
-                throw TorchError.operation(op: "train-candidates, step \(step + 1)", message: "the loss is \(value): training diverged and no weights were written; try \(hint)")
+                throw TrainingDiverged(place: "train-candidates step \(step + 1) of \(steps)", loss: value, remedy: hint)
             }
             recent.append(value)
             if recent.count == 100 || step == steps - 1 {

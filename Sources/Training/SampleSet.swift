@@ -222,8 +222,18 @@ enum Passes {
         var total = 0.0, count = 0
         do {
             while let batch = try prefetcher.next() {
-                total += try step(batch, weights[count])
+                let loss: Double
+                do { loss = try step(batch, weights[count]) } catch let diverged as TrainingDiverged {
+                    throw TrainingDiverged(place: "batch \(count + 1) of \(batches.count)", loss: diverged.loss)
+                }
                 count += 1
+                // One process stops at the first loss that is not finite: the step has already made the
+                // weights NaN. Ranks instead stop together at the end of the epoch, on the reduced mean
+                // that they all see alike (NaN gradients reach every rank through the all-reduce).
+                if parallel == nil && !loss.isFinite {
+                    throw TrainingDiverged(place: "batch \(count) of \(batches.count)", loss: loss)
+                }
+                total += loss
                 onBatch(count, batches.count)
             }
         } catch {
@@ -233,7 +243,11 @@ enum Passes {
         prefetcher.finish()
         if parallel == nil { rng = generator.rng }
         if let parallel { total = try parallel.group.reduce(total, .sum) }
-        return (count > 0 ? total / Double(count) : 0, wait(prefetcher, since: start))
+        let mean = count > 0 ? total / Double(count) : 0
+        guard mean.isFinite else {
+            throw TrainingDiverged(place: "the end of an epoch of \(count) batches" + (parallel == nil ? "" : " (the mean over the ranks)"), loss: mean)
+        }
+        return (mean, wait(prefetcher, since: start))
     }
 
     /// The set in order, without augmentation: the mean batch loss and each sample's 14 probabilities.

@@ -44,6 +44,10 @@ public final class Trainer {
         switch config.loss {
         case .bceOnProbabilities:
             let p = try model(x)
+            // BCELoss refuses NaN probabilities with an error about its input's range; they come from
+            // weights that have diverged, and that is what the run should say.
+            let sum = try p.sum().item()
+            guard sum.isFinite else { throw TrainingDiverged(place: "a batch", loss: .nan) }
             return (try p.binaryCrossEntropy(target: y), p)
         case .bceWithLogits:
             let z = try model.logits(x)

@@ -175,7 +175,10 @@ public struct TrainingRun {
         while trainer.epoch < config.epochs && !overTime {
             let t0 = DispatchTime.now().uptimeNanoseconds
             parallel?.resetTimers()
-            let trainLoss = try trainer.trainEpoch(trainSet)
+            let trainLoss: Double
+            do { trainLoss = try trainer.trainEpoch(trainSet) } catch let diverged as TrainingDiverged {
+                throw TrainingDiverged(place: "epoch \(trainer.epoch + 1), " + diverged.place, loss: diverged.loss, remedy: divergenceRemedy(trainerConfig))
+            }
             let trainSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             let wait = trainer.lastDataWait.fraction
             overTime = timeLimit.map { Double(DispatchTime.now().uptimeNanoseconds - trainingStart) / 1e9 > $0 } ?? false
@@ -186,7 +189,12 @@ public struct TrainingRun {
             let validating = trainer.epoch % max(1, config.validateEvery) == 0 || trainer.epoch == config.epochs || overTime
             var validationLoss: Double?, score: Double?
             if validating {
-                let (loss, probabilities) = try trainer.evaluate(validationSet)
+                // Checked before any of the epoch's files: the last step can leave NaN weights behind a
+                // finite loss, and they would score NaN.
+                let diverged = TrainingDiverged(place: "the validation after epoch \(trainer.epoch)", loss: .nan, remedy: divergenceRemedy(trainerConfig))
+                let (loss, probabilities): (Double, [[Double]])
+                do { (loss, probabilities) = try trainer.evaluate(validationSet) } catch is TrainingDiverged { throw diverged }
+                guard loss.isFinite else { throw TrainingDiverged(place: diverged.place, loss: loss, remedy: diverged.remedy) }
                 validationLoss = loss
                 score = CompetitionScore(predictions: probabilities, truth: validationSet.labels).score
             }
@@ -225,6 +233,14 @@ public struct TrainingRun {
         if isLeader { try saveWeights(trainer, to: "\(output)/model.safetensors", extra: weightsMetadata) }
         try parallel?.group.barrier()
         return records
+    }
+
+    /// What to try when a run's loss stops being finite; `config` is the trainer's (after any fallback to fp32).
+    func divergenceRemedy(_ config: TrainingConfig) -> String {
+        if config.model == .detector && config.detector.precision == .bf16 {
+            return "--precision fp32 (the steps ran under bf16 autocast on \(device == .cpu ? HostCPU.model : "\(device)"))"
+        }
+        return String(format: "a lower learning rate (now %g)", config.learningRate)
     }
 
     /// The network's weights under the notebook's state_dict names, with how inputs were prepared, so

@@ -220,8 +220,8 @@ import VolumeCore
         do {
             try diverging.run()
             Issue.record("a diverging training wrote weights")
-        } catch let error as TorchError {
-            #expect("\(error)".contains("training diverged"), "\(error)")
+        } catch let error as TrainingDiverged {
+            #expect(!error.loss.isFinite && error.place.hasPrefix("train-candidates step ") && error.remedy.contains("learning rate"), "\(error)")
         }
         #expect(!FileManager.default.fileExists(atPath: "\(root)/diverged/candidate-classifier.safetensors"))
     }
