@@ -54,6 +54,29 @@ public struct HeatmapPeak: Sendable, Equatable {
         self.locations = locations
     }
 
+    /// Several readings' candidates as one list: a voxel that several read once, with the mean of their
+    /// probabilities and classifier scores, and of the location probabilities of those that named it
+    /// (nil when none did); strongest first, equal probabilities in the order first seen.
+    public static func mean(_ readings: [[HeatmapPeak]]) -> [HeatmapPeak] {
+        var order: [[Int]] = []
+        var seen: [[Int]: [HeatmapPeak]] = [:]
+        for peak in readings.joined() {
+            if seen[peak.voxel] == nil { order.append(peak.voxel) }
+            seen[peak.voxel, default: []].append(peak)
+        }
+        func mean(_ values: [Double]) -> Double? { values.isEmpty ? nil : values.reduce(0, +) / Double(values.count) }
+        let merged = order.compactMap { voxel -> HeatmapPeak? in
+            guard let all = seen[voxel], let first = all.first else { return nil }
+            let named = all.compactMap(\.locations)
+            let locations = named.isEmpty ? nil : (0..<named[0].count).map { l in named.map { $0[l] }.reduce(0, +) / Double(named.count) }
+            return HeatmapPeak(voxel: voxel, probability: mean(all.map(\.probability)) ?? first.probability, classifier: mean(all.compactMap(\.classifier)),
+                               heatmap: first.heatmap, source: first.source, locations: locations)
+        }
+        return merged.enumerated()
+            .sorted { $0.element.probability > $1.element.probability || ($0.element.probability == $1.element.probability && $0.offset < $1.offset) }
+            .map(\.element)
+    }
+
     /// `peaks` followed by the `points` (grid voxels, strongest first, from another source) that lie
     /// farther than `separationMM` from every peak and from every point kept before them, each with
     /// the heatmap's value at its voxel as its probability. A point beside a peak is the same place

@@ -45,7 +45,7 @@ public struct BatchPrediction {
         var echoTimeMS: Double?
         var identifying: [String: String]?
         /// The dot filter's candidates on the grid, when the second stage reads them.
-        var dotCandidates: [[Int]] = []
+        var dotCandidates: Predictor.DotCandidates = [:]
         /// Whether the series' vessels are bright or dark, for a contrast-aligned second stage.
         var contrast: DotFilter.VesselContrast?
         var error: String?

@@ -65,13 +65,36 @@ public final class Predictor {
             public let settings: CandidateClassifierSettings
             public let calibration: CandidateCalibration?
         }
+        /// What a member reads as the candidates of a series: the heatmap's strongest peaks above a
+        /// threshold, and the dot filter's candidates away from them, as it was trained.
+        public struct CandidateSet: Hashable, Sendable {
+            public var peaks: Int
+            public var threshold: Float
+            public var dots: DotFilterCandidates?
+            public init(_ s: CandidateClassifierSettings) { (peaks, threshold, dots) = (s.peaksPerSeries, s.peakThreshold, s.dotFilter) }
+            /// For messages: "24 peaks above 0.02 and 30 dot-filter candidates (16 mm deep, 4 mm apart, acrossScales)";
+            /// without `heatmap` (a stage with no detector), the dot filter's alone.
+            public func text(heatmap: Bool = true) -> String {
+                let filter = dots.map { "\($0.count) dot-filter candidates (\($0.depthMM) mm deep, \($0.separationMM) mm apart, \($0.filter.peakSearch.rawValue))" }
+                guard heatmap else { return filter ?? "no candidates" }
+                return "\(peaks) peaks above \(threshold)" + (filter.map { " and " + $0 } ?? "")
+            }
+        }
         public let members: [Member]
         public var scoring: CandidateScoring
         /// Which views of each candidate's cube the members read (`CandidateClassifier.read`).
         public var flips: CandidateClassifier.TestTimeFlips = .mirror
         public var combination: Combination = .series
-        /// Peaks per series and their threshold, which every member shares.
+        /// The first member's settings: its peaks per series, their threshold and its dot-filter
+        /// candidates, which every member shares when `readsOneCandidateSet`.
         public var settings: CandidateClassifierSettings { members[0].settings }
+        /// The candidate sets the members read, each once, in the members' order.
+        public var candidateSets: [CandidateSet] {
+            members.map { CandidateSet($0.settings) }.reduce(into: []) { sets, set in if !sets.contains(set) { sets.append(set) } }
+        }
+        /// Whether every member reads the same candidates. Members that do not (other peak counts or
+        /// dot-filter settings) can only be combined series by series: each reads its own candidates.
+        public var readsOneCandidateSet: Bool { candidateSets.count == 1 }
         public var calibrations: [CandidateCalibration?] { members.map(\.calibration) }
         /// Trained with no detector: its candidates are the dot filter's alone, and no heatmap is read.
         public var standsAlone: Bool { settings.standsAlone == true }
@@ -83,6 +106,13 @@ public final class Predictor {
                 return namers.count == members.count ? "each classifier's location head" : "each classifier's location head, or the weights' location prior for one with none"
             }
             return namers.isEmpty ? "the weights' location prior" : "the location head of \(namers.map(\.path).joined(separator: ", "))"
+        }
+        /// Why `combination` cannot join these members, or nil when it can: the mean score per candidate
+        /// needs one set of candidates.
+        public var combinationError: String? {
+            guard combination == .candidates, !readsOneCandidateSet else { return nil }
+            return "the mean score per candidate (--candidate-ensemble candidates) needs classifiers that read the same candidates, and these read "
+                + candidateSets.map { $0.text(heatmap: !standsAlone) }.joined(separator: "; ") + ": combine them series by series (--candidate-ensemble series)"
         }
         /// How an ensemble's members are combined, for a log line; empty for one member.
         public var combinationText: String {
@@ -96,7 +126,8 @@ public final class Predictor {
     /// Candidates listed in a series' evidence: those the readout used, and at least 5.
     public var candidateCount: Int {
         if let stage = candidateStage {
-            return max(5, (stage.standsAlone ? 0 : stage.settings.peaksPerSeries) + (stage.settings.dotFilter?.count ?? 0))
+            // Members that read other candidates add theirs.
+            return max(5, stage.candidateSets.map { (stage.standsAlone ? 0 : $0.peaks) + ($0.dots?.count ?? 0) }.reduce(0, +))
         }
         if case let .candidates(r) = readout { return max(5, r.count) }
         return 5
@@ -110,7 +141,8 @@ public final class Predictor {
 
     /// Adds the candidate classifiers in `paths` (from `willis train-candidates`) as the detector's second
     /// stage, an ensemble when several. Each must have been trained on images prepared as these weights
-    /// prepare them, and all must read the same peaks (count and threshold); the stage needs the candidate
+    /// prepare them; members that read other candidates (peak count and threshold, dot-filter settings)
+    /// each read their own, and join series by series only (`CandidateStage.combinationError`); the stage needs the candidate
     /// readout (weights with a location prior). With `calibrated`, each member's scores are mapped through
     /// the calibration that `willis train-candidates` fitted for `scoring`: every member must then carry
     /// one, or none may (calibrated and raw scores do not average into anything meaningful).
@@ -134,17 +166,9 @@ public final class Predictor {
         if networks.isEmpty, scoring != .classifier {
             throw TorchError.invalidArgument("with no detector there is no heatmap: the candidates can only be scored by the classifier (--candidate-scoring classifier), not \(scoring.rawValue)")
         }
+        // Members may read other candidates (peak counts, dot-filter settings): each then reads its own,
+        // and only the series-by-series combination can join them (`CandidateStage.combinationError`).
         for member in members.dropFirst() {
-            guard member.settings.peaksPerSeries == first.settings.peaksPerSeries, member.settings.peakThreshold == first.settings.peakThreshold else {
-                throw TorchError.safetensors(path: member.path, reason: "reads \(member.settings.peaksPerSeries) peaks above \(member.settings.peakThreshold), but \(first.path) reads \(first.settings.peaksPerSeries) above \(first.settings.peakThreshold); an ensemble scores one set of peaks")
-            }
-            guard member.settings.dotFilter == first.settings.dotFilter else {
-                func named(_ d: DotFilterCandidates?) -> String {
-                    d.map { "\($0.count) dot-filter candidates (\($0.depthMM) mm deep, \($0.separationMM) mm apart, read \($0.filter.peakSearch.rawValue))" }
-                        ?? "no dot-filter candidates"
-                }
-                throw TorchError.safetensors(path: member.path, reason: "adds \(named(member.settings.dotFilter)), but \(first.path) adds \(named(first.settings.dotFilter)); an ensemble scores one set of candidates")
-            }
             guard (member.calibration == nil) == (first.calibration == nil) else {
                 let (with, without) = member.calibration == nil ? (first, member) : (member, first)
                 throw TorchError.safetensors(path: without.path, reason: "carries no calibration for \(scoring.rawValue), but \(with.path) does: train it again with willis train-candidates, or use every classifier's raw scores (--uncalibrated)")
@@ -385,19 +409,27 @@ public final class Predictor {
 
     /// A second stage with no detector and no dot-filter candidate in a series has nothing to score: the
     /// prediction is still made (every probability 0), and this says why.
-    public func warnings(dotCandidates: [[Int]]) -> [String] {
-        guard candidateStage?.standsAlone == true, dotCandidates.isEmpty else { return [] }
+    public func warnings(dotCandidates: DotCandidates) -> [String] {
+        guard candidateStage?.standsAlone == true, dotCandidates.values.allSatisfy(\.isEmpty) else { return [] }
         return ["the dot filter found no candidate inside the head (no vessels in view?): the second stage had nothing to score, so every probability is 0"]
     }
 
     /// The dot filter's candidates of `series` as voxels of its prepared grid (`record`), when the second
     /// stage was trained with them (`CandidateClassifierSettings.dotFilter`); else none. CPU work on the
     /// series' own voxels (about 1.5 s for a medium series), safe on any thread.
-    public func dotCandidates(_ series: Series, record: PreparationRecord?) -> [[Int]] {
-        guard let dots = candidateStage?.settings.dotFilter, dots.count > 0, let record else { return [] }
-        return dots.filter.candidates(series.volume, contrast: DotFilter.VesselContrast(series), count: dots.count, depthMM: dots.depthMM,
-                                      on: record.output, shape: preparation.shape)
+    public func dotCandidates(_ series: Series, record: PreparationRecord?) -> DotCandidates {
+        guard let stage = candidateStage, let record else { return [:] }
+        var found: DotCandidates = [:]
+        for dots in stage.candidateSets.compactMap(\.dots) where dots.count > 0 && found[dots] == nil {
+            found[dots] = dots.filter.candidates(series.volume, contrast: DotFilter.VesselContrast(series), count: dots.count, depthMM: dots.depthMM,
+                                                 on: record.output, shape: preparation.shape)
+        }
+        return found
     }
+
+    /// The dot filter's candidates of a series (grid voxels, strongest first) for each dot-filter
+    /// setting the second stage's members were trained with.
+    public typealias DotCandidates = [DotFilterCandidates: [[Int]]]
 
     /// The network input for `series` (CPU work only; safe on any thread).
     public func prepare(_ series: Series) -> [Float] {
@@ -440,7 +472,7 @@ public final class Predictor {
     /// scores, whichever `CandidateStage.Combination` makes the probabilities). A second stage trained with the dot filter's candidates
     /// also scores `dotCandidates` (grid voxels, from `dotCandidates(_:record:)`) beside the peaks; one
     /// trained on aligned contrast needs the series' `contrast` (`DotFilter.VesselContrast(series)`).
-    public func infer(_ input: [Float], heatmap: Bool, dotCandidates: [[Int]] = [], contrast: DotFilter.VesselContrast? = nil) throws -> (probabilities: [Double], heatmap: [Float]?, peaks: [HeatmapPeak]?) {
+    public func infer(_ input: [Float], heatmap: Bool, dotCandidates: DotCandidates = [:], contrast: DotFilter.VesselContrast? = nil) throws -> (probabilities: [Double], heatmap: [Float]?, peaks: [HeatmapPeak]?) {
         let x = try Tensor(input, shape: [1, 1] + preparation.inputShape, device: device)
         var probabilities = [Double](repeating: 0, count: 14)
         var heat: [Float]?
@@ -462,31 +494,50 @@ public final class Predictor {
             var found: [HeatmapPeak]
             var seriesProbabilities: [Double]?
             if let stage = candidateStage {
-                // A stage that stands alone has no heatmap: its candidates are the dot filter's, each at heatmap value 0.
-                found = heat.map { HeatmapPeak.find($0, shape: preparation.shape, count: stage.settings.peaksPerSeries, threshold: stage.settings.peakThreshold) } ?? []
-                if let dots = stage.settings.dotFilter {
-                    found = HeatmapPeak.adding(Array(dotCandidates.prefix(dots.count)), source: .dotFilter, to: found, heatmap: heat ?? [],
-                                               shape: preparation.shape, spacing: preparation.spacing, separationMM: dots.separationMM)
-                }
-                let read = try stage.members.map { try classify(input, found, $0, contrast: contrast) }
-                if stage.combination == .series, stage.members.count > 1 {
-                    // Each member's own reading, as it would predict alone.
-                    let each = zip(stage.members, read).map { member, r -> [Double] in
-                        var own = found
-                        if let l = r.locations, l.count == own.count { for i in own.indices { own[i].locations = l[i] } }
-                        return candidates.probabilities(stage.scoring.rescore(own, classifiers: [r.q], calibrations: [member.calibration]),
-                                                        grid: preparation.cropGrid)
+                if let problem = stage.combinationError { throw TorchError.invalidArgument(problem) }
+                // A member's candidates: the heatmap's peaks and the dot filter's, as it was trained to read
+                // them. A stage that stands alone has no heatmap: its candidates are the dot filter's, each
+                // at heatmap value 0.
+                func candidatesOf(_ set: CandidateStage.CandidateSet) -> [HeatmapPeak] {
+                    var found = heat.map { HeatmapPeak.find($0, shape: preparation.shape, count: set.peaks, threshold: set.threshold) } ?? []
+                    if let dots = set.dots {
+                        found = HeatmapPeak.adding(Array((dotCandidates[dots] ?? []).prefix(dots.count)), source: .dotFilter, to: found, heatmap: heat ?? [],
+                                                   shape: preparation.shape, spacing: preparation.spacing, separationMM: dots.separationMM)
                     }
-                    seriesProbabilities = (0..<probabilities.count).map { c in each.map { $0[c] }.reduce(0, +) / Double(each.count) }
+                    return found
                 }
-                // The members with a location head name the candidates (their mean); without one, the prior does.
-                let namers = read.compactMap(\.locations).filter { $0.count == found.count }
-                if !namers.isEmpty {
-                    for i in found.indices {
-                        found[i].locations = (0..<LocationLabel.locations.count).map { l in namers.map { $0[i][l] }.reduce(0, +) / Double(namers.count) }
+                // Each member's own reading of the series, as it would predict alone.
+                func reading(_ member: CandidateStage.Member, _ peaks: [HeatmapPeak], _ r: (q: [Double], locations: [[Double]]?)) -> (peaks: [HeatmapPeak], probabilities: [Double]) {
+                    var own = peaks
+                    if let l = r.locations, l.count == own.count { for i in own.indices { own[i].locations = l[i] } }
+                    own = stage.scoring.rescore(own, classifiers: [r.q], calibrations: [member.calibration])
+                    return (own, candidates.probabilities(own, grid: preparation.cropGrid))
+                }
+                if stage.readsOneCandidateSet {
+                    found = candidatesOf(CandidateStage.CandidateSet(stage.settings))
+                    let read = try stage.members.map { try classify(input, found, $0, contrast: contrast) }
+                    if stage.combination == .series, stage.members.count > 1 {
+                        let each = zip(stage.members, read).map { reading($0, found, $1).probabilities }
+                        seriesProbabilities = (0..<probabilities.count).map { c in each.map { $0[c] }.reduce(0, +) / Double(each.count) }
                     }
+                    // The members with a location head name the candidates (their mean); without one, the prior does.
+                    let namers = read.compactMap(\.locations).filter { $0.count == found.count }
+                    if !namers.isEmpty {
+                        for i in found.indices {
+                            found[i].locations = (0..<LocationLabel.locations.count).map { l in namers.map { $0[i][l] }.reduce(0, +) / Double(namers.count) }
+                        }
+                    }
+                    found = stage.scoring.rescore(found, classifiers: read.map(\.q), calibrations: stage.calibrations)
+                } else {
+                    // Members that read other candidates: each reads its own; the evidence lists every
+                    // member's candidates, one that several read with the mean of their scores and names.
+                    let each = try stage.members.map { member in
+                        let own = candidatesOf(CandidateStage.CandidateSet(member.settings))
+                        return reading(member, own, try classify(input, own, member, contrast: contrast))
+                    }
+                    seriesProbabilities = (0..<probabilities.count).map { c in each.map { $0.probabilities[c] }.reduce(0, +) / Double(each.count) }
+                    found = HeatmapPeak.mean(each.map(\.peaks))
                 }
-                found = stage.scoring.rescore(found, classifiers: read.map(\.q), calibrations: stage.calibrations)
             } else {
                 found = HeatmapPeak.find(heat ?? [], shape: preparation.shape, count: candidates.count, threshold: candidates.threshold)
             }

@@ -97,6 +97,7 @@ public struct PredictorSetup: Codable, Sendable, Equatable {
             predictor.candidateStage?.flips = candidateFlips
         }
         predictor.candidateStage?.combination = candidateEnsemble ?? .candidates
+        if let problem = predictor.candidateStage?.combinationError { throw PredictorSetupError(problem) }
         if case var .candidates(r) = predictor.readout {
             r.count = candidates
             predictor.readout = .candidates(r)

@@ -312,7 +312,7 @@ public struct CandidateClassifierSettings: Codable, Sendable, Equatable {
 /// dot filter (`DotFilter.candidates`) inside the head less a `depthMM` shell, at the series' own voxels;
 /// one within `separationMM` of a heatmap peak, or of a stronger one kept before, is left out. The maxima are
 /// read as `peakSearch` says (nil: across the scales, as every second stage trained before it was a setting).
-public struct DotFilterCandidates: Codable, Sendable, Equatable {
+public struct DotFilterCandidates: Codable, Sendable, Hashable {
     public var count: Int
     public var depthMM: Double
     public var separationMM: Double

@@ -125,7 +125,10 @@ struct Predict: ParsableCommand {
 
     func predict(with predictor: Predictor, setup: PredictorSetup) throws {
         if case let .candidates(r) = predictor.readout {
-            if let stage = predictor.candidateStage, stage.standsAlone {
+            if let stage = predictor.candidateStage, !stage.readsOneCandidateSet {
+                let each = stage.members.map { "\($0.path): \(Predictor.CandidateStage.CandidateSet($0.settings).text(heatmap: !stage.standsAlone))" }
+                print((stage.standsAlone ? "no detector: " : "") + "each classifier scores the candidates it was trained on (\(each.joined(separator: "; "))) (\(stage.scoring.rawValue)\(stage.combinationText)); each reads its \(r.count) best, named by \(stage.naming)")
+            } else if let stage = predictor.candidateStage, stage.standsAlone {
                 let names = candidateClassifier.joined(separator: ", ")
                 let search = stage.settings.dotFilter?.filter.peakSearch == .eachScale ? " (each scale's maxima)" : ""
                 print("no detector: scoring up to \(stage.settings.dotFilter?.count ?? 0) dot-filter candidates\(search) of each series with \(names) (classifier\(stage.combinationText)); reading the \(r.count) best, named by \(stage.naming)")

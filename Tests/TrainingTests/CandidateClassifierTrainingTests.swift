@@ -763,7 +763,7 @@ import VolumeCore
         #expect(byCandidates.probabilities == readout.probabilities(try #require(byCandidates.peaks), grid: ensemble.preparation.cropGrid))
         #expect(try #require(byCandidates.peaks).map(\.probability) == e.map(\.probability), "the peaks are the same either way")
         #expect(zip(byCandidates.probabilities, bySeries).contains { abs($0 - $1) > 1e-9 }, "the two combinations differ")
-        // Members that cannot be averaged are refused: one calibrated and one not, or other peaks.
+        // Members that cannot be averaged are refused: one calibrated and one not.
         try SafeTensors.write(tensors, metadata: file.metadata.filter { $0.key != CandidateCalibration.metadataKey }, to: "\(root)/uncalibrated.safetensors")
         #expect(throws: TorchError.self) {
             try Predictor(weights: detector).useCandidateClassifiers(at: ["\(root)/known.safetensors", "\(root)/uncalibrated.safetensors"], scoring: .geometricMean)
@@ -775,9 +775,12 @@ import VolumeCore
         var morePeaksMetadata = metadata
         morePeaksMetadata[CandidateClassifierSettings.metadataKey] = String(decoding: try JSONEncoder().encode(morePeaks), as: UTF8.self)
         try SafeTensors.write(tensors, metadata: morePeaksMetadata, to: "\(root)/more-peaks.safetensors")
-        #expect(throws: TorchError.self) {
-            try Predictor(weights: detector).useCandidateClassifiers(at: ["\(root)/known.safetensors", "\(root)/more-peaks.safetensors"], scoring: .geometricMean)
-        }
+        // Members that read other peaks join series by series only.
+        let morePeaksEnsemble = try Predictor(weights: detector)
+        try morePeaksEnsemble.useCandidateClassifiers(at: ["\(root)/known.safetensors", "\(root)/more-peaks.safetensors"], scoring: .geometricMean)
+        #expect(morePeaksEnsemble.candidateStage?.readsOneCandidateSet == false && morePeaksEnsemble.candidateStage?.combinationError == nil)
+        morePeaksEnsemble.candidateStage?.combination = .candidates
+        #expect(morePeaksEnsemble.candidateStage?.combinationError?.hasPrefix("the mean score per candidate") == true)
         // No calibration for the rule asked for: the scores as they are.
         let other = try Predictor(weights: detector)
         try other.useCandidateClassifier(at: "\(root)/known.safetensors", scoring: .classifier)
@@ -865,7 +868,7 @@ import VolumeCore
         let series = try SeriesLoader().load("\(root)/data/series/\(uid)")
         let (input, record) = predictor.prepareWithRecord(series)
         let dots = predictor.dotCandidates(series, record: record)
-        #expect(dots == (try dotFilterPoints(uid, folder: "\(root)/data/series", cache: cache, count: 5, depthMM: 8)))
+        #expect(dots == [DotFilterCandidates(count: 5, depthMM: 8, separationMM: 10): try dotFilterPoints(uid, folder: "\(root)/data/series", cache: cache, count: 5, depthMM: 8)])
         let result = try predictor.infer(input, heatmap: true, dotCandidates: dots)
         let peaks = try #require(result.peaks)
         let added = peaks.filter { $0.source == .dotFilter }
@@ -893,8 +896,11 @@ import VolumeCore
         #expect(recorded.map(\.voxel) == peaks.map(\.voxel))
         #expect(recorded.map(\.source) == peaks.map { $0.source == .dotFilter ? "dot-filter" : nil })
 
-        // An ensemble whose members read different candidates is refused: none, or each scale's maxima. One
-        // that names the reading across the scales reads what these weights (which name none) read.
+        // Members that read different candidates (none from the dot filter, or each scale's maxima) each
+        // read their own: the series reading is the exact mean of each predicting alone, the evidence lists
+        // every member's candidates (one that both read with the mean of their scores), and the mean score
+        // per candidate, which needs one set of candidates, is refused. One that names the reading across
+        // the scales reads what these weights (which name none) read.
         func weightsReading(_ name: String, _ dots: DotFilterCandidates?) throws -> String {
             var metadata = file.metadata
             var changed = settings
@@ -905,9 +911,33 @@ import VolumeCore
             return "\(root)/\(name).safetensors"
         }
         #expect(settings.dotFilter?.peakSearch == nil)
-        for refused in [nil, DotFilterCandidates(count: 5, depthMM: 8, separationMM: 10, peakSearch: .eachScale)] {
-            let other = try weightsReading("refused", refused)
-            #expect(throws: TorchError.self) { try Predictor(weights: detector).useCandidateClassifiers(at: [weights, other], scoring: .classifier) }
+        for (n, reading) in [nil, DotFilterCandidates(count: 5, depthMM: 8, separationMM: 10, peakSearch: .eachScale)].enumerated() {
+            let other = try weightsReading("other\(n)", reading)
+            let mixed = try Predictor(weights: detector)
+            try mixed.useCandidateClassifiers(at: [weights, other], scoring: .classifier)
+            let stage = try #require(mixed.candidateStage)
+            #expect(!stage.readsOneCandidateSet && stage.combination == .series)
+            #expect(mixed.candidateCount == 11 + (reading == nil ? 6 : 11), "each set's candidates count")
+            let own = mixed.dotCandidates(series, record: record)
+            let firstDots = try #require(settings.dotFilter)
+            #expect(own[firstDots] == dots[firstDots] && dots.count == 1)
+            #expect(Set(own.keys) == Set([settings.dotFilter, reading].compactMap { $0 }))
+            let alone = try Predictor(weights: detector)
+            try alone.useCandidateClassifier(at: other, scoring: .classifier)
+            let otherResult = try alone.infer(input, heatmap: false, dotCandidates: alone.dotCandidates(series, record: record))
+            let both = try mixed.infer(input, heatmap: false, dotCandidates: own)
+            #expect(both.probabilities == zip(result.probabilities, otherResult.probabilities).map { ($0 + $1) / 2 })
+            let listed = try #require(both.peaks), firstPeaks = peaks, otherPeaks = try #require(otherResult.peaks)
+            #expect(Set(listed.map(\.voxel)) == Set(firstPeaks.map(\.voxel) + otherPeaks.map(\.voxel)) && listed.count == Set(listed.map(\.voxel)).count)
+            #expect(listed.map(\.probability) == listed.map(\.probability).sorted(by: >))
+            for peak in listed {
+                let scores = [firstPeaks, otherPeaks].compactMap { $0.first { $0.voxel == peak.voxel }?.probability }
+                #expect(abs(peak.probability - scores.reduce(0, +) / Double(scores.count)) < 1e-12)
+            }
+            if reading == nil { #expect(Set(firstPeaks.map(\.voxel)).isStrictSuperset(of: Set(otherPeaks.map(\.voxel))), "the other reads no dot-filter candidate") }
+            mixed.candidateStage?.combination = .candidates
+            #expect(throws: TorchError.self) { try mixed.infer(input, heatmap: false, dotCandidates: own) }
+            #expect(mixed.candidateStage?.combinationError?.contains("--candidate-ensemble series") == true)
         }
         let named = try weightsReading("named", DotFilterCandidates(count: 5, depthMM: 8, separationMM: 10, peakSearch: .acrossScales))
         let ensemble = try Predictor(weights: detector)
@@ -1054,7 +1084,7 @@ import VolumeCore
         let series = try SeriesLoader().load("\(root)/data/series/\(uid)")
         let (input, record) = predictor.prepareWithRecord(series)
         let dots = predictor.dotCandidates(series, record: record)
-        #expect(dots == (try dotFilterPoints(uid, folder: "\(root)/data/series", cache: cache, count: 5, depthMM: 8, peakSearch: .eachScale)))
+        #expect(dots == [try #require(stage.settings.dotFilter): try dotFilterPoints(uid, folder: "\(root)/data/series", cache: cache, count: 5, depthMM: 8, peakSearch: .eachScale)])
         let result = try predictor.infer(input, heatmap: true, dotCandidates: dots)
         #expect(result.heatmap == nil, "no detector, no heatmap")
         let peaks = try #require(result.peaks)
