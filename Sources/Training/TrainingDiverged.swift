@@ -1,5 +1,5 @@
 /// Training stopped because a loss was not finite. Every step after it would train NaN weights, so the
-/// run stops there, before writing that epoch's checkpoint or any weights, and says what to try.
+/// run stops there, before writing that epoch's checkpoint, weights or log line, and says what to try.
 public struct TrainingDiverged: Error, CustomStringConvertible {
     /// Where the loss was seen: "epoch 2, batch 5 of 12", "the validation after epoch 3", "step 812 of 32000".
     public var place: String
