@@ -469,8 +469,10 @@ public final class Predictor {
     /// with Left and Right exchanged, its heatmap mirrored back.
     /// With the candidate readout, `peaks` are the candidates it read, strongest first (scored by the
     /// candidate classifier when there is one; for an ensemble, the mean of the members' calibrated
-    /// scores, whichever `CandidateStage.Combination` makes the probabilities). A second stage trained with the dot filter's candidates
-    /// also scores `dotCandidates` (grid voxels, from `dotCandidates(_:record:)`) beside the peaks; one
+    /// scores, whichever `CandidateStage.Combination` makes the probabilities; members that read other
+    /// candidates list every member's, each with the mean of the scores of those that read it). A second
+    /// stage trained with the dot filter's candidates also scores `dotCandidates` (grid voxels per
+    /// dot-filter setting, from `dotCandidates(_:record:)`) beside the peaks; one
     /// trained on aligned contrast needs the series' `contrast` (`DotFilter.VesselContrast(series)`).
     public func infer(_ input: [Float], heatmap: Bool, dotCandidates: DotCandidates = [:], contrast: DotFilter.VesselContrast? = nil) throws -> (probabilities: [Double], heatmap: [Float]?, peaks: [HeatmapPeak]?) {
         let x = try Tensor(input, shape: [1, 1] + preparation.inputShape, device: device)

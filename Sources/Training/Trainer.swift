@@ -44,11 +44,15 @@ public final class Trainer {
         switch config.loss {
         case .bceOnProbabilities:
             let p = try model(x)
-            // BCELoss refuses NaN probabilities with an error about its input's range; they come from
-            // weights that have diverged, and that is what the run should say.
-            let sum = try p.sum().item()
-            guard sum.isFinite else { throw TrainingDiverged(place: "a batch", loss: .nan) }
-            return (try p.binaryCrossEntropy(target: y), p)
+            do {
+                return (try p.binaryCrossEntropy(target: y), p)
+            } catch {
+                // BCELoss refuses NaN probabilities with an error about its input's range; they come from
+                // weights that have diverged, and that is what the run should say. Checked only when it
+                // refuses, so a healthy step does not wait for the forward pass here.
+                guard try p.sum().item().isFinite else { throw TrainingDiverged(place: "a batch", loss: .nan) }
+                throw error
+            }
         case .bceWithLogits:
             let z = try model.logits(x)
             return (try z.binaryCrossEntropyWithLogits(target: y), try z.sigmoid())

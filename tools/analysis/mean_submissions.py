@@ -1,7 +1,6 @@
 """The mean of several submission.csv files, series by series and column by column: what `willis predict
---candidate-ensemble series` gives for members that read the same candidates, for members it refuses to
-combine (other dot-filter settings: each predicted alone first). Every file must hold the same series.
-Willis itself never runs it.
+--candidate-ensemble series` gives (to the last bit, RESULTS.md stops 44 and 45), here for members predicted
+alone before, whatever their candidates. Every file must hold the same series. Willis itself never runs it.
 
     python tools/analysis/mean_submissions.py OUT.csv SUBMISSION.csv SUBMISSION.csv [...]
 """
