@@ -171,6 +171,22 @@ import Training
             && committed.hardNegativePower == defaults.hardNegativePower && committed.dotFilter == nil)
         #expect(committed.ignoreMM == defaults.ignoreMM && committed.contextScale == nil && !committed.alignContrast && committed.precision == nil
             && committed.averageDecay == nil)
+
+        // The stand-alone recipe: prepared exactly as the sub-voxel detector (so their caches are one), and the
+        // flags of RESULTS.md stop 45 written out, the defaults left as they are.
+        func read(_ name: String) throws -> [String: (value: ExperimentFile.Value, line: Int)] {
+            try ExperimentFile.parse(String(contentsOfFile: "\(folder)/\(name)", encoding: .utf8))
+        }
+        var subvoxel = TrainingConfig(), standAlone = TrainingConfig()
+        try ExperimentFile.apply(try read("detector-subvoxel.toml"), to: &subvoxel)
+        try ExperimentFile.apply(try read("candidate-classifier.toml"), to: &standAlone)
+        #expect(standAlone.preparation == subvoxel.preparation)
+        var recipe = CandidateClassifierTraining(dataRoot: "d", preparation: standAlone.preparation, output: "o")
+        try ExperimentFile.applyCandidates(try read("candidate-classifier.toml"), to: &recipe)
+        #expect(recipe.dotFilter == DotFilterCandidates(count: 50, depthMM: 16, separationMM: defaults.matchMM, peakSearch: .eachScale))
+        #expect(recipe.alignContrast && recipe.locationHead && recipe.precision == .bf16 && recipe.averageDecay == 0.999 && recipe.steps == 48000)
+        #expect(recipe.batchSize == defaults.batchSize && recipe.learningRate == defaults.learningRate && recipe.patchSize == defaults.patchSize
+            && recipe.matchMM == defaults.matchMM && recipe.contextScale == nil && recipe.hardNegativeShare == 0 && recipe.seed == defaults.seed)
     }
 
     @Test func errorsNameTheLine() throws {
