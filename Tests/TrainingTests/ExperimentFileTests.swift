@@ -159,8 +159,11 @@ import Training
         }
 
         let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../experiments").standardized.path
+        func read(_ name: String) throws -> [String: (value: ExperimentFile.Value, line: Int)] {
+            try ExperimentFile.parse(String(contentsOfFile: "\(folder)/\(name)", encoding: .utf8))
+        }
         var committed = CandidateClassifierTraining(dataRoot: "d", detectorWeights: "w", output: "o")
-        let entries = try ExperimentFile.parse(String(contentsOfFile: "\(folder)/detector-subvoxel.toml", encoding: .utf8))
+        let entries = try read("detector-subvoxel.toml")
         #expect(entries.keys.contains("candidates.steps"))
         try ExperimentFile.applyCandidates(entries, to: &committed)
         let defaults = CandidateClassifierTraining(dataRoot: "d", detectorWeights: "w", output: "o")
@@ -174,19 +177,17 @@ import Training
 
         // The stand-alone recipe: prepared exactly as the sub-voxel detector (so their caches are one), and the
         // flags of RESULTS.md stop 45 written out, the defaults left as they are.
-        func read(_ name: String) throws -> [String: (value: ExperimentFile.Value, line: Int)] {
-            try ExperimentFile.parse(String(contentsOfFile: "\(folder)/\(name)", encoding: .utf8))
-        }
+        let standAloneEntries = try read("candidate-classifier.toml")
         var subvoxel = TrainingConfig(), standAlone = TrainingConfig()
-        try ExperimentFile.apply(try read("detector-subvoxel.toml"), to: &subvoxel)
-        try ExperimentFile.apply(try read("candidate-classifier.toml"), to: &standAlone)
+        try ExperimentFile.apply(entries, to: &subvoxel)
+        try ExperimentFile.apply(standAloneEntries, to: &standAlone)
         #expect(standAlone.preparation == subvoxel.preparation)
         var recipe = CandidateClassifierTraining(dataRoot: "d", preparation: standAlone.preparation, output: "o")
-        try ExperimentFile.applyCandidates(try read("candidate-classifier.toml"), to: &recipe)
+        try ExperimentFile.applyCandidates(standAloneEntries, to: &recipe)
         #expect(recipe.dotFilter == DotFilterCandidates(count: 50, depthMM: 16, separationMM: defaults.matchMM, peakSearch: .eachScale))
         #expect(recipe.alignContrast && recipe.locationHead && recipe.precision == .bf16 && recipe.averageDecay == 0.999 && recipe.steps == 48000)
         #expect(recipe.batchSize == defaults.batchSize && recipe.learningRate == defaults.learningRate && recipe.patchSize == defaults.patchSize
-            && recipe.matchMM == defaults.matchMM && recipe.contextScale == nil && recipe.hardNegativeShare == 0 && recipe.seed == defaults.seed)
+            && recipe.matchMM == defaults.matchMM && recipe.contextScale == nil && recipe.hardNegativeShare == defaults.hardNegativeShare && recipe.seed == defaults.seed)
     }
 
     @Test func errorsNameTheLine() throws {
