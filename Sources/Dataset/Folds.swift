@@ -48,3 +48,34 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 }
+
+/// One fold of a k-fold split, held out of training: the series `Folds.assign` deals to fold `index` of
+/// `count` with `seed`. The seed is the split's own, not the training's, so runs with other training
+/// seeds hold out the same series and their out-of-fold predictions join into one cross-validation.
+public struct HeldOutFold: Sendable, Equatable, CustomStringConvertible {
+    public let index: Int
+    public let count: Int
+    public let seed: UInt64
+
+    /// Refuses a split of fewer than two folds, or an index outside it.
+    public init(index: Int, of count: Int, seed: UInt64 = 0) throws {
+        guard count >= 2, (0..<count).contains(index) else {
+            throw FoldError(reason: "fold \(index) of \(count): the folds must be at least 2 and the fold from 0 to \(max(count - 1, 0))")
+        }
+        self.index = index
+        self.count = count
+        self.seed = seed
+    }
+
+    /// The UIDs of `series` dealt to this fold.
+    public func members(of series: [SeriesLabels]) -> Set<String> {
+        Set(Folds.assign(series, folds: count, seed: seed).filter { $0.value == index }.map(\.key))
+    }
+
+    public var description: String { "fold \(index) of \(count)" }
+}
+
+public struct FoldError: Error, CustomStringConvertible {
+    public let reason: String
+    public var description: String { reason }
+}

@@ -46,6 +46,12 @@ public struct CandidateClassifierTraining {
     public var cacheRoot: String?
     /// An RSNA-layout folder whose peaks score the classifier instead of held-out training series.
     public var validationRoot: String?
+    /// k-fold cross-validation: this fold of `dataRoot`'s series (`HeldOutFold`: stratified by Aneurysm
+    /// Present and modality) is held out instead of every tenth series: not trained on, not fitted into
+    /// the location prior, and scored on unless `validationRoot` scores instead. Its series are listed in
+    /// `heldOutListFileName` for `willis predict --series-list`; the folds' out-of-fold predictions, joined
+    /// by `willis merge-predictions`, give the cross-validated score.
+    public var heldOutFold: HeldOutFold?
     /// RSNA-layout folders whose localizer points are further positives.
     public var positiveRoots: [String] = []
     /// Further RSNA-layout training folders: their series give candidates and points as `dataRoot`'s do
@@ -107,6 +113,9 @@ public struct CandidateClassifierTraining {
     public var device: Device = .cpu
     public var log: (String) -> Void = { print($0) }
     public var progress: (String, Int, Int) -> Void = { _, _, _ in }
+
+    /// The file beside the weights that lists the held-out fold's series, one UID a line.
+    public static let heldOutListFileName = "held-out-series.txt"
 
     public init(dataRoot: String, detectorWeights: String, output: String) {
         self.dataRoot = dataRoot
@@ -541,7 +550,16 @@ public struct CandidateClassifierTraining {
             throw DatasetError(file: "\(dataRoot)/train.csv", reason: "\(uids.count) series could be prepared; at least \(minimum) needed"
                 + (validationRoot == nil ? " (one is held out)" : ""))
         }
-        let heldOutUIDs = validationRoot == nil ? Set(uids.enumerated().filter { $0.offset % 10 == 0 }.map(\.element)) : []
+        // The fold is dealt from the whole table, so that it names the same series whichever of them could
+        // be prepared: its list is what the out-of-fold predictions must cover.
+        let foldMembers = try heldOutFold.map { $0.members(of: try RSNATables.readLabels("\(dataRoot)/train.csv")) }
+        let heldOutUIDs = foldMembers ?? (validationRoot == nil ? Set(uids.enumerated().filter { $0.offset % 10 == 0 }.map(\.element)) : [])
+        if let fold = heldOutFold {
+            let (trainable, scorable) = (uids.filter { !heldOutUIDs.contains($0) }.count, uids.filter(heldOutUIDs.contains).count)
+            guard trainable > 0, scorable > 0 || validationRoot != nil else {
+                throw DatasetError(file: "\(dataRoot)/train.csv", reason: "\(fold) leaves \(trainable) prepared series to train on and \(scorable) to score; both are needed (fewer folds, or --validation-data to score on)")
+            }
+        }
         // Sizes are checked before the long part, reading the peaks.
         try CandidateClassifier.checkSizes(baseFilters: baseFilters, patchSize: patchSize, contextScale: contextScale)
         if locationHead {
@@ -580,8 +598,9 @@ public struct CandidateClassifierTraining {
         guard !positives.isEmpty, !negatives.isEmpty else {
             throw DatasetError(file: "\(dataRoot)/train_localizers.csv", reason: "the training series give \(positives.count) positive and \(negatives.count) negative candidates; both are needed")
         }
-        let scoredOn = validationRoot.map { "the validation folder \($0)" } ?? "\(heldOutUIDs.count) held-out series"
-        let trainingSeries = uids.count - heldOutUIDs.count + furtherFolders.map(\.1.uids.count).reduce(0, +)
+        let heldOutText = heldOutFold.map { "the \(uids.filter(heldOutUIDs.contains).count) prepared series of \($0)" } ?? "\(heldOutUIDs.count) held-out series"
+        let scoredOn = validationRoot.map { "the validation folder \($0)" + (heldOutFold.map { ", \($0) left out" } ?? "") } ?? heldOutText
+        let trainingSeries = uids.filter { !heldOutUIDs.contains($0) }.count + furtherFolders.map(\.1.uids.count).reduce(0, +)
         let furtherText = furtherDataRoots.isEmpty ? ""
             : "; \(further.filter(\.positive).count) positive and \(further.filter { !$0.positive }.count) negative of them from \(furtherDataRoots.count) further training folder\(furtherDataRoots.count == 1 ? "" : "s")"
         log("candidates: \(positives.count) positive (\(extra.count) of them points of \(positiveRoots.count) positive folders) and \(negatives.count) negative in \(trainingSeries) training series\(furtherText); \(heldOut.filter(\.positive).count) positive of \(heldOut.count) peaks in \(scoredOn)")
@@ -697,12 +716,21 @@ public struct CandidateClassifierTraining {
             prior = predictor?.locationPrior
         }
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        let heldOutList = "\(output)/\(Self.heldOutListFileName)"
+        if let foldMembers, let fold = heldOutFold {
+            try AtomicFile.write(Data(foldMembers.sorted().map { $0 + "\n" }.joined().utf8), to: heldOutList)
+            log("\(fold) (\(foldMembers.count) series of \(dataRoot)/train.csv) held out; listed in \(heldOutList) for willis predict --series-list")
+        } else if FileManager.default.fileExists(atPath: heldOutList) {
+            // An earlier fold's list, beside weights that trained on those series: predicting them would leak.
+            try FileManager.default.removeItem(atPath: heldOutList)
+            log("removed \(heldOutList), an earlier run's fold (this run holds none out)")
+        }
         /// Scores `network` on the held-out candidates, fits its calibrations, and writes it with them to `file`.
         func scoreAndWrite(_ network: CandidateClassifier, averageDecay: Double?, to file: String) throws
             -> (auc: Double?, calibrations: [String: CandidateCalibration], naming: NamingAccuracy?) {
             let (q, named) = try probabilities(network, heldOut)
             let classifierAUC = heldOut.isEmpty ? nil : areaUnderROC(scores: q, labels: truth)
-            let calibrations = Self.calibrations(heldOut, q: q, source: validationRoot.map { "peaks of \($0)" } ?? "peaks of held-out training series",
+            let calibrations = Self.calibrations(heldOut, q: q, source: validationRoot.map { "peaks of \($0)" } ?? heldOutFold.map { "peaks of \($0)" } ?? "peaks of held-out training series",
                                                  rules: predictor == nil ? [.classifier] : CandidateScoring.allCases)
             let settings = CandidateClassifierSettings(baseFilters: baseFilters, patchSize: patchSize, peaksPerSeries: peaksPerSeries,
                                                        peakThreshold: peakThreshold, preparation: preparation.cacheKey, dotFilter: dotFilter,

@@ -75,6 +75,9 @@ struct Predict: ParsableCommand {
     @Option(help: "Results folder for willis serve: submission.csv, and per series its result, MIPs, the prepared input and, with detector weights, the aneurysm heatmap (NIfTI in patient geometry) and top candidates.")
     var results: String?
 
+    @Option(help: "Predict only the series folders named in this file, one a line (e.g. the held-out-series.txt of willis train-candidates --fold: its out-of-fold predictions); every one must be there.")
+    var seriesList: String?
+
     @Option(help: "Predict only shard i of N (i/N, 0-based; series sorted by folder name, taken round-robin). Default: RANK/WORLD_SIZE from the environment when set (the output then goes to OUT with {rank} replaced, or OUT.rank<i>.csv), else everything.")
     var shard: String?
 
@@ -152,6 +155,7 @@ struct Predict: ParsableCommand {
         if let w = predictor.window { print("sliding window \(w.map(String.init).joined(separator: "x")) over the input") }
         print("preparing series in \(predictor.preparation.mode.rawValue) mode at \(predictor.inputShape.map(String.init).joined(separator: "x"))")
         var folders = seriesFolders(series)
+        if let seriesList { folders = try listedSeries(folders, list: seriesList) }
         var environmentShard: Int?, flagShard: Int?
         if let shard {
             guard let (i, n) = Sharding.parse(shard) else { throw ValidationError("--shard must be i/N with 0 ≤ i < N, not \(shard)") }
@@ -413,6 +417,22 @@ struct MergePredictions: ParsableCommand {
             throw ExitCode(3)
         }
     }
+}
+
+/// The folders of `folders` whose names `list` (a file, one name a line; blank lines skipped) holds, in
+/// their order; a name with no folder is refused, since a cross-validation missing a series would
+/// quietly score fewer.
+func listedSeries(_ folders: [String], list: String) throws -> [String] {
+    let text: String
+    do { text = try String(contentsOfFile: list, encoding: .utf8) } catch { throw ValidationError("--series-list: cannot read \(list): \(error.localizedDescription)") }
+    let names = Set(text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+    let kept = folders.filter { names.contains(($0 as NSString).lastPathComponent) }
+    let missing = names.subtracting(kept.map { ($0 as NSString).lastPathComponent }).sorted()
+    guard missing.isEmpty else {
+        throw ValidationError("--series-list: \(missing.count) of the \(names.count) series listed in \(list) have no folder here (\(missing.prefix(3).joined(separator: ", "))\(missing.count > 3 ? ", …" : ""))")
+    }
+    print("\(kept.count) series listed in \(list)")
+    return kept
 }
 
 /// The series folders under `path`, sorted: its subfolders, or `path` itself when it has none.

@@ -233,6 +233,8 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Option(help: "cpu, cuda or cuda:N: where the detector reads its peaks and the classifier trains.") var device: String = "cpu"
     @Option(help: "RSNA-layout folder whose peaks score the classifier (default: every tenth training series, held out).") var validationData: String?
     @Option(help: "RSNA-layout folder whose localizer points add aneurysm cubes; no peaks are read there (repeatable).") var positiveData: [String] = []
+    @Option(help: "k-fold cross-validation: deal the first --data folder's series into this many folds (stratified by Aneurysm Present and modality) and hold out --fold, instead of every tenth series.") var folds: Int?
+    @Option(help: "With --folds: the fold held out (0-based): not trained on, scored on unless --validation-data is given, and listed in OUT/\(CandidateClassifierTraining.heldOutListFileName) for willis predict --series-list.") var fold: Int?
     @Option(help: "Cache folder for every folder (default DATA/.willis-cache for each).") var cache: String?
     @Option(help: "TOML experiment file whose [candidates] table sets the recipe (see ExperimentFile.applyCandidates); flags given here override it.") var config: String?
     @Option(help: "Training steps (default 8000, which scored best on validation, RESULTS.md stop 16).") var steps: Int?
@@ -292,6 +294,12 @@ struct TrainCandidatesCommand: ParsableCommand {
         do { training.device = try Device(parsing: device) } catch { throw ValidationError("--device: \(error)") }
         training.cacheRoot = cache
         training.validationRoot = validationData
+        switch (folds, fold) {
+        case (nil, nil): break
+        case let (k?, i?):
+            do { training.heldOutFold = try HeldOutFold(index: i, of: k) } catch { throw ValidationError("--fold/--folds: \(error)") }
+        default: throw ValidationError("--folds and --fold go together: the number of folds, and the one held out")
+        }
         training.positiveRoots = positiveData
         training.furtherDataRoots = Array(data.dropFirst())
         if let steps { training.steps = steps }

@@ -113,4 +113,24 @@ import Testing
         #expect(Folds.assign(series, folds: 5, seed: 42) == folds)
         #expect(Folds.assign(series, folds: 5, seed: 43) != folds)
     }
+
+    /// A held-out fold is the series `Folds.assign` deals to it: the folds of one split cover every series
+    /// once, and a fold outside the split is refused with a typed error.
+    @Test func heldOutFoldsPartitionTheSeries() throws {
+        let series = (0..<17).map { i in
+            var labels = Array(repeating: false, count: 14)
+            if i % 3 == 0 { labels[LocationLabel.basilarTip.rawValue] = true; labels[13] = true }
+            return SeriesLabels(seriesInstanceUID: "u\(i)", age: nil, sex: nil, modality: Modality.allCases[i % 4], labels: labels)
+        }
+        let folds = try (0..<3).map { try HeldOutFold(index: $0, of: 3, seed: 7).members(of: series) }
+        let dealt = Folds.assign(series, folds: 3, seed: 7)
+        for (i, members) in folds.enumerated() {
+            #expect(members == Set(dealt.filter { $0.value == i }.map(\.key)))
+            #expect(members.count >= 5 && members.count <= 6)
+        }
+        #expect(folds.map(\.count).reduce(0, +) == 17 && folds.reduce(Set<String>()) { $0.union($1) }.count == 17)
+        for (i, k) in [(3, 3), (-1, 3), (0, 1)] {
+            #expect(throws: FoldError.self, "fold \(i) of \(k)") { try HeldOutFold(index: i, of: k) }
+        }
+    }
 }

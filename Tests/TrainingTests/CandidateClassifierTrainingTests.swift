@@ -1157,6 +1157,56 @@ import VolumeCore
         #expect(throws: TorchError.self) { try Predictor(candidateClassifiers: ["\(root)/other/stage2/candidate-classifier.safetensors"]) }
     }
 
+    /// k-fold cross-validation: a held-out fold of the training folder takes the place of every tenth
+    /// series. Its series give none of the training candidates and none of the location prior's points,
+    /// their candidates are the scored ones, and the fold is listed beside the weights for willis predict
+    /// --series-list; a later run that holds no fold out removes the list.
+    @Test func aHeldOutFoldIsLeftOutOfTrainingAndScoredOn() throws {
+        let root = try temporaryDirectory()
+        var options = SynthOptions(count: 6, size: .small, seed: 52)
+        options.positiveFraction = 0.7
+        _ = try SynthDataset.generate(options, into: "\(root)/data")
+        var preparation = Preparation(mode: .improved, shape: [16, 32, 32])
+        preparation.spacing = 4.8
+        var training = CandidateClassifierTraining(dataRoot: "\(root)/data", preparation: preparation, output: "\(root)/stage2")
+        shrink(&training)
+        training.dotFilter = DotFilterCandidates(count: 5, depthMM: 8, separationMM: 10)
+        let fold = try HeldOutFold(index: 1, of: 3)
+        training.heldOutFold = fold
+        var lines: [String] = []
+        training.log = { lines.append($0) }
+        let report = try training.run()
+
+        let labels = try RSNATables.readLabels("\(root)/data/train.csv")
+        let held = fold.members(of: labels)
+        #expect(held.count == 2)
+        let list = try String(contentsOfFile: "\(root)/stage2/\(CandidateClassifierTraining.heldOutListFileName)", encoding: .utf8)
+        #expect(list == held.sorted().map { $0 + "\n" }.joined())
+        let cache = PreprocessedCache(root: "\(root)/data/.willis-cache", preparation: preparation)
+        let trainedUIDs = labels.map(\.seriesInstanceUID).filter { !held.contains($0) }.sorted()
+        let trained = try training.examples(trainedUIDs, cache: cache, predictor: nil, seriesRoot: "\(root)/data/series")
+        let scored = try training.examples(held.sorted(), cache: cache, predictor: nil, seriesRoot: "\(root)/data/series").filter(\.isPeak)
+        #expect(report.trainingExamples.positive == trained.filter(\.positive).count
+            && report.trainingExamples.negative == trained.filter { !$0.positive }.count)
+        #expect(report.heldOutPeaks.positive == scored.filter(\.positive).count
+            && report.heldOutPeaks.negative == scored.filter { !$0.positive }.count && !scored.isEmpty)
+        // The prior holds the points of the other folds' series alone.
+        let file = try SafeTensorsFile(path: "\(root)/stage2/candidate-classifier.safetensors")
+        let prior = try LocationPrior.from(json: try #require(file.metadata[LocationPrior.metadataKey]))
+        var perLocation: [LocationLabel: Int] = [:]
+        for uid in trainedUIDs { for t in try cache.detectionTargets(uid).points { perLocation[t.location, default: 0] += 1 } }
+        #expect(prior.components.map { perLocation[$0.location] ?? 0 } == prior.components.map(\.count))
+        #expect(lines.contains { $0.contains("in the 2 prepared series of fold 1 of 3") }, "\(lines)")
+
+        // A fold that leaves nothing to score (more folds than series) is refused before training.
+        training.heldOutFold = try HeldOutFold(index: 6, of: 7)
+        #expect(throws: DatasetError.self) { try training.run() }
+        training.heldOutFold = nil
+        _ = try training.run()
+        #expect(!FileManager.default.fileExists(atPath: "\(root)/stage2/\(CandidateClassifierTraining.heldOutListFileName)"),
+                "an earlier fold's list does not outlive it")
+    }
+
     /// With the location head, every candidate the training series' vessel labels reach is named: an
     /// aneurysm candidate by the nearest localizer point's location, any other by the label of the nearest
     /// labelled voxel within the radius (found here by brute force over the cached labels). Prediction
