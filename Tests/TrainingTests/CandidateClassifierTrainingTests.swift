@@ -60,6 +60,30 @@ import VolumeCore
         t.log = { _ in }
     }
 
+    /// Six small synthetic series, most with an aneurysm.
+    func sixSeries(seed: UInt64) -> SynthOptions {
+        var options = SynthOptions(count: 6, size: .small, seed: seed)
+        options.positiveFraction = 0.7
+        return options
+    }
+
+    /// The series of `options` in ROOT/data, and a tiny second stage with no detector on each series' five
+    /// strongest dot-filter candidates, prepared at 4.8 mm on a 16×32×32 crop.
+    func standAloneTraining(_ options: SynthOptions, in root: String) throws -> CandidateClassifierTraining {
+        _ = try SynthDataset.generate(options, into: "\(root)/data")
+        var training = CandidateClassifierTraining(dataRoot: "\(root)/data", preparation: standAlonePreparation, output: "\(root)/stage2")
+        shrink(&training)
+        training.dotFilter = DotFilterCandidates(count: 5, depthMM: 8, separationMM: 10)
+        return training
+    }
+
+    /// How `standAloneTraining` prepares its series.
+    var standAlonePreparation: Preparation {
+        var preparation = Preparation(mode: .improved, shape: [16, 32, 32])
+        preparation.spacing = 4.8
+        return preparation
+    }
+
     @Test func scoringRulesCombineAndReorderThePeaks() {
         let peaks = [HeatmapPeak(voxel: [1, 1, 1], probability: 0.8), HeatmapPeak(voxel: [2, 2, 2], probability: 0.4),
                      HeatmapPeak(voxel: [3, 3, 3], probability: 0.1)]
@@ -1163,14 +1187,8 @@ import VolumeCore
     /// --series-list; a later run that holds no fold out removes the list.
     @Test func aHeldOutFoldIsLeftOutOfTrainingAndScoredOn() throws {
         let root = try temporaryDirectory()
-        var options = SynthOptions(count: 6, size: .small, seed: 52)
-        options.positiveFraction = 0.7
-        _ = try SynthDataset.generate(options, into: "\(root)/data")
-        var preparation = Preparation(mode: .improved, shape: [16, 32, 32])
-        preparation.spacing = 4.8
-        var training = CandidateClassifierTraining(dataRoot: "\(root)/data", preparation: preparation, output: "\(root)/stage2")
-        shrink(&training)
-        training.dotFilter = DotFilterCandidates(count: 5, depthMM: 8, separationMM: 10)
+        var training = try standAloneTraining(sixSeries(seed: 52), in: root)
+        let preparation = standAlonePreparation
         let fold = try HeldOutFold(index: 1, of: 3)
         training.heldOutFold = fold
         var lines: [String] = []
@@ -1215,15 +1233,10 @@ import VolumeCore
     /// results folder lists each candidate's most probable artery.
     @Test func aLocationHeadNamesTheArteryUnderEachCandidate() throws {
         let root = try temporaryDirectory()
-        var options = SynthOptions(count: 6, size: .small, seed: 47)
-        options.positiveFraction = 0.7
+        var options = sixSeries(seed: 47)
         options.segmentationFraction = 1
-        _ = try SynthDataset.generate(options, into: "\(root)/data")
-        var preparation = Preparation(mode: .improved, shape: [16, 32, 32])
-        preparation.spacing = 4.8
-        var training = CandidateClassifierTraining(dataRoot: "\(root)/data", preparation: preparation, output: "\(root)/stage2")
-        shrink(&training)
-        training.dotFilter = DotFilterCandidates(count: 5, depthMM: 8, separationMM: 10)
+        var training = try standAloneTraining(options, in: root)
+        let preparation = standAlonePreparation
         training.locationHead = true
         training.locationRadiusMM = 10
         training.permuteAxes = true
