@@ -554,10 +554,11 @@ public struct CandidateClassifierTraining {
         // be prepared: its list is what the out-of-fold predictions must cover.
         let foldMembers = try heldOutFold.map { $0.members(of: try RSNATables.readLabels("\(dataRoot)/train.csv")) }
         let heldOutUIDs = foldMembers ?? (validationRoot == nil ? Set(uids.enumerated().filter { $0.offset % 10 == 0 }.map(\.element)) : [])
+        // The prepared series trained on and held out (a fold may also name series that could not be prepared).
+        let (trainedUIDs, heldOutPrepared) = (uids.filter { !heldOutUIDs.contains($0) }, uids.filter(heldOutUIDs.contains))
         if let fold = heldOutFold {
-            let (trainable, scorable) = (uids.filter { !heldOutUIDs.contains($0) }.count, uids.filter(heldOutUIDs.contains).count)
-            guard trainable > 0, scorable > 0 || validationRoot != nil else {
-                throw DatasetError(file: "\(dataRoot)/train.csv", reason: "\(fold) leaves \(trainable) prepared series to train on and \(scorable) to score; both are needed (fewer folds, or --validation-data to score on)")
+            guard !trainedUIDs.isEmpty, !heldOutPrepared.isEmpty || validationRoot != nil else {
+                throw DatasetError(file: "\(dataRoot)/train.csv", reason: "\(fold) leaves \(trainedUIDs.count) prepared series to train on and \(heldOutPrepared.count) to score; both are needed (fewer folds, or --validation-data to score on)")
             }
         }
         // Sizes are checked before the long part, reading the peaks.
@@ -598,9 +599,9 @@ public struct CandidateClassifierTraining {
         guard !positives.isEmpty, !negatives.isEmpty else {
             throw DatasetError(file: "\(dataRoot)/train_localizers.csv", reason: "the training series give \(positives.count) positive and \(negatives.count) negative candidates; both are needed")
         }
-        let heldOutText = heldOutFold.map { "the \(uids.filter(heldOutUIDs.contains).count) prepared series of \($0)" } ?? "\(heldOutUIDs.count) held-out series"
+        let heldOutText = heldOutFold.map { "the \(heldOutPrepared.count) prepared series of \($0)" } ?? "\(heldOutPrepared.count) held-out series"
         let scoredOn = validationRoot.map { "the validation folder \($0)" + (heldOutFold.map { ", \($0) left out" } ?? "") } ?? heldOutText
-        let trainingSeries = uids.filter { !heldOutUIDs.contains($0) }.count + furtherFolders.map(\.1.uids.count).reduce(0, +)
+        let trainingSeries = trainedUIDs.count + furtherFolders.map(\.1.uids.count).reduce(0, +)
         let furtherText = furtherDataRoots.isEmpty ? ""
             : "; \(further.filter(\.positive).count) positive and \(further.filter { !$0.positive }.count) negative of them from \(furtherDataRoots.count) further training folder\(furtherDataRoots.count == 1 ? "" : "s")"
         log("candidates: \(positives.count) positive (\(extra.count) of them points of \(positiveRoots.count) positive folders) and \(negatives.count) negative in \(trainingSeries) training series\(furtherText); \(heldOut.filter(\.positive).count) positive of \(heldOut.count) peaks in \(scoredOn)")
@@ -707,7 +708,7 @@ public struct CandidateClassifierTraining {
         if predictor == nil {
             // Where each location's aneurysms lie in the crop (fitted to every localizer point trained on):
             // what a detector's weights give prediction otherwise.
-            priorFolders = [(prepared[0].cache, uids.filter { !heldOutUIDs.contains($0) })] + (pointsOnly + furtherFolders).map { ($0.1.cache, $0.1.uids) }
+            priorFolders = [(prepared[0].cache, trainedUIDs)] + (pointsOnly + furtherFolders).map { ($0.1.cache, $0.1.uids) }
             prior = try TrainingRun.fitLocationPrior(priorFolders, preparation: preparation)
             guard prior != nil else {
                 throw DatasetError(file: "\(dataRoot)/train_localizers.csv", reason: "no localizer point lies in a prepared crop: no location prior can be fitted")
