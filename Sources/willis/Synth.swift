@@ -38,6 +38,9 @@ struct SynthCommand: ParsableCommand {
     @Option(help: "Share of series with vessel-label NIfTI files (segmentations/), 0–1.")
     var segmentationFraction: Double = 0.1
 
+    @Option(help: "Share of series drawn with aneurysms, 0–1 (a folder for train-candidates --positive-data needs only those; an aneurysm that finds no place on the vessels is dropped, so a few may have none).")
+    var positiveFraction: Double = SynthOptions().positiveFraction
+
     @Option(help: ArgumentHelp("How the arteries end: rounded (every vessel that ends inside the head stops in a ball of its radius, as in the datasets of stops up to 22) or tapered (the MCAs, ACAs and PCAs narrow to a fifth of their radius, the carotid and vertebral arteries come in from beyond the field of view, the anterior communicating artery reaches both ACAs). The same seed gives the same cases either way.", valueName: "rounded|tapered"))
     var vesselEnds: String = "rounded"
 
@@ -51,6 +54,8 @@ struct SynthCommand: ParsableCommand {
         options.orientations = planes
         guard segmentationFraction >= 0, segmentationFraction <= 1 else { throw ValidationError("--segmentation-fraction must be in 0…1") }
         options.segmentationFraction = segmentationFraction
+        guard positiveFraction >= 0, positiveFraction <= 1 else { throw ValidationError("--positive-fraction must be in 0…1") }
+        options.positiveFraction = positiveFraction
         guard let ends = VesselEnds(rawValue: vesselEnds) else { throw ValidationError("--vessel-ends must be rounded or tapered") }
         options.vesselEnds = ends
         let start = DispatchTime.now().uptimeNanoseconds
