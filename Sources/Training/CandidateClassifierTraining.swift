@@ -58,6 +58,11 @@ public struct CandidateClassifierTraining {
     /// (their false candidates are negatives, which a positive folder's are not), and none is held out.
     public var furtherDataRoots: [String] = []
     public var steps = 8000
+    /// When set, a wall-clock limit in seconds from the run's start: the steps stop as `StepBudget` plans,
+    /// with the learning-rate schedule annealed to the steps that fit, so that training and the scoring
+    /// after it end within the limit; `steps` stays the most. A limit spent by the preparation is
+    /// `TimeLimitSpent`, before any step.
+    public var timeLimit: Double?
     public var batchSize = 32
     public var learningRate = 1e-3
     public var baseFilters = CandidateClassifier.defaultBaseFilters
@@ -113,6 +118,8 @@ public struct CandidateClassifierTraining {
     public var device: Device = .cpu
     public var log: (String) -> Void = { print($0) }
     public var progress: (String, Int, Int) -> Void = { _, _, _ in }
+    /// The wall clock `timeLimit` is measured on (a test gives its own).
+    public var now: () -> Date = { Date() }
 
     /// The file beside the weights that lists the held-out fold's series, one UID a line.
     public static let heldOutListFileName = "held-out-series.txt"
@@ -180,6 +187,8 @@ public struct CandidateClassifierTraining {
         public var drawnNegativeHeatmap: Double
         /// With the location head: how often it and the location prior name the scored candidates' artery right.
         public var naming: NamingAccuracy?
+        /// The steps run: `steps`, or fewer where `timeLimit` stopped them.
+        public var stepsRun: Int
         public var seconds: Double
     }
 
@@ -510,7 +519,7 @@ public struct CandidateClassifierTraining {
 
     @discardableResult
     public func run() throws -> Report {
-        let start = Date()
+        let start = now()
         if let d = averageDecay, !(0..<1).contains(d) {
             throw TorchError.invalidArgument("the weights' moving average needs a decay from 0 to below 1, not \(d)")
         }
@@ -650,7 +659,28 @@ public struct CandidateClassifierTraining {
             : NegativeSampler(heatmaps: negatives.map(\.heatmap), hardShare: hardNegativeShare, power: hardNegativePower)
         var recent: [Double] = []
         var drawn = (sum: 0.0, count: 0)
-        for step in 0..<steps {
+        let budget = timeLimit.map { StepBudget(limit: $0, most: steps) }
+        if let budget {
+            let elapsed = now().timeIntervalSince(start)
+            guard elapsed < budget.limit else { throw TimeLimitSpent(limit: budget.limit, elapsed: elapsed) }
+        }
+        var planned = steps, step = 0
+        var timedFrom: Date?
+        while step < planned {
+            if budget != nil, step == StepBudget.untimedSteps { timedFrom = now() }
+            if let budget, let timedFrom, StepBudget.plansAfter(step) {
+                let perStep = now().timeIntervalSince(timedFrom) / Double(step - StepBudget.untimedSteps)
+                let reserve = StepBudget.scoringReserve(candidates: heldOut.count, readings: average == nil ? 1 : 2,
+                                                        secondsPerStep: perStep, batchSize: batchSize)
+                let next = budget.plan(done: step, elapsed: now().timeIntervalSince(start), secondsPerStep: perStep, reserve: reserve)
+                if step == StepBudget.untimedSteps + StepBudget.timedSteps {
+                    log(String(format: "time limit %.1f min: %d of %d steps fit (%.3f s a step, %.0f s kept for scoring %d candidates); planned again every %d steps",
+                               budget.limit / 60, next, steps, perStep, reserve, heldOut.count, StepBudget.timedSteps))
+                }
+                // The cosine's end follows the plan; the warm-up (at most 100 steps) is over by the first one.
+                (planned, schedule.totalEpochs) = (next, next)
+                if step >= planned { break }
+            }
             try optimizer.setLearningRate(schedule.step(epoch: step, metric: nil))
             // Positives first: with no hard negatives, the generator's draws are those of the runs before the option.
             let drawnPositives = (0..<half).map { _ in positives[Int.random(in: 0..<positives.count, using: &rng)] }
@@ -689,14 +719,19 @@ public struct CandidateClassifierTraining {
             guard value.isFinite else {
                 // NaN weights would score every candidate NaN: stop before writing any.
                 let hint = autocast == nil ? "a lower learning rate" : "--precision fp32 (the steps ran under bf16 autocast)"
-                throw TrainingDiverged(place: "train-candidates step \(step + 1) of \(steps)", loss: value, remedy: hint)
+                throw TrainingDiverged(place: "train-candidates step \(step + 1) of \(planned)", loss: value, remedy: hint)
             }
             recent.append(value)
-            if recent.count == 100 || step == steps - 1 {
-                log(String(format: "step %d/%d: loss %.4f", step + 1, steps, recent.reduce(0, +) / Double(recent.count)))
+            if recent.count == 100 || step == planned - 1 {
+                log(String(format: "step %d/%d: loss %.4f", step + 1, planned, recent.reduce(0, +) / Double(recent.count)))
                 recent.removeAll()
             }
-            progress("training", step + 1, steps)
+            progress("training", step + 1, planned)
+            step += 1
+        }
+        if step < steps, let budget {
+            log(String(format: "time limit %.1f min: stopped after %d of %d steps, %.1f min after the start", budget.limit / 60, step, steps,
+                       now().timeIntervalSince(start) / 60))
         }
 
         // Scored as prediction reads the weights: in float32.
@@ -770,7 +805,7 @@ public struct CandidateClassifierTraining {
                             heldOutPeaks: (truth.filter { $0 }.count, truth.filter { !$0 }.count),
                             heldOutHeatmapAUC: heatmapAUC, heldOutClassifierAUC: classifierAUC, lastStepClassifierAUC: lastStepAUC, calibrations: calibrations,
                             drawnNegativeHeatmap: drawn.count > 0 ? drawn.sum / Double(drawn.count) : 0,
-                            naming: naming, seconds: Date().timeIntervalSince(start))
+                            naming: naming, stepsRun: step, seconds: now().timeIntervalSince(start))
         func f(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "n/a" }
         let hardRule = hardNegativeRank > 0 ? "from each series' \(hardNegativeRank) strongest false peaks" : String(format: "in proportion to its power %g", hardNegativePower)
         if predictor != nil {

@@ -238,6 +238,7 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Option(help: "Cache folder for every folder (default DATA/.willis-cache for each).") var cache: String?
     @Option(help: "TOML experiment file whose [candidates] table sets the recipe (see ExperimentFile.applyCandidates); flags given here override it.") var config: String?
     @Option(help: "Training steps (default 8000, which scored best on validation, RESULTS.md stop 16).") var steps: Int?
+    @Option(help: "Minutes from the start by which training and its scoring should end: the steps that fit, planned from the measured step time, with the learning rate annealed to their end; the steps (--steps or the experiment file's) stay the most.") var timeLimit: Double?
     @Option(help: "Cubes per step, half of them aneurysms (default 32).") var batchSize: Int?
     @Option(help: "Learning rate (AdamW, cosine; default 1e-3).") var learningRate: Double?
     @Option(help: "The cube's edge in samples of the prepared image (a multiple of 4, 8 to 128; default \(CandidateClassifier.defaultPatchSize)).") var patchSize: Int?
@@ -264,6 +265,7 @@ struct TrainCandidatesCommand: ParsableCommand {
         guard (steps ?? 1) > 0, (batchSize ?? 2) >= 2, (peaks ?? 1) > 0 else {
             throw ValidationError("--steps and --peaks must be positive, --batch-size at least 2")
         }
+        if let timeLimit, !(timeLimit > 0 && timeLimit.isFinite) { throw ValidationError("--time-limit must be a positive number of minutes") }
         for (flag, value) in [("--learning-rate", learningRate), ("--match-mm", matchMM)] {
             if let value, !(value > 0 && value.isFinite) { throw ValidationError("\(flag) must be a positive number") }
         }
@@ -303,6 +305,7 @@ struct TrainCandidatesCommand: ParsableCommand {
         training.positiveRoots = positiveData
         training.furtherDataRoots = Array(data.dropFirst())
         if let steps { training.steps = steps }
+        training.timeLimit = timeLimit.map { $0 * 60 }
         if let batchSize { training.batchSize = batchSize }
         if let learningRate { training.learningRate = learningRate }
         if let peaks { training.peaksPerSeries = peaks }

@@ -1225,6 +1225,43 @@ import VolumeCore
                 "an earlier fold's list does not outlive it")
     }
 
+    /// With a time limit, the steps stop where the plan made from the measured step time says (on a
+    /// clock the test moves by one second a step, so the plan is known), the log says so, and the weights
+    /// are still scored and written; a generous limit runs the recipe's steps, and a limit the preparation
+    /// has already spent is refused before any step, writing no weights.
+    @Test func aTimeLimitStopsTheStepsWhereThePlanSays() throws {
+        let root = try temporaryDirectory()
+        var training = try standAloneTraining(sixSeries(seed: 53), in: root)
+        training.steps = 1000
+        training.timeLimit = 160
+        var clock = Date(timeIntervalSince1970: 0)
+        training.now = { clock }
+        training.progress = { stage, _, _ in if stage == "training" { clock += 1 } }
+        var lines: [String] = []
+        training.log = { lines.append($0) }
+        let report = try training.run()
+        // At the first plan, 120 steps done in 120 s, each timed step 1 s; the scoring's reserve is kept.
+        let scored = report.heldOutPeaks.positive + report.heldOutPeaks.negative
+        let reserve = StepBudget.scoringReserve(candidates: scored, readings: 1, secondsPerStep: 1, batchSize: training.batchSize)
+        let expected = 120 + Int((160 - 120 - reserve).rounded(.down))
+        #expect(scored > 0 && expected < 220, "the plan is made once, at step 120")
+        #expect(report.stepsRun == expected)
+        #expect(lines.contains { $0.contains("\(expected) of 1000 steps fit") }, "\(lines)")
+        #expect(lines.contains { $0.contains("stopped after \(expected) of 1000 steps") }, "\(lines)")
+        #expect(FileManager.default.fileExists(atPath: "\(root)/stage2/candidate-classifier.safetensors"))
+
+        training.steps = 130
+        training.timeLimit = 1e6
+        #expect(try training.run().stepsRun == 130)
+
+        try FileManager.default.removeItem(atPath: "\(root)/stage2")
+        training.timeLimit = 1e-3
+        training.progress = { _, _, _ in }
+        training.now = { clock += 1; return clock }
+        #expect(throws: TimeLimitSpent.self) { try training.run() }
+        #expect(!FileManager.default.fileExists(atPath: "\(root)/stage2/candidate-classifier.safetensors"))
+    }
+
     /// With the location head, every candidate the training series' vessel labels reach is named: an
     /// aneurysm candidate by the nearest localizer point's location, any other by the label of the nearest
     /// labelled voxel within the radius (found here by brute force over the cached labels). Prediction
