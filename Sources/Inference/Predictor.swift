@@ -195,7 +195,7 @@ public final class Predictor {
         let classifier: CandidateClassifier
         do {
             classifier = try CandidateClassifier(baseFilters: settings.baseFilters, patchSize: settings.patchSize, contextScale: settings.contextScale,
-                                                 namesLocations: settings.namesLocations == true, device: device)
+                                                 depth: settings.depth ?? 1, namesLocations: settings.namesLocations == true, device: device)
         } catch let error as TorchError {
             throw TorchError.safetensors(path: path, reason: "its settings describe no classifier that can be built: \(error)")
         }

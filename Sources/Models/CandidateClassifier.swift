@@ -22,6 +22,14 @@ import Torch
 /// by instance norm and leaky ReLU; then the average and the maximum over the cube, and `head` (linear
 /// 8f → 1).
 ///
+/// With a `depth` d above 1, d − 1 further 3³ convolutions follow `block1` at 12³ and `block2` at 6³
+/// (`residual1.0`, `residual1.1`, …, `residual2.0`, …; conv, instance norm, leaky ReLU), each added to its
+/// input. Why there: a convolution costs per sample, and those two samplings hold an eighth and a
+/// sixty-fourth of the cube's, so depth 2 adds about 0.8 times the network's work where depth at 24³
+/// would double it; and added to their input, a further convolution whose norm gives 0 leaves the
+/// shallower network's output as it was, so depth costs the network nothing it could compute before
+/// (RESULTS.md, stop 51).
+///
 /// With `namesLocations`, a second head names the artery the candidate sits on: `location.hidden`
 /// (linear 8f + 3 → 64, leaky ReLU) and `location.out` (64 → 13 logits, `LocationLabel.locations`
 /// order), fed the same pooled features and the candidate's place in the crop frame (mm from the crop's
@@ -50,6 +58,10 @@ public final class CandidateClassifier {
     public var inputChannels: Int { contextScale == nil ? 1 : 2 }
     let blocks: [Block]
     let down: [Conv3d]
+    /// Convolutions per sampling at 12³ and 6³ (1: `block1` and `block2` alone).
+    public let depth: Int
+    /// The further convolutions after `block1` and after `block2`, `depth − 1` each.
+    let residuals: [[Block]]
     let head: Linear
     /// Whether the network has the location head.
     public let namesLocations: Bool
@@ -66,8 +78,8 @@ public final class CandidateClassifier {
     public static let defaultBaseFilters = 16
 
     public init(baseFilters f: Int = CandidateClassifier.defaultBaseFilters, patchSize: Int = CandidateClassifier.defaultPatchSize,
-                contextScale: Int? = nil, namesLocations: Bool = false, device: Device = .cpu) throws {
-        try Self.checkSizes(baseFilters: f, patchSize: patchSize, contextScale: contextScale)
+                contextScale: Int? = nil, depth: Int = 1, namesLocations: Bool = false, device: Device = .cpu) throws {
+        try Self.checkSizes(baseFilters: f, patchSize: patchSize, contextScale: contextScale, depth: depth)
         let s = ParameterStore(device: device)
         store = s
         baseFilters = f
@@ -75,6 +87,10 @@ public final class CandidateClassifier {
         self.contextScale = contextScale
         blocks = try [Block(s, "block0", contextScale == nil ? 1 : 2, f), Block(s, "block1", 2 * f, 2 * f), Block(s, "block2", 4 * f, 4 * f)]
         down = try [Conv3d(s, "down0", f, 2 * f, kernel: 2, stride: 2), Conv3d(s, "down1", 2 * f, 4 * f, kernel: 2, stride: 2)]
+        self.depth = depth
+        residuals = try [(1, 2 * f), (2, 4 * f)].map { stage, channels in
+            try (0..<(depth - 1)).map { try Block(s, "residual\(stage).\($0)", channels, channels) }
+        }
         head = try Linear(s, "head", 8 * f, 1)
         self.namesLocations = namesLocations
         locationHidden = namesLocations ? try Linear(s, "location.hidden", 8 * f + 3, Self.locationHiddenWidth) : nil
@@ -84,12 +100,15 @@ public final class CandidateClassifier {
     /// Refuses sizes the network cannot take. Bounded, since they come from a weights file's metadata or
     /// the command line: a cube of 128³ samples is 8 MB per peak, and a context 4 times wider is cut
     /// from 64 times as many samples.
-    public static func checkSizes(baseFilters f: Int, patchSize: Int, contextScale: Int? = nil) throws {
+    public static func checkSizes(baseFilters f: Int, patchSize: Int, contextScale: Int? = nil, depth: Int = 1) throws {
         guard (1...256).contains(f), (8...128).contains(patchSize), patchSize % 4 == 0 else {
             throw TorchError.invalidArgument("a candidate classifier needs 1 to 256 base filters and a patch size that is a multiple of 4 from 8 to 128, not \(f) and \(patchSize)")
         }
         if let scale = contextScale, !(2...4).contains(scale) {
             throw TorchError.invalidArgument("a candidate classifier's context spans 2 to 4 samples per sample, not \(scale)")
+        }
+        guard (1...4).contains(depth) else {
+            throw TorchError.invalidArgument("a candidate classifier has 1 to 4 convolutions per sampling, not \(depth)")
         }
     }
 
@@ -130,7 +149,9 @@ public final class CandidateClassifier {
         }
         var x = try blocks[0](patches)
         x = try blocks[1](down[0](x))
+        for block in residuals[0] { x = try x + block(x) }
         x = try blocks[2](down[1](x))
+        for block in residuals[1] { x = try x + block(x) }
         return try Tensor.cat([x.adaptiveAvgPool3d((1, 1, 1)), x.adaptiveMaxPool3d((1, 1, 1))], dim: 1).flatten(startDim: 1)
     }
 
@@ -289,10 +310,12 @@ public struct CandidateClassifierSettings: Codable, Sendable, Equatable {
     /// When set, the weights are the exponential moving average of the training steps' weights with this
     /// decay, not the last step's (nil: the last step's). A record; prediction reads both alike.
     public var averageDecay: Double?
+    /// Convolutions per sampling at 12³ and 6³ (`CandidateClassifier.depth`; nil in older weights: 1).
+    public var depth: Int?
 
     public init(baseFilters: Int, patchSize: Int, peaksPerSeries: Int, peakThreshold: Float, preparation: String,
                 dotFilter: DotFilterCandidates? = nil, alignsContrast: Bool? = nil, contextScale: Int? = nil, standsAlone: Bool? = nil,
-                namesLocations: Bool? = nil, trainedPrecision: String? = nil, averageDecay: Double? = nil) {
+                namesLocations: Bool? = nil, trainedPrecision: String? = nil, averageDecay: Double? = nil, depth: Int? = nil) {
         self.baseFilters = baseFilters
         self.patchSize = patchSize
         self.peaksPerSeries = peaksPerSeries
@@ -305,6 +328,7 @@ public struct CandidateClassifierSettings: Codable, Sendable, Equatable {
         self.namesLocations = namesLocations
         self.trainedPrecision = trainedPrecision
         self.averageDecay = averageDecay
+        self.depth = depth
     }
 }
 

@@ -67,6 +67,9 @@ public struct CandidateClassifierTraining {
     public var learningRate = 1e-3
     public var baseFilters = CandidateClassifier.defaultBaseFilters
     public var patchSize = CandidateClassifier.defaultPatchSize
+    /// Convolutions per sampling at 12³ and 6³ (`CandidateClassifier.depth`; 1: the network every result
+    /// before stop 51 trained).
+    public var depth = 1
     public var peaksPerSeries = 20
     public var peakThreshold: Float = 0.01
     public var matchMM = 4.0
@@ -571,7 +574,7 @@ public struct CandidateClassifierTraining {
             }
         }
         // Sizes are checked before the long part, reading the peaks.
-        try CandidateClassifier.checkSizes(baseFilters: baseFilters, patchSize: patchSize, contextScale: contextScale)
+        try CandidateClassifier.checkSizes(baseFilters: baseFilters, patchSize: patchSize, contextScale: contextScale, depth: depth)
         if locationHead {
             guard !permuteAxes else {
                 throw TorchError.invalidArgument("the location head reads which way the vessel under a candidate runs, which permuting the cube's axes would scramble: use one or the other")
@@ -635,7 +638,7 @@ public struct CandidateClassifierTraining {
                 log("warning: the location head learns the arteries mostly from the aneurysms: \(namedOthers) of \(others) false candidates have a vessel label within \(radius) mm (few series have _cowseg files); with a tenth of the series labelled the head was not shown to help (RESULTS.md, stop 36)")
             }
         }
-        let model = try CandidateClassifier(baseFilters: baseFilters, patchSize: patchSize, contextScale: contextScale,
+        let model = try CandidateClassifier(baseFilters: baseFilters, patchSize: patchSize, contextScale: contextScale, depth: depth,
                                             namesLocations: locationHead, device: device)
         let (autocast, precisionNote) = MixedPrecision.usable(precision?.autocast, on: device, cpuFlags: cpuFlags)
         if let precisionNote { log("warning: \(precisionNote)") }
@@ -644,7 +647,7 @@ public struct CandidateClassifierTraining {
         // Built after the network, so that the network's initial weights, and every step, are those of a
         // run without it (the generator that initialises weights is not read again).
         let average = try averageDecay.map { _ in
-            let copy = try CandidateClassifier(baseFilters: baseFilters, patchSize: patchSize, contextScale: contextScale,
+            let copy = try CandidateClassifier(baseFilters: baseFilters, patchSize: patchSize, contextScale: contextScale, depth: depth,
                                                namesLocations: locationHead, device: device)
             try copy.store.copyValues(from: model.store)
             return copy
@@ -773,7 +776,7 @@ public struct CandidateClassifierTraining {
                                                        alignsContrast: alignContrast ? true : nil, contextScale: contextScale,
                                                        standsAlone: predictor == nil ? true : nil, namesLocations: locationHead ? true : nil,
                                                        trainedPrecision: autocast == nil ? nil : TrainingConfig.Precision.bf16.rawValue,
-                                                       averageDecay: averageDecay)
+                                                       averageDecay: averageDecay, depth: depth == 1 ? nil : depth)
             var metadata = ["willis_model": "candidate_classifier",
                             CandidateClassifierSettings.metadataKey: String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)]
             if !calibrations.isEmpty {

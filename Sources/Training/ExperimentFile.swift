@@ -255,6 +255,7 @@ public enum ExperimentFile {
     ///     learning_rate = 1e-3
     ///     base_filters = 16
     ///     patch_size = 24        # samples of the prepared image, a multiple of 4
+    ///     depth = 1              # convolutions per sampling at 12³ and 6³ (1 to 4; the further ones residual)
     ///     peaks = 20             # per series
     ///     peak_threshold = 0.01
     ///     match_mm = 4.0
@@ -298,6 +299,7 @@ public enum ExperimentFile {
             case "learning_rate": training.learningRate = try number(1e-9...10)
             case "base_filters": training.baseFilters = try integer(1...256)
             case "patch_size": training.patchSize = try integer(8...128)
+            case "depth": training.depth = try integer(1...4)
             case "peaks": training.peaksPerSeries = try integer(1...1000)
             case "peak_threshold": training.peakThreshold = Float(try number(0...1))
             case "match_mm": training.matchMM = try number(1e-3...100)
@@ -346,7 +348,8 @@ public enum ExperimentFile {
         // A dot-filter candidate beside a heatmap peak is the place the peak already labels.
         training.dotFilter?.separationMM = training.matchMM
         do {
-            try CandidateClassifier.checkSizes(baseFilters: training.baseFilters, patchSize: training.patchSize, contextScale: training.contextScale)
+            try CandidateClassifier.checkSizes(baseFilters: training.baseFilters, patchSize: training.patchSize, contextScale: training.contextScale,
+                                               depth: training.depth)
         } catch {
             let line = entries.filter { $0.key.hasPrefix(candidatesTable) }.map(\.value.line).min() ?? 0
             throw Error(line: line, reason: "[candidates]: \(error)")

@@ -242,6 +242,8 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Option(help: "Cubes per step, half of them aneurysms (default 32).") var batchSize: Int?
     @Option(help: "Learning rate (AdamW, cosine; default 1e-3).") var learningRate: Double?
     @Option(help: "The cube's edge in samples of the prepared image (a multiple of 4, 8 to 128; default \(CandidateClassifier.defaultPatchSize)).") var patchSize: Int?
+    @Option(help: "The classifier's channels at its finest sampling, doubled at each coarser one (1 to 256; default \(CandidateClassifier.defaultBaseFilters)).") var baseFilters: Int?
+    @Option(help: "Convolutions per sampling at the classifier's two coarser samplings, the further ones residual (1 to 4; default 1).") var depth: Int?
     @Option(help: "Peaks per series (default 20).") var peaks: Int?
     @Option(help: "A peak this close to a localizer point (mm) is an aneurysm (default 4).") var matchMM: Double?
     @Option(help: "Leave out of training the false candidates farther than --match-mm but this close to a localizer point (mm): their cube still holds the aneurysm (default 0: none).") var ignoreMM: Double?
@@ -274,6 +276,12 @@ struct TrainCandidatesCommand: ParsableCommand {
         }
         if let contextScale {
             do { try CandidateClassifier.checkSizes(baseFilters: CandidateClassifier.defaultBaseFilters, patchSize: CandidateClassifier.defaultPatchSize, contextScale: contextScale) } catch { throw ValidationError("--context-scale: \(error)") }
+        }
+        if let baseFilters {
+            do { try CandidateClassifier.checkSizes(baseFilters: baseFilters, patchSize: CandidateClassifier.defaultPatchSize) } catch { throw ValidationError("--base-filters: \(error)") }
+        }
+        if let depth {
+            do { try CandidateClassifier.checkSizes(baseFilters: CandidateClassifier.defaultBaseFilters, patchSize: CandidateClassifier.defaultPatchSize, depth: depth) } catch { throw ValidationError("--depth: \(error)") }
         }
     }
 
@@ -310,6 +318,8 @@ struct TrainCandidatesCommand: ParsableCommand {
         if let learningRate { training.learningRate = learningRate }
         if let peaks { training.peaksPerSeries = peaks }
         if let patchSize { training.patchSize = patchSize }
+        if let baseFilters { training.baseFilters = baseFilters }
+        if let depth { training.depth = depth }
         if let matchMM { training.matchMM = matchMM }
         if let ignoreMM {
             guard ignoreMM.isFinite && (0...100).contains(ignoreMM) else { throw ValidationError("--ignore-mm must be from 0 to 100 mm") }

@@ -180,6 +180,53 @@ import Torch
         }
     }
 
+    /// Depth 2 adds one residual convolution after `block1` and one after `block2`, under the names
+    /// PyTorch's module gives them (`residual1.0`, `residual2.0`); PyTorch loads the weights strictly and
+    /// agrees. With those convolutions' norms at 0 they add nothing, and the network gives depth 1's
+    /// logits from depth 1's weights. Depths the network cannot take are refused.
+    @Test func aDeeperNetworkAddsResidualConvolutionsAndPyTorchAgrees() throws {
+        let dir = try temporaryDirectory()
+        try Torch.manualSeed(14)
+        let deep = try CandidateClassifier(baseFilters: 4, patchSize: 12, depth: 3)
+        deep.store.isTraining = false
+        #expect(deep.depth == 3)
+        let shapes = Dictionary(uniqueKeysWithValues: deep.store.namedTensors.map { ($0.0, $0.1.shape) })
+        #expect(shapes["residual1.0.conv.weight"] == [8, 8, 3, 3, 3] && shapes["residual1.1.norm.bias"] == [8])
+        #expect(shapes["residual2.0.conv.weight"] == [16, 16, 3, 3, 3] && shapes["residual2.1.conv.bias"] == [16])
+        #expect(shapes.count == 18 + 4 * 4, "four further convolutions of four tensors each")
+        try Torch.withNoGrad {
+            for (name, t) in deep.store.namedTensors where name.contains("norm") {
+                try t.copy(from: Tensor.randn(t.shape) * 0.3 + (name.hasSuffix("weight") ? 1.0 : 0.0))
+            }
+        }
+        try deep.store.save(to: "\(dir)/classifier.safetensors")
+        let input = try Tensor.randn([3, 1, 12, 12, 12])
+        try SafeTensors.write([("input", input)], to: "\(dir)/probe.safetensors")
+        try runOracle("candidate_classifier.py", ["forward", "\(dir)/classifier.safetensors", "\(dir)/probe.safetensors", "\(dir)/out.safetensors"])
+        let ours = try Torch.withNoGrad { try deep(input) }
+        let theirs = try SafeTensorsFile(path: "\(dir)/out.safetensors").tensor("logits")
+        #expect(maxAbsoluteError(try ours.floats(), try theirs.floats()) < 1e-4)
+
+        // Depth 1's weights in depth 2's network, the further norms at 0: depth 1's logits.
+        let shallow = try CandidateClassifier(baseFilters: 4, patchSize: 12)
+        shallow.store.isTraining = false
+        let deeper = try CandidateClassifier(baseFilters: 4, patchSize: 12, depth: 2)
+        deeper.store.isTraining = false
+        let kept = Dictionary(uniqueKeysWithValues: shallow.store.namedTensors)
+        try Torch.withNoGrad {
+            for (name, t) in deeper.store.namedTensors {
+                if let same = kept[name] { try t.copy(from: same) } else if name.contains("norm") { try t.copy(from: t * 0.0) }
+            }
+        }
+        let a = try Torch.withNoGrad { try shallow(input).floats() }, b = try Torch.withNoGrad { try deeper(input).floats() }
+        #expect(maxAbsoluteError(a, b) < 1e-5)
+        let c = try Torch.withNoGrad { try deep(input).floats() }
+        #expect(maxAbsoluteError(a, c) > 1e-3, "a deeper network with its own weights is another function")
+        for depth in [0, 5, 1000] {
+            #expect(throws: TorchError.self) { try CandidateClassifier(baseFilters: 4, patchSize: 12, depth: depth) }
+        }
+    }
+
     /// The context channel's cube is numpy's mean over scale³ blocks of the edge-padded slice scale times
     /// wider, centred where the cube is; the view is the cube followed by it.
     @Test func contextCubesAreNumpysBlockMeansOfAWiderSlice() throws {

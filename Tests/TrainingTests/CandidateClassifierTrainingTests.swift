@@ -454,6 +454,37 @@ import VolumeCore
         #expect(throws: TorchError.self) { try Predictor(weights: detector).useCandidateClassifier(at: "\(root)/wide.safetensors", scoring: .classifier) }
     }
 
+    /// A deeper classifier (`depth`) is trained, its depth written in the weights' settings, and read at
+    /// that depth by prediction: the peaks' probabilities are the trained network's own.
+    @Test func aDeeperClassifierIsTrainedAndReadAtItsDepth() throws {
+        let root = try temporaryDirectory()
+        let detector = try detectorWithPrior(seed: 35, in: root)
+        var training = training(root, detector: detector)
+        training.depth = 2
+        try training.run()
+
+        let weights = "\(root)/stage2/candidate-classifier.safetensors"
+        let file = try SafeTensorsFile(path: weights)
+        let settings = try JSONDecoder().decode(CandidateClassifierSettings.self,
+                                                from: Data(try #require(file.metadata[CandidateClassifierSettings.metadataKey]).utf8))
+        #expect(settings.depth == 2)
+        #expect(try file.tensor("residual2.0.conv.weight").shape == [16, 16, 3, 3, 3])
+        let predictor = try Predictor(weights: detector)
+        try predictor.useCandidateClassifier(at: weights, scoring: .classifier)
+        let member = try #require(predictor.candidateStage).members[0].classifier
+        #expect(member.depth == 2)
+        let cache = PreprocessedCache(root: "\(root)/data/.willis-cache", preparation: predictor.preparation)
+        let uid = try RSNATables.readLabels("\(root)/data/train.csv").map(\.seriesInstanceUID).sorted()[0]
+        let input = try cache.load(uid)
+        let peaks = try #require(try predictor.infer(input, heatmap: false).peaks)
+        #expect(!peaks.isEmpty)
+        for peak in peaks {
+            let x = try Tensor(CandidateClassifier.cube(input, shape: [16, 32, 32], centre: peak.voxel.map(Double.init), size: 8), shape: [1, 1, 8, 8, 8])
+            let q = try Torch.withNoGrad { (try member(x).sigmoid().item() + member(x.flip([4])).sigmoid().item()) / 2 }
+            #expect(abs(try #require(peak.classifier) - q) < 1e-6)
+        }
+    }
+
     /// With `ignoreMM`, the false candidates between `matchMM` and it from a localizer point are left out
     /// of training, and only they; the peaks scored after training keep them. Every candidate records its
     /// distance to the nearest point, and is an aneurysm exactly when that is within `matchMM`.

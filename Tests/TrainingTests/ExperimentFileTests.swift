@@ -101,6 +101,7 @@ import Training
         learning_rate = 2e-4
         base_filters = 8
         patch_size = 32
+        depth = 3
         peaks = 12
         peak_threshold = 0.05
         match_mm = 3.5
@@ -128,7 +129,7 @@ import Training
         #expect(training.patchSize == 32 && training.peaksPerSeries == 12 && training.peakThreshold == 0.05)
         #expect(training.matchMM == 3.5 && training.jitter == 3 && training.seed == 9 && training.hardNegativeShare == 0.25)
         #expect(training.permuteAxes && training.hardNegativePower == 2 && training.hardNegativeRank == 3 && training.alignContrast)
-        #expect(training.contextScale == 3 && training.ignoreMM == 7)
+        #expect(training.contextScale == 3 && training.ignoreMM == 7 && training.depth == 3)
         #expect(training.locationHead && training.locationRadiusMM == 3.2 && training.locationWeight == 0.5 && training.precision == .bf16)
         #expect(training.averageDecay == 0.998)
         #expect(training.dotFilter == DotFilterCandidates(count: 12, depthMM: 10, separationMM: 3.5, peakSearch: .eachScale), "apart by the match distance")
@@ -146,7 +147,8 @@ import Training
                               ("[candidates]\nlocation_weight = 0", 2), ("[candidates]\nlocation_radius_mm = -1", 2),
                               ("[candidates]\nprecision = \"fp16\"", 2), ("[candidates]\naverage_decay = 1", 2),
                               ("[candidates]\naverage_decay = -0.5", 2), ("[candidates]\ndot_peak_search = \"each\"", 2),
-                              ("[candidates]\ndot_peak_search = 1", 2)] {
+                              ("[candidates]\ndot_peak_search = 1", 2), ("[candidates]\ndepth = 0", 2),
+                              ("[candidates]\ndepth = 5", 2), ("[candidates]\ndepth = 1.5", 2)] {
             var t = CandidateClassifierTraining(dataRoot: "d", detectorWeights: "w", output: "o")
             #expect(throws: ExperimentFile.Error.self) { try ExperimentFile.applyCandidates(try ExperimentFile.parse(wrong), to: &t) }
             do {

@@ -3,8 +3,8 @@
     python tools/oracles/candidate_classifier.py forward WEIGHTS PROBE OUT [bf16]
         Builds the classifier as a PyTorch module, loads WEIGHTS (written by Willis) with
         load_state_dict(strict=True), runs PROBE's `input` [N, 1, P, P, P] in eval mode and writes the
-        logits [N] to OUT as `logits`. The input's channels (1, or 2 with a context channel) are read
-        from the weights. Weights with the location head (`location.hidden`, `location.out`) also take
+        logits [N] to OUT as `logits`. The input's channels (1, or 2 with a context channel) and the
+        depth (further residual convolutions `residual1.J`, `residual2.J`) are read from the weights. Weights with the location head (`location.hidden`, `location.out`) also take
         PROBE's `positions` [N, 3] (mm in the crop frame) and write the 13 location logits [N, 13] as
         `locations`. With bf16, the forward runs under torch.autocast("cpu", dtype=torch.bfloat16) and
         the outputs are written as float32.
@@ -52,16 +52,23 @@ class LocationHead(nn.Module):
 
 
 class CandidateClassifier(nn.Module):
-    def __init__(self, f, channels=1, names_locations=False):
+    def __init__(self, f, channels=1, names_locations=False, depth=1):
         super().__init__()
         self.block0, self.down0 = Block(channels, f), nn.Conv3d(f, 2 * f, 2, stride=2)
         self.block1, self.down1 = Block(2 * f, 2 * f), nn.Conv3d(2 * f, 4 * f, 2, stride=2)
         self.block2 = Block(4 * f, 4 * f)
+        self.residual1 = nn.ModuleList(Block(2 * f, 2 * f) for _ in range(depth - 1))
+        self.residual2 = nn.ModuleList(Block(4 * f, 4 * f) for _ in range(depth - 1))
         self.head = nn.Linear(8 * f, 1)
         self.location = LocationHead(8 * f) if names_locations else None
 
     def forward(self, x, positions=None):
-        x = self.block2(self.down1(self.block1(self.down0(self.block0(x)))))
+        x = self.block1(self.down0(self.block0(x)))
+        for block in self.residual1:
+            x = x + block(x)
+        x = self.block2(self.down1(x))
+        for block in self.residual2:
+            x = x + block(x)
         pooled = torch.cat([x.mean(dim=(2, 3, 4)), x.amax(dim=(2, 3, 4))], dim=1)
         logits = self.head(pooled).flatten()
         if self.location is None:
@@ -72,7 +79,8 @@ class CandidateClassifier(nn.Module):
 def forward(weights, probe, out, precision="fp32"):
     state = load_file(weights)
     names = "location.hidden.weight" in state
-    model = CandidateClassifier(state["block0.conv.weight"].shape[0], state["block0.conv.weight"].shape[1], names)
+    depth = 1 + sum(1 for name in state if name.startswith("residual1.") and name.endswith(".conv.weight"))
+    model = CandidateClassifier(state["block0.conv.weight"].shape[0], state["block0.conv.weight"].shape[1], names, depth)
     model.load_state_dict(state, strict=True)
     model.eval()
     p = load_file(probe)
