@@ -188,6 +188,7 @@ import Training
         try ExperimentFile.applyCandidates(standAloneEntries, to: &recipe)
         #expect(recipe.dotFilter == DotFilterCandidates(count: 50, depthMM: 16, separationMM: defaults.matchMM, peakSearch: .eachScale))
         #expect(recipe.alignContrast && recipe.locationHead && recipe.precision == .bf16 && recipe.averageDecay == 0.999 && recipe.steps == 48000)
+        #expect(recipe.depth == 2, "stop 51: one residual convolution more at 12³ and 6³")
         #expect(recipe.batchSize == defaults.batchSize && recipe.learningRate == defaults.learningRate && recipe.patchSize == defaults.patchSize
             && recipe.matchMM == defaults.matchMM && recipe.contextScale == nil && recipe.hardNegativeShare == defaults.hardNegativeShare && recipe.seed == defaults.seed)
     }
