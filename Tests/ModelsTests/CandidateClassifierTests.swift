@@ -11,6 +11,26 @@ import Torch
 @Suite(.serialized) struct CandidateClassifierTests {
     init() throws { _ = try engine() }
 
+    /// Norms as trained ones look: not the ones and zeros they start at, which would hide a norm read wrong.
+    func giveTrainedLookingNorms(_ model: CandidateClassifier) throws {
+        try Torch.withNoGrad {
+            for (name, t) in model.store.namedTensors where name.contains("norm") {
+                try t.copy(from: Tensor.randn(t.shape) * 0.3 + (name.hasSuffix("weight") ? 1.0 : 0.0))
+            }
+        }
+    }
+
+    /// The largest difference between `model`'s logits for `input` and those of PyTorch's module loaded
+    /// strictly from its saved weights.
+    func pyTorchsError(_ model: CandidateClassifier, _ input: Tensor, in dir: String) throws -> Float {
+        try model.store.save(to: "\(dir)/classifier.safetensors")
+        try SafeTensors.write([("input", input)], to: "\(dir)/probe.safetensors")
+        try runOracle("candidate_classifier.py", ["forward", "\(dir)/classifier.safetensors", "\(dir)/probe.safetensors", "\(dir)/out.safetensors"])
+        let ours = try Torch.withNoGrad { try model(input) }
+        let theirs = try SafeTensorsFile(path: "\(dir)/out.safetensors").tensor("logits")
+        return maxAbsoluteError(try ours.floats(), try theirs.floats())
+    }
+
     @Test func pyTorchLoadsTheWeightsStrictlyAndGivesTheSameLogits() throws {
         let dir = try temporaryDirectory()
         try Torch.manualSeed(11)
@@ -22,20 +42,10 @@ import Torch
             "block2.conv.weight", "block2.conv.bias", "block2.norm.weight", "block2.norm.bias",
             "down0.weight", "down0.bias", "down1.weight", "down1.bias", "head.weight", "head.bias",
         ])
-        // Trained-looking norms: not the ones and zeros they start at.
-        try Torch.withNoGrad {
-            for (name, t) in model.store.namedTensors where name.contains("norm") {
-                try t.copy(from: Tensor.randn(t.shape) * 0.3 + (name.hasSuffix("weight") ? 1.0 : 0.0))
-            }
-        }
-        try model.store.save(to: "\(dir)/classifier.safetensors")
+        try giveTrainedLookingNorms(model)
         let input = try Tensor.randn([3, 1, 12, 12, 12])
-        try SafeTensors.write([("input", input)], to: "\(dir)/probe.safetensors")
-        try runOracle("candidate_classifier.py", ["forward", "\(dir)/classifier.safetensors", "\(dir)/probe.safetensors", "\(dir)/out.safetensors"])
-        let ours = try Torch.withNoGrad { try model(input) }
-        #expect(ours.shape == [3])
-        let theirs = try SafeTensorsFile(path: "\(dir)/out.safetensors").tensor("logits")
-        #expect(maxAbsoluteError(try ours.floats(), try theirs.floats()) < 1e-4)
+        #expect(try Torch.withNoGrad { try model(input) }.shape == [3])
+        #expect(try pyTorchsError(model, input, in: dir) < 1e-4)
         #expect(throws: TorchError.self) { try model(Tensor.randn([1, 1, 12, 12, 8])) }
         #expect(throws: TorchError.self) { try CandidateClassifier(baseFilters: 4, patchSize: 10) }
         #expect(throws: TorchError.self) { try CandidateClassifier(baseFilters: 4, patchSize: 4096) }  // as a hostile file might ask
@@ -167,13 +177,7 @@ import Torch
         model.store.isTraining = false
         #expect(model.inputChannels == 2)
         #expect(model.store.namedTensors.first { $0.0 == "block0.conv.weight" }?.1.shape == [4, 2, 3, 3, 3])
-        try model.store.save(to: "\(dir)/classifier.safetensors")
-        let input = try Tensor.randn([3, 2, 12, 12, 12])
-        try SafeTensors.write([("input", input)], to: "\(dir)/probe.safetensors")
-        try runOracle("candidate_classifier.py", ["forward", "\(dir)/classifier.safetensors", "\(dir)/probe.safetensors", "\(dir)/out.safetensors"])
-        let ours = try Torch.withNoGrad { try model(input) }
-        let theirs = try SafeTensorsFile(path: "\(dir)/out.safetensors").tensor("logits")
-        #expect(maxAbsoluteError(try ours.floats(), try theirs.floats()) < 1e-4)
+        #expect(try pyTorchsError(model, Tensor.randn([3, 2, 12, 12, 12]), in: dir) < 1e-4)
         #expect(throws: TorchError.self, "one channel where two are taken") { try model(Tensor.randn([1, 1, 12, 12, 12])) }
         for scale in [1, 5, 64] {
             #expect(throws: TorchError.self) { try CandidateClassifier(baseFilters: 4, patchSize: 12, contextScale: scale) }
@@ -185,27 +189,17 @@ import Torch
     /// agrees. With those convolutions' norms at 0 they add nothing, and the network gives depth 1's
     /// logits from depth 1's weights. Depths the network cannot take are refused.
     @Test func aDeeperNetworkAddsResidualConvolutionsAndPyTorchAgrees() throws {
-        let dir = try temporaryDirectory()
         try Torch.manualSeed(14)
         let deep = try CandidateClassifier(baseFilters: 4, patchSize: 12, depth: 3)
-        deep.store.isTraining = false
         #expect(deep.depth == 3)
         let shapes = Dictionary(uniqueKeysWithValues: deep.store.namedTensors.map { ($0.0, $0.1.shape) })
         #expect(shapes["residual1.0.conv.weight"] == [8, 8, 3, 3, 3] && shapes["residual1.1.norm.bias"] == [8])
         #expect(shapes["residual2.0.conv.weight"] == [16, 16, 3, 3, 3] && shapes["residual2.1.conv.bias"] == [16])
         #expect(shapes.count == 18 + 4 * 4, "four further convolutions of four tensors each")
-        try Torch.withNoGrad {
-            for (name, t) in deep.store.namedTensors where name.contains("norm") {
-                try t.copy(from: Tensor.randn(t.shape) * 0.3 + (name.hasSuffix("weight") ? 1.0 : 0.0))
-            }
-        }
-        try deep.store.save(to: "\(dir)/classifier.safetensors")
+        deep.store.isTraining = false
+        try giveTrainedLookingNorms(deep)
         let input = try Tensor.randn([3, 1, 12, 12, 12])
-        try SafeTensors.write([("input", input)], to: "\(dir)/probe.safetensors")
-        try runOracle("candidate_classifier.py", ["forward", "\(dir)/classifier.safetensors", "\(dir)/probe.safetensors", "\(dir)/out.safetensors"])
-        let ours = try Torch.withNoGrad { try deep(input) }
-        let theirs = try SafeTensorsFile(path: "\(dir)/out.safetensors").tensor("logits")
-        #expect(maxAbsoluteError(try ours.floats(), try theirs.floats()) < 1e-4)
+        #expect(try pyTorchsError(deep, input, in: try temporaryDirectory()) < 1e-4)
 
         // Depth 1's weights in depth 2's network, the further norms at 0: depth 1's logits.
         let shallow = try CandidateClassifier(baseFilters: 4, patchSize: 12)
