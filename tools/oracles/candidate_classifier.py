@@ -4,7 +4,8 @@
         Builds the classifier as a PyTorch module, loads WEIGHTS (written by Willis) with
         load_state_dict(strict=True), runs PROBE's `input` [N, 1, P, P, P] in eval mode and writes the
         logits [N] to OUT as `logits`. The input's channels (1, or 2 with a context channel) and the
-        depth (further residual convolutions `residual1.J`, `residual2.J`) are read from the weights. Weights with the location head (`location.hidden`, `location.out`) also take
+        depth (further residual convolutions `residual1.J`, `residual2.J`) are read from the weights.
+        Weights with the location head (`location.hidden`, `location.out`) also take
         PROBE's `positions` [N, 3] (mm in the crop frame) and write the 13 location logits [N, 13] as
         `locations`. With bf16, the forward runs under torch.autocast("cpu", dtype=torch.bfloat16) and
         the outputs are written as float32.
