@@ -40,8 +40,8 @@ public struct BenchRow: Codable, Sendable {
 
 /// A network's training step and inference forward, timed on Willis's engine: the reference UNet3D
 /// (Adam, sigmoid + BCELoss, as the notebook), or the stand-alone second stage's candidate classifier
-/// with its location head (AdamW, the aneurysm's BCE with logits plus the artery's cross-entropy, on a
-/// batch of 32 cubes of 24³, as `willis train-candidates` steps).
+/// with its location head at a given depth (AdamW, the aneurysm's BCE with logits plus the artery's
+/// cross-entropy, on a batch of 32 cubes of 24³, as `willis train-candidates` steps).
 public struct EngineBenchmark: Sendable {
     public enum Model: String, Sendable, CaseIterable {
         case unet
@@ -70,6 +70,8 @@ public struct EngineBenchmark: Sendable {
     public var autocast: DType?
     /// Weights and inputs in channels-last 3D layout.
     public var channelsLast = false
+    /// The candidate classifier's depth (its residual convolutions at 12³ and 6³).
+    public var classifierDepth = 1
 
     public init(sizes: [Size], device: Device, batch: Int = 2, warmup: Int = 1, iterations: Int = 3, autocast: DType? = nil) {
         self.sizes = sizes
@@ -133,9 +135,15 @@ public struct EngineBenchmark: Sendable {
         return rows
     }
 
+    /// The parameter count of the candidate classifier this benchmark times.
+    public func candidateClassifierParameterCount() throws -> Int {
+        let net = try CandidateClassifier(patchSize: Self.candidatePatch, depth: classifierDepth, namesLocations: true, device: device)
+        return net.store.parameters.map(\.count).reduce(0, +)
+    }
+
     func runCandidateClassifier() throws -> [BenchRow] {
         let p = Self.candidatePatch, n = Self.candidateBatch
-        let net = try CandidateClassifier(patchSize: p, namesLocations: true, device: device)
+        let net = try CandidateClassifier(patchSize: p, depth: classifierDepth, namesLocations: true, device: device)
         net.autocast = autocast
         let optimizer = try Optimizer(.adamW(), parameters: net.store.parameters, learningRate: 1e-3)
         let x = try Tensor.randn([n, 1, p, p, p], device: device)
@@ -182,6 +190,8 @@ public struct PythonReference: Sendable {
         public var torch: String
         public var threads: Int
         public var rows: [BenchRow]
+        /// The timed network's parameter count, where the script reports it.
+        public var parameters: Int?
     }
 
     /// Runs a script for its side effects (e.g. writing benchmark input); fails on a non-zero exit.

@@ -39,6 +39,9 @@ struct BenchEngine: ParsableCommand {
     @Option(help: "Volume sizes DxHxW, comma-separated.")
     var sizes: String = "32x64x64,64x128x128"
 
+    @Option(help: "With --model candidate-classifier: the classifier's depth (1 to 4, as train-candidates' --depth); 2 is experiments/candidate-classifier.toml's.")
+    var classifierDepth: Int = 2
+
     @Option(help: "cpu, cuda or cuda:N.")
     var device: String = "cpu"
 
@@ -88,6 +91,15 @@ struct BenchEngine: ParsableCommand {
         if network == .candidateClassifier, channelsLast {
             throw ValidationError("--channels-last is timed for the UNet only, not for --model candidate-classifier")
         }
+        if network == .unet, classifierDepth != 2 {
+            throw ValidationError("--classifier-depth is read with --model candidate-classifier only")
+        }
+        do {
+            try CandidateClassifier.checkSizes(baseFilters: CandidateClassifier.defaultBaseFilters, patchSize: EngineBenchmark.candidatePatch,
+                                               contextScale: nil, depth: classifierDepth)
+        } catch {
+            throw ValidationError("--classifier-depth: \(error)")
+        }
         if cudnnBenchmark { try Torch.setCudnnBenchmark(true) }
         if tf32 { try Torch.setAllowTF32(true) }
         let chosenSizes = try (quick ? "32x64x64" : sizes).split(separator: ",").map { try EngineBenchmark.Size(parsing: String($0)) }
@@ -95,15 +107,16 @@ struct BenchEngine: ParsableCommand {
         let roundCount = max(1, rounds ?? 3)
         let threads = Torch.threadCount
         print("willis bench engine — \(Date()) — \(MachineInfo.cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores")
-        print("libtorch \(engine.torchVersion) (\(engine.path)), model \(network.rawValue), device \(dev), threads \(threads), autocast \(autocast), tf32 \(tf32), channels-last \(channelsLast), warmup \(warmup), \(roundCount) rounds of \(iters) iterations")
+        print("libtorch \(engine.torchVersion) (\(engine.path)), model \(network.rawValue)\(network == .candidateClassifier ? " at depth \(classifierDepth)" : ""), device \(dev), threads \(threads), autocast \(autocast), tf32 \(tf32), channels-last \(channelsLast), warmup \(warmup), \(roundCount) rounds of \(iters) iterations")
         var benchmark = EngineBenchmark(sizes: chosenSizes, device: dev, warmup: warmup, iterations: iters, autocast: amp)
         benchmark.channelsLast = channelsLast
         benchmark.model = network
+        benchmark.classifierDepth = classifierDepth
         var ourRows: [BenchRow] = [], referenceRows: [BenchRow] = []
         let py = PythonReference.locate(python: python)
         var args = ["--sizes", chosenSizes.map(\.description).joined(separator: ","), "--device", device,
                     "--threads", String(threads), "--warmup", String(warmup), "--iters", String(iters),
-                    "--autocast", autocast, "--model", network.rawValue]
+                    "--autocast", autocast, "--model", network.rawValue, "--classifier-depth", String(classifierDepth)]
         if cudnnBenchmark { args.append("--cudnn-benchmark") }
         if tf32 { args.append("--tf32") }
         if channelsLast { args.append("--channels-last") }
@@ -119,6 +132,16 @@ struct BenchEngine: ParsableCommand {
                 }
             }
             referenceRows += output.rows
+            if network == .candidateClassifier {
+                // A ratio of two different networks' times would mean nothing.
+                let ours = try benchmark.candidateClassifierParameterCount()
+                guard output.parameters == ours else {
+                    throw ValidationError("the reference built a classifier of \(output.parameters.map(String.init) ?? "unreported") parameters, Willis one of \(ours): the two sides differ")
+                }
+            }
+        }
+        if network == .candidateClassifier {
+            print("candidate classifier: \(try benchmark.candidateClassifierParameterCount()) parameters\(noReference ? "" : " on both sides")")
         }
         let ours = BenchRow.merge(ourRows), reference = BenchRow.merge(referenceRows)
         print(comparisonTable(ours: ours, reference: reference))

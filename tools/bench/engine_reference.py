@@ -2,11 +2,13 @@
 training step and inference forward in PyTorch eager mode, timed the same way
 Willis times its own (warm-up, then every timed iteration's seconds). With
 --model candidate-classifier: the second stage's classifier with its location
-head instead (tools/oracles/candidate_classifier.py), a step of AdamW on 32 cubes
+head instead (tools/oracles/candidate_classifier.py; --classifier-depth), a step of AdamW on 32 cubes
 of 24^3 with the aneurysm's BCE with logits plus the artery's cross-entropy, as
 `willis train-candidates` steps; --sizes is then not read.
 
-Prints one JSON object on stdout: {"torch": version, "rows": [...]}.
+Prints one JSON object on stdout: {"torch": version, "rows": [...]}, and for the
+candidate classifier also "parameters", the network's parameter count, which
+Willis checks against its own so that both sides time the same network.
 """
 import argparse
 import json
@@ -54,6 +56,7 @@ def main():
     ap.add_argument("--tf32", action="store_true", help="TF32 tensor-core math for matmul and convolution (CUDA)")
     ap.add_argument("--channels-last", action="store_true", help="model and inputs in channels_last_3d")
     ap.add_argument("--model", default="unet", choices=["unet", "candidate-classifier"])
+    ap.add_argument("--classifier-depth", type=int, default=1, help="the candidate classifier's depth")
     args = ap.parse_args()
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
     if args.tf32:
@@ -66,8 +69,9 @@ def main():
     rows = []
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.autocast)
     if args.model == "candidate-classifier":
-        rows = candidate_classifier(device, amp_dtype, args.warmup, args.iters)
-        print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows}))
+        rows, parameters = candidate_classifier(device, amp_dtype, args.warmup, args.iters, args.classifier_depth)
+        print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows,
+                          "parameters": parameters}))
         return
     for size in args.sizes.split(","):
         d, h, w = (int(v) for v in size.split("x"))
@@ -109,9 +113,9 @@ def main():
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows}))
 
 
-def candidate_classifier(device, amp_dtype, warmup, iters):
+def candidate_classifier(device, amp_dtype, warmup, iters, depth):
     p, n = CANDIDATE_PATCH, CANDIDATE_BATCH
-    model = CandidateClassifier(16, 1, names_locations=True).to(device)
+    model = CandidateClassifier(16, 1, names_locations=True, depth=depth).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x = torch.randn(n, 1, p, p, p, device=device)
     positions = torch.randn(n, 3, device=device) * 30
@@ -138,8 +142,9 @@ def candidate_classifier(device, amp_dtype, warmup, iters):
             outputs()
 
     size = f"{p}x{p}x{p}"
-    return [{"stage": "train_step", "size": size, "batch": n, "samples": timed(train_step, device, warmup, iters)},
+    rows = [{"stage": "train_step", "size": size, "batch": n, "samples": timed(train_step, device, warmup, iters)},
             {"stage": "forward", "size": size, "batch": n, "samples": timed(infer, device, warmup, iters)}]
+    return rows, sum(t.numel() for t in model.parameters())
 
 
 if __name__ == "__main__":
