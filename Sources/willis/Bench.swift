@@ -40,7 +40,7 @@ struct BenchEngine: ParsableCommand {
     var sizes: String = "32x64x64,64x128x128"
 
     @Option(help: "With --model candidate-classifier: the classifier's depth (1 to 4, as train-candidates' --depth); 2 is experiments/candidate-classifier.toml's.")
-    var classifierDepth: Int = 2
+    var classifierDepth: Int?
 
     @Option(help: "cpu, cuda or cuda:N.")
     var device: String = "cpu"
@@ -91,9 +91,10 @@ struct BenchEngine: ParsableCommand {
         if network == .candidateClassifier, channelsLast {
             throw ValidationError("--channels-last is timed for the UNet only, not for --model candidate-classifier")
         }
-        if network == .unet, classifierDepth != 2 {
+        if network == .unet, classifierDepth != nil {
             throw ValidationError("--classifier-depth is read with --model candidate-classifier only")
         }
+        let classifierDepth = self.classifierDepth ?? 2
         do {
             try CandidateClassifier.checkSizes(baseFilters: CandidateClassifier.defaultBaseFilters, patchSize: EngineBenchmark.candidatePatch,
                                                contextScale: nil, depth: classifierDepth)
