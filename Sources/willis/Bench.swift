@@ -121,6 +121,7 @@ struct BenchEngine: ParsableCommand {
         if cudnnBenchmark { args.append("--cudnn-benchmark") }
         if tf32 { args.append("--tf32") }
         if channelsLast { args.append("--channels-last") }
+        let classifierParameters = network == .candidateClassifier ? try benchmark.candidateClassifierParameterCount() : nil
         for _ in 0..<roundCount {
             ourRows += try benchmark.run()
             guard !noReference else { continue }
@@ -133,16 +134,13 @@ struct BenchEngine: ParsableCommand {
                 }
             }
             referenceRows += output.rows
-            if network == .candidateClassifier {
-                // A ratio of two different networks' times would mean nothing.
-                let ours = try benchmark.candidateClassifierParameterCount()
-                guard output.parameters == ours else {
-                    throw ValidationError("the reference built a classifier of \(output.parameters.map(String.init) ?? "unreported") parameters, Willis one of \(ours): the two sides differ")
-                }
+            // A ratio of two different networks' times would mean nothing.
+            if let ours = classifierParameters, output.parameters != ours {
+                throw ValidationError("the reference built a classifier of \(output.parameters.map(String.init) ?? "unreported") parameters, Willis one of \(ours): the two sides differ")
             }
         }
-        if network == .candidateClassifier {
-            print("candidate classifier: \(try benchmark.candidateClassifierParameterCount()) parameters\(noReference ? "" : " on both sides")")
+        if let classifierParameters {
+            print("candidate classifier: \(classifierParameters) parameters\(noReference ? "" : " on both sides")")
         }
         let ours = BenchRow.merge(ourRows), reference = BenchRow.merge(referenceRows)
         print(comparisonTable(ours: ours, reference: reference))
