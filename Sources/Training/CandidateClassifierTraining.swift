@@ -108,7 +108,9 @@ public struct CandidateClassifierTraining {
     public var locationWeight = 1.0
     public var seed: UInt64 = 0
     /// Mixed precision of the training steps: bf16 autocast where it runs natively (CUDA, CPUs with
-    /// AVX-512 BF16 or AMX), else float32 with a warning (`MixedPrecision.usable`). The weights, the
+    /// AVX-512 BF16 or AMX), else float32 with a warning (`MixedPrecision.usable`); `fastest`: where
+    /// bf16 runs natively, a few steps of each on copies of the network are timed first and the faster
+    /// is trained in (the run's weights are then those of a run given it), else float32. The weights, the
     /// validation scores and prediction stay float32.
     public var precision: TrainingConfig.Precision?
     /// When set (0 ≤ d < 1), the weights written are the exponential moving average of every step's
@@ -422,6 +424,33 @@ public struct CandidateClassifierTraining {
     /// it multiplies the few hundred aneurysm cubes by six.
     public static let axisOrders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]]
 
+    /// `precision = fastest`: steps of each precision run before the timed ones (the first steps build
+    /// oneDNN's kernels for the shapes).
+    static let precisionWarmUpSteps = 3
+    /// `precision = fastest`: timed steps of each precision.
+    static let precisionTimedSteps = 8
+
+    /// The median seconds a step takes for each of `types`: `makeStep` gives, for each, a closure that runs
+    /// one step. Each first runs `warmUp` untimed steps; the timed steps then take turns, so that a load
+    /// that comes and goes on the machine weighs on every type alike.
+    static func medianStepTimes(of types: [DType?], warmUp: Int, timed: Int,
+                                makeStep: (DType?) throws -> () throws -> Void) throws -> [Double] {
+        let steps = try types.map(makeStep)
+        for step in steps { for _ in 0..<warmUp { try step() } }
+        var seconds = Array(repeating: [Double](), count: steps.count)
+        let clock = ContinuousClock()
+        for _ in 0..<max(timed, 1) {
+            for (i, step) in steps.enumerated() {
+                let d = try clock.measure { try step() }
+                seconds[i].append(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+            }
+        }
+        return seconds.map { s in
+            let sorted = s.sorted(), middle = sorted.count / 2
+            return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+        }
+    }
+
     /// The `patch`³ samples of `cube` (edge `size`, stored depth, height, width) from `offset` on, with
     /// every argument in x, y, z order: output axis d walks the cube's axis `axes[d]`, backwards where
     /// `flips[d]`.
@@ -640,26 +669,87 @@ public struct CandidateClassifierTraining {
         }
         let model = try CandidateClassifier(baseFilters: baseFilters, patchSize: patchSize, contextScale: contextScale, depth: depth,
                                             namesLocations: locationHead, device: device)
-        let (autocast, precisionNote) = MixedPrecision.usable(precision?.autocast, on: device, cpuFlags: cpuFlags)
-        if let precisionNote { log("warning: \(precisionNote)") }
-        if autocast != nil { log("training steps under bf16 autocast (the weights, validation and prediction stay float32)") }
-        model.autocast = autocast
-        // Built after the network, so that the network's initial weights, and every step, are those of a
-        // run without it (the generator that initialises weights is not read again).
-        let average = try averageDecay.map { _ in
+        func copyOfModel() throws -> CandidateClassifier {
             let copy = try CandidateClassifier(baseFilters: baseFilters, patchSize: patchSize, contextScale: contextScale, depth: depth,
                                                namesLocations: locationHead, device: device)
             try copy.store.copyValues(from: model.store)
             return copy
         }
-        let optimizer = try Optimizer(.adamW(), parameters: model.store.parameters, learningRate: learningRate)
-        var schedule = CosineSchedule(base: learningRate, totalEpochs: steps, warmupEpochs: min(100, steps / 10))
-        var rng = SplitMix64(seed: seed, stream: 7)
+        // Built after the network, so that the network's initial weights, and every step, are those of a
+        // run without it (the generator that initialises weights is not read again).
+        let average = try averageDecay.map { _ in try copyOfModel() }
         let half = batchSize / 2
         let sampler = hardNegativeRank > 0
             ? NegativeSampler(weights: NegativeSampler.rankWeights(heatmaps: negatives.map(\.heatmap), series: negatives.map(\.uid), rank: hardNegativeRank),
                               hardShare: hardNegativeShare)
             : NegativeSampler(heatmaps: negatives.map(\.heatmap), hardShare: hardNegativeShare, power: hardNegativePower)
+        /// One step's examples and their augmentation.
+        func drawBatch(_ rng: inout SplitMix64) -> (chosen: [Example], offsets: [[Int]], flips: [[Bool]], axes: [[Int]]?) {
+            // Positives first: with no hard negatives, the generator's draws are those of the runs before the option.
+            let drawnPositives = (0..<half).map { _ in positives[Int.random(in: 0..<positives.count, using: &rng)] }
+            let drawnNegatives = sampler.draw(batchSize - half, using: &rng).map { negatives[$0] }
+            let chosen = drawnPositives + drawnNegatives
+            let offsets = chosen.map { _ in (0..<3).map { _ in Int.random(in: 0...(2 * jitter), using: &rng) } }
+            let flips = chosen.map { _ in (0..<3).map { _ in Bool.random(using: &rng) } }
+            // Drawn after the flips, so that without it the generator's draws are those of the runs before.
+            let axes = permuteAxes ? chosen.map { _ in Self.axisOrders[Int.random(in: 0..<Self.axisOrders.count, using: &rng)] } : nil
+            return (chosen, offsets, flips, axes)
+        }
+        /// One step's loss on `net`: the aneurysm loss, and with the location head the naming loss.
+        func stepLoss(_ net: CandidateClassifier, _ drawn: (chosen: [Example], offsets: [[Int]], flips: [[Bool]], axes: [[Int]]?)) throws -> Tensor {
+            let chosen = drawn.chosen
+            let target = try Tensor(chosen.map { $0.positive ? Float(1) : 0 }, shape: [chosen.count], device: device)
+            let x = try batch(chosen, offsets: drawn.offsets, flips: drawn.flips, axes: drawn.axes)
+            guard locationHead else { return try net(x).binaryCrossEntropyWithLogits(target: target) }
+            // A cube mirrored left-right is the other side's artery at the mirrored place: the position's
+            // x is negated and the label's side exchanged, as prediction reads the mirror.
+            let mirrored = drawn.flips.map { $0[0] }
+            let positions = try Tensor(zip(chosen, mirrored).flatMap { e, m in [Float(m ? -e.position[0] : e.position[0]), Float(e.position[1]), Float(e.position[2])] },
+                                       shape: [chosen.count, 3], device: device)
+            let names = zip(chosen, mirrored).map { e, m in e.location.map { Int64((m ? $0.mirrored : $0).rawValue) } ?? -100 }
+            let out = try net.outputs(x, positions: positions)
+            var loss = try out.logits.binaryCrossEntropyWithLogits(target: target)
+            if let locations = out.locations, names.contains(where: { $0 >= 0 }) {
+                let named = try locations.crossEntropy(target: Tensor(names, shape: [chosen.count], device: device), ignoreIndex: -100)
+                loss = try loss + named * locationWeight
+            }
+            return loss
+        }
+
+        let autocast: DType?
+        if precision == .fastest, MixedPrecision.usable(.bfloat16, on: device, cpuFlags: cpuFlags).note == nil {
+            // Copies of the network, and a generator of their own, so that the run's weights and draws are
+            // those of a run given the chosen precision.
+            var rng = SplitMix64(seed: seed, stream: 11)
+            let drawn = drawBatch(&rng)
+            let times = try Self.medianStepTimes(of: [nil, .bfloat16], warmUp: Self.precisionWarmUpSteps, timed: Self.precisionTimedSteps) { type in
+                let copy = try copyOfModel()
+                copy.autocast = type
+                let optimizer = try Optimizer(.adamW(), parameters: copy.store.parameters, learningRate: learningRate)
+                return {
+                    try optimizer.zeroGrad()
+                    let loss = try stepLoss(copy, drawn)
+                    try loss.backward()
+                    try optimizer.step()
+                    // Reading the loss waits for the step to finish, on CUDA as on the CPU.
+                    _ = try loss.item()
+                }
+            }
+            autocast = times[1] < times[0] ? .bfloat16 : nil
+            log(String(format: "precision fastest: fp32 %.1f ms a step, bf16 %.1f ms (medians of %d steps each, after %d): training in %@",
+                       times[0] * 1000, times[1] * 1000, Self.precisionTimedSteps, Self.precisionWarmUpSteps, autocast == nil ? "fp32" : "bf16"))
+        } else {
+            let requested: DType? = precision == .fastest ? nil : precision?.autocast
+            let (usable, precisionNote) = MixedPrecision.usable(requested, on: device, cpuFlags: cpuFlags)
+            if let precisionNote { log("warning: \(precisionNote)") }
+            if precision == .fastest { log("precision fastest: this CPU has neither AVX-512 BF16 nor AMX, where bf16 runs many times slower: training in fp32, untimed") }
+            autocast = usable
+        }
+        if autocast != nil { log("training steps under bf16 autocast (the weights, validation and prediction stay float32)") }
+        model.autocast = autocast
+        let optimizer = try Optimizer(.adamW(), parameters: model.store.parameters, learningRate: learningRate)
+        var schedule = CosineSchedule(base: learningRate, totalEpochs: steps, warmupEpochs: min(100, steps / 10))
+        var rng = SplitMix64(seed: seed, stream: 7)
         var recent: [Double] = []
         var drawn = (sum: 0.0, count: 0)
         let budget = timeLimit.map { StepBudget(limit: $0, most: steps) }
@@ -685,36 +775,12 @@ public struct CandidateClassifierTraining {
                 if step >= planned { break }
             }
             try optimizer.setLearningRate(schedule.step(epoch: step, metric: nil))
-            // Positives first: with no hard negatives, the generator's draws are those of the runs before the option.
-            let drawnPositives = (0..<half).map { _ in positives[Int.random(in: 0..<positives.count, using: &rng)] }
-            let drawnNegatives = sampler.draw(batchSize - half, using: &rng).map { negatives[$0] }
+            let examples = drawBatch(&rng)
+            let drawnNegatives = examples.chosen.suffix(batchSize - half)
             drawn.sum += drawnNegatives.map(\.heatmap).reduce(0, +)
             drawn.count += drawnNegatives.count
-            let chosen = drawnPositives + drawnNegatives
-            let offsets = chosen.map { _ in (0..<3).map { _ in Int.random(in: 0...(2 * jitter), using: &rng) } }
-            let flips = chosen.map { _ in (0..<3).map { _ in Bool.random(using: &rng) } }
-            // Drawn after the flips, so that without it the generator's draws are those of the runs before.
-            let axes = permuteAxes ? chosen.map { _ in Self.axisOrders[Int.random(in: 0..<Self.axisOrders.count, using: &rng)] } : nil
-            let target = try Tensor(chosen.map { $0.positive ? Float(1) : 0 }, shape: [chosen.count], device: device)
             try optimizer.zeroGrad()
-            let x = try batch(chosen, offsets: offsets, flips: flips, axes: axes)
-            var loss: Tensor
-            if locationHead {
-                // A cube mirrored left-right is the other side's artery at the mirrored place: the position's
-                // x is negated and the label's side exchanged, as prediction reads the mirror.
-                let mirrored = flips.map { $0[0] }
-                let positions = try Tensor(zip(chosen, mirrored).flatMap { e, m in [Float(m ? -e.position[0] : e.position[0]), Float(e.position[1]), Float(e.position[2])] },
-                                           shape: [chosen.count, 3], device: device)
-                let names = zip(chosen, mirrored).map { e, m in e.location.map { Int64((m ? $0.mirrored : $0).rawValue) } ?? -100 }
-                let out = try model.outputs(x, positions: positions)
-                loss = try out.logits.binaryCrossEntropyWithLogits(target: target)
-                if let locations = out.locations, names.contains(where: { $0 >= 0 }) {
-                    let named = try locations.crossEntropy(target: Tensor(names, shape: [chosen.count], device: device), ignoreIndex: -100)
-                    loss = try loss + named * locationWeight
-                }
-            } else {
-                loss = try model(x).binaryCrossEntropyWithLogits(target: target)
-            }
+            let loss = try stepLoss(model, examples)
             try loss.backward()
             try optimizer.step()
             if let average, let averageDecay { try average.store.moveAverage(towards: model.store, decay: averageDecay) }

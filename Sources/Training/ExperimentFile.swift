@@ -163,7 +163,10 @@ public enum ExperimentFile {
                 config.detector.heatmapLoss = loss
             case "detector.vessel_weight": config.detector.vesselWeight = try number()
             case "detector.vessel_dice_weight": config.detector.vesselDiceWeight = try number()
-            case "detector.precision": config.detector.precision = try precision(value, key: key, line: line)
+            case "detector.precision":
+                let p = try precision(value, key: key, line: line)
+                guard p != .fastest else { throw Error(line: line, reason: "'\(key)' is \"fp32\" or \"bf16\" (\"fastest\" is the [candidates] table's)") }
+                config.detector.precision = p
             case "detector.classification_weight": config.detector.classificationWeight = try number()
             case "detector.ema_decay": config.detector.emaDecay = try number()
             case "detector.weight_decay": config.detector.weightDecay = try number()
@@ -238,10 +241,10 @@ public enum ExperimentFile {
 
     static let candidatesTable = "candidates."
 
-    /// A `precision` setting of either table: "fp32" or "bf16".
+    /// A `precision` setting of either table: "fp32", "bf16" or "fastest" (the detector's table refuses the last).
     static func precision(_ value: Value, key: String, line: Int) throws -> TrainingConfig.Precision {
         guard case let .string(v) = value, let precision = TrainingConfig.Precision(rawValue: v) else {
-            throw Error(line: line, reason: "'\(key)' is \"fp32\" or \"bf16\"")
+            throw Error(line: line, reason: "'\(key)' is \"fp32\", \"bf16\" or \"fastest\"")
         }
         return precision
     }
@@ -273,7 +276,8 @@ public enum ExperimentFile {
     ///     location_head = false  # also learn to name the artery under each candidate (vessel labels, localizers)
     ///     location_radius_mm = 4.8  # ... a candidate this near a labelled vessel voxel takes its label
     ///     location_weight = 1.0  # ... the naming loss's weight beside the aneurysm loss
-    ///     precision = "fp32"     # or "bf16": the steps under bf16 autocast where native (else fp32, warned)
+    ///     precision = "fp32"     # or "bf16": the steps under bf16 autocast where native (else fp32, warned);
+    ///                            # or "fastest": whichever of the two takes the shorter step here, timed first
     ///     average_decay = 0.999  # write the steps' weights' moving average with this decay (and the last step's beside it); none by default
     ///     seed = 0
     public static func applyCandidates(_ entries: [String: (value: Value, line: Int)], to training: inout CandidateClassifierTraining) throws {

@@ -200,25 +200,32 @@ import VolumeCore
     /// weights than float32's from the same seed, the weights say so); where it has none, the request
     /// falls back to float32 with a warning (the same weights as float32's, bit for bit). Validation is
     /// scored in float32 either way.
+    /// A second stage trained at `precision` on a CPU said to have `flags`, into root/name: its weights,
+    /// settings and log.
+    func trained(_ root: String, detector: String, _ precision: TrainingConfig.Precision?, flags: Set<String>,
+                 into name: String) throws -> (weights: [Float], settings: CandidateClassifierSettings, log: [String]) {
+        var t = training(root, detector: detector)
+        // Not shrink's 8: libtorch's bf16 kernels on 2³ samples (the last block of an 8³ cube) give
+        // other numbers from run to run, at times NaN, in PyTorch too (12³ and the recipe's 24³ do not).
+        t.patchSize = 12
+        t.output = "\(root)/\(name)"
+        t.precision = precision
+        t.cpuFlags = flags
+        var lines: [String] = []
+        t.log = { lines.append($0) }
+        try t.run()
+        let file = try SafeTensorsFile(path: "\(root)/\(name)/candidate-classifier.safetensors")
+        let settings = try JSONDecoder().decode(CandidateClassifierSettings.self,
+                                                from: Data(try #require(file.metadata[CandidateClassifierSettings.metadataKey]).utf8))
+        let weights = try file.names.sorted().flatMap { try file.tensor($0).floats() }
+        return (weights, settings, lines)
+    }
+
     @Test func bf16StepsRunWhereTheCPUHasNativeBF16AndFallBackToFloat32Elsewhere() throws {
         let root = try temporaryDirectory()
         let detector = try detectorWithPrior(seed: 37, in: root)
         func trained(_ precision: TrainingConfig.Precision?, flags: Set<String>, into name: String) throws -> (weights: [Float], settings: CandidateClassifierSettings, log: [String]) {
-            var t = training(root, detector: detector)
-            // Not shrink's 8: libtorch's bf16 kernels on 2³ samples (the last block of an 8³ cube) give
-            // other numbers from run to run, at times NaN, in PyTorch too (12³ and the recipe's 24³ do not).
-            t.patchSize = 12
-            t.output = "\(root)/\(name)"
-            t.precision = precision
-            t.cpuFlags = flags
-            var lines: [String] = []
-            t.log = { lines.append($0) }
-            try t.run()
-            let file = try SafeTensorsFile(path: "\(root)/\(name)/candidate-classifier.safetensors")
-            let settings = try JSONDecoder().decode(CandidateClassifierSettings.self,
-                                                    from: Data(try #require(file.metadata[CandidateClassifierSettings.metadataKey]).utf8))
-            let weights = try file.names.sorted().flatMap { try file.tensor($0).floats() }
-            return (weights, settings, lines)
+            try self.trained(root, detector: detector, precision, flags: flags, into: name)
         }
         let plain = try trained(nil, flags: ["avx512_bf16"], into: "fp32")
         let native = try trained(.bf16, flags: ["avx512_bf16"], into: "bf16")
@@ -248,6 +255,33 @@ import VolumeCore
             #expect(!error.loss.isFinite && error.place.hasPrefix("train-candidates step ") && error.remedy.contains("learning rate"), "\(error)")
         }
         #expect(!FileManager.default.fileExists(atPath: "\(root)/diverged/candidate-classifier.safetensors"))
+    }
+
+    /// `precision = fastest`: where bf16 runs natively, a few steps of each precision are timed first, the
+    /// log gives both medians, and the run trains in the one with the shorter median, its weights those of
+    /// a run given that precision bit for bit (the timing runs on copies, with draws of its own). Where
+    /// bf16 is not native, nothing is timed and the run is float32's. Which precision wins depends on the
+    /// machine; what is checked is that the choice follows the times and leaves the run as that precision's.
+    @Test func fastestPrecisionTimesBothAndTrainsAsTheFasterWould() throws {
+        let root = try temporaryDirectory()
+        let detector = try detectorWithPrior(seed: 37, in: root)
+        let fastest = try trained(root, detector: detector, .fastest, flags: ["avx512_bf16"], into: "fastest")
+        let line = try #require(fastest.log.first { $0.hasPrefix("precision fastest: fp32 ") }, "\(fastest.log)")
+        let seconds = line.split(separator: " ").compactMap { Double($0) }
+        try #require(seconds.count >= 2, "\(line)")
+        let chosen: TrainingConfig.Precision = line.hasSuffix("training in bf16") ? .bf16 : .fp32
+        #expect(line.hasSuffix("training in \(chosen.rawValue)"))
+        // Milliseconds to a tenth: times equal as printed may go either way.
+        #expect(chosen == .bf16 ? seconds[1] <= seconds[0] : seconds[0] <= seconds[1], "\(line)")
+        #expect(fastest.settings.trainedPrecision == (chosen == .bf16 ? "bf16" : nil))
+        let given = try trained(root, detector: detector, chosen, flags: ["avx512_bf16"], into: "given")
+        #expect(fastest.weights == given.weights, "the timing leaves the run as the chosen precision's")
+
+        let untimed = try trained(root, detector: detector, .fastest, flags: ["avx2", "fma"], into: "untimed")
+        let plain = try trained(root, detector: detector, .fp32, flags: ["avx2", "fma"], into: "plain")
+        #expect(untimed.log.contains { $0.hasPrefix("precision fastest:") && $0.hasSuffix("fp32, untimed") })
+        #expect(!untimed.log.contains { $0.contains(" ms a step, bf16 ") } && untimed.settings.trainedPrecision == nil)
+        #expect(untimed.weights == plain.weights)
     }
 
     /// With a decay d, the weights written are the moving average of the steps' weights started from the

@@ -159,6 +159,20 @@ import Training
                 #expect(e.line == line, "\(wrong): \(e)")
             }
         }
+        // "fastest" is timed by the second stage's trainer; the detector's table refuses it, at its line.
+        let fastestText = "[candidates]\nprecision = \"fastest\""
+        var fastest = CandidateClassifierTraining(dataRoot: "d", detectorWeights: "w", output: "o")
+        try ExperimentFile.applyCandidates(try ExperimentFile.parse(fastestText), to: &fastest)
+        var withFastest = TrainingConfig()
+        try ExperimentFile.apply(try ExperimentFile.parse(fastestText), to: &withFastest)
+        #expect(fastest.precision == .fastest && withFastest.detector.precision == nil)
+        do {
+            var c = TrainingConfig()
+            try ExperimentFile.apply(try ExperimentFile.parse("epochs = 1\n[detector]\nprecision = \"fastest\""), to: &c)
+            Issue.record("the detector's table accepted precision = fastest")
+        } catch let e as ExperimentFile.Error {
+            #expect(e.line == 3 && "\(e)".contains("[candidates]"), "\(e)")
+        }
 
         let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../experiments").standardized.path
         func read(_ name: String) throws -> [String: (value: ExperimentFile.Value, line: Int)] {
@@ -187,7 +201,7 @@ import Training
         var recipe = CandidateClassifierTraining(dataRoot: "d", preparation: standAlone.preparation, output: "o")
         try ExperimentFile.applyCandidates(standAloneEntries, to: &recipe)
         #expect(recipe.dotFilter == DotFilterCandidates(count: 50, depthMM: 16, separationMM: defaults.matchMM, peakSearch: .eachScale))
-        #expect(recipe.alignContrast && recipe.locationHead && recipe.precision == .bf16 && recipe.averageDecay == 0.999 && recipe.steps == 48000)
+        #expect(recipe.alignContrast && recipe.locationHead && recipe.precision == .fastest && recipe.averageDecay == 0.999 && recipe.steps == 48000)
         #expect(recipe.depth == 2, "stop 51: one residual convolution more at 12³ and 6³")
         #expect(recipe.batchSize == defaults.batchSize && recipe.learningRate == defaults.learningRate && recipe.patchSize == defaults.patchSize
             && recipe.matchMM == defaults.matchMM && recipe.contextScale == nil && recipe.hardNegativeShare == defaults.hardNegativeShare && recipe.seed == defaults.seed)
