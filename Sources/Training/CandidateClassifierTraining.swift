@@ -118,6 +118,16 @@ public struct CandidateClassifierTraining {
     /// the last step's weights go beside them, scored and calibrated too, as
     /// `lastStepFileName`, so one training run compares the two. nil: the last step's weights alone.
     public var averageDecay: Double?
+    /// Continue from `checkpointFileName` in `output` when it is there (a run paused, or stopped before its
+    /// end); when it is not, start from the first step. The checkpoint must come from the same settings and
+    /// candidates, or the run is refused.
+    public var resume = false
+    /// Seconds from the start after which the steps pause: the checkpoint is written and `TrainingPaused`
+    /// thrown, with no weights written, for a run with `resume` to go on from there (a session with a wall
+    /// clock of its own). nil: never.
+    public var pauseAfter: Double?
+    /// A checkpoint is also written every this many steps, so a run that is killed loses at most these.
+    public var checkpointEvery = 1000
     /// The CPU flags that decide whether bf16 runs natively (nil: unknown, the request is kept).
     public var cpuFlags: Set<String>? = HostCPU.flags
     public var device: Device = .cpu
@@ -145,6 +155,9 @@ public struct CandidateClassifierTraining {
 
     /// With `averageDecay`, the last step's weights, beside the average in the output folder.
     public static let lastStepFileName = "candidate-classifier-last-step.safetensors"
+    /// The steps' checkpoint in the output folder (weights, moving average, optimizer, generator); removed
+    /// when the run writes its weights.
+    public static let checkpointFileName = "candidate-classifier-checkpoint.safetensors"
 
     /// The context cube's margin on every side, in its own samples: enough for the cube's `jitter`.
     public var contextJitter: Int { contextScale.map { (jitter + $0 - 1) / $0 } ?? 0 }
@@ -423,6 +436,42 @@ public struct CandidateClassifierTraining {
     /// onto itself. An aneurysm is one whichever way it is seen, so each order is a fair training view;
     /// it multiplies the few hundred aneurysm cubes by six.
     public static let axisOrders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]]
+
+    /// What a checkpoint holds beside the tensors: where the steps are, and the run it belongs to.
+    struct CheckpointState: Codable {
+        var step: Int
+        var rngState: UInt64
+        var drawnSum: Double
+        var drawnCount: Int
+        /// The precision the steps ran in (`fastest` chose it when the run started).
+        var bf16: Bool
+        /// `checkpointRun`'s description of the run.
+        var run: [String: String]
+    }
+    static let checkpointModel = "candidate_classifier_training"
+    /// The moving average's tensors in a checkpoint, beside the network's.
+    static let averagePrefix = "average/"
+
+    /// What a resumed run must share with the run that wrote the checkpoint, for its steps to be that
+    /// run's: the network, the recipe that draws and weighs each step, and the candidates trained on (in
+    /// order, since the draws are indices). Not the time limit or the pause, which only say where to stop.
+    func checkpointRun(positives: [Example], negatives: [Example]) -> [String: String] {
+        // FNV-1a over each candidate's series, label, source and place: the same candidates in the same order.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for e in positives + negatives {
+            let text = "\(e.uid)|\(e.positive)|\(e.source)|\(e.position.map { String(format: "%.3f", $0) })|\(e.location.map { "\($0.rawValue)" } ?? "-")|\(e.heatmap)\n"
+            for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        }
+        return [
+            "network": "base \(baseFilters), cube \(patchSize), context \(contextScale.map(String.init) ?? "none"), depth \(depth), location head \(locationHead)",
+            "steps": "\(steps)",
+            "recipe": "batch \(batchSize), learning rate \(learningRate), seed \(seed), jitter \(jitter), axes \(permuteAxes), location weight \(locationWeight)",
+            "negatives": "hard share \(hardNegativeShare), power \(hardNegativePower), rank \(hardNegativeRank)",
+            "average": averageDecay.map { "\($0)" } ?? "none",
+            "candidates": "\(positives.count) positive, \(negatives.count) negative, \(String(hash, radix: 16))",
+            "contrast": "aligned \(alignContrast)",
+        ]
+    }
 
     /// `precision = fastest`: steps of each precision run before the timed ones (the first steps build
     /// oneDNN's kernels for the shapes).
@@ -716,8 +765,36 @@ public struct CandidateClassifierTraining {
             return loss
         }
 
+        let optimizer = try Optimizer(.adamW(), parameters: model.store.parameters, learningRate: learningRate)
+        var rng = SplitMix64(seed: seed, stream: 7)
+        var drawn = (sum: 0.0, count: 0)
+        var step = 0
+        let checkpoint = "\(output)/\(Self.checkpointFileName)"
+        let run = checkpointRun(positives: positives, negatives: negatives)
+        var resumed: CheckpointState?
+        if resume {
+            if FileManager.default.fileExists(atPath: checkpoint) {
+                let (tensors, state) = try TrainingCheckpoint.read(checkpoint, model: Self.checkpointModel, optimizer: optimizer, as: CheckpointState.self)
+                let differing = Set(run.keys).union(state.run.keys).filter { run[$0] != state.run[$0] }.sorted()
+                guard differing.isEmpty else {
+                    throw TorchError.safetensors(path: checkpoint, reason: "written by a run with other settings or candidates (\(differing.map { "\($0): \(state.run[$0] ?? "none") there, \(run[$0] ?? "none") here" }.joined(separator: "; "))): resume it with the same command, or start again without --resume")
+                }
+                try model.store.load(tensors.filter { !$0.key.hasPrefix(Self.averagePrefix) })
+                if let average {
+                    try average.store.load(Dictionary(uniqueKeysWithValues: tensors.filter { $0.key.hasPrefix(Self.averagePrefix) }
+                        .map { (String($0.key.dropFirst(Self.averagePrefix.count)), $0.value) }))
+                }
+                (step, rng, drawn) = (state.step, SplitMix64(state: state.rngState), (state.drawnSum, state.drawnCount))
+                resumed = state
+                log("resumed from \(checkpoint) after step \(state.step) (\(state.bf16 ? "bf16" : "fp32"), as that run chose)")
+            } else {
+                log("no checkpoint in \(output): starting from the first step")
+            }
+        }
         let autocast: DType?
-        if precision == .fastest, MixedPrecision.usable(.bfloat16, on: device, cpuFlags: cpuFlags).note == nil {
+        if let resumed {
+            autocast = resumed.bf16 ? .bfloat16 : nil
+        } else if precision == .fastest, MixedPrecision.usable(.bfloat16, on: device, cpuFlags: cpuFlags).note == nil {
             // Copies of the network, and a generator of their own, so that the run's weights and draws are
             // those of a run given the chosen precision.
             var rng = SplitMix64(seed: seed, stream: 11)
@@ -747,26 +824,31 @@ public struct CandidateClassifierTraining {
         }
         if autocast != nil { log("training steps under bf16 autocast (the weights, validation and prediction stay float32)") }
         model.autocast = autocast
-        let optimizer = try Optimizer(.adamW(), parameters: model.store.parameters, learningRate: learningRate)
+        func writeCheckpoint() throws {
+            let state = CheckpointState(step: step, rngState: rng.state, drawnSum: drawn.sum, drawnCount: drawn.count, bf16: autocast != nil, run: run)
+            let tensors = model.store.namedTensors + (average?.store.namedTensors.map { (Self.averagePrefix + $0.0, $0.1) } ?? [])
+            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            try TrainingCheckpoint.write(tensors, optimizer: optimizer, state: state, model: Self.checkpointModel, to: checkpoint)
+        }
         var schedule = CosineSchedule(base: learningRate, totalEpochs: steps, warmupEpochs: min(100, steps / 10))
-        var rng = SplitMix64(seed: seed, stream: 7)
         var recent: [Double] = []
-        var drawn = (sum: 0.0, count: 0)
         let budget = timeLimit.map { StepBudget(limit: $0, most: steps) }
         if let budget {
             let elapsed = now().timeIntervalSince(start)
             guard elapsed < budget.limit else { throw TimeLimitSpent(limit: budget.limit, elapsed: elapsed) }
         }
-        var planned = steps, step = 0
+        var planned = steps
         var timedFrom: Date?
+        // This command's steps: a resumed run times its own, and plans from them.
+        let firstStep = step
         while step < planned {
-            if budget != nil, step == StepBudget.untimedSteps { timedFrom = now() }
-            if let budget, let timedFrom, StepBudget.plansAfter(step) {
-                let perStep = now().timeIntervalSince(timedFrom) / Double(step - StepBudget.untimedSteps)
+            if budget != nil, step - firstStep == StepBudget.untimedSteps { timedFrom = now() }
+            if let budget, let timedFrom, StepBudget.plansAfter(step - firstStep) {
+                let perStep = now().timeIntervalSince(timedFrom) / Double(step - firstStep - StepBudget.untimedSteps)
                 let reserve = StepBudget.scoringReserve(candidates: heldOut.count, readings: average == nil ? 1 : 2,
                                                         secondsPerStep: perStep, batchSize: batchSize)
                 let next = budget.plan(done: step, elapsed: now().timeIntervalSince(start), secondsPerStep: perStep, reserve: reserve)
-                if step == StepBudget.untimedSteps + StepBudget.timedSteps {
+                if step - firstStep == StepBudget.untimedSteps + StepBudget.timedSteps {
                     log(String(format: "time limit %.1f min: %d of %d steps fit (%.3f s a step, %.0f s kept for scoring %d candidates); planned again every %d steps",
                                budget.limit / 60, next, steps, perStep, reserve, heldOut.count, StepBudget.timedSteps))
                 }
@@ -797,6 +879,11 @@ public struct CandidateClassifierTraining {
             }
             progress("training", step + 1, planned)
             step += 1
+            if let pauseAfter, step < planned, now().timeIntervalSince(start) >= pauseAfter {
+                try writeCheckpoint()
+                throw TrainingPaused(step: step, planned: planned, checkpoint: checkpoint, minutes: now().timeIntervalSince(start) / 60)
+            }
+            if checkpointEvery > 0, step % checkpointEvery == 0, step < planned { try writeCheckpoint() }
         }
         if step < steps, let budget {
             log(String(format: "time limit %.1f min: stopped after %d of %d steps, %.1f min after the start", budget.limit / 60, step, steps,
@@ -869,6 +956,10 @@ public struct CandidateClassifierTraining {
             // An earlier run's, beside weights it no longer belongs to: a comparison of the two would mislead.
             try FileManager.default.removeItem(atPath: lastStepFile)
             log("removed \(lastStepFile), an earlier run's last-step weights (this run keeps no average)")
+        }
+        if FileManager.default.fileExists(atPath: checkpoint) {
+            // The steps are over and their weights written: a resume from here would train past its schedule.
+            try FileManager.default.removeItem(atPath: checkpoint)
         }
         let report = Report(trainingExamples: (positives.count, negatives.count),
                             heldOutPeaks: (truth.filter { $0 }.count, truth.filter { !$0 }.count),

@@ -60,3 +60,21 @@ public struct TimeLimitSpent: Error, CustomStringConvertible {
                limit / 60, elapsed / 60)
     }
 }
+
+/// The steps paused at their time (`CandidateClassifierTraining.pauseAfter`): the checkpoint is written
+/// and no weights are, so that a later run with `resume` goes on from that step as if never stopped.
+public struct TrainingPaused: Error, CustomStringConvertible {
+    public var step: Int
+    public var planned: Int
+    public var checkpoint: String
+    public var minutes: Double
+
+    public init(step: Int, planned: Int, checkpoint: String, minutes: Double) {
+        (self.step, self.planned, self.checkpoint, self.minutes) = (step, planned, checkpoint, minutes)
+    }
+
+    public var description: String {
+        String(format: "paused after step %d of %d, %.1f min after the start; the checkpoint is %@: the same command with --resume goes on from there",
+               step, planned, minutes, checkpoint)
+    }
+}

@@ -242,6 +242,8 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Option(help: "TOML experiment file whose [candidates] table sets the recipe (see ExperimentFile.applyCandidates); flags given here override it.") var config: String?
     @Option(help: "Training steps (default 8000, which scored best on validation, RESULTS.md stop 16).") var steps: Int?
     @Option(help: "Minutes from the start by which training and its scoring should end: the steps that fit, planned from the measured step time, with the learning rate annealed to their end; the steps (--steps or the experiment file's) stay the most.") var timeLimit: Double?
+    @Option(help: "Minutes from the start after which the steps pause: a checkpoint is written to OUT, no weights, and the command exits with status 75, for --resume to go on from there (a session with a wall clock of its own).") var pauseAfter: Double?
+    @Flag(help: "Go on from the checkpoint in OUT (written every 1000 steps and at --pause-after) when there is one, with the same settings and candidates; without one, start from the first step.") var resume = false
     @Option(help: "Cubes per step, half of them aneurysms (default 32).") var batchSize: Int?
     @Option(help: "Learning rate (AdamW, cosine; default 1e-3).") var learningRate: Double?
     @Option(help: "The cube's edge in samples of the prepared image (a multiple of 4, 8 to 128; default \(CandidateClassifier.defaultPatchSize)).") var patchSize: Int?
@@ -271,6 +273,7 @@ struct TrainCandidatesCommand: ParsableCommand {
             throw ValidationError("--steps and --peaks must be positive, --batch-size at least 2")
         }
         if let timeLimit, !(timeLimit > 0 && timeLimit.isFinite) { throw ValidationError("--time-limit must be a positive number of minutes") }
+        if let pauseAfter, !(pauseAfter > 0 && pauseAfter.isFinite) { throw ValidationError("--pause-after must be a positive number of minutes") }
         for (flag, value) in [("--learning-rate", learningRate), ("--match-mm", matchMM)] {
             if let value, !(value > 0 && value.isFinite) { throw ValidationError("\(flag) must be a positive number") }
         }
@@ -362,6 +365,8 @@ struct TrainCandidatesCommand: ParsableCommand {
         if let seed { training.seed = seed }
         if let precision { training.precision = precision }
         if let averageDecay { training.averageDecay = averageDecay }
+        training.resume = resume
+        training.pauseAfter = pauseAfter.map { $0 * 60 }
         var bar: ProgressBar?
         var stage = ""
         training.progress = { label, done, total in
@@ -377,7 +382,14 @@ struct TrainCandidatesCommand: ParsableCommand {
             print(line)
             fflush(stdout)  // a log redirected to a file shows each step as it comes
         }
-        try training.run()
+        do {
+            try training.run()
+        } catch let paused as TrainingPaused {
+            bar?.finishIfStarted()
+            print(paused.description)
+            // EX_TEMPFAIL: not done, and not failed; a script's next step (predict) should not run on it.
+            throw ExitCode(75)
+        }
     }
 }
 

@@ -1327,6 +1327,75 @@ import VolumeCore
         #expect(!FileManager.default.fileExists(atPath: "\(root)/stage2/candidate-classifier.safetensors"))
     }
 
+    /// A run paused after its third step writes its checkpoint and no weights; resumed, it ends with the
+    /// weights of the same run never stopped, bit for bit (the moving average's and the last step's), and
+    /// removes the checkpoint. A checkpoint of other settings is refused, naming them; `resume` with no
+    /// checkpoint starts from the first step.
+    @Test func aPausedRunResumesToTheWeightsOfARunNeverStopped() throws {
+        let root = try temporaryDirectory()
+        var training = try standAloneTraining(sixSeries(seed: 59), in: root)
+        training.steps = 7
+        training.averageDecay = 0.9
+        training.output = "\(root)/straight"
+        try training.run()
+        func weights(_ folder: String) throws -> [[Float]] {
+            try [CandidateClassifierTraining.lastStepFileName, "candidate-classifier.safetensors"].map { name in
+                let file = try SafeTensorsFile(path: "\(folder)/\(name)")
+                return try file.names.sorted().flatMap { try file.tensor($0).floats() }
+            }
+        }
+        // A clock of one second a step: the pause comes after step 3.
+        var done = 0
+        training.now = { Date(timeIntervalSince1970: Double(done)) }
+        training.progress = { stage, step, _ in if stage == "training" { done = step } }
+        func paused(into folder: String) throws {
+            done = 0
+            training.output = folder
+            training.pauseAfter = 3
+            training.resume = false
+            do {
+                try training.run()
+                Issue.record("the run did not pause")
+            } catch let pause as TrainingPaused {
+                #expect(pause.step == 3 && pause.planned == 7 && pause.description.contains("--resume"), "\(pause)")
+            }
+            #expect(FileManager.default.fileExists(atPath: "\(folder)/\(CandidateClassifierTraining.checkpointFileName)"))
+            #expect(!FileManager.default.fileExists(atPath: "\(folder)/candidate-classifier.safetensors"), "a paused run writes no weights")
+        }
+        try paused(into: "\(root)/paused")
+        training.pauseAfter = nil
+        training.resume = true
+        var lines: [String] = []
+        training.log = { lines.append($0) }
+        #expect(try training.run().stepsRun == 7)
+        #expect(lines.contains { $0.hasPrefix("resumed from \(root)/paused/\(CandidateClassifierTraining.checkpointFileName) after step 3") }, "\(lines)")
+        let (straight, resumed) = (try weights("\(root)/straight"), try weights("\(root)/paused"))
+        // Compared as one Bool each: a failure would print thousands of weights otherwise.
+        let (lastSame, averageSame, averageMoved) = (straight[0] == resumed[0], straight[1] == resumed[1], straight[0] != straight[1])
+        #expect(lastSame, "the last step's weights")
+        #expect(averageSame, "the moving average's")
+        #expect(averageMoved)
+        #expect(!FileManager.default.fileExists(atPath: "\(root)/paused/\(CandidateClassifierTraining.checkpointFileName)"), "the checkpoint is removed with the weights written")
+
+        try paused(into: "\(root)/other")
+        training.pauseAfter = nil
+        training.resume = true
+        training.learningRate *= 2
+        do {
+            try training.run()
+            Issue.record("a checkpoint of another learning rate was resumed")
+        } catch {
+            #expect("\(error)".contains("other settings or candidates") && "\(error)".contains("recipe: batch"), "\(error)")
+        }
+        training.learningRate /= 2
+        training.output = "\(root)/fresh"
+        lines = []
+        try training.run()
+        #expect(lines.contains { $0.hasPrefix("no checkpoint in \(root)/fresh: starting from the first step") }, "\(lines)")
+        let freshSame = try weights("\(root)/fresh") == straight
+        #expect(freshSame, "with no checkpoint, the run from the first step")
+    }
+
     /// With the location head, every candidate the training series' vessel labels reach is named: an
     /// aneurysm candidate by the nearest localizer point's location, any other by the label of the nearest
     /// labelled voxel within the radius (found here by brute force over the cached labels). Prediction
