@@ -601,6 +601,11 @@ public struct CandidateClassifierTraining {
     @discardableResult
     public func run() throws -> Report {
         let start = now()
+        let checkpoint = "\(output)/\(Self.checkpointFileName)"
+        // Checked before minutes of preparation, and never overwritten unasked: it may hold hours of steps.
+        if !resume, FileManager.default.fileExists(atPath: checkpoint) {
+            throw TorchError.invalidArgument("\(checkpoint) holds the steps of a run that paused or stopped: add --resume to go on from it, or remove it to start again")
+        }
         if let d = averageDecay, !(0..<1).contains(d) {
             throw TorchError.invalidArgument("the weights' moving average needs a decay from 0 to below 1, not \(d)")
         }
@@ -769,7 +774,6 @@ public struct CandidateClassifierTraining {
         var rng = SplitMix64(seed: seed, stream: 7)
         var drawn = (sum: 0.0, count: 0)
         var step = 0
-        let checkpoint = "\(output)/\(Self.checkpointFileName)"
         let run = checkpointRun(positives: positives, negatives: negatives)
         var resumed: CheckpointState?
         if resume {
@@ -793,19 +797,22 @@ public struct CandidateClassifierTraining {
         }
         let autocast: DType?
         if let resumed {
-            autocast = resumed.bf16 ? .bfloat16 : nil
+            // As the run chose, unless this machine runs bf16 many times slower (a checkpoint carried to another).
+            let (usable, note) = MixedPrecision.usable(resumed.bf16 ? .bfloat16 : nil, on: device, cpuFlags: cpuFlags)
+            if let note { log("warning: \(note)") }
+            autocast = usable
         } else if precision == .fastest, MixedPrecision.usable(.bfloat16, on: device, cpuFlags: cpuFlags).note == nil {
             // Copies of the network, and a generator of their own, so that the run's weights and draws are
             // those of a run given the chosen precision.
             var rng = SplitMix64(seed: seed, stream: 11)
-            let drawn = drawBatch(&rng)
+            let timingBatch = drawBatch(&rng)
             let times = try Self.medianStepTimes(of: [nil, .bfloat16], warmUp: Self.precisionWarmUpSteps, timed: Self.precisionTimedSteps) { type in
                 let copy = try copyOfModel()
                 copy.autocast = type
                 let optimizer = try Optimizer(.adamW(), parameters: copy.store.parameters, learningRate: learningRate)
                 return {
                     try optimizer.zeroGrad()
-                    let loss = try stepLoss(copy, drawn)
+                    let loss = try stepLoss(copy, timingBatch)
                     try loss.backward()
                     try optimizer.step()
                     // Reading the loss waits for the step to finish, on CUDA as on the CPU.

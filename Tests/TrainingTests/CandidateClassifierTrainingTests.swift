@@ -1329,8 +1329,8 @@ import VolumeCore
 
     /// A run paused after its third step writes its checkpoint and no weights; resumed, it ends with the
     /// weights of the same run never stopped, bit for bit (the moving average's and the last step's), and
-    /// removes the checkpoint. A checkpoint of other settings is refused, naming them; `resume` with no
-    /// checkpoint starts from the first step.
+    /// removes the checkpoint. A run without `resume` does not overwrite a checkpoint, a checkpoint of other
+    /// settings is refused, naming them, and `resume` with no checkpoint starts from the first step.
     @Test func aPausedRunResumesToTheWeightsOfARunNeverStopped() throws {
         let root = try temporaryDirectory()
         var training = try standAloneTraining(sixSeries(seed: 59), in: root)
@@ -1379,6 +1379,12 @@ import VolumeCore
 
         try paused(into: "\(root)/other")
         training.pauseAfter = nil
+        do {
+            try training.run()
+            Issue.record("a run without resume overwrote a checkpoint")
+        } catch {
+            #expect("\(error)".contains("add --resume to go on from it"), "\(error)")
+        }
         training.resume = true
         training.learningRate *= 2
         do {
