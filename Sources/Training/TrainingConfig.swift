@@ -23,8 +23,8 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         case fp32, bf16
         /// The second stage's only (`willis train-candidates`): whichever of fp32 and bf16 takes the
         /// shorter training step on this machine, timed on a few steps before the run. A CPU's AVX-512
-        /// BF16 flag does not say that bf16 pays: without AMX it ran the step 1.25 times slower than
-        /// float32 on one such CPU and 1.7 times faster on another (RESULTS.md, stop 52).
+        /// BF16 flag does not say that bf16 pays: the engine benchmark's classifier step ran 1.25 times
+        /// slower than float32 on one such CPU without AMX and 1.74 times faster on another (BENCHMARKS.md).
         case fastest
         /// The autocast type, nil for float32 (and for `fastest`, which is decided by timing).
         public var autocast: DType? { self == .bf16 ? .bfloat16 : nil }
