@@ -112,7 +112,7 @@ public struct CandidateClassifierTraining {
     /// bf16 runs natively, a few steps of each on copies of the network are timed first and the faster
     /// is trained in (the run's weights are then those of a run given it), else float32. The weights, the
     /// validation scores and prediction stay float32.
-    public var precision: TrainingConfig.Precision?
+    public var precision: TrainingConfig.CandidatePrecision?
     /// When set (0 ≤ d < 1), the weights written are the exponential moving average of every step's
     /// weights with this decay (the first stage's `emaDecay`), scored and calibrated as they will be read;
     /// the last step's weights go beside them, scored and calibrated too, as
@@ -823,7 +823,7 @@ public struct CandidateClassifierTraining {
             log(String(format: "precision fastest: fp32 %.1f ms a step, bf16 %.1f ms (medians of %d steps each, after %d): training in %@",
                        times[0] * 1000, times[1] * 1000, Self.precisionTimedSteps, Self.precisionWarmUpSteps, autocast == nil ? "fp32" : "bf16"))
         } else {
-            let requested: DType? = precision == .fastest ? nil : precision?.autocast
+            let requested: DType? = precision == .bf16 ? .bfloat16 : nil
             let (usable, precisionNote) = MixedPrecision.usable(requested, on: device, cpuFlags: cpuFlags)
             if let precisionNote { log("warning: \(precisionNote)") }
             if precision == .fastest { log("precision fastest: this CPU has neither AVX-512 BF16 nor AMX, where bf16 runs many times slower: training in fp32, untimed") }

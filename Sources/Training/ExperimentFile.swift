@@ -163,10 +163,7 @@ public enum ExperimentFile {
                 config.detector.heatmapLoss = loss
             case "detector.vessel_weight": config.detector.vesselWeight = try number()
             case "detector.vessel_dice_weight": config.detector.vesselDiceWeight = try number()
-            case "detector.precision":
-                let p = try precision(value, key: key, line: line)
-                guard p != .fastest else { throw Error(line: line, reason: "'\(key)' is \"fp32\" or \"bf16\" (\"fastest\" is the [candidates] table's)") }
-                config.detector.precision = p
+            case "detector.precision": config.detector.precision = try precision(value, key: key, line: line)
             case "detector.classification_weight": config.detector.classificationWeight = try number()
             case "detector.ema_decay": config.detector.emaDecay = try number()
             case "detector.weight_decay": config.detector.weightDecay = try number()
@@ -241,10 +238,10 @@ public enum ExperimentFile {
 
     static let candidatesTable = "candidates."
 
-    /// A `precision` setting of either table: "fp32", "bf16" or "fastest" (the detector's table refuses the last).
-    static func precision(_ value: Value, key: String, line: Int) throws -> TrainingConfig.Precision {
-        guard case let .string(v) = value, let precision = TrainingConfig.Precision(rawValue: v) else {
-            throw Error(line: line, reason: "'\(key)' is \"fp32\", \"bf16\" or \"fastest\"")
+    /// A `precision` setting: the detector's table's (fp32, bf16) or the second stage's (also fastest).
+    static func precision<P: RawRepresentable & CaseIterable>(_ value: Value, key: String, line: Int) throws -> P where P.RawValue == String {
+        guard case let .string(v) = value, let precision = P(rawValue: v) else {
+            throw Error(line: line, reason: "'\(key)' is one of " + P.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))
         }
         return precision
     }

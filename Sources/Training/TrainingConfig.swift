@@ -21,13 +21,16 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// The detector's recipe (used when `model` is `.detector`).
     public enum Precision: String, Codable, Sendable, CaseIterable {
         case fp32, bf16
-        /// The second stage's only (`willis train-candidates`): whichever of fp32 and bf16 takes the
-        /// shorter training step on this machine, timed on a few steps before the run. A CPU's AVX-512
-        /// BF16 flag does not say that bf16 pays: the engine benchmark's classifier step ran 1.25 times
-        /// slower than float32 on one such CPU without AMX and 1.74 times faster on another (BENCHMARKS.md).
-        case fastest
-        /// The autocast type, nil for float32 (and for `fastest`, which is decided by timing).
+        /// The autocast type, nil for float32.
         public var autocast: DType? { self == .bf16 ? .bfloat16 : nil }
+    }
+
+    /// The second stage's precision (`willis train-candidates`): one of the two, or `fastest`, whichever
+    /// takes the shorter training step on this machine, timed on a few steps before the run. A CPU's
+    /// AVX-512 BF16 flag does not say that bf16 pays: the engine benchmark's classifier step ran 1.25 times
+    /// slower than float32 on one such CPU without AMX and 1.74 times faster on another (BENCHMARKS.md).
+    public enum CandidatePrecision: String, Codable, Sendable, CaseIterable {
+        case fp32, bf16, fastest
     }
 
     public struct DetectorSettings: Codable, Sendable, Equatable {

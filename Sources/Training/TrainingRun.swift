@@ -145,9 +145,6 @@ public struct TrainingRun {
             log("location prior fitted to \(prior.components.map(\.count).reduce(0, +)) localizer points of the training series; validation reads the heatmap's peaks with it")
         }
 
-        guard config.detector.precision != .fastest else {
-            throw TorchError.invalidArgument("the detector's precision is fp32 or bf16: \"fastest\" (timed before the run) is the second stage's setting, willis train-candidates")
-        }
         // The trainer writes its precision into the weights, so a fallback to fp32 is recorded as fp32.
         var trainerConfig = config
         if detector, let note = MixedPrecision.usable(config.detector.precision?.autocast, on: device, cpuFlags: cpuFlags).note {

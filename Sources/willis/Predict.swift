@@ -105,7 +105,7 @@ struct Predict: ParsableCommand {
         }
         if let window { setup.window = window == "none" ? [] : try parseShape(window) }
         if let precision {
-            guard let p = TrainingConfig.Precision(rawValue: precision), p != .fastest else { throw ValidationError("--precision must be fp32 or bf16") }
+            guard let p = TrainingConfig.Precision(rawValue: precision) else { throw ValidationError("--precision must be fp32 or bf16") }
             setup.bf16 = p == .bf16
         }
         guard let pooling = Detector.LocationPooling(rawValue: locationPooling) else { throw ValidationError("--location-pooling must be lumen or artery") }

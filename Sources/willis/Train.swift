@@ -112,10 +112,7 @@ struct Train: ParsableCommand {
         if let intensityGain { config.augmentation.intensityGain = intensityGain }
         if let noise { config.augmentation.noise = noise }
         if let patchShape { config.detector.patchShape = try parseShape(patchShape) }
-        if let precision {
-            guard precision != .fastest else { throw ValidationError("--precision of willis train is fp32 or bf16 (fastest is willis train-candidates')") }
-            config.detector.precision = precision
-        }
+        if let precision { config.detector.precision = precision }
         if let positiveFraction {
             guard (0...1).contains(positiveFraction) else { throw ValidationError("--positive-fraction must be between 0 and 1") }
             config.detector.positiveFraction = positiveFraction
@@ -262,7 +259,7 @@ struct TrainCandidatesCommand: ParsableCommand {
     @Flag(help: "Negate the cubes of dark-vessel series (T2's flow voids), in training and through the weights in willis predict, so that an aneurysm is a bright ball in every modality.") var alignContrast = false
     @Option(help: "Also show the classifier a second cube of as many samples, each the mean of S³, S times wider (2 to 4; default none): where in the vessel tree the candidate sits.") var contextScale: Int?
     @Flag(help: "Also learn to name the artery under each candidate: aneurysms by their localizer's location, other candidates by the nearest vessel label of the series' _cowseg file; willis predict then names candidates by it rather than by the location prior.") var locationHead = false
-    @Option(help: "fp32, bf16 or fastest: bf16 runs the training steps under bf16 autocast, on CUDA and on CPUs with AVX-512 BF16 or AMX (elsewhere fp32, with a warning); fastest times a few steps of each first and trains in the faster; the weights and prediction stay float32 (default fp32).") var precision: TrainingConfig.Precision?
+    @Option(help: "fp32, bf16 or fastest: bf16 runs the training steps under bf16 autocast, on CUDA and on CPUs with AVX-512 BF16 or AMX (elsewhere fp32, with a warning); fastest times a few steps of each first and trains in the faster; the weights and prediction stay float32 (default fp32).") var precision: TrainingConfig.CandidatePrecision?
     @Option(help: "Write the moving average of the steps' weights with this decay (0 to below 1, e.g. 0.999), scored and calibrated on the validation candidates, and the last step's weights beside it as \(CandidateClassifierTraining.lastStepFileName) (default: the last step's alone).") var averageDecay: Double?
     @Option(help: "Seed (default 0).") var seed: UInt64?
 
@@ -406,3 +403,4 @@ func applyExperimentFile(_ path: String, _ apply: ([String: (value: ExperimentFi
 
 /// fp32 or bf16 on the command line, as in the experiment file.
 extension TrainingConfig.Precision: ExpressibleByArgument {}
+extension TrainingConfig.CandidatePrecision: ExpressibleByArgument {}

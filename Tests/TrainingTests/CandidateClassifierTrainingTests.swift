@@ -202,7 +202,7 @@ import VolumeCore
     /// scored in float32 either way.
     /// A second stage trained at `precision` on a CPU said to have `flags`, into root/name: its weights,
     /// settings and log.
-    func trained(_ root: String, detector: String, _ precision: TrainingConfig.Precision?, flags: Set<String>,
+    func trained(_ root: String, detector: String, _ precision: TrainingConfig.CandidatePrecision?, flags: Set<String>,
                  into name: String) throws -> (weights: [Float], settings: CandidateClassifierSettings, log: [String]) {
         var t = training(root, detector: detector)
         // Not shrink's 8: libtorch's bf16 kernels on 2³ samples (the last block of an 8³ cube) give
@@ -224,7 +224,7 @@ import VolumeCore
     @Test func bf16StepsRunWhereTheCPUHasNativeBF16AndFallBackToFloat32Elsewhere() throws {
         let root = try temporaryDirectory()
         let detector = try detectorWithPrior(seed: 37, in: root)
-        func trained(_ precision: TrainingConfig.Precision?, flags: Set<String>, into name: String) throws -> (weights: [Float], settings: CandidateClassifierSettings, log: [String]) {
+        func trained(_ precision: TrainingConfig.CandidatePrecision?, flags: Set<String>, into name: String) throws -> (weights: [Float], settings: CandidateClassifierSettings, log: [String]) {
             try self.trained(root, detector: detector, precision, flags: flags, into: name)
         }
         let plain = try trained(nil, flags: ["avx512_bf16"], into: "fp32")
@@ -269,7 +269,7 @@ import VolumeCore
         let line = try #require(fastest.log.first { $0.hasPrefix("precision fastest: fp32 ") }, "\(fastest.log)")
         let seconds = line.split(separator: " ").compactMap { Double($0) }
         try #require(seconds.count >= 2, "\(line)")
-        let chosen: TrainingConfig.Precision = line.hasSuffix("training in bf16") ? .bf16 : .fp32
+        let chosen: TrainingConfig.CandidatePrecision = line.hasSuffix("training in bf16") ? .bf16 : .fp32
         #expect(line.hasSuffix("training in \(chosen.rawValue)"))
         // Milliseconds to a tenth: times equal as printed may go either way.
         #expect(chosen == .bf16 ? seconds[1] <= seconds[0] : seconds[0] <= seconds[1], "\(line)")
